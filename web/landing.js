@@ -1,0 +1,4 @@
+// Landing page: only the language switch.
+import { initLang } from '/common.js';
+
+initLang();

@@ -1,0 +1,830 @@
+/*! Lingxi (灵犀) web chat widget. Embed with:
+ *    <script src="https://YOUR-HOST/widget.js" data-widget-key="KEY" async></script>
+ * Self-contained classic script: builds its UI inside a Shadow DOM, talks to the Lingxi server the script was
+ * loaded from (POST /api/v1/widget/sessions, WebSocket /api/v1/widget/ws). Visitor, bot and agent text is always
+ * rendered with textContent, never as HTML.
+ */
+(function () {
+  'use strict';
+
+  if (window.__lingxiWidget) return; // loaded twice on the same page: keep the first one
+
+  // ------------------------------------------------------------------ locate ourselves
+
+  var script = document.currentScript;
+  if (!script || !script.src) {
+    var candidates = document.querySelectorAll('script[data-widget-key]');
+    for (var i = 0; i < candidates.length; i++) {
+      if (/\/widget\.js(\?|#|$)/.test(candidates[i].src)) { script = candidates[i]; break; }
+    }
+  }
+  if (!script || !script.src) { console.warn('[lingxi] widget: cannot find my own <script> tag'); return; }
+  var WIDGET_KEY = (script.getAttribute('data-widget-key') || '').trim();
+  if (!WIDGET_KEY || WIDGET_KEY.indexOf('{{') === 0) { console.warn('[lingxi] widget: missing data-widget-key'); return; }
+  var ORIGIN = new URL(script.src, location.href).origin;
+  var WS_ORIGIN = ORIGIN.replace(/^http/, 'ws');
+  var STORE_KEY = 'lingxi:widget:' + WIDGET_KEY;
+  var LANG_KEY = 'lingxi:widget:lang';
+  var OPEN_KEY = 'lingxi:widget:open:' + WIDGET_KEY;
+  var MAX_LEN = 4000;
+
+  // ------------------------------------------------------------------ strings
+
+  var STR = {
+    zh: {
+      launcher: '在线客服', launcherOpen: '打开客服对话', close: '收起', langToggle: 'EN', langTitle: 'Switch to English',
+      title: '在线客服', subBot: '智能助手 · 通常秒级回复', subQueued: '正在为您转接人工客服…', subAssigned: '客服 {name} 为您服务',
+      subClosed: '会话已结束', subOffline: '网络连接中断，正在重连…', placeholder: '请输入您的问题…', send: '发送',
+      human: '转人工', humanText: '转人工', botName: '智能助手', agentFallback: '客服', you: '我',
+      sending: '发送中…', failed: '发送失败，点击重试', greetingFallback: '您好，我是智能助手，请问有什么可以帮您？',
+      nQueued: '正在为您转接人工客服…', nAssigned: '客服 {name} 为您服务', nAssignedNoName: '人工客服已接入，为您服务',
+      nClosed: '会话已结束', nBot: '智能助手继续为您服务', closedTitle: '本次会话已结束', closedBody: '感谢您的咨询，还有问题可以随时开始新的会话。',
+      newConv: '开始新会话', newDivider: '新会话', reconnecting: '网络连接中断，正在重连…', connectFailed: '暂时无法连接客服，正在重试…',
+      poweredBy: '由 灵犀智能客服 提供技术支持', suggest: ['怎么退货', '多久发货', '如何开发票', '查询订单物流'],
+      tooLong: '消息太长了（最多 4000 字）', unread: '{n} 条新消息',
+    },
+    en: {
+      launcher: 'Chat with us', launcherOpen: 'Open chat', close: 'Minimise', langToggle: '中文', langTitle: '切换到中文',
+      title: 'Customer service', subBot: 'Assistant · usually replies instantly', subQueued: 'Connecting you to an agent…', subAssigned: '{name} is helping you',
+      subClosed: 'Conversation closed', subOffline: 'Connection lost, reconnecting…', placeholder: 'Type your question…', send: 'Send',
+      human: 'Talk to a human', humanText: 'talk to a human', botName: 'Assistant', agentFallback: 'Agent', you: 'You',
+      sending: 'Sending…', failed: 'Not sent. Tap to retry', greetingFallback: 'Hi! I am the virtual assistant. How can I help you today?',
+      nQueued: 'Connecting you to an agent…', nAssigned: '{name} has joined', nAssignedNoName: 'An agent has joined',
+      nClosed: 'Conversation closed', nBot: 'The assistant is back to help you', closedTitle: 'This conversation has ended', closedBody: 'Thanks for reaching out. Start a new conversation any time.',
+      newConv: 'Start a new conversation', newDivider: 'New conversation', reconnecting: 'Connection lost, reconnecting…', connectFailed: 'Cannot reach customer service right now, retrying…',
+      poweredBy: 'Powered by Lingxi', suggest: ['How do I return an item?', 'When will my order ship?', 'How do I get an invoice?', 'Track my order'],
+      tooLong: 'Message too long (4,000 characters at most)', unread: '{n} new messages',
+    },
+  };
+
+  function detectLang() {
+    try { var saved = localStorage.getItem(LANG_KEY); if (saved === 'zh' || saved === 'en') return saved; } catch (e) { /* blocked */ }
+    var nav = (navigator.languages && navigator.languages[0]) || navigator.language || 'en';
+    return /^zh/i.test(nav) ? 'zh' : 'en';
+  }
+  var lang = detectLang();
+  function T(key, vars) {
+    var s = STR[lang][key];
+    if (s === undefined) s = STR.en[key];
+    if (vars && typeof s === 'string') s = s.replace(/\{(\w+)\}/g, function (m, k) { return vars[k] == null ? m : String(vars[k]); });
+    return s;
+  }
+
+  // ------------------------------------------------------------------ storage
+
+  function loadStore() {
+    try { var raw = localStorage.getItem(STORE_KEY); return raw ? JSON.parse(raw) || {} : {}; } catch (e) { return {}; }
+  }
+  function saveStore() {
+    try { localStorage.setItem(STORE_KEY, JSON.stringify(store)); } catch (e) { /* ignore */ }
+  }
+  var store = loadStore(); // { token, conversation_id, visitor_id, seen }
+
+  function uuid() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    var b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40; b[8] = (b[8] & 0x3f) | 0x80;
+    var hx = Array.prototype.map.call(b, function (x) { return (x + 0x100).toString(16).slice(1); }).join('');
+    return hx.slice(0, 8) + '-' + hx.slice(8, 12) + '-' + hx.slice(12, 16) + '-' + hx.slice(16, 20) + '-' + hx.slice(20);
+  }
+
+  // ------------------------------------------------------------------ DOM helpers (text only, never HTML)
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text != null) e.textContent = String(text);
+    return e;
+  }
+  var SVGNS = 'http://www.w3.org/2000/svg';
+  function icon(paths, size, extra) {
+    var s = document.createElementNS(SVGNS, 'svg');
+    s.setAttribute('viewBox', '0 0 24 24');
+    s.setAttribute('width', size || 20); s.setAttribute('height', size || 20);
+    s.setAttribute('fill', 'none'); s.setAttribute('stroke', 'currentColor');
+    s.setAttribute('stroke-width', '2'); s.setAttribute('stroke-linecap', 'round'); s.setAttribute('stroke-linejoin', 'round');
+    s.setAttribute('aria-hidden', 'true');
+    if (extra) for (var k in extra) s.setAttribute(k, extra[k]);
+    paths.forEach(function (d) { var p = document.createElementNS(SVGNS, 'path'); p.setAttribute('d', d); s.appendChild(p); });
+    return s;
+  }
+  var ICON_CHAT = ['M21 11.5a8.4 8.4 0 0 1-9 8.4 9 9 0 0 1-3.8-.8L3 21l1.9-5.1A8.4 8.4 0 0 1 3.5 11.5 8.5 8.5 0 0 1 12 3a8.5 8.5 0 0 1 9 8.5z', 'M8 11.5h.01', 'M12 11.5h.01', 'M16 11.5h.01'];
+  var ICON_DOWN = ['M6 9l6 6 6-6'];
+  var ICON_SEND = ['M22 2L11 13', 'M22 2l-7 20-4-9-9-4 20-7z'];
+  var ICON_AGENT = ['M3 18v-6a9 9 0 0 1 18 0v6', 'M21 19a2 2 0 0 1-2 2h-1a2 2 0 0 1-2-2v-3a2 2 0 0 1 2-2h3zM3 19a2 2 0 0 0 2 2h1a2 2 0 0 0 2-2v-3a2 2 0 0 0-2-2H3z'];
+  var ICON_CHECK = ['M20 6L9 17l-5-5'];
+
+  function fmtTime(iso) {
+    var d = iso ? new Date(iso) : new Date();
+    if (isNaN(d.getTime())) return '';
+    return d.toLocaleTimeString(lang === 'zh' ? 'zh-CN' : 'en-GB', { hour: '2-digit', minute: '2-digit' });
+  }
+
+  // ------------------------------------------------------------------ styles (scoped to the shadow root)
+
+  var CSS = [
+    ':host{all:initial}',
+    '*{box-sizing:border-box}',
+    '.lx{--p:#4f46e5;--p2:#4338ca;--pl:#eef2ff;--line:#e6e8ef;--text:#1f2433;--muted:#8a91a5;',
+    'font-family:-apple-system,BlinkMacSystemFont,"Segoe UI","PingFang SC","Hiragino Sans GB","Microsoft YaHei","Noto Sans CJK SC","Noto Sans SC",Roboto,"Helvetica Neue",Arial,sans-serif;',
+    'font-size:14px;line-height:1.5;color:var(--text);-webkit-font-smoothing:antialiased;text-align:left;letter-spacing:normal}',
+    'button{font:inherit;color:inherit;cursor:pointer;margin:0}',
+    '.launcher{position:fixed;right:24px;bottom:24px;z-index:2147483000;height:56px;min-width:56px;padding:0 20px 0 16px;border:0;border-radius:28px;',
+    'background:linear-gradient(135deg,#6366f1,#4f46e5);color:#fff;display:flex;align-items:center;gap:8px;font-size:15px;font-weight:600;',
+    'box-shadow:0 8px 24px rgba(79,70,229,.38),0 2px 6px rgba(0,0,0,.12);transition:transform .18s,box-shadow .18s}',
+    '.launcher:hover{transform:translateY(-2px);box-shadow:0 12px 28px rgba(79,70,229,.45),0 2px 6px rgba(0,0,0,.12)}',
+    '.launcher:focus-visible{outline:3px solid #c7d2fe;outline-offset:2px}',
+    '.launcher .badge{position:absolute;top:-4px;right:-2px;min-width:20px;height:20px;padding:0 6px;border-radius:10px;background:#ef4444;color:#fff;font-size:12px;font-weight:700;line-height:20px;text-align:center;box-shadow:0 0 0 2px #fff}',
+    '.lx.open .launcher{display:none}',
+    '.panel{position:fixed;right:24px;bottom:24px;z-index:2147483001;width:384px;height:min(640px,calc(100vh - 48px));display:flex;flex-direction:column;',
+    'background:#fff;border-radius:16px;overflow:hidden;box-shadow:0 18px 56px rgba(16,24,40,.24),0 2px 8px rgba(16,24,40,.08);',
+    'opacity:0;transform:translateY(16px) scale(.98);transform-origin:bottom right;pointer-events:none;visibility:hidden;transition:opacity .2s,transform .2s,visibility 0s .2s}',
+    '.lx.open .panel{opacity:1;transform:none;pointer-events:auto;visibility:visible;transition:opacity .2s,transform .2s}',
+    '@media (max-width:480px){.panel{right:0;bottom:0;width:100vw;height:100%;border-radius:0}.launcher{right:16px;bottom:16px}}',
+    '.head{flex:none;display:flex;align-items:center;gap:11px;padding:14px 12px 14px 16px;background:linear-gradient(135deg,#6366f1 0%,#4f46e5 55%,#3f37c9 100%);color:#fff}',
+    '.head .logo{flex:none;width:38px;height:38px;border-radius:50%;background:rgba(255,255,255,.18);display:flex;align-items:center;justify-content:center;position:relative}',
+    '.head .logo::after{content:"";position:absolute;right:0;bottom:1px;width:10px;height:10px;border-radius:50%;background:#22c55e;box-shadow:0 0 0 2px #4f46e5}',
+    '.lx.offline .head .logo::after{background:#f59e0b}',
+    '.head .ttl{flex:1;min-width:0}',
+    '.head .ttl b{display:block;font-size:15.5px;font-weight:650;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}',
+    '.head .ttl span{display:block;font-size:12px;opacity:.85;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}',
+    '.hbtn{flex:none;height:30px;min-width:30px;padding:0 8px;border:0;border-radius:8px;background:rgba(255,255,255,.14);color:#fff;font-size:12px;font-weight:600;display:flex;align-items:center;justify-content:center}',
+    '.hbtn:hover{background:rgba(255,255,255,.26)}',
+    '.conn{flex:none;display:none;padding:6px 14px;font-size:12px;background:#fff7e6;color:#b45309;border-bottom:1px solid #fde3b1}',
+    '.lx.offline .conn{display:block}',
+    '.msgs{flex:1;overflow-y:auto;padding:16px 14px 8px;background:#f6f7fb;display:flex;flex-direction:column;scroll-behavior:smooth}',
+    '.row{display:flex;gap:8px;margin-top:12px;align-items:flex-end}',
+    '.row .av{flex:none;width:28px;height:28px;border-radius:50%;display:flex;align-items:center;justify-content:center;color:#fff;font-size:12px;font-weight:650;align-self:flex-start;margin-top:18px}',
+    '.row.bot .av{background:linear-gradient(135deg,#38bdf8,#0ea5e9)}',
+    '.row.agent .av{background:linear-gradient(135deg,#34d399,#059669)}',
+    '.col{display:flex;flex-direction:column;min-width:0;max-width:78%}',
+    '.who{font-size:11.5px;color:var(--muted);margin:0 2px 3px}',
+    '.bub{padding:9px 12px;border-radius:14px;white-space:pre-wrap;overflow-wrap:anywhere;word-break:break-word;font-size:14px;line-height:1.55}',
+    '.row.bot .bub{background:#fff;border:1px solid var(--line);border-top-left-radius:4px}',
+    '.row.agent .bub{background:#fff;border:1px solid #bfe9d6;border-top-left-radius:4px;box-shadow:inset 3px 0 0 #10b981}',
+    '.row.visitor{justify-content:flex-end}',
+    '.row.visitor .col{align-items:flex-end}',
+    '.row.visitor .bub{background:var(--p);color:#fff;border-bottom-right-radius:4px}',
+    '.row.pending .bub{opacity:.65}',
+    '.row.failed .bub{background:#fee2e2;color:#991b1b}',
+    '.meta{font-size:11px;color:var(--muted);margin:3px 2px 0;display:flex;align-items:center;gap:4px}',
+    '.row.failed .meta{color:#dc2626;cursor:pointer;text-decoration:underline}',
+    '.note{align-self:center;margin:14px 8px 2px;max-width:88%;text-align:center;font-size:12px;color:#4b5368;background:#eceef4;border-radius:999px;padding:4px 12px;white-space:pre-wrap;overflow-wrap:anywhere}',
+    '.note.hl{background:#e7f8ef;color:#047857}',
+    '.note.warn{background:#fff3dc;color:#b45309}',
+    '.note.err{background:#fee2e2;color:#b91c1c}',
+    '.divider{align-self:stretch;display:flex;align-items:center;gap:10px;margin:18px 0 4px;color:var(--muted);font-size:11.5px}',
+    '.divider::before,.divider::after{content:"";flex:1;height:1px;background:#dfe2ea}',
+    '.typing{display:flex;gap:4px;padding:12px 14px;background:#fff;border:1px solid var(--line);border-radius:14px;border-top-left-radius:4px;width:fit-content}',
+    '.typing i{width:6px;height:6px;border-radius:50%;background:#a3aab9;animation:lxb 1.2s infinite}',
+    '.typing i:nth-child(2){animation-delay:.15s}.typing i:nth-child(3){animation-delay:.3s}',
+    '@keyframes lxb{0%,60%,100%{transform:translateY(0);opacity:.5}30%{transform:translateY(-4px);opacity:1}}',
+    '.quick{flex:none;display:flex;gap:6px;padding:8px 12px 0;overflow-x:auto;scrollbar-width:none;background:#fff}',
+    '.quick::-webkit-scrollbar{display:none}',
+    '.chip{flex:none;height:28px;padding:0 11px;border-radius:14px;border:1px solid var(--line);background:#fff;font-size:12.5px;color:#4b5368;white-space:nowrap;display:flex;align-items:center;gap:5px}',
+    '.chip:hover{border-color:#c7d2fe;color:var(--p);background:var(--pl)}',
+    '.chip.human{border-color:#c7d2fe;color:var(--p);background:var(--pl);font-weight:600}',
+    '.chip.human:hover{background:#e0e7ff}',
+    '.comp{flex:none;padding:8px 12px 10px;background:#fff}',
+    '.box{display:flex;align-items:flex-end;gap:8px;border:1px solid #d5d9e4;border-radius:12px;padding:5px 5px 5px 12px;transition:border-color .15s,box-shadow .15s}',
+    '.box:focus-within{border-color:var(--p);box-shadow:0 0 0 3px #e0e7ff}',
+    'textarea{flex:1;border:0;outline:0;resize:none;background:transparent;font:inherit;font-size:14px;line-height:1.5;color:var(--text);max-height:120px;min-height:24px;padding:5px 0;margin:0}',
+    'textarea::placeholder{color:#a3aab9}',
+    '.sendb{flex:none;width:36px;height:36px;border:0;border-radius:10px;background:var(--p);color:#fff;display:flex;align-items:center;justify-content:center;transition:background .15s,opacity .15s}',
+    '.sendb:hover{background:var(--p2)}',
+    '.sendb:disabled{opacity:.35;cursor:default}',
+    '.foot{flex:none;text-align:center;font-size:11px;color:#a3aab9;padding:0 0 8px;background:#fff}',
+    '.ended{flex:none;padding:16px;background:#fff;border-top:1px solid var(--line);text-align:center}',
+    '.ended b{display:block;font-size:14px;margin-bottom:2px}',
+    '.ended p{margin:0 0 12px;font-size:12.5px;color:var(--muted)}',
+    '.pbtn{height:38px;padding:0 18px;border:0;border-radius:10px;background:var(--p);color:#fff;font-weight:600;font-size:14px}',
+    '.pbtn:hover{background:var(--p2)}',
+  ].join('\n');
+
+  // ------------------------------------------------------------------ state
+
+  var state = {
+    open: false,
+    config: null,
+    status: 'bot',
+    agentName: null,
+    maxSeq: 0,
+    seqEls: {},            // seq -> row element (dedupe)
+    local: {},             // client_id -> { text, row, acked, seq, failed }
+    outbox: [],            // client_ids waiting for an ack, in send order
+    ws: null,
+    wsOpen: false,
+    attempt: 0,
+    reconnectTimer: null,
+    pingTimer: null,
+    gotHello: false,
+    failsWithoutHello: 0,
+    sessionPromise: null,
+    sentAny: false,
+    typingTimer: null,
+    unread: 0,
+  };
+
+  // ------------------------------------------------------------------ build UI
+
+  var host = document.createElement('div');
+  host.id = 'lingxi-widget-host';
+  host.setAttribute('data-lingxi', 'widget');
+  ['display:block', 'position:static', 'width:0', 'height:0', 'margin:0', 'padding:0', 'border:0'].forEach(function (d) {
+    var kv = d.split(':'); host.style.setProperty(kv[0], kv[1], 'important');
+  });
+  var root = host.attachShadow({ mode: 'open' });
+  var styleEl = document.createElement('style');
+  styleEl.textContent = CSS;
+  root.appendChild(styleEl);
+
+  var wrap = el('div', 'lx');
+  root.appendChild(wrap);
+
+  var launcher = el('button', 'launcher');
+  launcher.type = 'button';
+  launcher.setAttribute('part', 'launcher');
+  launcher.appendChild(icon(ICON_CHAT, 24));
+  var launcherLabel = el('span', 'label');
+  launcher.appendChild(launcherLabel);
+  var badge = el('span', 'badge'); badge.hidden = true;
+  launcher.appendChild(badge);
+  wrap.appendChild(launcher);
+
+  var panel = el('div', 'panel');
+  panel.setAttribute('role', 'dialog');
+  panel.setAttribute('part', 'panel');
+  wrap.appendChild(panel);
+
+  var head = el('div', 'head');
+  var logo = el('div', 'logo'); logo.appendChild(icon(ICON_AGENT, 20));
+  var ttl = el('div', 'ttl');
+  var ttlName = el('b'); var ttlSub = el('span');
+  ttl.appendChild(ttlName); ttl.appendChild(ttlSub);
+  var langBtn = el('button', 'hbtn lang'); langBtn.type = 'button';
+  var closeBtn = el('button', 'hbtn min'); closeBtn.type = 'button'; closeBtn.appendChild(icon(ICON_DOWN, 18));
+  head.appendChild(logo); head.appendChild(ttl); head.appendChild(langBtn); head.appendChild(closeBtn);
+  panel.appendChild(head);
+
+  var connBar = el('div', 'conn');
+  panel.appendChild(connBar);
+
+  var msgs = el('div', 'msgs');
+  msgs.setAttribute('role', 'log');
+  msgs.setAttribute('aria-live', 'polite');
+  panel.appendChild(msgs);
+  var greetingRow = null;
+
+  var quick = el('div', 'quick');
+  panel.appendChild(quick);
+
+  var comp = el('div', 'comp');
+  var box = el('div', 'box');
+  var input = el('textarea');
+  input.rows = 1;
+  input.maxLength = MAX_LEN;
+  var sendBtn = el('button', 'sendb'); sendBtn.type = 'button'; sendBtn.disabled = true;
+  sendBtn.appendChild(icon(ICON_SEND, 18));
+  box.appendChild(input); box.appendChild(sendBtn);
+  comp.appendChild(box);
+  panel.appendChild(comp);
+
+  var ended = el('div', 'ended'); ended.hidden = true;
+  var endedTitle = el('b'); var endedBody = el('p');
+  var newBtn = el('button', 'pbtn'); newBtn.type = 'button';
+  ended.appendChild(endedTitle); ended.appendChild(endedBody); ended.appendChild(newBtn);
+  panel.appendChild(ended);
+
+  var foot = el('div', 'foot');
+  panel.appendChild(foot);
+
+  function applyTexts() {
+    launcherLabel.textContent = T('launcher');
+    launcher.setAttribute('aria-label', T('launcherOpen'));
+    panel.setAttribute('aria-label', T('title'));
+    langBtn.textContent = T('langToggle');
+    langBtn.title = T('langTitle');
+    closeBtn.title = T('close');
+    closeBtn.setAttribute('aria-label', T('close'));
+    input.placeholder = T('placeholder');
+    sendBtn.title = T('send');
+    sendBtn.setAttribute('aria-label', T('send'));
+    connBar.textContent = T('reconnecting');
+    endedTitle.textContent = T('closedTitle');
+    endedBody.textContent = T('closedBody');
+    newBtn.textContent = T('newConv');
+    foot.textContent = T('poweredBy');
+    ttlName.textContent = (state.config && state.config.tenant_name) || T('title');
+    renderGreeting();
+    renderHeaderStatus();
+    renderQuick();
+    renderBadge();
+  }
+
+  function renderHeaderStatus() {
+    var s = state.status;
+    var sub;
+    if (s === 'queued') sub = T('subQueued');
+    else if (s === 'assigned') sub = state.agentName ? T('subAssigned', { name: state.agentName }) : T('nAssignedNoName');
+    else if (s === 'closed') sub = T('subClosed');
+    else sub = T('subBot');
+    ttlSub.textContent = sub;
+    var isClosed = s === 'closed';
+    comp.hidden = isClosed;
+    ended.hidden = !isClosed;
+    renderQuick();
+  }
+
+  function renderQuick() {
+    while (quick.firstChild) quick.removeChild(quick.firstChild);
+    if (state.status !== 'bot') { quick.hidden = true; return; }
+    quick.hidden = false;
+    var human = el('button', 'chip human');
+    human.type = 'button';
+    human.setAttribute('data-action', 'human');
+    human.appendChild(icon(ICON_AGENT, 14));
+    human.appendChild(document.createTextNode(T('human')));
+    human.addEventListener('click', function () { sendText(T('humanText')); });
+    quick.appendChild(human);
+    if (!state.sentAny) {
+      T('suggest').forEach(function (q) {
+        var c = el('button', 'chip', q);
+        c.type = 'button';
+        c.addEventListener('click', function () { sendText(q); });
+        quick.appendChild(c);
+      });
+    }
+  }
+
+  function renderGreeting() {
+    var text = state.config ? (lang === 'zh' ? state.config.greeting_zh : state.config.greeting_en) : null;
+    if (!text) text = T('greetingFallback');
+    if (!greetingRow) {
+      greetingRow = buildRow('bot', T('botName'), text, null);
+      greetingRow.setAttribute('data-greeting', '1');
+      msgs.insertBefore(greetingRow, msgs.firstChild);
+    } else {
+      greetingRow.querySelector('.bub').textContent = text;
+      greetingRow.querySelector('.who').textContent = T('botName');
+    }
+  }
+
+  function renderBadge() {
+    if (state.unread > 0 && !state.open) {
+      badge.hidden = false;
+      badge.textContent = state.unread > 99 ? '99+' : String(state.unread);
+      launcher.setAttribute('aria-label', T('launcherOpen') + ' (' + T('unread', { n: state.unread }) + ')');
+    } else {
+      badge.hidden = true;
+    }
+  }
+
+  // ------------------------------------------------------------------ message rows
+
+  function buildRow(author, name, text, iso) {
+    var row = el('div', 'row ' + author);
+    if (author !== 'visitor') {
+      var av = el('div', 'av');
+      if (author === 'bot') av.appendChild(icon(ICON_CHAT, 15));
+      else av.textContent = initial(name);
+      row.appendChild(av);
+    }
+    var col = el('div', 'col');
+    if (author !== 'visitor') col.appendChild(el('div', 'who', name));
+    var bub = el('div', 'bub', text);
+    col.appendChild(bub);
+    var meta = el('div', 'meta', iso === undefined ? '' : fmtTime(iso));
+    if (iso !== null) col.appendChild(meta);
+    row.appendChild(col);
+    return row;
+  }
+
+  function initial(name) {
+    var s = String(name || '').trim();
+    return s ? s.charAt(0).toUpperCase() : '?';
+  }
+
+  // Sequenced content (server messages, status notes) goes before the first not-yet-sequenced local message,
+  // so a visitor's pending bubble always stays at the bottom until the server places it.
+  function insertSequenced(node) {
+    var before = msgs.querySelector(':scope > [data-unseq]');
+    if (!before && typingRow && typingRow.parentNode === msgs) before = typingRow;
+    if (before === node) return; // already in place
+    msgs.insertBefore(node, before);
+  }
+
+  function nearBottom() { return msgs.scrollHeight - msgs.scrollTop - msgs.clientHeight < 80; }
+  function scrollDown(force) {
+    if (force || nearBottom()) {
+      requestAnimationFrame(function () { msgs.scrollTop = msgs.scrollHeight; });
+    }
+  }
+
+  function addNote(text, kind) {
+    var n = el('div', 'note' + (kind ? ' ' + kind : ''), text);
+    insertSequenced(n);
+    scrollDown(false);
+    return n;
+  }
+
+  var typingRow = null;
+  function showTyping(on) {
+    clearTimeout(state.typingTimer);
+    if (on) {
+      if (!typingRow) {
+        typingRow = el('div', 'row bot typingrow');
+        var av = el('div', 'av'); av.appendChild(icon(ICON_CHAT, 15));
+        av.style.marginTop = '0';
+        var t = el('div', 'typing'); t.appendChild(el('i')); t.appendChild(el('i')); t.appendChild(el('i'));
+        typingRow.appendChild(av); typingRow.appendChild(t);
+      }
+      msgs.appendChild(typingRow);
+      scrollDown(true);
+      state.typingTimer = setTimeout(function () { showTyping(false); }, 8000);
+    } else if (typingRow && typingRow.parentNode) {
+      typingRow.parentNode.removeChild(typingRow);
+    }
+  }
+
+  function setLocalState(entry, st) {
+    var row = entry.row;
+    var meta = row.querySelector('.meta');
+    row.classList.remove('pending', 'failed');
+    if (st === 'pending') { row.classList.add('pending'); meta.textContent = T('sending'); }
+    else if (st === 'failed') { row.classList.add('failed'); meta.textContent = T('failed'); }
+    else {
+      meta.textContent = '';
+      meta.appendChild(icon(ICON_CHECK, 12));
+      meta.appendChild(document.createTextNode(fmtTime(entry.createdAt)));
+    }
+  }
+
+  // A message object from the server (hello replay, resume, or live).
+  function onServerMessage(m) {
+    if (!m || typeof m.seq !== 'number') return;
+    if (store.conversation_id && m.conversation_id && m.conversation_id !== store.conversation_id) return;
+    if (m.seq <= state.maxSeq || state.seqEls[m.seq]) return; // already rendered
+    state.maxSeq = m.seq;
+    var row;
+    var mine = m.client_id && state.local[m.client_id];
+    if (mine) {
+      // our own optimistic bubble: give it its place and mark it delivered
+      var entry = state.local[m.client_id];
+      entry.acked = true; entry.seq = m.seq; entry.createdAt = m.created_at;
+      removeFromOutbox(m.client_id);
+      row = entry.row;
+      row.removeAttribute('data-unseq');
+      setLocalState(entry, 'sent');
+      insertSequenced(row);
+    } else if (m.author === 'system') {
+      row = el('div', 'note', m.text);
+      insertSequenced(row);
+    } else {
+      var author = m.author === 'agent' || m.author === 'bot' || m.author === 'visitor' ? m.author : 'bot';
+      var name = author === 'bot' ? T('botName') : author === 'agent' ? (m.author_name || T('agentFallback')) : null;
+      row = buildRow(author, name, m.text, m.created_at);
+      insertSequenced(row);
+      if (author === 'visitor') state.sentAny = true;
+    }
+    row.setAttribute('data-seq', String(m.seq));
+    state.seqEls[m.seq] = row;
+    if (m.author === 'bot' || m.author === 'agent') showTyping(false);
+    if (m.author !== 'visitor') {
+      if (state.open) markSeen();
+      else if (m.seq > (store.seen || 0)) { state.unread++; renderBadge(); }
+    }
+    scrollDown(m.author === 'visitor');
+  }
+
+  function markSeen() {
+    if ((store.seen || 0) < state.maxSeq) { store.seen = state.maxSeq; saveStore(); }
+    state.unread = 0;
+    renderBadge();
+  }
+
+  function removeFromOutbox(cid) {
+    var i = state.outbox.indexOf(cid);
+    if (i >= 0) state.outbox.splice(i, 1);
+  }
+
+  function onStatus(f) {
+    var prev = state.status;
+    var st = f.status;
+    if (st !== 'bot' && st !== 'queued' && st !== 'assigned' && st !== 'closed') return;
+    state.status = st;
+    if (st === 'assigned') state.agentName = f.agent_name || state.agentName;
+    if (st === 'queued' && prev !== 'queued') addNote(T('nQueued'), 'warn');
+    else if (st === 'assigned') addNote(state.agentName ? T('nAssigned', { name: state.agentName }) : T('nAssignedNoName'), 'hl');
+    else if (st === 'closed' && prev !== 'closed') addNote(T('nClosed'));
+    else if (st === 'bot' && prev !== 'bot') addNote(T('nBot'));
+    if (st !== 'bot') showTyping(false);
+    renderHeaderStatus();
+    if (st === 'closed') scrollDown(true);
+  }
+
+  function applyConversation(c) {
+    if (!c) return;
+    state.status = c.status || state.status;
+    state.agentName = c.assigned_agent && c.assigned_agent.name ? c.assigned_agent.name : (state.status === 'assigned' ? state.agentName : null);
+    renderHeaderStatus();
+  }
+
+  // ------------------------------------------------------------------ sending
+
+  function sendText(raw) {
+    var text = String(raw == null ? '' : raw);
+    if (!text.trim()) return;
+    if (text.length > MAX_LEN) { addNote(T('tooLong'), 'err'); return; }
+    if (state.status === 'closed') return;
+    var cid = uuid();
+    var row = buildRow('visitor', null, text);
+    row.setAttribute('data-unseq', '1');
+    row.setAttribute('data-client-id', cid);
+    var entry = { text: text, row: row, acked: false, seq: null, failed: false, createdAt: new Date().toISOString() };
+    state.local[cid] = entry;
+    state.outbox.push(cid);
+    setLocalState(entry, 'pending');
+    if (typingRow && typingRow.parentNode === msgs) msgs.insertBefore(row, typingRow); else msgs.appendChild(row);
+    row.querySelector('.meta').addEventListener('click', function () {
+      if (!entry.failed) return;
+      entry.failed = false;
+      state.outbox.push(cid);
+      setLocalState(entry, 'pending');
+      transmit(cid);
+    });
+    state.sentAny = true;
+    renderQuick();
+    scrollDown(true);
+    transmit(cid);
+    ensureSession();
+  }
+
+  function transmit(cid) {
+    var entry = state.local[cid];
+    if (!entry || entry.acked) return;
+    if (state.ws && state.wsOpen && state.ws.readyState === 1) {
+      state.ws.send(JSON.stringify({ type: 'message', client_id: cid, text: entry.text }));
+      entry.sentAt = Date.now();
+      if (state.status === 'bot') showTyping(true);
+    }
+  }
+
+  function flushOutbox() {
+    state.outbox.slice().forEach(transmit);
+  }
+
+  function onAck(f) {
+    var entry = state.local[f.client_id];
+    if (!entry) return;
+    removeFromOutbox(f.client_id);
+    if (entry.acked) return;
+    entry.acked = true;
+    entry.seq = f.seq;
+    setLocalState(entry, 'sent');
+  }
+
+  function onErrorFrame(f) {
+    var cid = f.client_id;
+    if (!cid && state.outbox.length) {
+      // the server rejected a frame without saying which: the most recently transmitted message is the suspect
+      var latest = null;
+      state.outbox.forEach(function (id) { var e = state.local[id]; if (e && e.sentAt && (!latest || e.sentAt >= state.local[latest].sentAt)) latest = id; });
+      cid = latest;
+    }
+    var entry = cid && state.local[cid];
+    if (entry && !entry.acked) {
+      entry.failed = true;
+      removeFromOutbox(cid);
+      setLocalState(entry, 'failed');
+    }
+    showTyping(false);
+    if (f.message) addNote(String(f.message), 'err');
+  }
+
+  // ------------------------------------------------------------------ session + websocket
+
+  function resetConversationView(withDivider) {
+    state.maxSeq = 0;
+    state.seqEls = {};
+    state.local = {};
+    state.outbox = [];
+    state.status = 'bot';
+    state.agentName = null;
+    state.sentAny = false;
+    showTyping(false);
+    if (withDivider) {
+      // keep the old transcript visible, but make sure none of it is treated as current
+      var old = msgs.querySelectorAll('[data-seq],[data-unseq]');
+      for (var i = 0; i < old.length; i++) { old[i].removeAttribute('data-seq'); old[i].removeAttribute('data-unseq'); }
+      msgs.appendChild(el('div', 'divider', T('newDivider')));
+      greetingRow = null;
+      renderGreeting();
+      msgs.appendChild(greetingRow);
+    } else {
+      while (msgs.firstChild) msgs.removeChild(msgs.firstChild);
+      greetingRow = null;
+      renderGreeting();
+    }
+    renderHeaderStatus();
+  }
+
+  function ensureSession() {
+    if (state.sessionPromise) return state.sessionPromise;
+    var attempt = 0;
+    state.sessionPromise = new Promise(function (resolve) {
+      function tryOnce() {
+        var body = { widget_key: WIDGET_KEY, visitor: {} };
+        if (store.token) body.token = store.token;
+        fetch(ORIGIN + '/api/v1/widget/sessions', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify(body),
+          credentials: 'omit',
+        }).then(function (res) {
+          return res.text().then(function (txt) {
+            var data = null; try { data = txt ? JSON.parse(txt) : null; } catch (e) { data = null; }
+            if (!res.ok) { var err = new Error((data && data.message) || ('HTTP ' + res.status)); err.status = res.status; throw err; }
+            return data;
+          });
+        }).then(function (data) {
+          var changed = store.conversation_id && store.conversation_id !== data.conversation_id;
+          if (changed) { store.seen = 0; resetConversationView(state.maxSeq > 0 || msgs.querySelector('[data-unseq]') != null); }
+          store.token = data.token;
+          store.conversation_id = data.conversation_id;
+          store.visitor_id = data.visitor_id;
+          saveStore();
+          state.gotHello = false;
+          connect();
+          resolve(data);
+        }).catch(function (e) {
+          attempt++;
+          if (e.status >= 400 && e.status < 500 && store.token) {
+            // our old token is not accepted at all: start afresh
+            store = {}; saveStore();
+          }
+          if (attempt === 2) addNote(T('connectFailed'), 'warn');
+          setTimeout(tryOnce, Math.min(15000, 800 * Math.pow(2, attempt)));
+        });
+      }
+      tryOnce();
+    });
+    return state.sessionPromise;
+  }
+
+  function connect() {
+    clearTimeout(state.reconnectTimer);
+    if (state.ws) { try { state.ws.onclose = null; state.ws.close(); } catch (e) { /* ignore */ } }
+    if (!store.token) return;
+    var ws;
+    try { ws = new WebSocket(WS_ORIGIN + '/api/v1/widget/ws?token=' + encodeURIComponent(store.token)); }
+    catch (e) { scheduleReconnect(); return; }
+    state.ws = ws;
+    ws.onopen = function () {
+      state.wsOpen = true;
+      state.attempt = 0;
+      wrap.classList.remove('offline');
+      ws.send(JSON.stringify({ type: 'resume', after_seq: state.maxSeq }));
+      flushOutbox();
+      clearInterval(state.pingTimer);
+      state.pingTimer = setInterval(function () {
+        if (ws.readyState === 1) ws.send(JSON.stringify({ type: 'ping' }));
+      }, 25000);
+    };
+    ws.onmessage = function (ev) {
+      var f; try { f = JSON.parse(ev.data); } catch (e) { return; }
+      if (!f || typeof f.type !== 'string') return;
+      switch (f.type) {
+        case 'hello':
+          state.gotHello = true;
+          state.failsWithoutHello = 0;
+          applyConversation(f.conversation);
+          break;
+        case 'message': onServerMessage(f.message && typeof f.message === 'object' ? f.message : f); break;
+        case 'ack': onAck(f); break;
+        case 'status': onStatus(f); break;
+        case 'error': onErrorFrame(f); break;
+        default: break;
+      }
+    };
+    ws.onclose = function () {
+      if (state.ws !== ws) return;
+      state.wsOpen = false;
+      clearInterval(state.pingTimer);
+      if (!state.gotHello) state.failsWithoutHello++;
+      state.gotHello = false;
+      scheduleReconnect();
+    };
+    ws.onerror = function () { /* onclose follows */ };
+  }
+
+  function scheduleReconnect() {
+    if (state.attempt > 0 || !navigator.onLine) wrap.classList.add('offline');
+    var base = Math.min(15000, 500 * Math.pow(2, state.attempt));
+    state.attempt++;
+    var delay = base / 2 + Math.random() * base / 2;
+    clearTimeout(state.reconnectTimer);
+    state.reconnectTimer = setTimeout(function () {
+      wrap.classList.add('offline');
+      if (state.failsWithoutHello >= 3) {
+        // the socket is refused before it says hello: the token may have expired, ask for a session again
+        state.failsWithoutHello = 0;
+        state.sessionPromise = null;
+        ensureSession();
+      } else {
+        connect();
+      }
+    }, delay);
+  }
+
+  window.addEventListener('online', function () {
+    if (!state.wsOpen && store.token) { state.attempt = 0; connect(); }
+  });
+
+  function startNewConversation() {
+    store = { seen: 0 };
+    saveStore();
+    if (state.ws) { try { state.ws.onclose = null; state.ws.close(); } catch (e) { /* ignore */ } }
+    state.ws = null; state.wsOpen = false;
+    clearTimeout(state.reconnectTimer);
+    resetConversationView(true);
+    state.sessionPromise = null;
+    ensureSession();
+    scrollDown(true);
+    setTimeout(function () { input.focus(); }, 50);
+  }
+
+  // ------------------------------------------------------------------ open / close, input
+
+  function setOpen(open) {
+    state.open = open;
+    wrap.classList.toggle('open', open);
+    try { sessionStorage.setItem(OPEN_KEY, open ? '1' : '0'); } catch (e) { /* ignore */ }
+    if (open) {
+      ensureSession();
+      markSeen();
+      scrollDown(true);
+      setTimeout(function () { if (!comp.hidden) input.focus(); }, 60);
+    }
+    renderBadge();
+  }
+
+  launcher.addEventListener('click', function () { setOpen(true); });
+  closeBtn.addEventListener('click', function () { setOpen(false); launcher.focus(); });
+  langBtn.addEventListener('click', function () {
+    lang = lang === 'zh' ? 'en' : 'zh';
+    try { localStorage.setItem(LANG_KEY, lang); } catch (e) { /* ignore */ }
+    applyTexts();
+  });
+  newBtn.addEventListener('click', startNewConversation);
+  panel.addEventListener('keydown', function (e) { if (e.key === 'Escape') { setOpen(false); launcher.focus(); } });
+
+  function autosize() {
+    input.style.height = 'auto';
+    input.style.height = Math.min(120, input.scrollHeight) + 'px';
+    sendBtn.disabled = !input.value.trim();
+  }
+  input.addEventListener('input', autosize);
+  input.addEventListener('keydown', function (e) {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+      e.preventDefault();
+      submit();
+    }
+  });
+  sendBtn.addEventListener('click', submit);
+  function submit() {
+    var v = input.value;
+    if (!v.trim()) return;
+    sendText(v);
+    input.value = '';
+    autosize();
+    input.focus();
+  }
+
+  // ------------------------------------------------------------------ boot
+
+  function loadConfig() {
+    fetch(ORIGIN + '/api/v1/widget/config?widget_key=' + encodeURIComponent(WIDGET_KEY), { credentials: 'omit' })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (cfg) { if (cfg) { state.config = cfg; applyTexts(); } })
+      .catch(function () { /* the fallback texts are fine */ });
+  }
+
+  function mount() {
+    if (!document.body) { document.addEventListener('DOMContentLoaded', mount); return; }
+    document.body.appendChild(host);
+    applyTexts();
+    loadConfig();
+    var wasOpen = false;
+    try { wasOpen = sessionStorage.getItem(OPEN_KEY) === '1'; } catch (e) { /* ignore */ }
+    if (store.token) ensureSession(); // a returning visitor: reconnect now so that replies raise the badge
+    if (wasOpen) setOpen(true);
+  }
+
+  window.__lingxiWidget = {
+    open: function () { setOpen(true); },
+    close: function () { setOpen(false); },
+    setLanguage: function (l) { if (l === 'zh' || l === 'en') { lang = l; applyTexts(); } },
+  };
+
+  mount();
+})();
