@@ -343,7 +343,7 @@ function renderInfo() {
       row('agent.info.messages', String(c.last_seq || 0)),
     )));
   box.appendChild(h('div', { class: 'info-sec' },
-    h('h4', null, t('agent.info.created')),
+    h('h4', null, t('agent.info.times')),
     h('dl', { class: 'kv' },
       row('agent.info.created', formatDateTime(c.created_at)),
       row('agent.info.updated', formatDateTime(c.updated_at)),

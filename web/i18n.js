@@ -35,6 +35,7 @@ export const STRINGS = {
     // demo shop
     'demo.title': '灵犀优选 · 品质生活好物',
     'demo.shop': '灵犀优选',
+    'demo.shop.alt': 'Lingxi Select',
     'demo.nav.home': '首页',
     'demo.nav.new': '新品',
     'demo.nav.home2': '家居',
@@ -166,6 +167,7 @@ export const STRINGS = {
     'agent.info.handoff': '转人工原因',
     'agent.info.agent': '服务客服',
     'agent.info.created': '开始时间',
+    'agent.info.times': '时间',
     'agent.info.updated': '最近活动',
     'agent.info.closed': '结束时间',
     'agent.info.messages': '消息数',
@@ -249,6 +251,7 @@ export const STRINGS = {
 
     'demo.title': 'Lingxi Select · Good things for everyday life',
     'demo.shop': 'Lingxi Select',
+    'demo.shop.alt': '灵犀优选',
     'demo.nav.home': 'Home',
     'demo.nav.new': 'New in',
     'demo.nav.home2': 'Home & living',
@@ -376,6 +379,7 @@ export const STRINGS = {
     'agent.info.handoff': 'Handoff reason',
     'agent.info.agent': 'Agent',
     'agent.info.created': 'Started',
+    'agent.info.times': 'Times',
     'agent.info.updated': 'Last activity',
     'agent.info.closed': 'Closed',
     'agent.info.messages': 'Messages',

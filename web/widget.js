@@ -479,6 +479,9 @@
     } else if (m.author === 'system') {
       row = el('div', 'note', m.text);
       insertSequenced(row);
+      // the same event may also come as a status frame: show it once (our translated status line wins)
+      if (pairFresh(state.lastStatusNote)) row.style.display = 'none';
+      else state.lastSystemRow = { at: Date.now(), paired: false };
     } else {
       var author = m.author === 'agent' || m.author === 'bot' || m.author === 'visitor' ? m.author : 'bot';
       var name = author === 'bot' ? T('botName') : author === 'agent' ? (m.author_name || T('agentFallback')) : null;
@@ -507,16 +510,31 @@
     if (i >= 0) state.outbox.splice(i, 1);
   }
 
+  // A status note and a system message describing the same event arrive within moments of each other.
+  function pairFresh(rec) {
+    if (rec && !rec.paired && Date.now() - rec.at < 4000) { rec.paired = true; return true; }
+    return false;
+  }
+
+  function statusNote(text, kind) {
+    if (pairFresh(state.lastSystemRow)) return; // the server already said it in a system message
+    addNote(text, kind);
+    state.lastStatusNote = { at: Date.now(), paired: false };
+  }
+
   function onStatus(f) {
     var prev = state.status;
     var st = f.status;
     if (st !== 'bot' && st !== 'queued' && st !== 'assigned' && st !== 'closed') return;
     state.status = st;
+    var prevAgent = state.agentName;
     if (st === 'assigned') state.agentName = f.agent_name || state.agentName;
-    if (st === 'queued' && prev !== 'queued') addNote(T('nQueued'), 'warn');
-    else if (st === 'assigned') addNote(state.agentName ? T('nAssigned', { name: state.agentName }) : T('nAssignedNoName'), 'hl');
-    else if (st === 'closed' && prev !== 'closed') addNote(T('nClosed'));
-    else if (st === 'bot' && prev !== 'bot') addNote(T('nBot'));
+    if (st === 'queued' && prev !== 'queued') statusNote(T('nQueued'), 'warn');
+    else if (st === 'assigned' && (prev !== 'assigned' || prevAgent !== state.agentName)) {
+      statusNote(state.agentName ? T('nAssigned', { name: state.agentName }) : T('nAssignedNoName'), 'hl');
+    }
+    else if (st === 'closed' && prev !== 'closed') statusNote(T('nClosed'));
+    else if (st === 'bot' && prev !== 'bot') statusNote(T('nBot'));
     if (st !== 'bot') showTyping(false);
     renderHeaderStatus();
     if (st === 'closed') scrollDown(true);
@@ -658,6 +676,12 @@
           resolve(data);
         }).catch(function (e) {
           attempt++;
+          if (e.status === 404 && !store.token) {
+            // unknown widget key: retrying will not help
+            console.warn('[lingxi] widget: ' + e.message);
+            addNote(T('connectFailed').replace(/[,，].*$/, ''), 'err');
+            return;
+          }
           if (e.status >= 400 && e.status < 500 && store.token) {
             // our old token is not accepted at all: start afresh
             store = {}; saveStore();
