@@ -1,0 +1,427 @@
+//! Visitors, widget sessions, conversations and their sequenced messages.
+
+use crate::rows::{enum_col, id, int, millis, now, opt_enum_col, opt_id, opt_text, opt_ts, text, ts};
+use crate::{Store, StoreError, StoreResult, is_unique_violation, tid};
+use lingxi_types::*;
+use sqlx::any::AnyRow;
+
+/// A message to append; the store gives it its id, sequence number and time.
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    /// Who wrote it.
+    pub author: Author,
+    /// The agent, for agent messages.
+    pub author_user: Option<UserId>,
+    /// Display name of the author.
+    pub author_name: Option<String>,
+    /// The text as typed.
+    pub text: String,
+    /// The sender's idempotency key.
+    pub client_id: Option<String>,
+}
+
+/// The outcome of an append.
+#[derive(Clone, Debug)]
+pub struct Appended {
+    /// The stored message (the earlier one when `duplicate`).
+    pub message: Message,
+    /// True when a message with the same `client_id` was already stored: nothing new was written.
+    pub duplicate: bool,
+}
+
+/// Which conversations to list.
+#[derive(Clone, Debug, Default)]
+pub struct ConversationFilter {
+    /// Only these statuses (all when empty).
+    pub statuses: Vec<ConversationStatus>,
+    /// Only those assigned to this agent.
+    pub assigned_to: Option<UserId>,
+    /// At most this many (default 100).
+    pub limit: Option<i64>,
+}
+
+const CONVERSATION_SELECT: &str = "SELECT c.id, c.tenant_id, c.visitor_id, v.name AS visitor_name, c.channel, \
+     c.status, c.assigned_agent, u.name AS agent_name, c.handoff_reason, c.last_seq, c.bot_failures, \
+     c.created_at, c.updated_at, c.closed_at \
+     FROM conversations c JOIN visitors v ON v.id = c.visitor_id LEFT JOIN users u ON u.id = c.assigned_agent";
+
+const MESSAGE_COLUMNS: &str =
+    "id, tenant_id, conversation_id, seq, author, author_user, author_name, text, client_id, created_at";
+
+fn conversation(row: &AnyRow) -> StoreResult<Conversation> {
+    Ok(Conversation {
+        id: id(row, "id")?,
+        tenant_id: id(row, "tenant_id")?,
+        visitor_id: id(row, "visitor_id")?,
+        visitor_name: text(row, "visitor_name")?,
+        channel: enum_col(row, "channel", Channel::parse)?,
+        status: enum_col(row, "status", ConversationStatus::parse)?,
+        assigned_agent: opt_id(row, "assigned_agent")?,
+        assigned_agent_name: opt_text(row, "agent_name")?,
+        handoff_reason: opt_enum_col(row, "handoff_reason", HandoffReason::parse)?,
+        last_seq: int(row, "last_seq")?,
+        bot_failures: int(row, "bot_failures")?,
+        created_at: ts(row, "created_at")?,
+        updated_at: ts(row, "updated_at")?,
+        closed_at: opt_ts(row, "closed_at")?,
+    })
+}
+
+fn message(row: &AnyRow) -> StoreResult<Message> {
+    Ok(Message {
+        id: id(row, "id")?,
+        tenant_id: id(row, "tenant_id")?,
+        conversation_id: id(row, "conversation_id")?,
+        seq: int(row, "seq")?,
+        author: enum_col(row, "author", Author::parse)?,
+        author_user: opt_id(row, "author_user")?,
+        author_name: opt_text(row, "author_name")?,
+        text: text(row, "text")?,
+        client_id: opt_text(row, "client_id")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+fn visitor(row: &AnyRow) -> StoreResult<Visitor> {
+    Ok(Visitor {
+        id: id(row, "id")?,
+        tenant_id: id(row, "tenant_id")?,
+        external_id: opt_text(row, "external_id")?,
+        name: text(row, "name")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+impl Store {
+    /// The visitor with this external id (created when new), or a new anonymous visitor without one.
+    pub async fn upsert_visitor(
+        &self,
+        tenant_id: TenantId,
+        external_id: Option<&str>,
+        name: &str,
+    ) -> StoreResult<Visitor> {
+        if let Some(ext) = external_id {
+            let row = sqlx::query(
+                "SELECT id, tenant_id, external_id, name, created_at FROM visitors \
+                 WHERE tenant_id = $1 AND external_id = $2",
+            )
+            .bind(tid(tenant_id))
+            .bind(ext)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(row) = row {
+                return visitor(&row);
+            }
+        }
+        let v = Visitor {
+            id: VisitorId::generate(),
+            tenant_id,
+            external_id: external_id.map(str::to_owned),
+            name: name.to_owned(),
+            created_at: now(),
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO visitors (id, tenant_id, external_id, name, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(v.id.to_string())
+        .bind(tid(tenant_id))
+        .bind(v.external_id.clone())
+        .bind(&v.name)
+        .bind(millis(v.created_at))
+        .execute(&self.pool)
+        .await;
+        match inserted {
+            Ok(_) => Ok(v),
+            // Two first visits with the same external id raced: the other one won, use it.
+            Err(e) if is_unique_violation(&e) && external_id.is_some() => {
+                Box::pin(self.upsert_visitor(tenant_id, external_id, name)).await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Opens a conversation for a visitor; the bot serves it first.
+    pub async fn create_conversation(
+        &self,
+        tenant_id: TenantId,
+        visitor_id: VisitorId,
+        channel: Channel,
+    ) -> StoreResult<Conversation> {
+        let id = ConversationId::generate();
+        let at = millis(now());
+        sqlx::query(
+            "INSERT INTO conversations (id, tenant_id, visitor_id, channel, status, last_seq, bot_failures, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 0, 0, $6, $6)",
+        )
+        .bind(id.to_string())
+        .bind(tid(tenant_id))
+        .bind(visitor_id.to_string())
+        .bind(channel.as_str())
+        .bind(ConversationStatus::Bot.as_str())
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        self.conversation(tenant_id, id).await
+    }
+
+    /// Records a widget session token (by hash) for a visitor's conversation.
+    pub async fn create_widget_session(
+        &self,
+        tenant_id: TenantId,
+        token_hash: &str,
+        visitor_id: VisitorId,
+        conversation_id: ConversationId,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO widget_sessions (token_hash, tenant_id, visitor_id, conversation_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_hash)
+        .bind(tid(tenant_id))
+        .bind(visitor_id.to_string())
+        .bind(conversation_id.to_string())
+        .bind(millis(now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The tenant, visitor and conversation a widget token grants access to.
+    pub async fn widget_session(&self, token_hash: &str) -> StoreResult<Option<(TenantId, VisitorId, ConversationId)>> {
+        let row =
+            sqlx::query("SELECT tenant_id, visitor_id, conversation_id FROM widget_sessions WHERE token_hash = $1")
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| Ok((id(&r, "tenant_id")?, id(&r, "visitor_id")?, id(&r, "conversation_id")?))).transpose()
+    }
+
+    /// One conversation of the tenant.
+    pub async fn conversation(&self, tenant_id: TenantId, id: ConversationId) -> StoreResult<Conversation> {
+        let row = sqlx::query(&format!("{CONVERSATION_SELECT} WHERE c.tenant_id = $1 AND c.id = $2"))
+            .bind(tid(tenant_id))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(conversation).transpose()?.ok_or(StoreError::NotFound("conversation"))
+    }
+
+    /// The tenant's conversations matching the filter, most recent activity first, each with its newest message.
+    pub async fn list_conversations(
+        &self,
+        tenant_id: TenantId,
+        filter: &ConversationFilter,
+    ) -> StoreResult<Vec<(Conversation, Option<Message>)>> {
+        let mut sql = format!("{CONVERSATION_SELECT} WHERE c.tenant_id = $1");
+        let mut n = 1;
+        if !filter.statuses.is_empty() {
+            let marks: Vec<String> = filter
+                .statuses
+                .iter()
+                .map(|_| {
+                    n += 1;
+                    format!("${n}")
+                })
+                .collect();
+            sql.push_str(&format!(" AND c.status IN ({})", marks.join(", ")));
+        }
+        if filter.assigned_to.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND c.assigned_agent = ${n}"));
+        }
+        n += 1;
+        sql.push_str(&format!(" ORDER BY c.updated_at DESC, c.id DESC LIMIT ${n}"));
+        let mut q = sqlx::query(&sql).bind(tid(tenant_id));
+        for s in &filter.statuses {
+            q = q.bind(s.as_str());
+        }
+        if let Some(agent) = filter.assigned_to {
+            q = q.bind(agent.to_string());
+        }
+        q = q.bind(filter.limit.unwrap_or(100).clamp(1, 500));
+        let rows = q.fetch_all(&self.pool).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let c = conversation(row)?;
+            let last = if c.last_seq > 0 {
+                self.messages_after(tenant_id, c.id, c.last_seq - 1, 1).await?.into_iter().next()
+            } else {
+                None
+            };
+            out.push((c, last));
+        }
+        Ok(out)
+    }
+
+    /// Durably appends a message with the next sequence number of its conversation. A message whose
+    /// `client_id` was already stored in this conversation is not stored again: the earlier one is returned.
+    pub async fn append_message(
+        &self,
+        tenant_id: TenantId,
+        conversation_id: ConversationId,
+        new: NewMessage,
+    ) -> StoreResult<Appended> {
+        if let Some(client_id) = &new.client_id
+            && let Some(m) = self.message_by_client_id(tenant_id, conversation_id, client_id).await?
+        {
+            return Ok(Appended { message: m, duplicate: true });
+        }
+        let at = now();
+        let mut tx = self.pool.begin().await?;
+        // The first statement writes, so that SQLite takes the write lock at once (no lock upgrade).
+        let row = sqlx::query(
+            "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $1 \
+             WHERE tenant_id = $2 AND id = $3 RETURNING last_seq",
+        )
+        .bind(millis(at))
+        .bind(tid(tenant_id))
+        .bind(conversation_id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Err(StoreError::NotFound("conversation"));
+        };
+        let seq = int(&row, "last_seq")?;
+        let m = Message {
+            id: MessageId::generate(),
+            tenant_id,
+            conversation_id,
+            seq,
+            author: new.author,
+            author_user: new.author_user,
+            author_name: new.author_name,
+            text: new.text,
+            client_id: new.client_id,
+            created_at: at,
+        };
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        ))
+        .bind(m.id.to_string())
+        .bind(tid(tenant_id))
+        .bind(conversation_id.to_string())
+        .bind(seq)
+        .bind(m.author.as_str())
+        .bind(m.author_user.map(|u| u.to_string()))
+        .bind(m.author_name.clone())
+        .bind(&m.text)
+        .bind(m.client_id.clone())
+        .bind(millis(at))
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {
+                tx.commit().await?;
+                Ok(Appended { message: m, duplicate: false })
+            }
+            Err(e) if is_unique_violation(&e) && m.client_id.is_some() => {
+                tx.rollback().await?;
+                let client_id = m.client_id.unwrap_or_default();
+                let earlier = self
+                    .message_by_client_id(tenant_id, conversation_id, &client_id)
+                    .await?
+                    .ok_or(StoreError::NotFound("message"))?;
+                Ok(Appended { message: earlier, duplicate: true })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn message_by_client_id(
+        &self,
+        tenant_id: TenantId,
+        conversation_id: ConversationId,
+        client_id: &str,
+    ) -> StoreResult<Option<Message>> {
+        let row = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 AND conversation_id = $2 AND client_id = $3"
+        ))
+        .bind(tid(tenant_id))
+        .bind(conversation_id.to_string())
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(message).transpose()
+    }
+
+    /// Messages of a conversation with `seq > after_seq`, in order, at most `limit`.
+    pub async fn messages_after(
+        &self,
+        tenant_id: TenantId,
+        conversation_id: ConversationId,
+        after_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Message>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 AND conversation_id = $2 AND seq > $3 \
+             ORDER BY seq LIMIT $4"
+        ))
+        .bind(tid(tenant_id))
+        .bind(conversation_id.to_string())
+        .bind(after_seq)
+        .bind(limit.clamp(1, 1000))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(message).collect()
+    }
+
+    /// Moves a conversation to `status` only if it is in one of `from` (compare-and-set, so two concurrent
+    /// transitions cannot both win). Returns the updated conversation, or `None` when the precondition failed.
+    pub async fn transition_conversation(
+        &self,
+        tenant_id: TenantId,
+        id: ConversationId,
+        from: &[ConversationStatus],
+        to: ConversationStatus,
+        assigned_agent: Option<UserId>,
+        handoff_reason: Option<HandoffReason>,
+    ) -> StoreResult<Option<Conversation>> {
+        let at = millis(now());
+        let marks: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 7)).collect();
+        let sql = format!(
+            "UPDATE conversations SET status = $1, assigned_agent = $2, \
+             handoff_reason = COALESCE($3, handoff_reason), updated_at = $4, \
+             closed_at = CASE WHEN $1 = 'closed' THEN $4 ELSE closed_at END \
+             WHERE tenant_id = $5 AND id = $6 AND status IN ({})",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(to.as_str())
+            .bind(assigned_agent.map(|a| a.to_string()))
+            .bind(handoff_reason.map(|r| r.as_str()))
+            .bind(at)
+            .bind(tid(tenant_id))
+            .bind(id.to_string());
+        for s in from {
+            q = q.bind(s.as_str());
+        }
+        let done = q.execute(&self.pool).await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        self.conversation(tenant_id, id).await.map(Some)
+    }
+
+    /// Sets the count of consecutive visitor messages the bot could not answer.
+    pub async fn set_bot_failures(&self, tenant_id: TenantId, id: ConversationId, failures: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE conversations SET bot_failures = $1 WHERE tenant_id = $2 AND id = $3")
+            .bind(failures)
+            .bind(tid(tenant_id))
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// How many conversations each agent of the tenant is serving now.
+    pub async fn agent_loads(&self, tenant_id: TenantId) -> StoreResult<Vec<(UserId, i64)>> {
+        let rows = sqlx::query(
+            "SELECT assigned_agent, COUNT(*) AS n FROM conversations \
+             WHERE tenant_id = $1 AND status = 'assigned' AND assigned_agent IS NOT NULL GROUP BY assigned_agent",
+        )
+        .bind(tid(tenant_id))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((id(r, "assigned_agent")?, int(r, "n")?))).collect()
+    }
+}

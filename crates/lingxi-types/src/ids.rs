@@ -1,0 +1,65 @@
+//! Typed ids: newtypes over UUIDv7 so a tenant id can never be passed where a conversation id is expected.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use uuid::Uuid;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+        #[serde(transparent)]
+        #[schema(value_type = String, format = Uuid)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            /// A new, time-ordered (UUIDv7) id.
+            pub fn generate() -> Self {
+                Self(Uuid::now_v7())
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s).map(Self)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A tenant: one business using Lingxi, fully isolated from the others.
+    TenantId
+);
+id_type!(
+    /// A user of the workspace (owner, admin, supervisor or agent).
+    UserId
+);
+id_type!(
+    /// A visitor / customer, one identity across channels.
+    VisitorId
+);
+id_type!(
+    /// A conversation between a visitor and the tenant (bot and agents).
+    ConversationId
+);
+id_type!(
+    /// One message of a conversation.
+    MessageId
+);
+id_type!(
+    /// A knowledge-base (FAQ) entry.
+    EntryId
+);
+id_type!(
+    /// An analytics event.
+    EventId
+);

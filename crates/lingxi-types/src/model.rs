@@ -1,0 +1,262 @@
+//! The product's records and value types, independent of storage and wire formats.
+
+use crate::ids::*;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Declares a closed string enum with `as_str` / `parse` used by storage and the wire alike.
+macro_rules! string_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $s:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vdoc])* $variant),+ }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stored and wire name.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $s),+ }
+            }
+
+            /// Parses the stored and wire name.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($s => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// What a user may do in the workspace; checked on the server for every route.
+    Role {
+        /// Owns the tenant; everything.
+        Owner = "owner",
+        /// Manages users, the knowledge base and settings.
+        Admin = "admin",
+        /// Supervises agents and conversations.
+        Supervisor = "supervisor",
+        /// Serves conversations.
+        Agent = "agent",
+    }
+);
+
+impl Role {
+    /// Whether the role may manage users, the knowledge base and tenant settings.
+    pub fn can_administer(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin)
+    }
+
+    /// Whether the role may serve conversations.
+    pub fn can_serve(self) -> bool {
+        true
+    }
+}
+
+string_enum!(
+    /// Who wrote a message.
+    Author {
+        /// The visitor / customer.
+        Visitor = "visitor",
+        /// The bot.
+        Bot = "bot",
+        /// A human agent.
+        Agent = "agent",
+        /// The system (status changes).
+        System = "system",
+    }
+);
+
+string_enum!(
+    /// Where a conversation stands.
+    ConversationStatus {
+        /// The bot is answering.
+        Bot = "bot",
+        /// Handed off, waiting for an agent.
+        Queued = "queued",
+        /// An agent is serving it.
+        Assigned = "assigned",
+        /// Finished.
+        Closed = "closed",
+    }
+);
+
+string_enum!(
+    /// Why a conversation was handed to a human.
+    HandoffReason {
+        /// The visitor asked for a human.
+        VisitorRequest = "visitor_request",
+        /// The bot repeatedly could not answer.
+        LowConfidence = "low_confidence",
+        /// Strong negative emotion in the visitor's messages.
+        NegativeEmotion = "negative_emotion",
+        /// An agent took the conversation over.
+        AgentTakeover = "agent_takeover",
+    }
+);
+
+string_enum!(
+    /// The channel a conversation came through.
+    Channel {
+        /// The web widget.
+        Web = "web",
+        /// The generic API channel.
+        Api = "api",
+    }
+);
+
+string_enum!(
+    /// The analytics events recorded from the message stream.
+    EventKind {
+        /// A conversation was opened.
+        ConversationOpened = "conversation_opened",
+        /// The bot answered a visitor message.
+        BotAnswered = "bot_answered",
+        /// The bot could not answer a visitor message.
+        BotFailed = "bot_failed",
+        /// A handoff to a human was requested.
+        HandoffRequested = "handoff_requested",
+        /// An agent was assigned.
+        AgentAssigned = "agent_assigned",
+        /// The first human reply of a conversation.
+        FirstResponse = "first_response",
+        /// The conversation was closed.
+        ConversationClosed = "conversation_closed",
+    }
+);
+
+/// A tenant (one business).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tenant {
+    /// Its id.
+    pub id: TenantId,
+    /// The short unique name used in URLs and the CLI.
+    pub slug: String,
+    /// The display name.
+    pub name: String,
+    /// The public key that the web widget presents.
+    pub widget_key: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A workspace user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    /// Its id.
+    pub id: UserId,
+    /// The tenant it belongs to.
+    pub tenant_id: TenantId,
+    /// Login e-mail, unique within the tenant.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A visitor / customer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Visitor {
+    /// Its id.
+    pub id: VisitorId,
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// The business's own id for the customer, when known.
+    pub external_id: Option<String>,
+    /// Display name.
+    pub name: String,
+    /// When first seen.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A conversation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conversation {
+    /// Its id.
+    pub id: ConversationId,
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// The visitor.
+    pub visitor_id: VisitorId,
+    /// The visitor's display name (joined for convenience).
+    pub visitor_name: String,
+    /// The channel.
+    pub channel: Channel,
+    /// Current status.
+    pub status: ConversationStatus,
+    /// The agent serving it, if any.
+    pub assigned_agent: Option<UserId>,
+    /// The assigned agent's display name (joined).
+    pub assigned_agent_name: Option<String>,
+    /// Why it was handed off, if it was.
+    pub handoff_reason: Option<HandoffReason>,
+    /// The highest sequence number used.
+    pub last_seq: i64,
+    /// How many consecutive visitor messages the bot could not answer.
+    pub bot_failures: i64,
+    /// Opened at.
+    pub created_at: DateTime<Utc>,
+    /// Last activity.
+    pub updated_at: DateTime<Utc>,
+    /// Closed at.
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// One message of a conversation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// Its id.
+    pub id: MessageId,
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// The conversation.
+    pub conversation_id: ConversationId,
+    /// Per-conversation sequence number, from 1, without gaps.
+    pub seq: i64,
+    /// Who wrote it.
+    pub author: Author,
+    /// The agent who wrote it, for agent messages.
+    pub author_user: Option<UserId>,
+    /// Display name of the author.
+    pub author_name: Option<String>,
+    /// The text exactly as typed.
+    pub text: String,
+    /// The sender's idempotency key.
+    pub client_id: Option<String>,
+    /// Stored at.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A knowledge-base (FAQ) entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KbEntry {
+    /// Its id.
+    pub id: EntryId,
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// The standard question.
+    pub question: String,
+    /// Other ways customers ask the same thing.
+    pub similar_questions: Vec<String>,
+    /// The answer text.
+    pub answer: String,
+    /// Category path, e.g. "售后/退货".
+    pub category: String,
+    /// Whether the bot uses it.
+    pub enabled: bool,
+    /// Created at.
+    pub created_at: DateTime<Utc>,
+    /// Updated at.
+    pub updated_at: DateTime<Utc>,
+}

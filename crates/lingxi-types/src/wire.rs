@@ -1,0 +1,187 @@
+//! Wire DTOs of the public API (JSON shapes documented in `docs/protocol.md` and the OpenAPI document).
+
+use crate::ids::*;
+use crate::model::*;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Formats a time as RFC 3339 with milliseconds, in UTC.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A message as clients see it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MessageView {
+    /// Its id.
+    pub message_id: MessageId,
+    /// Its conversation.
+    pub conversation_id: ConversationId,
+    /// Per-conversation sequence number.
+    pub seq: i64,
+    /// Who wrote it.
+    pub author: Author,
+    /// The author's display name.
+    pub author_name: Option<String>,
+    /// The text as typed; render as text, never as HTML.
+    pub text: String,
+    /// The sender's idempotency key.
+    pub client_id: Option<String>,
+    /// RFC 3339 time.
+    pub created_at: String,
+}
+
+impl From<&Message> for MessageView {
+    fn from(m: &Message) -> Self {
+        Self {
+            message_id: m.id,
+            conversation_id: m.conversation_id,
+            seq: m.seq,
+            author: m.author,
+            author_name: m.author_name.clone(),
+            text: m.text.clone(),
+            client_id: m.client_id.clone(),
+            created_at: rfc3339(m.created_at),
+        }
+    }
+}
+
+/// A reference to a person: id and name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PersonRef {
+    /// The id.
+    pub id: String,
+    /// The display name.
+    pub name: String,
+}
+
+/// A conversation as clients see it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ConversationView {
+    /// Its id.
+    pub id: ConversationId,
+    /// Current status.
+    pub status: ConversationStatus,
+    /// The channel.
+    pub channel: Channel,
+    /// The visitor.
+    pub visitor: PersonRef,
+    /// The agent serving it.
+    pub assigned_agent: Option<PersonRef>,
+    /// Highest sequence number used.
+    pub last_seq: i64,
+    /// The newest message, when listed.
+    pub last_message: Option<MessageView>,
+    /// Why it was handed off.
+    pub handoff_reason: Option<HandoffReason>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+    /// RFC 3339.
+    pub closed_at: Option<String>,
+}
+
+impl ConversationView {
+    /// The view of a conversation, with its newest message when known.
+    pub fn new(c: &Conversation, last_message: Option<&Message>) -> Self {
+        Self {
+            id: c.id,
+            status: c.status,
+            channel: c.channel,
+            visitor: PersonRef { id: c.visitor_id.to_string(), name: c.visitor_name.clone() },
+            assigned_agent: c
+                .assigned_agent
+                .map(|id| PersonRef { id: id.to_string(), name: c.assigned_agent_name.clone().unwrap_or_default() }),
+            last_seq: c.last_seq,
+            last_message: last_message.map(MessageView::from),
+            handoff_reason: c.handoff_reason,
+            created_at: rfc3339(c.created_at),
+            updated_at: rfc3339(c.updated_at),
+            closed_at: c.closed_at.map(rfc3339),
+        }
+    }
+}
+
+/// A tenant reference inside a user view.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TenantRef {
+    /// Id.
+    pub id: TenantId,
+    /// Slug.
+    pub slug: String,
+    /// Name.
+    pub name: String,
+}
+
+/// A workspace user as clients see it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UserView {
+    /// Id.
+    pub id: UserId,
+    /// E-mail.
+    pub email: String,
+    /// Name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// The tenant.
+    pub tenant: TenantRef,
+}
+
+impl UserView {
+    /// The view of a user of the given tenant.
+    pub fn new(u: &User, t: &Tenant) -> Self {
+        Self {
+            id: u.id,
+            email: u.email.clone(),
+            name: u.name.clone(),
+            role: u.role,
+            tenant: TenantRef { id: t.id, slug: t.slug.clone(), name: t.name.clone() },
+        }
+    }
+}
+
+/// A knowledge-base entry as clients see it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct KbEntryView {
+    /// Id.
+    pub id: EntryId,
+    /// Standard question.
+    pub question: String,
+    /// Similar questions.
+    pub similar_questions: Vec<String>,
+    /// Answer.
+    pub answer: String,
+    /// Category.
+    pub category: String,
+    /// Whether the bot uses it.
+    pub enabled: bool,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+impl From<&KbEntry> for KbEntryView {
+    fn from(e: &KbEntry) -> Self {
+        Self {
+            id: e.id,
+            question: e.question.clone(),
+            similar_questions: e.similar_questions.clone(),
+            answer: e.answer.clone(),
+            category: e.category.clone(),
+            enabled: e.enabled,
+            created_at: rfc3339(e.created_at),
+            updated_at: rfc3339(e.updated_at),
+        }
+    }
+}
+
+/// A list response: `{"items": [...]}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ItemList<T> {
+    /// The items.
+    pub items: Vec<T>,
+}
