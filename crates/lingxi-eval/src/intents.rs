@@ -1,0 +1,148 @@
+//! `eval intents`: the intent pipeline as the bot runs it.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use lingxi_nlp::{IntentConfig, IntentModel, Outcome, Policy, Utterance};
+use serde_json::{Value, json};
+
+use crate::Format;
+use crate::data::read_rows;
+use crate::metrics::{macro_f1, quantile_ms};
+
+/// Arguments of `eval intents`.
+#[derive(Debug, clap::Args)]
+pub struct IntentsArgs {
+    /// Knowledge base: CSV with `text` and `label` (every label an entry, every text a similar question).
+    #[arg(long)]
+    pub train: PathBuf,
+    /// Test queries: CSV with `text` and `label`.
+    #[arg(long)]
+    pub test: PathBuf,
+    /// The label of out-of-scope rows (training rows with it become out-of-scope examples).
+    #[arg(long)]
+    pub oos_label: Option<String>,
+    /// A local sentence-embedding model directory (the optional embeddings layer).
+    #[arg(long)]
+    pub embeddings: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    pub format: Format,
+}
+
+pub(crate) fn run(args: &IntentsArgs) -> anyhow::Result<Value> {
+    if let Some(dir) = &args.embeddings {
+        bail!(
+            "no sentence-embedding backend is built into this binary (asked for {}); the engine takes one through \
+             IntentConfig::encoder (see crates/lingxi-nlp/README.md)",
+            dir.display()
+        );
+    }
+    let oos = args.oos_label.as_deref();
+    let train = read_rows(&args.train)?;
+    let test = read_rows(&args.test)?;
+    let mut examples = Vec::new();
+    let mut out_of_scope = Vec::new();
+    for row in train {
+        if Some(row.label.as_str()) == oos {
+            out_of_scope.push(row.text);
+        } else {
+            examples.push(Utterance {
+                text: row.text,
+                label: row.label,
+            });
+        }
+    }
+    eprintln!(
+        "training on {} examples and {} out-of-scope texts",
+        examples.len(),
+        out_of_scope.len()
+    );
+    let started = Instant::now();
+    let model = IntentModel::train(&examples, &out_of_scope, &IntentConfig::default())?;
+    let train_seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "trained in {train_seconds:.2} s; deciding {} test rows",
+        test.len()
+    );
+    let policy = Policy::default();
+    for row in test.iter().take(50) {
+        let _ = model.decide(&row.text, &policy);
+    }
+    let (mut n_in, mut top1, mut top3, mut correct_answered) = (0usize, 0usize, 0usize, 0usize);
+    let (mut answered, mut answered_right, mut n_oos, mut oos_not_answered) =
+        (0usize, 0usize, 0usize, 0usize);
+    let mut outcomes = [0usize; 3];
+    let mut pairs = Vec::new();
+    let mut latencies: Vec<Duration> = Vec::with_capacity(test.len());
+    for row in &test {
+        let started = Instant::now();
+        let decision = model.decide(&row.text, &policy);
+        latencies.push(started.elapsed());
+        let is_oos = Some(row.label.as_str()) == oos;
+        let best = decision.candidates.first().map(|c| c.label.clone());
+        let is_answer = decision.outcome == Outcome::Answer;
+        outcomes[match decision.outcome {
+            Outcome::Answer => 0,
+            Outcome::Suggest => 1,
+            Outcome::Admit => 2,
+        }] += 1;
+        if is_answer {
+            answered += 1;
+            if !is_oos && best.as_deref() == Some(row.label.as_str()) {
+                answered_right += 1;
+            }
+        }
+        if is_oos {
+            n_oos += 1;
+            if !is_answer {
+                oos_not_answered += 1;
+            }
+            continue;
+        }
+        n_in += 1;
+        if best.as_deref() == Some(row.label.as_str()) {
+            top1 += 1;
+            if is_answer {
+                correct_answered += 1;
+            }
+        }
+        if decision
+            .candidates
+            .iter()
+            .take(3)
+            .any(|c| c.label == row.label)
+        {
+            top3 += 1;
+        }
+        pairs.push((row.label.clone(), if is_answer { best } else { None }));
+    }
+    let share = |a: usize, b: usize| {
+        if b == 0 {
+            Value::Null
+        } else {
+            json!(a as f64 / b as f64)
+        }
+    };
+    Ok(json!({
+        "n_train": examples.len() + out_of_scope.len(),
+        "n_train_out_of_scope": out_of_scope.len(),
+        "n_labels": model.labels().len(),
+        "n_test": test.len(),
+        "n_test_in_scope": n_in,
+        "top1_accuracy": share(top1, n_in),
+        "top3_accuracy": share(top3, n_in),
+        "accuracy": share(correct_answered, n_in),
+        "macro_f1": macro_f1(&pairs),
+        "answer_rate": share(answered, test.len()),
+        "suggest_rate": share(outcomes[1], test.len()),
+        "admit_rate": share(outcomes[2], test.len()),
+        "answered_precision": share(answered_right, answered),
+        "oos_recall": if oos.is_some() { share(oos_not_answered, n_oos) } else { Value::Null },
+        "policy": { "answer_threshold": policy.answer_threshold, "suggest_threshold": policy.suggest_threshold },
+        "train_seconds": train_seconds,
+        "p50_ms": quantile_ms(&mut latencies, 0.5),
+        "p99_ms": quantile_ms(&mut latencies, 0.99),
+    }))
+}

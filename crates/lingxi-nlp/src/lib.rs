@@ -1,0 +1,22 @@
+//! Lingxi's offline understanding engine.
+//!
+//! Pure library: no I/O, no clock, no global mutable state. Models are values and training is a function.
+//! See the crate README for the pipeline and measured figures.
+
+mod analyzer;
+mod bm25;
+mod calibration;
+mod error;
+mod hash;
+mod intent;
+mod linear;
+mod normalize;
+mod vectorizer;
+
+pub use analyzer::{Analyzer, Token, TokenKind};
+pub use error::NlpError;
+pub use intent::{
+    Candidate, IntentConfig, IntentDecision, IntentModel, Outcome, Policy, SentenceEncoder,
+    Utterance,
+};
+pub use normalize::{is_cjk, normalize, to_simplified};
