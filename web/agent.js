@@ -112,6 +112,9 @@ function upsert(c, render = true) {
     c = { ...c, last_message: prev.last_message, last_seq: Math.max(prev.last_seq || 0, c.last_seq || 0) };
   }
   state.convs.set(c.id, c);
+  if (render && c.status === 'queued' && (!prev || prev.status !== 'queued')) {
+    toast(t('agent.new_queued', { name: visitorName(c) }), 'info', 4000);
+  }
   if (render) {
     renderList();
     if (c.id === state.selectedId) { renderChatHead(); renderInfo(); renderComposer(); }
