@@ -77,7 +77,7 @@ export function h(tag, attrs, ...children) {
       else if (k === 'text') el.textContent = String(v);
       else if (k === 'dataset') Object.assign(el.dataset, v);
       else if (k === 'style' && typeof v === 'object') Object.assign(el.style, v);
-      else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2).toLowerCase(), v);
+      else if (/^on/i.test(k)) { if (typeof v === 'function') el.addEventListener(k.slice(2).toLowerCase(), v); }
       else if (k === 'value') el.value = v;
       else if (v === true) el.setAttribute(k, '');
       else el.setAttribute(k, String(v));
