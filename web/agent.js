@@ -107,8 +107,9 @@ async function refreshList(quiet = false) {
 function upsert(c, render = true) {
   if (!c || !c.id) return;
   const prev = state.convs.get(c.id);
-  // keep the freshest last_message if frames arrive out of order
-  if (prev && prev.last_message && c.last_message && prev.last_message.seq > c.last_message.seq) {
+  // `conversation` frames and the claim/close/get answers carry no last_message: keep the one we know, and keep
+  // the freshest one if frames arrive out of order
+  if (prev && prev.last_message && (!c.last_message || prev.last_message.seq > c.last_message.seq)) {
     c = { ...c, last_message: prev.last_message, last_seq: Math.max(prev.last_seq || 0, c.last_seq || 0) };
   }
   state.convs.set(c.id, c);
