@@ -197,7 +197,7 @@ function convItem(c) {
   let preview;
   if (lm) {
     const who = lm.author === 'visitor' ? '' : (lm.author === 'agent' ? (lm.author_name || t('author.agent')) : t('author.' + lm.author)) + ': ';
-    preview = h('span', { class: 'preview' }, who ? h('span', { class: 'who' }, who) : null, oneLine(lm.text));
+    preview = h('span', { class: 'preview' }, who ? h('span', { class: 'who' }, who) : null, oneLine(lm.author === 'system' ? localizeSystem(lm.text) : lm.text));
   } else {
     preview = h('span', { class: 'preview' }, h('span', { class: 'who' }, t('agent.nomsg')));
   }
@@ -218,6 +218,19 @@ function convItem(c) {
     h('div', { class: 'row3' }, statusBadge(c.status), agentName ? h('span', { class: 'agent-tag' }, agentName) : null),
   ));
   return item;
+}
+
+// System messages may be written "中文 / English": show the half in the UI language.
+function localizeSystem(text) {
+  const s = String(text || '');
+  const i = s.lastIndexOf(' / ');
+  if (i > 0) {
+    const left = s.slice(0, i).trim();
+    const right = s.slice(i + 3).trim();
+    const cjk = /[\u3400-\u9fff]/;
+    if (left && right && cjk.test(left) && !cjk.test(right)) return lang() === 'zh' ? left : right;
+  }
+  return s;
 }
 
 function oneLine(s) {
@@ -443,7 +456,7 @@ function sameGroup(prev, m) {
 
 function buildMessageRow(m, prev) {
   if (m.author === 'system') {
-    return h('div', { class: 'msg system', dataset: { seq: String(m.seq) } }, h('span', { class: 'sys' }, m.text));
+    return h('div', { class: 'msg system', dataset: { seq: String(m.seq) } }, h('span', { class: 'sys', title: m.text }, localizeSystem(m.text)));
   }
   const cont = sameGroup(prev, m);
   const label = authorLabel(m);

@@ -223,6 +223,8 @@
     sentAny: false,
     typingTimer: null,
     unread: 0,
+    recentStatus: {},      // status kind -> { at, paired }: status notes shown lately
+    recentSystem: {},      // status kind -> { at, paired }: system messages shown lately
   };
 
   // ------------------------------------------------------------------ build UI
@@ -315,6 +317,8 @@
     newBtn.textContent = T('newConv');
     foot.textContent = T('poweredBy');
     ttlName.textContent = (state.config && state.config.tenant_name) || T('title');
+    var sys = msgs.querySelectorAll('[data-system]');
+    for (var i = 0; i < sys.length; i++) sys[i].textContent = localizeSystem(sys[i].getAttribute('data-text'));
     renderGreeting();
     renderHeaderStatus();
     renderQuick();
@@ -477,11 +481,14 @@
       setLocalState(entry, 'sent');
       insertSequenced(row);
     } else if (m.author === 'system') {
-      row = el('div', 'note', m.text);
+      row = el('div', 'note', localizeSystem(m.text));
+      row.setAttribute('data-system', '1');
+      row.setAttribute('data-text', m.text);
       insertSequenced(row);
       // the same event may also come as a status frame: show it once (our translated status line wins)
-      if (pairFresh(state.lastStatusNote)) row.style.display = 'none';
-      else state.lastSystemRow = { at: Date.now(), paired: false };
+      var kind = systemKind(m.text);
+      if (kind && pairFresh(state.recentStatus[kind])) row.style.display = 'none';
+      else if (kind) state.recentSystem[kind] = { at: Date.now(), paired: false };
     } else {
       var author = m.author === 'agent' || m.author === 'bot' || m.author === 'visitor' ? m.author : 'bot';
       var name = author === 'bot' ? T('botName') : author === 'agent' ? (m.author_name || T('agentFallback')) : null;
@@ -510,16 +517,37 @@
     if (i >= 0) state.outbox.splice(i, 1);
   }
 
-  // A status note and a system message describing the same event arrive within moments of each other.
+  // A status frame and a system message describing the same event arrive within moments of each other.
   function pairFresh(rec) {
-    if (rec && !rec.paired && Date.now() - rec.at < 4000) { rec.paired = true; return true; }
+    if (rec && !rec.paired && Date.now() - rec.at < 5000) { rec.paired = true; return true; }
     return false;
   }
 
-  function statusNote(text, kind) {
-    if (pairFresh(state.lastSystemRow)) return; // the server already said it in a system message
-    addNote(text, kind);
-    state.lastStatusNote = { at: Date.now(), paired: false };
+  // Which status change a system message announces, if any.
+  function systemKind(text) {
+    var s = String(text || '');
+    if (/转接|排队|connecting you|queue/i.test(s)) return 'queued';
+    if (/为您服务|已接入|has joined|joined the/i.test(s) || (state.agentName && s.indexOf(state.agentName) >= 0)) return 'assigned';
+    if (/结束|closed|ended/i.test(s)) return 'closed';
+    return null;
+  }
+
+  // System messages may be written "中文 / English": show the half in the visitor's language.
+  var CJK = /[\u3400-\u9fff]/;
+  function localizeSystem(text) {
+    var s = String(text || '');
+    var i = s.lastIndexOf(' / ');
+    if (i > 0) {
+      var left = s.slice(0, i).trim(), right = s.slice(i + 3).trim();
+      if (left && right && CJK.test(left) && !CJK.test(right)) return lang === 'zh' ? left : right;
+    }
+    return s;
+  }
+
+  function statusNote(text, noteKind, statusKind) {
+    if (pairFresh(state.recentSystem[statusKind])) return; // the server already said it in a system message
+    addNote(text, noteKind);
+    state.recentStatus[statusKind] = { at: Date.now(), paired: false };
   }
 
   function onStatus(f) {
@@ -529,12 +557,12 @@
     state.status = st;
     var prevAgent = state.agentName;
     if (st === 'assigned') state.agentName = f.agent_name || state.agentName;
-    if (st === 'queued' && prev !== 'queued') statusNote(T('nQueued'), 'warn');
+    if (st === 'queued' && prev !== 'queued') statusNote(T('nQueued'), 'warn', 'queued');
     else if (st === 'assigned' && (prev !== 'assigned' || prevAgent !== state.agentName)) {
-      statusNote(state.agentName ? T('nAssigned', { name: state.agentName }) : T('nAssignedNoName'), 'hl');
+      statusNote(state.agentName ? T('nAssigned', { name: state.agentName }) : T('nAssignedNoName'), 'hl', 'assigned');
     }
-    else if (st === 'closed' && prev !== 'closed') statusNote(T('nClosed'));
-    else if (st === 'bot' && prev !== 'bot') statusNote(T('nBot'));
+    else if (st === 'closed' && prev !== 'closed') statusNote(T('nClosed'), '', 'closed');
+    else if (st === 'bot' && prev !== 'bot') statusNote(T('nBot'), '', 'bot');
     if (st !== 'bot') showTyping(false);
     renderHeaderStatus();
     if (st === 'closed') scrollDown(true);
