@@ -260,3 +260,6 @@ pub struct KbEntry {
     /// Updated at.
     pub updated_at: DateTime<Utc>,
 }
+
+/// The time type used in records.
+pub type DateTimeUtc = DateTime<Utc>;

@@ -1,0 +1,239 @@
+//! The agent workspace: login, conversations, replies and the live event socket.
+
+use crate::AppState;
+use crate::auth::{Agent, SESSION_COOKIE};
+use crate::error::{AppError, AppResult, Json, Query};
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, StreamExt};
+use lingxi_bus::Event;
+use lingxi_service::{Authenticated, Services};
+use lingxi_store::ConversationFilter;
+use lingxi_types::wire::{ConversationView, ItemList, MessageView, UserView};
+use lingxi_types::{ApiError, ConversationId, ConversationStatus, ErrorCode};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// `POST /api/v1/auth/login` body.
+#[derive(Deserialize, ToSchema)]
+pub struct LoginRequest {
+    /// E-mail.
+    pub email: String,
+    /// Password.
+    pub password: String,
+    /// Tenant slug, needed only when the e-mail exists in several tenants.
+    pub tenant: Option<String>,
+}
+
+/// A successful login.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct LoginResponse {
+    /// Bearer token (also set as the HttpOnly session cookie).
+    pub token: String,
+    /// The user.
+    pub user: UserView,
+}
+
+fn check_len(field: &str, value: &str, max: usize) -> AppResult<()> {
+    if value.chars().count() > max {
+        return Err(AppError::new(ErrorCode::InvalidField, format!("{field} is longer than {max} characters")));
+    }
+    Ok(())
+}
+
+/// Signs in to the workspace.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = ApiError), (status = 400, body = ApiError)))]
+pub async fn login(State(state): State<AppState>, Json(body): Json<LoginRequest>) -> AppResult<Response> {
+    check_len("email", &body.email, 254)?;
+    check_len("password", &body.password, 256)?;
+    let (token, who) = state.services.login(&body.email, &body.password, body.tenant.as_deref()).await?;
+    let cookie = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200");
+    let body = LoginResponse { token, user: UserView::new(&who.user, &who.tenant) };
+    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+}
+
+/// Ends the current session.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    responses((status = 204), (status = 401, body = ApiError)))]
+pub async fn logout(State(state): State<AppState>, agent: Agent) -> AppResult<Response> {
+    state.services.logout(&agent.who, &agent.token).await?;
+    let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
+}
+
+/// The signed-in user.
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth", responses((status = 200, body = UserView), (status = 401, body = ApiError)))]
+pub async fn me(agent: Agent) -> Json<UserView> {
+    Json(UserView::new(&agent.who.user, &agent.who.tenant))
+}
+
+/// `GET /api/v1/conversations` query.
+#[derive(Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// `bot`, `queued`, `assigned`, `closed`, or `open` (not closed); all when absent.
+    pub status: Option<String>,
+    /// At most this many (default 100, max 500).
+    pub limit: Option<i64>,
+}
+
+/// The tenant's conversations, newest activity first.
+#[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations", params(ListQuery),
+    responses((status = 200, body = ItemList<ConversationView>), (status = 401, body = ApiError)))]
+pub async fn list(
+    State(state): State<AppState>,
+    agent: Agent,
+    Query(q): Query<ListQuery>,
+) -> AppResult<Json<ItemList<ConversationView>>> {
+    let statuses = match q.status.as_deref() {
+        None | Some("") | Some("all") => vec![],
+        Some("open") => vec![ConversationStatus::Bot, ConversationStatus::Queued, ConversationStatus::Assigned],
+        Some(s) => vec![ConversationStatus::parse(s).ok_or_else(|| {
+            AppError::new(ErrorCode::InvalidField, "status must be bot, queued, assigned, closed, open or all")
+        })?],
+    };
+    let filter = ConversationFilter { statuses, assigned_to: None, limit: q.limit };
+    let items = state.services.store.list_conversations(agent.who.tenant.id, &filter).await?;
+    Ok(Json(ItemList { items: items.iter().map(|(c, m)| ConversationView::new(c, m.as_ref())).collect() }))
+}
+
+fn parse_id(id: &str) -> AppResult<ConversationId> {
+    id.parse().map_err(|_| AppError::new(ErrorCode::NotFound, "conversation not found"))
+}
+
+/// One conversation.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id")),
+    responses((status = 200, body = ConversationView), (status = 404, body = ApiError)))]
+pub async fn get_one(State(state): State<AppState>, agent: Agent, Path(id): Path<String>) -> AppResult<Json<ConversationView>> {
+    let c = state.services.store.conversation(agent.who.tenant.id, parse_id(&id)?).await?;
+    Ok(Json(ConversationView::new(&c, None)))
+}
+
+/// `GET /api/v1/conversations/{id}/messages` query.
+#[derive(Deserialize, IntoParams)]
+pub struct MessagesQuery {
+    /// Only messages with a higher seq.
+    pub after_seq: Option<i64>,
+    /// At most this many (default 500, max 1000).
+    pub limit: Option<i64>,
+}
+
+/// A conversation's messages in seq order.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id"), MessagesQuery),
+    responses((status = 200, body = ItemList<MessageView>), (status = 404, body = ApiError)))]
+pub async fn messages(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(id): Path<String>,
+    Query(q): Query<MessagesQuery>,
+) -> AppResult<Json<ItemList<MessageView>>> {
+    let tenant_id = agent.who.tenant.id;
+    let id = parse_id(&id)?;
+    // Reading a conversation that does not exist in this tenant is a 404, not an empty list.
+    state.services.store.conversation(tenant_id, id).await?;
+    let items =
+        state.services.store.messages_after(tenant_id, id, q.after_seq.unwrap_or(0), q.limit.unwrap_or(500)).await?;
+    Ok(Json(ItemList { items: items.iter().map(MessageView::from).collect() }))
+}
+
+/// `POST /api/v1/conversations/{id}/messages` body.
+#[derive(Deserialize, ToSchema)]
+pub struct ReplyRequest {
+    /// The reply text.
+    pub text: String,
+    /// Idempotency key.
+    pub client_id: Option<String>,
+}
+
+/// An agent reply, delivered live to the visitor.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "conversations", request_body = ReplyRequest,
+    params(("id" = String, Path, description = "Conversation id")),
+    responses((status = 201, body = MessageView), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+pub async fn reply(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(id): Path<String>,
+    Json(body): Json<ReplyRequest>,
+) -> AppResult<Response> {
+    if let Some(c) = &body.client_id {
+        check_len("client_id", c, 64)?;
+    }
+    let appended = state.services.agent_message(&agent.who, parse_id(&id)?, &body.text, body.client_id).await?;
+    Ok((StatusCode::CREATED, Json(MessageView::from(&appended.message))).into_response())
+}
+
+/// Takes a conversation from the bot or the queue.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/claim", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id")),
+    responses((status = 200, body = ConversationView), (status = 409, body = ApiError)))]
+pub async fn claim(State(state): State<AppState>, agent: Agent, Path(id): Path<String>) -> AppResult<Json<ConversationView>> {
+    let c = state.services.claim(&agent.who, parse_id(&id)?).await?;
+    Ok(Json(ConversationView::new(&c, None)))
+}
+
+/// Closes a conversation.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/close", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id")),
+    responses((status = 200, body = ConversationView), (status = 409, body = ApiError)))]
+pub async fn close(State(state): State<AppState>, agent: Agent, Path(id): Path<String>) -> AppResult<Json<ConversationView>> {
+    let c = state.services.close(&agent.who, parse_id(&id)?).await?;
+    Ok(Json(ConversationView::new(&c, None)))
+}
+
+/// The agent's live event socket.
+#[utoipa::path(get, path = "/api/v1/agent/ws", tag = "conversations",
+    responses((status = 101, description = "WebSocket upgrade"), (status = 401, body = ApiError)))]
+pub async fn ws(State(state): State<AppState>, agent: Agent, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.max_message_size(crate::MAX_WS_FRAME).on_upgrade(move |socket| agent_socket(state.services, agent.who, socket))
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum AgentFrame {
+    Conversation { conversation: ConversationView },
+    Message { message: MessageView },
+    Pong,
+}
+
+async fn agent_socket(services: Services, who: Authenticated, socket: WebSocket) {
+    let (mut sink, mut stream) = socket.split();
+    let mut events = services.bus.subscribe();
+    let _online = match services.agent_online(&who).await {
+        Ok(guard) => guard,
+        Err(e) => {
+            tracing::warn!(error = %e, "agent presence failed");
+            return;
+        }
+    };
+    let tenant_id = who.tenant.id;
+    loop {
+        let frame = tokio::select! {
+            incoming = stream.next() => match incoming {
+                Some(Ok(WsMessage::Text(t))) if t.contains("\"ping\"") => AgentFrame::Pong,
+                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => continue,
+            },
+            event = events.recv() => match event {
+                Ok(Event::MessageStored(m)) if m.tenant_id == tenant_id => AgentFrame::Message { message: MessageView::from(&m) },
+                Ok(Event::ConversationChanged(c)) if c.tenant_id == tenant_id => {
+                    AgentFrame::Conversation { conversation: ConversationView::new(&c, None) }
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => break,
+            },
+        };
+        let Ok(text) = serde_json::to_string(&frame) else { continue };
+        if sink.send(WsMessage::Text(text.into())).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// An unknown route under `/api`.
+pub async fn not_found() -> AppError {
+    AppError(ApiError::new(ErrorCode::NotFound, "no such route"))
+}

@@ -1,0 +1,112 @@
+//! Lingxi's HTTP surface: the axum router for the widget, the agent workspace and administration, the
+//! WebSockets, authentication extractors and the mapping of errors to HTTP.
+//!
+//! Architecture invariant: this is the only crate that knows HTTP and JSON framing. Handlers parse and validate,
+//! call `lingxi-service`, and format the result; they hold no business rules.
+
+pub mod admin;
+pub mod agent;
+pub mod auth;
+pub mod error;
+mod web;
+pub mod widget;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use lingxi_service::Services;
+use lingxi_types::{ApiError, ErrorCode};
+use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa::OpenApi;
+
+/// The largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The largest WebSocket frame accepted.
+pub const MAX_WS_FRAME: usize = 16 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The use cases.
+    pub services: Services,
+    /// The slug of the tenant whose widget the demo shop page embeds.
+    pub demo_tenant: Option<String>,
+}
+
+/// The OpenAPI document of the whole HTTP API.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Lingxi API", description = "Lingxi (灵犀) customer service platform. WebSocket frames: docs/protocol.md."),
+    paths(
+        health, widget::config, widget::create_session, widget::ws,
+        agent::login, agent::logout, agent::me, agent::list, agent::get_one, agent::messages, agent::reply,
+        agent::claim, agent::close, agent::ws,
+        admin::list_users, admin::create_user, admin::tenant, admin::list_entries, admin::create_entry, admin::delete_entry,
+    ),
+    components(schemas(ApiError, ErrorCode)),
+)]
+pub struct ApiDoc;
+
+/// `{"status":"ok"}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok` when the database answers.
+    pub status: String,
+}
+
+/// Liveness and readiness: 200 once the database answers, 503 otherwise.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health), (status = 503, body = ApiError)))]
+pub async fn health(State(state): State<AppState>) -> Response {
+    match state.services.store.ping().await {
+        Ok(()) => axum::Json(Health { status: "ok".into() }).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(ApiError::new(ErrorCode::Unavailable, "database unavailable")))
+                .into_response()
+        }
+    }
+}
+
+async fn openapi() -> impl IntoResponse {
+    axum::Json(ApiDoc::openapi())
+}
+
+/// The API routes, without pages: the list the OpenAPI document describes.
+pub fn api_router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(health))
+        .route("/api/openapi.json", get(openapi))
+        .route("/api/v1/widget/config", get(widget::config))
+        .route("/api/v1/widget/sessions", post(widget::create_session))
+        .route("/api/v1/widget/ws", get(widget::ws))
+        .route("/api/v1/auth/login", post(agent::login))
+        .route("/api/v1/auth/logout", post(agent::logout))
+        .route("/api/v1/me", get(agent::me))
+        .route("/api/v1/conversations", get(agent::list))
+        .route("/api/v1/conversations/{id}", get(agent::get_one))
+        .route("/api/v1/conversations/{id}/messages", get(agent::messages).post(agent::reply))
+        .route("/api/v1/conversations/{id}/claim", post(agent::claim))
+        .route("/api/v1/conversations/{id}/close", post(agent::close))
+        .route("/api/v1/agent/ws", get(agent::ws))
+        .route("/api/v1/admin/users", get(admin::list_users).post(admin::create_user))
+        .route("/api/v1/admin/tenant", get(admin::tenant))
+        .route("/api/v1/kb/entries", get(admin::list_entries).post(admin::create_entry))
+        .route("/api/v1/kb/entries/{id}", delete(admin::delete_entry))
+        .route("/api/{*rest}", axum::routing::any(agent::not_found))
+}
+
+/// The whole application: API, pages and the security headers on every response.
+pub fn app(state: AppState) -> Router {
+    let csp = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+               connect-src 'self' ws: wss:; frame-ancestors 'self'; base-uri 'none'; form-action 'self'";
+    api_router()
+        .merge(web::router())
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp)))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("SAMEORIGIN")))
+        .with_state(state)
+}

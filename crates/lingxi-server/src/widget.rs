@@ -1,0 +1,259 @@
+//! The visitor side: widget configuration, sessions and the widget WebSocket.
+
+use crate::AppState;
+use crate::error::{AppError, AppResult, Json, Query};
+use axum::extract::State;
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, StreamExt};
+use lingxi_bus::Event;
+use lingxi_service::{ServiceError, Services, WidgetGrant};
+use lingxi_types::wire::{ConversationView, MessageView};
+use lingxi_types::{ApiError, ConversationId, ErrorCode, VisitorId};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use utoipa::{IntoParams, ToSchema};
+
+/// `GET /api/v1/widget/config` query.
+#[derive(Deserialize, IntoParams)]
+pub struct ConfigQuery {
+    /// The tenant's widget key.
+    pub widget_key: String,
+}
+
+/// What the widget shows before a session exists.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct WidgetConfig {
+    /// The shop's name.
+    pub tenant_name: String,
+    /// Greeting in Chinese.
+    pub greeting_zh: String,
+    /// Greeting in English.
+    pub greeting_en: String,
+}
+
+/// The widget's public configuration.
+#[utoipa::path(get, path = "/api/v1/widget/config", tag = "widget", params(ConfigQuery),
+    responses((status = 200, body = WidgetConfig), (status = 404, body = ApiError)))]
+pub async fn config(State(state): State<AppState>, Query(q): Query<ConfigQuery>) -> AppResult<Json<WidgetConfig>> {
+    let tenant = state.services.store.tenant_by_widget_key(&q.widget_key).await?.ok_or(ServiceError::UnknownWidgetKey)?;
+    Ok(Json(WidgetConfig {
+        greeting_zh: format!("您好，欢迎来到{}！请问有什么可以帮您？", tenant.name),
+        greeting_en: format!("Hi! Welcome to {}. How can we help?", tenant.name),
+        tenant_name: tenant.name,
+    }))
+}
+
+/// The visitor as the widget describes them.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct VisitorInput {
+    /// Display name.
+    pub name: Option<String>,
+    /// The business's id for the customer.
+    pub external_id: Option<String>,
+}
+
+/// `POST /api/v1/widget/sessions` body.
+#[derive(Deserialize, ToSchema)]
+pub struct CreateSession {
+    /// The tenant's widget key.
+    pub widget_key: String,
+    /// Who the visitor is, when known.
+    #[serde(default)]
+    pub visitor: VisitorInput,
+    /// A previous token, to continue its conversation.
+    pub token: Option<String>,
+}
+
+/// A widget session.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct SessionCreated {
+    /// Bearer token for the widget WebSocket.
+    pub token: String,
+    /// The conversation.
+    pub conversation_id: ConversationId,
+    /// The visitor.
+    pub visitor_id: VisitorId,
+}
+
+/// Opens a widget session (201), or continues the open conversation of a previous token (200).
+#[utoipa::path(post, path = "/api/v1/widget/sessions", tag = "widget", request_body = CreateSession,
+    responses((status = 201, body = SessionCreated), (status = 200, body = SessionCreated),
+              (status = 400, body = ApiError), (status = 404, body = ApiError)))]
+pub async fn create_session(State(state): State<AppState>, Json(body): Json<CreateSession>) -> AppResult<Response> {
+    for (field, value, max) in [
+        ("visitor.name", body.visitor.name.as_deref(), 100),
+        ("visitor.external_id", body.visitor.external_id.as_deref(), 200),
+        ("widget_key", Some(body.widget_key.as_str()), 200),
+        ("token", body.token.as_deref(), 200),
+    ] {
+        if value.is_some_and(|v| v.chars().count() > max) {
+            return Err(AppError::new(ErrorCode::InvalidField, format!("{field} is longer than {max} characters")));
+        }
+    }
+    let session = state
+        .services
+        .open_widget_session(
+            &body.widget_key,
+            body.visitor.name.as_deref(),
+            body.visitor.external_id.as_deref().filter(|s| !s.is_empty()),
+            body.token.as_deref(),
+        )
+        .await?;
+    let status = if session.created { StatusCode::CREATED } else { StatusCode::OK };
+    let out = SessionCreated {
+        token: session.token,
+        conversation_id: session.conversation.id,
+        visitor_id: session.visitor_id,
+    };
+    Ok((status, Json(out)).into_response())
+}
+
+/// `GET /api/v1/widget/ws` query.
+#[derive(Deserialize, IntoParams)]
+pub struct WsQuery {
+    /// The widget session token.
+    pub token: String,
+}
+
+/// The widget WebSocket (frames in `docs/protocol.md`).
+#[utoipa::path(get, path = "/api/v1/widget/ws", tag = "widget", params(WsQuery),
+    responses((status = 101, description = "WebSocket upgrade"), (status = 401, body = ApiError)))]
+pub async fn ws(State(state): State<AppState>, Query(q): Query<WsQuery>, upgrade: WebSocketUpgrade) -> AppResult<Response> {
+    let grant = state.services.widget_grant(&q.token).await?;
+    Ok(upgrade
+        .max_message_size(crate::MAX_WS_FRAME)
+        .on_upgrade(move |socket| async move {
+            if let Err(e) = widget_socket(state.services, grant, socket).await {
+                tracing::debug!(error = %e, "widget socket ended");
+            }
+        }))
+}
+
+/// A frame from the widget.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientFrame {
+    Message { client_id: String, text: String },
+    Resume { after_seq: i64 },
+    Ping,
+}
+
+/// A frame to the widget.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ServerFrame {
+    Hello { conversation: ConversationView },
+    Ack { client_id: String, message_id: lingxi_types::MessageId, seq: i64 },
+    Message(MessageView),
+    Status { status: lingxi_types::ConversationStatus, agent_name: Option<String> },
+    Error { code: ErrorCode, message: String },
+    Pong,
+}
+
+async fn widget_socket(services: Services, grant: WidgetGrant, socket: WebSocket) -> Result<(), ServiceError> {
+    let (mut sink, mut stream) = socket.split();
+    let mut events = services.bus.subscribe();
+    let (tx, mut rx) = mpsc::channel::<ServerFrame>(256);
+    let writer = tokio::spawn(async move {
+        while let Some(frame) = rx.recv().await {
+            let Ok(text) = serde_json::to_string(&frame) else { continue };
+            if sink.send(WsMessage::Text(text.into())).await.is_err() {
+                break;
+            }
+        }
+    });
+    let conversation = services.store.conversation(grant.tenant_id, grant.conversation_id).await?;
+    // The highest seq this socket has delivered; the client resumes from its own before anything older is sent.
+    let mut delivered = conversation.last_seq;
+    let _ = tx.send(ServerFrame::Hello { conversation: ConversationView::new(&conversation, None) }).await;
+    loop {
+        tokio::select! {
+            incoming = stream.next() => {
+                let Some(Ok(msg)) = incoming else { break };
+                let text = match msg {
+                    WsMessage::Text(t) => t.to_string(),
+                    WsMessage::Close(_) => break,
+                    _ => continue,
+                };
+                match serde_json::from_str::<ClientFrame>(&text) {
+                    Ok(ClientFrame::Ping) => { let _ = tx.send(ServerFrame::Pong).await; }
+                    Ok(ClientFrame::Resume { after_seq }) => {
+                        delivered = deliver_after(&services, grant, after_seq.max(0), &tx).await?.max(after_seq.max(0));
+                    }
+                    Ok(ClientFrame::Message { client_id, text }) => {
+                        if client_id.is_empty() || client_id.len() > 64 {
+                            let _ = tx.send(ServerFrame::Error { code: ErrorCode::InvalidField, message: "client_id must be 1 to 64 characters".into() }).await;
+                            continue;
+                        }
+                        match services.visitor_message(grant, Some(client_id.clone()), &text).await {
+                            Ok(appended) => {
+                                let m = &appended.message;
+                                let _ = tx.send(ServerFrame::Ack { client_id, message_id: m.id, seq: m.seq }).await;
+                                if !appended.duplicate {
+                                    let services = services.clone();
+                                    let message = appended.message.clone();
+                                    tokio::spawn(async move {
+                                        if let Err(e) = services.run_bot(message.tenant_id, &message).await {
+                                            tracing::warn!(error = %e, "bot failed");
+                                        }
+                                    });
+                                }
+                            }
+                            Err(e) => {
+                                let ApiError { code, message } = AppError::from(e).0;
+                                let _ = tx.send(ServerFrame::Error { code, message }).await;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(ServerFrame::Error { code: ErrorCode::BadRequest, message: format!("bad frame: {e}") }).await;
+                    }
+                }
+            }
+            event = events.recv() => {
+                match event {
+                    Ok(ev) if ev.tenant_id() == grant.tenant_id && ev.conversation_id() == grant.conversation_id => match ev {
+                        Event::MessageStored(m) if m.seq > delivered => {
+                            delivered = deliver_after(&services, grant, delivered, &tx).await?.max(delivered);
+                        }
+                        Event::ConversationChanged(c) => {
+                            let _ = tx.send(ServerFrame::Status { status: c.status, agent_name: c.assigned_agent_name.clone() }).await;
+                        }
+                        _ => {}
+                    },
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        delivered = deliver_after(&services, grant, delivered, &tx).await?.max(delivered);
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
+    Ok(())
+}
+
+/// Sends every stored message after `after_seq`, in order; returns the highest seq sent.
+async fn deliver_after(
+    services: &Services,
+    grant: WidgetGrant,
+    after_seq: i64,
+    tx: &mpsc::Sender<ServerFrame>,
+) -> Result<i64, ServiceError> {
+    let mut last = after_seq;
+    loop {
+        let batch = services.store.messages_after(grant.tenant_id, grant.conversation_id, last, 200).await?;
+        if batch.is_empty() {
+            return Ok(last);
+        }
+        for m in &batch {
+            last = m.seq;
+            let _ = tx.send(ServerFrame::Message(MessageView::from(m))).await;
+        }
+    }
+}

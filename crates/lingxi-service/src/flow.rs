@@ -1,0 +1,380 @@
+//! The path of a conversation: a visitor opens it, the bot answers, a handoff queues it, routing assigns an agent,
+//! the agent replies and closes it. Every step persists first, then publishes on the bus, then records analytics.
+
+use crate::auth::{AuthError, Authenticated, new_token, token_hash};
+use crate::presence::PresenceGuard;
+use crate::{ServiceError, ServiceResult, Services, validate_text};
+use lingxi_bot::{BotReply, BotState, respond};
+use lingxi_bus::Event;
+use lingxi_domain::routing::{AgentSlot, DEFAULT_CAPACITY, pick_least_loaded};
+use lingxi_store::{Appended, ConversationFilter, NewMessage};
+use lingxi_types::*;
+use serde_json::json;
+use std::collections::HashMap;
+
+/// A visitor's widget session.
+#[derive(Clone, Debug)]
+pub struct WidgetSession {
+    /// The bearer token the widget presents (only known at creation; empty when resumed).
+    pub token: String,
+    /// The tenant.
+    pub tenant: Tenant,
+    /// The visitor.
+    pub visitor_id: VisitorId,
+    /// The conversation.
+    pub conversation: Conversation,
+    /// Whether a new conversation was opened.
+    pub created: bool,
+}
+
+/// What a widget token grants: one conversation of one visitor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WidgetGrant {
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// The visitor.
+    pub visitor_id: VisitorId,
+    /// The only conversation the token may touch.
+    pub conversation_id: ConversationId,
+}
+
+const OPEN: &[ConversationStatus] = &[ConversationStatus::Bot, ConversationStatus::Queued, ConversationStatus::Assigned];
+
+impl Services {
+    /// Opens (or, with a previous valid token of an open conversation, resumes) a widget session.
+    pub async fn open_widget_session(
+        &self,
+        widget_key: &str,
+        name: Option<&str>,
+        external_id: Option<&str>,
+        previous_token: Option<&str>,
+    ) -> ServiceResult<WidgetSession> {
+        let tenant = self.store.tenant_by_widget_key(widget_key).await?.ok_or(ServiceError::UnknownWidgetKey)?;
+        if let Some(token) = previous_token
+            && let Some((tenant_id, visitor_id, conversation_id)) = self.store.widget_session(&token_hash(token)).await?
+            && tenant_id == tenant.id
+        {
+            let conversation = self.store.conversation(tenant.id, conversation_id).await?;
+            if conversation.status != ConversationStatus::Closed {
+                return Ok(WidgetSession { token: token.to_owned(), tenant, visitor_id, conversation, created: false });
+            }
+        }
+        let name = name.map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned);
+        let visitor_name = name.unwrap_or_else(|| {
+            let suffix: String = new_token().chars().take(4).collect();
+            format!("访客 Visitor-{suffix}")
+        });
+        let visitor = self.store.upsert_visitor(tenant.id, external_id, &visitor_name).await?;
+        let conversation = self.store.create_conversation(tenant.id, visitor.id, Channel::Web).await?;
+        let token = new_token();
+        self.store.create_widget_session(tenant.id, &token_hash(&token), visitor.id, conversation.id).await?;
+        self.store
+            .record_event(tenant.id, Some(conversation.id), EventKind::ConversationOpened, json!({"channel": "web"}))
+            .await?;
+        self.bus.publish(Event::ConversationChanged(conversation.clone()));
+        Ok(WidgetSession { token, tenant, visitor_id: visitor.id, conversation, created: true })
+    }
+
+    /// What a widget token grants.
+    pub async fn widget_grant(&self, token: &str) -> ServiceResult<WidgetGrant> {
+        let (tenant_id, visitor_id, conversation_id) =
+            self.store.widget_session(&token_hash(token)).await?.ok_or(AuthError::Unauthenticated)?;
+        Ok(WidgetGrant { tenant_id, visitor_id, conversation_id })
+    }
+
+    /// Appends a message and tells every live client.
+    async fn post(&self, tenant_id: TenantId, id: ConversationId, new: NewMessage) -> ServiceResult<Appended> {
+        let appended = self.store.append_message(tenant_id, id, new).await?;
+        if !appended.duplicate {
+            self.bus.publish(Event::MessageStored(appended.message.clone()));
+        }
+        Ok(appended)
+    }
+
+    async fn post_system(&self, tenant_id: TenantId, id: ConversationId, text: &str) -> ServiceResult<Message> {
+        let new = NewMessage {
+            author: Author::System,
+            author_user: None,
+            author_name: None,
+            text: text.to_owned(),
+            client_id: None,
+        };
+        Ok(self.post(tenant_id, id, new).await?.message)
+    }
+
+    fn changed(&self, c: &Conversation) {
+        self.bus.publish(Event::ConversationChanged(c.clone()));
+    }
+
+    /// Stores a visitor's message (at most once per `client_id`). The caller acknowledges it, then calls
+    /// [`Services::run_bot`]. A message to a closed conversation reopens it with the bot.
+    pub async fn visitor_message(
+        &self,
+        grant: WidgetGrant,
+        client_id: Option<String>,
+        text: &str,
+    ) -> ServiceResult<Appended> {
+        validate_text(text)?;
+        let conversation = self.store.conversation(grant.tenant_id, grant.conversation_id).await?;
+        if conversation.status == ConversationStatus::Closed
+            && let Some(reopened) = self
+                .store
+                .transition_conversation(
+                    grant.tenant_id,
+                    conversation.id,
+                    &[ConversationStatus::Closed],
+                    ConversationStatus::Bot,
+                    None,
+                    None,
+                )
+                .await?
+        {
+            self.changed(&reopened);
+        }
+        let new = NewMessage { author: Author::Visitor, author_user: None, author_name: None, text: text.to_owned(), client_id };
+        self.post(grant.tenant_id, grant.conversation_id, new).await
+    }
+
+    /// Lets the bot answer a stored visitor message if the bot is serving the conversation.
+    pub async fn run_bot(&self, tenant_id: TenantId, message: &Message) -> ServiceResult<()> {
+        let conversation = self.store.conversation(tenant_id, message.conversation_id).await?;
+        if conversation.status != ConversationStatus::Bot {
+            return Ok(());
+        }
+        let kb = self.knowledge_base(tenant_id).await?;
+        let turn = respond(&kb, BotState { consecutive_failures: conversation.bot_failures }, &message.text);
+        let (text, kind, detail) = match &turn.reply {
+            BotReply::Answer { entry_id, text, confidence } => {
+                (text.clone(), EventKind::BotAnswered, json!({"entry_id": entry_id, "confidence": confidence}))
+            }
+            BotReply::ChitChat { text } => (text.clone(), EventKind::BotAnswered, json!({"chitchat": true})),
+            BotReply::Suggest { text, suggestions } => (
+                text.clone(),
+                EventKind::BotFailed,
+                json!({"outcome": "suggest", "candidates": suggestions.iter().map(|s| json!({"entry_id": s.entry_id, "confidence": s.confidence})).collect::<Vec<_>>()}),
+            ),
+            BotReply::Admit { text } => (text.clone(), EventKind::BotFailed, json!({"outcome": "admit"})),
+            BotReply::Handoff { reason } => {
+                self.store.set_bot_failures(tenant_id, conversation.id, 0).await?;
+                if *reason == HandoffReason::LowConfidence {
+                    self.store
+                        .record_event(tenant_id, Some(conversation.id), EventKind::BotFailed, json!({"outcome": "handoff"}))
+                        .await?;
+                }
+                self.handoff(tenant_id, conversation.id, *reason).await?;
+                return Ok(());
+            }
+        };
+        let new = NewMessage { author: Author::Bot, author_user: None, author_name: None, text, client_id: None };
+        self.post(tenant_id, conversation.id, new).await?;
+        self.store.record_event(tenant_id, Some(conversation.id), kind, detail).await?;
+        if turn.state.consecutive_failures != conversation.bot_failures {
+            self.store.set_bot_failures(tenant_id, conversation.id, turn.state.consecutive_failures).await?;
+        }
+        Ok(())
+    }
+
+    /// Hands a bot conversation to the humans: queue it, then assign an online agent if one has room.
+    pub async fn handoff(
+        &self,
+        tenant_id: TenantId,
+        id: ConversationId,
+        reason: HandoffReason,
+    ) -> ServiceResult<Conversation> {
+        let Some(queued) = self
+            .store
+            .transition_conversation(
+                tenant_id,
+                id,
+                &[ConversationStatus::Bot],
+                ConversationStatus::Queued,
+                None,
+                Some(reason),
+            )
+            .await?
+        else {
+            return Ok(self.store.conversation(tenant_id, id).await?);
+        };
+        self.store
+            .record_event(tenant_id, Some(id), EventKind::HandoffRequested, json!({"reason": reason.as_str()}))
+            .await?;
+        self.changed(&queued);
+        self.post_system(tenant_id, id, "正在为您转接人工客服，请稍候… / Connecting you to an agent, please wait…")
+            .await?;
+        match self.try_assign(tenant_id, id).await? {
+            Some(assigned) => Ok(assigned),
+            None => {
+                self.post_system(
+                    tenant_id,
+                    id,
+                    "当前客服繁忙或不在线，您已进入排队，客服接入后会第一时间回复您。 / All agents are busy or offline; \
+                     you are in the queue and an agent will reply as soon as one is available.",
+                )
+                .await?;
+                Ok(queued)
+            }
+        }
+    }
+
+    /// Assigns a queued conversation to the least-loaded online agent with room, if any.
+    async fn try_assign(&self, tenant_id: TenantId, id: ConversationId) -> ServiceResult<Option<Conversation>> {
+        let online = self.presence.online(tenant_id);
+        if online.is_empty() {
+            return Ok(None);
+        }
+        let loads: HashMap<UserId, i64> = self.store.agent_loads(tenant_id).await?.into_iter().collect();
+        let slots: Vec<AgentSlot> = online
+            .iter()
+            .map(|a| AgentSlot { agent: *a, load: loads.get(a).copied().unwrap_or(0), capacity: DEFAULT_CAPACITY })
+            .collect();
+        let Some(agent) = pick_least_loaded(&slots) else {
+            return Ok(None);
+        };
+        let Some(assigned) = self
+            .store
+            .transition_conversation(
+                tenant_id,
+                id,
+                &[ConversationStatus::Queued],
+                ConversationStatus::Assigned,
+                Some(agent),
+                None,
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let candidates: Vec<_> = slots.iter().map(|s| json!({"agent": s.agent, "load": s.load})).collect();
+        self.store
+            .record_event(
+                tenant_id,
+                Some(id),
+                EventKind::AgentAssigned,
+                json!({"agent": agent, "rule": "least_loaded", "candidates": candidates}),
+            )
+            .await?;
+        self.changed(&assigned);
+        let name = assigned.assigned_agent_name.clone().unwrap_or_default();
+        self.post_system(tenant_id, id, &format!("客服 {name} 为您服务 / {name} has joined the conversation")).await?;
+        Ok(Some(assigned))
+    }
+
+    /// Marks an agent online while the returned guard lives, and gives them waiting conversations.
+    pub async fn agent_online(&self, who: &Authenticated) -> ServiceResult<PresenceGuard> {
+        let guard = self.presence.connect(who.tenant.id, who.user.id);
+        self.drain_queue(who.tenant.id).await?;
+        Ok(guard)
+    }
+
+    /// Assigns queued conversations, oldest first, while online agents have room.
+    pub async fn drain_queue(&self, tenant_id: TenantId) -> ServiceResult<()> {
+        let filter = ConversationFilter { statuses: vec![ConversationStatus::Queued], assigned_to: None, limit: Some(500) };
+        let mut queued = self.store.list_conversations(tenant_id, &filter).await?;
+        queued.sort_by_key(|(c, _)| c.updated_at);
+        for (c, _) in queued {
+            if self.try_assign(tenant_id, c.id).await?.is_none() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// An agent's reply. Replying to a conversation no agent serves yet assigns it to the replying agent.
+    pub async fn agent_message(
+        &self,
+        who: &Authenticated,
+        id: ConversationId,
+        text: &str,
+        client_id: Option<String>,
+    ) -> ServiceResult<Appended> {
+        validate_text(text)?;
+        let tenant_id = who.tenant.id;
+        let conversation = self.store.conversation(tenant_id, id).await?;
+        match conversation.status {
+            ConversationStatus::Closed => return Err(ServiceError::Conflict("the conversation is closed".into())),
+            ConversationStatus::Bot | ConversationStatus::Queued => {
+                self.claim(who, id).await?;
+            }
+            ConversationStatus::Assigned => {}
+        }
+        let new = NewMessage {
+            author: Author::Agent,
+            author_user: Some(who.user.id),
+            author_name: Some(who.user.name.clone()),
+            text: text.to_owned(),
+            client_id,
+        };
+        let appended = self.post(tenant_id, id, new).await?;
+        if !appended.duplicate {
+            let events = self.store.conversation_events(tenant_id, id).await?;
+            if !events.iter().any(|e| e.kind == EventKind::FirstResponse) {
+                self.store
+                    .record_event(tenant_id, Some(id), EventKind::FirstResponse, json!({"agent": who.user.id}))
+                    .await?;
+            }
+        }
+        Ok(appended)
+    }
+
+    /// The agent takes a conversation that the bot or the queue holds.
+    pub async fn claim(&self, who: &Authenticated, id: ConversationId) -> ServiceResult<Conversation> {
+        let tenant_id = who.tenant.id;
+        let from = [ConversationStatus::Bot, ConversationStatus::Queued];
+        match self
+            .store
+            .transition_conversation(
+                tenant_id,
+                id,
+                &from,
+                ConversationStatus::Assigned,
+                Some(who.user.id),
+                Some(HandoffReason::AgentTakeover),
+            )
+            .await?
+        {
+            Some(assigned) => {
+                self.store
+                    .record_event(
+                        tenant_id,
+                        Some(id),
+                        EventKind::AgentAssigned,
+                        json!({"agent": who.user.id, "rule": "claimed"}),
+                    )
+                    .await?;
+                self.changed(&assigned);
+                let name = &who.user.name;
+                self.post_system(tenant_id, id, &format!("客服 {name} 为您服务 / {name} has joined the conversation"))
+                    .await?;
+                Ok(assigned)
+            }
+            None => {
+                let current = self.store.conversation(tenant_id, id).await?;
+                if current.status == ConversationStatus::Assigned && current.assigned_agent == Some(who.user.id) {
+                    Ok(current)
+                } else {
+                    Err(ServiceError::Conflict(format!("the conversation is {}", current.status)))
+                }
+            }
+        }
+    }
+
+    /// Closes a conversation and records who closed it.
+    pub async fn close(&self, who: &Authenticated, id: ConversationId) -> ServiceResult<Conversation> {
+        let tenant_id = who.tenant.id;
+        let current = self.store.conversation(tenant_id, id).await?;
+        let Some(closed) = self
+            .store
+            .transition_conversation(tenant_id, id, OPEN, ConversationStatus::Closed, current.assigned_agent, None)
+            .await?
+        else {
+            return Err(ServiceError::Conflict("the conversation is already closed".into()));
+        };
+        self.post_system(tenant_id, id, "会话已结束，感谢您的咨询。 / This conversation has been closed. Thank you!")
+            .await?;
+        self.store
+            .record_event(tenant_id, Some(id), EventKind::ConversationClosed, json!({"by": who.user.id}))
+            .await?;
+        self.changed(&closed);
+        Ok(closed)
+    }
+}

@@ -1,0 +1,172 @@
+//! The demo tenant: an e-commerce shop with a bilingual knowledge base, one admin and two agents, created at first
+//! start with generated passwords that are written to `DATA_DIR/demo-credentials.txt` and printed at every start.
+
+use anyhow::Context;
+use lingxi_service::{hash_password, new_token};
+use lingxi_store::{NewKbEntry, Store};
+use lingxi_types::Role;
+use std::path::Path;
+
+/// The demo tenant's slug.
+pub const SLUG: &str = "demo";
+const CREDENTIALS_FILE: &str = "demo-credentials.txt";
+
+/// What the console shows about the demo.
+pub struct Demo {
+    /// The tenant slug.
+    pub slug: String,
+    widget_key: String,
+    credentials: Option<String>,
+    credentials_path: String,
+}
+
+impl Demo {
+    /// Prints the demo's widget key and credentials.
+    pub fn print(&self) {
+        println!("Demo tenant '{}' — widget key: {}", self.slug, self.widget_key);
+        match &self.credentials {
+            Some(c) => {
+                println!("Demo accounts (generated at first start, kept in {}):", self.credentials_path);
+                for line in c.lines() {
+                    println!("  {line}");
+                }
+            }
+            None => println!(
+                "Demo accounts were generated at first start with another data directory; \
+                 add one with `lingxi admin create-user --tenant demo …`."
+            ),
+        }
+    }
+}
+
+/// Creates the demo tenant if it does not exist yet.
+pub async fn ensure(store: &Store, data_dir: &Path) -> anyhow::Result<Demo> {
+    let path = data_dir.join(CREDENTIALS_FILE);
+    if let Some(t) = store.tenant_by_slug(SLUG).await? {
+        return Ok(Demo {
+            slug: t.slug,
+            widget_key: t.widget_key,
+            credentials: std::fs::read_to_string(&path).ok(),
+            credentials_path: path.display().to_string(),
+        });
+    }
+    let tenant = store.create_tenant(SLUG, "灵犀优选 Lingxi Select", &format!("wk_{}", new_token())).await?;
+    let mut credentials = String::new();
+    for (email, name, role) in [
+        ("admin@demo.lingxi.local", "管理员 Admin", Role::Admin),
+        ("lina@demo.lingxi.local", "李娜 Li Na", Role::Agent),
+        ("wangwei@demo.lingxi.local", "王伟 Wang Wei", Role::Agent),
+    ] {
+        let password: String = new_token().chars().take(16).collect();
+        store.create_user(tenant.id, email, name, role, &hash_password(&password)).await?;
+        credentials.push_str(&format!("{role:<6} {email}  password: {password}\n"));
+    }
+    for entry in knowledge_base() {
+        store.create_kb_entry(tenant.id, entry).await?;
+    }
+    std::fs::create_dir_all(data_dir).ok();
+    write_private(&path, &credentials).with_context(|| format!("writing {}", path.display()))?;
+    Ok(Demo {
+        slug: tenant.slug,
+        widget_key: tenant.widget_key,
+        credentials: Some(credentials),
+        credentials_path: path.display().to_string(),
+    })
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+fn entry(category: &str, question: &str, similar: &[&str], answer: &str) -> NewKbEntry {
+    NewKbEntry {
+        question: question.to_owned(),
+        similar_questions: similar.iter().map(|s| (*s).to_owned()).collect(),
+        answer: answer.to_owned(),
+        category: category.to_owned(),
+    }
+}
+
+/// The demo shop's FAQ, in Chinese and English.
+fn knowledge_base() -> Vec<NewKbEntry> {
+    vec![
+        entry(
+            "售后/退货",
+            "怎么退货？",
+            &["如何退货", "我想退货", "退货流程是什么", "商品不满意可以退吗", "How do I return an item?", "What is your return policy?", "I want to send it back"],
+            "本店支持 7 天无理由退货：在“我的订单”中选择商品，点击“申请退货”，填写原因后按页面地址寄回即可。退款在收到退货后 1–3 个工作日内原路退回。\nWe accept returns within 7 days, no reason needed: open My Orders, choose the item, click \"Return\", and ship it to the address shown. Refunds reach your original payment method 1–3 business days after we receive the parcel.",
+        ),
+        entry(
+            "售后/退款",
+            "退款多久到账？",
+            &["退款什么时候到", "钱什么时候退回来", "退款进度", "When will I get my refund?", "How long does a refund take?"],
+            "退款在我们收到退货并验收后 1–3 个工作日内原路退回；信用卡和花呗可能再需 1–5 个工作日入账。\nRefunds are issued 1–3 business days after we receive and check the return; card and credit-line refunds may take another 1–5 business days to appear.",
+        ),
+        entry(
+            "物流/发货",
+            "多久发货？",
+            &["什么时候发货", "下单后多久发出", "发货时间", "今天下单今天能发吗", "When will my order ship?", "How soon do you ship?"],
+            "现货商品下午 4 点前付款当天发货，之后次日发货；预售商品以商品页标注的时间为准。\nIn-stock items paid before 4 pm ship the same day, later orders the next day; pre-sale items ship on the date shown on the product page.",
+        ),
+        entry(
+            "物流/查询",
+            "我的快递到哪了？",
+            &["查物流", "怎么查快递", "包裹到哪里了", "物流信息怎么看", "Where is my parcel?", "How can I track my order?", "track my package"],
+            "在“我的订单”中点开订单即可查看实时物流；也可以把订单号发给我，我帮您查询。\nOpen the order in My Orders to see live tracking, or send me your order number and I will look it up.",
+        ),
+        entry(
+            "物流/运费",
+            "运费怎么算？",
+            &["包邮吗", "邮费多少", "满多少包邮", "Is shipping free?", "How much is shipping?"],
+            "全场满 99 元包邮，不满 99 元收取 8 元运费；偏远地区（新疆、西藏等）另计。\nShipping is free on orders over ¥99; below that it costs ¥8. Remote regions may cost extra.",
+        ),
+        entry(
+            "支付",
+            "支持哪些支付方式？",
+            &["可以用花呗吗", "能用信用卡吗", "付款方式有哪些", "支持微信支付吗", "What payment methods do you accept?", "Can I pay by credit card?"],
+            "支持支付宝、微信支付、花呗分期、银联及 Visa / Mastercard 信用卡。\nWe accept Alipay, WeChat Pay, Huabei instalments, UnionPay and Visa / Mastercard credit cards.",
+        ),
+        entry(
+            "支付",
+            "付款失败怎么办？",
+            &["支付不成功", "付不了款", "扣款了但订单没成功", "Payment failed", "My payment did not go through"],
+            "请先确认余额或额度充足，并尝试更换支付方式。若已扣款但订单未成功，款项会在 24 小时内自动退回。\nPlease check your balance or limit and try another payment method. If you were charged but the order failed, the money returns automatically within 24 hours.",
+        ),
+        entry(
+            "发票",
+            "怎么开发票？",
+            &["可以开发票吗", "如何申请发票", "电子发票在哪里下载", "要开增值税专用发票", "Can I get an invoice?", "How do I request an invoice?"],
+            "订单完成后在“我的订单 → 申请发票”填写抬头和税号，电子发票会在 1 个工作日内发送到您的邮箱。\nAfter the order is completed, go to My Orders → Request invoice and enter the title and tax number; the e-invoice arrives by e-mail within one business day.",
+        ),
+        entry(
+            "订单",
+            "怎么修改收货地址？",
+            &["地址填错了", "能改地址吗", "更换收货地址", "Can I change my shipping address?", "I entered the wrong address"],
+            "订单发货前可在“我的订单 → 修改地址”自行修改；已发货的订单请联系人工客服协助拦截改派。\nBefore shipping you can change the address in My Orders → Change address; once shipped, please ask an agent to redirect the parcel.",
+        ),
+        entry(
+            "订单",
+            "怎么取消订单？",
+            &["不想要了能取消吗", "取消订单", "下错单了", "How do I cancel my order?", "I want to cancel my order"],
+            "未发货的订单可在“我的订单”中直接取消，款项原路退回；已发货的订单请在签收后申请退货。\nOrders that have not shipped can be cancelled in My Orders and refunded in full; shipped orders can be returned after delivery.",
+        ),
+        entry(
+            "商品",
+            "衣服尺码怎么选？",
+            &["尺码推荐", "我该穿什么码", "尺码偏大还是偏小", "What size should I choose?", "Do your clothes run small?"],
+            "每个商品页都有尺码表，建议按胸围和腰围选择；本店服装版型标准，介于两个尺码之间时建议选大一码。\nEvery product page has a size chart; choose by chest and waist. Our clothes fit true to size; between two sizes, take the larger one.",
+        ),
+        entry(
+            "会员",
+            "会员有什么权益？",
+            &["怎么成为会员", "积分怎么用", "会员等级", "What are the membership benefits?", "How do points work?"],
+            "注册即成为会员：每消费 1 元积 1 分，100 积分抵 1 元；金卡会员享 95 折和专属客服。\nEvery customer is a member: earn 1 point per ¥1, 100 points = ¥1 off; Gold members get 5% off and a dedicated agent.",
+        ),
+    ]
+}

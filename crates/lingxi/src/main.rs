@@ -1,0 +1,233 @@
+//! The `lingxi` command: `serve`, `admin …`, `eval …`, `nlp …`.
+//!
+//! Configuration is layered: built-in defaults < environment variables (`LINGXI_*`) < command-line flags.
+
+mod demo;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use lingxi_service::{Services, hash_password, new_token};
+use lingxi_store::Store;
+use lingxi_types::Role;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "lingxi", version, about = "Lingxi (灵犀): self-hostable intelligent customer service")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the data lives; every subcommand that touches the database takes these.
+#[derive(Args, Clone)]
+struct DbArgs {
+    /// Directory of the embedded SQLite database and of generated files.
+    #[arg(long, env = "LINGXI_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// A database URL (`postgres://…` or `sqlite://…`); overrides the embedded SQLite database.
+    #[arg(long, env = "LINGXI_DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+impl DbArgs {
+    async fn open(&self) -> anyhow::Result<Store> {
+        let url = match &self.database_url {
+            Some(url) if !url.is_empty() => url.clone(),
+            _ => {
+                std::fs::create_dir_all(&self.data_dir)
+                    .with_context(|| format!("creating data directory {}", self.data_dir.display()))?;
+                format!("sqlite://{}?mode=rwc", self.data_dir.join("lingxi.db").display())
+            }
+        };
+        Store::connect(&url).await.with_context(|| format!("opening the database ({})", redact(&url)))
+    }
+}
+
+/// Hides the password of a database URL for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the server (API, WebSockets and web UI).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "LINGXI_BIND", default_value = "127.0.0.1:8080")]
+        bind: SocketAddr,
+        /// Do not create the demo tenant.
+        #[arg(long, env = "LINGXI_NO_DEMO")]
+        no_demo: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Administration for scripting.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Evaluation of the understanding engine on labelled data.
+    Eval {
+        #[command(subcommand)]
+        command: lingxi_eval::EvalCommand,
+    },
+    /// Understanding-engine model tools.
+    Nlp {
+        #[command(subcommand)]
+        command: lingxi_eval::NlpCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Creates a tenant and prints its widget key.
+    CreateTenant {
+        /// Short unique name (letters, digits, '-').
+        #[arg(long)]
+        slug: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Creates a user in a tenant.
+    CreateUser {
+        /// The tenant's slug.
+        #[arg(long)]
+        tenant: String,
+        /// Login e-mail.
+        #[arg(long)]
+        email: String,
+        /// Password (at least 8 characters).
+        #[arg(long, env = "LINGXI_NEW_USER_PASSWORD")]
+        password: String,
+        /// Role: owner, admin, supervisor or agent.
+        #[arg(long, default_value = "agent")]
+        role: String,
+        /// Display name (defaults to the e-mail's local part).
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Prints a tenant's widget key.
+    WidgetKey {
+        /// The tenant's slug.
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Eval { command } => lingxi_eval::run_eval(command),
+        Command::Nlp { command } => lingxi_eval::run_nlp(command),
+        Command::Serve { bind, no_demo, db } => runtime()?.block_on(serve(bind, no_demo, db)),
+        Command::Admin { command } => runtime()?.block_on(admin(command)),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LINGXI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+}
+
+async fn serve(bind: SocketAddr, no_demo: bool, db: DbArgs) -> anyhow::Result<()> {
+    init_tracing();
+    let store = db.open().await?;
+    let demo_tenant = if no_demo {
+        None
+    } else {
+        let demo = demo::ensure(&store, &db.data_dir).await?;
+        Some(demo)
+    };
+    let services = Services::new(store.clone(), lingxi_bus::Bus::default());
+    let state = lingxi_server::AppState { services, demo_tenant: demo_tenant.as_ref().map(|d| d.slug.clone()) };
+    let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
+    let addr = listener.local_addr()?;
+    println!("Lingxi is running on http://{addr}");
+    println!("  demo shop with the chat widget: http://{addr}/demo");
+    println!("  agent workspace:                http://{addr}/agent");
+    println!("  admin console:                  http://{addr}/admin");
+    println!("  API document:                   http://{addr}/api/openapi.json");
+    if let Some(demo) = &demo_tenant {
+        demo.print();
+    }
+    let app = lingxi_server::app(state);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    store.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+/// Checks a slug: 1 to 40 of a-z, 0-9 and '-'.
+fn valid_slug(slug: &str) -> bool {
+    !slug.is_empty() && slug.len() <= 40 && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+async fn admin(command: AdminCommand) -> anyhow::Result<()> {
+    match command {
+        AdminCommand::CreateTenant { slug, name, db } => {
+            if !valid_slug(&slug) {
+                bail!("the slug must be 1 to 40 characters of a-z, 0-9 and '-'");
+            }
+            let store = db.open().await?;
+            let tenant = store.create_tenant(&slug, &name, &format!("wk_{}", new_token())).await?;
+            println!("created tenant {} ({})", tenant.slug, tenant.id);
+            println!("widget key: {}", tenant.widget_key);
+        }
+        AdminCommand::CreateUser { tenant, email, password, role, name, db } => {
+            let role = Role::parse(&role).context("the role must be owner, admin, supervisor or agent")?;
+            if password.chars().count() < 8 {
+                bail!("the password must have at least 8 characters");
+            }
+            let store = db.open().await?;
+            let t = store.tenant_by_slug(&tenant).await?.with_context(|| format!("no tenant {tenant}"))?;
+            let email = email.trim().to_lowercase();
+            let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or(&email).to_owned());
+            let user = store.create_user(t.id, &email, &name, role, &hash_password(&password)).await?;
+            println!("created {} {} in {} ({})", role, user.email, t.slug, user.id);
+        }
+        AdminCommand::WidgetKey { tenant, db } => {
+            let store = db.open().await?;
+            let t = store.tenant_by_slug(&tenant).await?.with_context(|| format!("no tenant {tenant}"))?;
+            println!("{}", t.widget_key);
+        }
+    }
+    Ok(())
+}
+
