@@ -215,7 +215,8 @@ function convItem(c) {
   h('div', { class: 'body' },
     h('div', { class: 'row1' }, h('span', { class: 'name' }, name), h('span', { class: 'time' }, formatTime(activity(c)))),
     h('div', { class: 'row2' }, preview, unread ? h('span', { class: 'count' }, unread > 99 ? '99+' : String(unread)) : null),
-    h('div', { class: 'row3' }, statusBadge(c.status), agentName ? h('span', { class: 'agent-tag' }, agentName) : null),
+    h('div', { class: 'row3' }, statusBadge(c.status), agentName ? h('span', { class: 'agent-tag' }, agentName) : null,
+      c.status === 'queued' ? h('span', { class: 'agent-tag wait' }, waited(c.updated_at)) : null),
   ));
   return item;
 }
@@ -227,11 +228,20 @@ function localizeSystem(text) {
   if (i > 0) {
     const left = s.slice(0, i).trim();
     const right = s.slice(i + 3).trim();
-    const cjk = /[\u3400-\u9fff]/;
-    if (left && right && cjk.test(left) && !cjk.test(right)) return lang() === 'zh' ? left : right;
+    // the left half is mostly Chinese, the right half mostly Latin (names may be mixed: "李娜 Li Na has joined")
+    const zl = (left.match(/[\u3400-\u9fff]/g) || []).length;
+    const zr = (right.match(/[\u3400-\u9fff]/g) || []).length;
+    if (left && right && zl >= 2 && /[A-Za-z]{3,}/.test(right) && zr * 3 <= zl) return lang() === 'zh' ? left : right;
   }
   return s;
 }
+
+function waited(iso) {
+  const mins = Math.max(0, Math.floor((Date.now() - new Date(iso).getTime()) / 60000));
+  return mins < 1 ? t('agent.wait.now') : t('agent.wait.min', { n: mins });
+}
+// keep relative times ("waiting 3 min") fresh
+setInterval(() => { if (state.me && !document.hidden) renderList(); }, 30000);
 
 function oneLine(s) {
   const str = String(s || '').replace(/\s+/g, ' ').trim();

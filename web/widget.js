@@ -534,12 +534,18 @@
 
   // System messages may be written "中文 / English": show the half in the visitor's language.
   var CJK = /[\u3400-\u9fff]/;
+  var CJK_ALL = /[\u3400-\u9fff]/g;
+  // "中文 / English": the left half is mostly Chinese, the right half mostly Latin (names may be mixed).
+  function isZhEnPair(left, right) {
+    var zl = (left.match(CJK_ALL) || []).length, zr = (right.match(CJK_ALL) || []).length;
+    return zl >= 2 && /[A-Za-z]{3,}/.test(right) && zr * 3 <= zl;
+  }
   function localizeSystem(text) {
     var s = String(text || '');
     var i = s.lastIndexOf(' / ');
     if (i > 0) {
       var left = s.slice(0, i).trim(), right = s.slice(i + 3).trim();
-      if (left && right && CJK.test(left) && !CJK.test(right)) return lang === 'zh' ? left : right;
+      if (left && right && isZhEnPair(left, right)) return lang === 'zh' ? left : right;
     }
     return s;
   }
