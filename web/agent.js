@@ -408,11 +408,19 @@ async function syncMessages(initial = false) {
   scrollToBottom(true);
 }
 
+// Follow new messages while the agent is at the bottom (flag taken from scroll events, before new content
+// changes the geometry); leave the view alone when they scrolled up to read history.
+let stick = true;
+$('#messages').addEventListener('scroll', (e) => {
+  const box = e.currentTarget;
+  stick = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+}, { passive: true });
 function scrollToBottom(force) {
   const box = $('#messages');
-  if (force || box.scrollHeight - box.scrollTop - box.clientHeight < 120) {
-    requestAnimationFrame(() => { box.scrollTop = box.scrollHeight; });
-  }
+  if (force) stick = true;
+  if (!stick) return;
+  box.scrollTop = box.scrollHeight;
+  requestAnimationFrame(() => { if (stick) box.scrollTop = box.scrollHeight; });
 }
 
 function authorLabel(m) {
@@ -633,6 +641,15 @@ function onLiveMessage(m) {
   renderList();
   if (viewing) renderInfo();
 }
+
+// deep link: /agent#c=<conversation id>
+window.addEventListener('hashchange', () => {
+  const wanted = new URLSearchParams(location.hash.slice(1)).get('c');
+  if (wanted && wanted !== state.selectedId && state.me) {
+    if (state.convs.has(wanted)) select(wanted);
+    else api(`/api/v1/conversations/${encodeURIComponent(wanted)}`, { quiet: true }).then((c) => { upsert(c); select(c.id); }).catch(() => {});
+  }
+});
 
 document.addEventListener('visibilitychange', () => {
   if (!document.hidden && state.selectedId && state.unread.has(state.selectedId)) {

@@ -152,7 +152,7 @@
     '.hbtn:hover{background:rgba(255,255,255,.26)}',
     '.conn{flex:none;display:none;padding:6px 14px;font-size:12px;background:#fff7e6;color:#b45309;border-bottom:1px solid #fde3b1}',
     '.lx.offline .conn{display:block}',
-    '.msgs{flex:1;overflow-y:auto;padding:16px 14px 8px;background:#f6f7fb;display:flex;flex-direction:column;scroll-behavior:smooth}',
+    '.msgs{flex:1;overflow-y:auto;padding:16px 14px 8px;background:#f6f7fb;display:flex;flex-direction:column;overscroll-behavior:contain}',
     '.row{display:flex;gap:8px;margin-top:12px;align-items:flex-end}',
     '.row .av{flex:none;width:28px;height:28px;border-radius:50%;display:flex;align-items:center;justify-content:center;color:#fff;font-size:12px;font-weight:650;align-self:flex-start;margin-top:18px}',
     '.row.bot .av{background:linear-gradient(135deg,#38bdf8,#0ea5e9)}',
@@ -417,11 +417,17 @@
     msgs.insertBefore(node, before);
   }
 
-  function nearBottom() { return msgs.scrollHeight - msgs.scrollTop - msgs.clientHeight < 80; }
+  // Follow new messages while the reader is at the bottom; leave them alone when they scrolled up to read.
+  // The flag is taken from scroll events, i.e. before new content changes the geometry.
+  var stick = true;
+  msgs.addEventListener('scroll', function () {
+    stick = msgs.scrollHeight - msgs.scrollTop - msgs.clientHeight < 60;
+  }, { passive: true });
   function scrollDown(force) {
-    if (force || nearBottom()) {
-      requestAnimationFrame(function () { msgs.scrollTop = msgs.scrollHeight; });
-    }
+    if (force) stick = true;
+    if (!stick) return;
+    msgs.scrollTop = msgs.scrollHeight;
+    requestAnimationFrame(function () { if (stick) msgs.scrollTop = msgs.scrollHeight; });
   }
 
   function addNote(text, kind) {
@@ -720,7 +726,8 @@
             // our old token is not accepted at all: start afresh
             store = {}; saveStore();
           }
-          if (attempt === 2) addNote(T('connectFailed'), 'warn');
+          wrap.classList.add('offline');
+          if (attempt === 3) addNote(T('connectFailed'), 'warn');
           setTimeout(tryOnce, Math.min(15000, 800 * Math.pow(2, attempt)));
         });
       }
