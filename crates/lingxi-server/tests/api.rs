@@ -1,0 +1,406 @@
+//! Black-box tests: a real server on port 0 with a fresh database, driven over HTTP and WebSocket exactly as the
+//! widget and the agent workspace drive it. Runs on SQLite always and on PostgreSQL when
+//! `LINGXI_TEST_POSTGRES_URL` is set.
+
+use futures::{SinkExt, StreamExt};
+use lingxi_bus::Bus;
+use lingxi_service::{Services, hash_password};
+use lingxi_store::Store;
+use lingxi_store::testing::{POSTGRES_URL_VAR, scratch_postgres_url};
+use lingxi_types::Role;
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const PASSWORD: &str = "correct-horse-battery";
+
+/// A running server and the database URL it uses (so a test can restart it on the same data).
+struct TestServer {
+    base: String,
+    db_url: String,
+    handle: tokio::task::JoinHandle<()>,
+    store: Store,
+    http: reqwest::Client,
+}
+
+impl TestServer {
+    async fn start(db_url: &str) -> Result<TestServer, Box<dyn std::error::Error + Send + Sync>> {
+        let store = Store::connect(db_url).await?;
+        let services = Services::new(store.clone(), Bus::default());
+        let app = lingxi_server::app(lingxi_server::AppState { services, demo_tenant: None });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let handle = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(TestServer {
+            base: format!("http://{addr}"),
+            db_url: db_url.to_owned(),
+            handle,
+            store,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    /// Stops the server as a crash would: the task is dropped mid-flight.
+    async fn stop(self) -> String {
+        self.handle.abort();
+        let _ = self.handle.await;
+        self.store.close().await;
+        self.db_url
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    fn ws_url(&self, path: &str) -> String {
+        format!("{}{}", self.base.replacen("http", "ws", 1), path)
+    }
+
+    /// A tenant with an admin and an agent; returns (widget key, admin token, agent token, agent name).
+    async fn tenant(&self, slug: &str) -> Result<Shop, Box<dyn std::error::Error + Send + Sync>> {
+        let t = self.store.create_tenant(slug, &format!("Shop {slug}"), &format!("wk_{slug}")).await?;
+        let hash = hash_password(PASSWORD);
+        self.store.create_user(t.id, &format!("admin@{slug}.test"), "Admin", Role::Admin, &hash).await?;
+        self.store.create_user(t.id, &format!("agent@{slug}.test"), "Li Na", Role::Agent, &hash).await?;
+        let admin = self.login(&format!("admin@{slug}.test")).await?;
+        let agent = self.login(&format!("agent@{slug}.test")).await?;
+        let entry = json!({"question": "怎么退货", "similar_questions": ["如何退货", "退货流程", "how do I return an item", "return policy"],
+            "answer": "七天无理由退货 / 7-day returns", "category": "售后"});
+        let r = self.http.post(self.url("/api/v1/kb/entries")).bearer_auth(&admin).json(&entry).send().await?;
+        assert_eq!(r.status(), 201, "{}", r.text().await?);
+        let entry = json!({"question": "多久发货", "similar_questions": ["什么时候发货", "发货时间", "when will my order ship"],
+            "answer": "当天发货 / ships today", "category": "物流"});
+        let r = self.http.post(self.url("/api/v1/kb/entries")).bearer_auth(&admin).json(&entry).send().await?;
+        assert_eq!(r.status(), 201);
+        Ok(Shop { widget_key: t.widget_key, admin, agent })
+    }
+
+    async fn login(&self, email: &str) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+        let r = self.http.post(self.url("/api/v1/auth/login")).json(&json!({"email": email, "password": PASSWORD})).send().await?;
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await?;
+        Ok(body["token"].as_str().ok_or("token")?.to_owned())
+    }
+
+    async fn widget_session(&self, key: &str) -> Result<(String, String), Box<dyn std::error::Error + Send + Sync>> {
+        let r = self
+            .http
+            .post(self.url("/api/v1/widget/sessions"))
+            .json(&json!({"widget_key": key, "visitor": {"name": "Tom"}}))
+            .send()
+            .await?;
+        assert_eq!(r.status(), 201);
+        let body: Value = r.json().await?;
+        Ok((body["token"].as_str().ok_or("token")?.to_owned(), body["conversation_id"].as_str().ok_or("id")?.to_owned()))
+    }
+
+    async fn get(&self, path: &str, token: &str) -> Result<(u16, Value), Box<dyn std::error::Error + Send + Sync>> {
+        let r = self.http.get(self.url(path)).bearer_auth(token).send().await?;
+        Ok((r.status().as_u16(), r.json().await.unwrap_or(Value::Null)))
+    }
+
+    async fn post(&self, path: &str, token: &str, body: Value) -> Result<(u16, Value), Box<dyn std::error::Error + Send + Sync>> {
+        let r = self.http.post(self.url(path)).bearer_auth(token).json(&body).send().await?;
+        Ok((r.status().as_u16(), r.json().await.unwrap_or(Value::Null)))
+    }
+}
+
+struct Shop {
+    widget_key: String,
+    admin: String,
+    agent: String,
+}
+
+async fn sqlite_url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}?mode=rwc", dir.path().join("lingxi.db").display())
+}
+
+async fn postgres_url() -> Option<String> {
+    let url = std::env::var(POSTGRES_URL_VAR).ok().filter(|u| !u.is_empty())?;
+    scratch_postgres_url(&url).await.ok()
+}
+
+async fn send(ws: &mut Ws, frame: Value) -> TestResult {
+    ws.send(WsMessage::Text(frame.to_string().into())).await?;
+    Ok(())
+}
+
+/// Reads frames until one satisfies `pred`; fails after 10 s.
+async fn until(ws: &mut Ws, pred: impl Fn(&Value) -> bool) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let next = tokio::time::timeout_at(deadline, ws.next()).await.map_err(|_| "timed out waiting for a frame")?;
+        let Some(msg) = next else { return Err("socket closed".into()) };
+        if let WsMessage::Text(t) = msg? {
+            let v: Value = serde_json::from_str(&t)?;
+            if pred(&v) {
+                return Ok(v);
+            }
+        }
+    }
+}
+
+async fn widget_ws(server: &TestServer, token: &str) -> Result<Ws, Box<dyn std::error::Error + Send + Sync>> {
+    let (ws, _) = tokio_tungstenite::connect_async(server.ws_url(&format!("/api/v1/widget/ws?token={token}"))).await?;
+    Ok(ws)
+}
+
+/// The whole journey of issue 2 on one backend: ask, bot answers, hand off, agent replies, close, restart, resume.
+async fn journey(db_url: String) -> TestResult {
+    let server = TestServer::start(&db_url).await?;
+    let shop = server.tenant("shop").await?;
+    let (token, conversation_id) = server.widget_session(&shop.widget_key).await?;
+    let mut visitor = widget_ws(&server, &token).await?;
+    until(&mut visitor, |f| f["type"] == "hello").await?;
+    send(&mut visitor, json!({"type": "resume", "after_seq": 0})).await?;
+
+    send(&mut visitor, json!({"type": "message", "client_id": "c-1", "text": "请问怎么退货？"})).await?;
+    let ack = until(&mut visitor, |f| f["type"] == "ack").await?;
+    assert_eq!((ack["client_id"].as_str(), ack["seq"].as_i64()), (Some("c-1"), Some(1)));
+    let answer = until(&mut visitor, |f| f["type"] == "message" && f["author"] == "bot").await?;
+    assert_eq!(answer["text"], "七天无理由退货 / 7-day returns");
+
+    // A retried message is acknowledged again, never stored twice.
+    send(&mut visitor, json!({"type": "message", "client_id": "c-1", "text": "请问怎么退货？"})).await?;
+    let again = until(&mut visitor, |f| f["type"] == "ack").await?;
+    assert_eq!(again["message_id"], ack["message_id"]);
+
+    // The agent comes online, then the visitor asks for a human.
+    let (mut agent_ws, _) =
+        tokio_tungstenite::connect_async(server.ws_url(&format!("/api/v1/agent/ws?token={}", shop.agent))).await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    send(&mut visitor, json!({"type": "message", "client_id": "c-2", "text": "转人工"})).await?;
+    let status = until(&mut visitor, |f| f["type"] == "status" && f["status"] == "assigned").await?;
+    assert_eq!(status["agent_name"], "Li Na");
+    let assigned = until(&mut agent_ws, |f| f["type"] == "conversation" && f["conversation"]["status"] == "assigned").await?;
+    assert_eq!(assigned["conversation"]["id"], conversation_id.as_str());
+    assert_eq!(assigned["conversation"]["handoff_reason"], "visitor_request");
+
+    // The agent sees the whole history and replies; the visitor sees the reply live.
+    let (code, history) = server.get(&format!("/api/v1/conversations/{conversation_id}/messages"), &shop.agent).await?;
+    assert_eq!(code, 200);
+    let texts: Vec<&str> = history["items"].as_array().ok_or("items")?.iter().filter_map(|m| m["text"].as_str()).collect();
+    assert!(texts.contains(&"请问怎么退货？") && texts.contains(&"转人工"), "{texts:?}");
+    let (code, reply) = server
+        .post(&format!("/api/v1/conversations/{conversation_id}/messages"), &shop.agent, json!({"text": "您好，我是李娜"}))
+        .await?;
+    assert_eq!(code, 201, "{reply}");
+    let live = until(&mut visitor, |f| f["type"] == "message" && f["author"] == "agent").await?;
+    assert_eq!((live["text"].as_str(), live["author_name"].as_str()), (Some("您好，我是李娜"), Some("Li Na")));
+
+    // Visitor text is stored exactly as typed, markup included (clients render it as text).
+    send(&mut visitor, json!({"type": "message", "client_id": "c-3", "text": "<img src=x onerror=alert(1)>"})).await?;
+    until(&mut visitor, |f| f["type"] == "ack" && f["client_id"] == "c-3").await?;
+
+    let (code, closed) = server.post(&format!("/api/v1/conversations/{conversation_id}/close"), &shop.agent, json!({})).await?;
+    assert_eq!((code, closed["status"].as_str()), (200, Some("closed")));
+    until(&mut visitor, |f| f["type"] == "status" && f["status"] == "closed").await?;
+    let (code, listed) = server.get("/api/v1/conversations?status=closed", &shop.agent).await?;
+    assert_eq!((code, listed["items"].as_array().map(Vec::len)), (200, Some(1)));
+
+    // Every step was recorded for analytics.
+    let tenant = server.store.tenant_by_slug("shop").await?.ok_or("tenant")?;
+    let events = server.store.conversation_events(tenant.id, conversation_id.parse()?).await?;
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    for kind in ["conversation_opened", "bot_answered", "handoff_requested", "agent_assigned", "first_response", "conversation_closed"] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+    let total = history_len(&server, &conversation_id, &shop.agent).await?;
+    drop(visitor);
+    drop(agent_ws);
+
+    // Restart on the same database: nothing is lost, and a reconnecting widget resumes without duplicates.
+    let db_url = server.stop().await;
+    let server = TestServer::start(&db_url).await?;
+    assert_eq!(history_len(&server, &conversation_id, &shop.agent).await?, total, "history survives a restart");
+    let mut visitor = widget_ws(&server, &token).await?;
+    until(&mut visitor, |f| f["type"] == "hello").await?;
+    send(&mut visitor, json!({"type": "resume", "after_seq": 2})).await?;
+    let mut seqs = Vec::new();
+    while seqs.len() < (total - 2) as usize {
+        let m = until(&mut visitor, |f| f["type"] == "message").await?;
+        seqs.push(m["seq"].as_i64().ok_or("seq")?);
+    }
+    assert_eq!(seqs, (3..=total).collect::<Vec<_>>(), "resumed in order, from seq 3, once each");
+    // A message to the closed conversation reopens it with the bot; the retried old client id is not stored again.
+    send(&mut visitor, json!({"type": "message", "client_id": "c-1", "text": "请问怎么退货？"})).await?;
+    let old = until(&mut visitor, |f| f["type"] == "ack").await?;
+    assert_eq!(old["seq"], 1);
+    assert_eq!(history_len(&server, &conversation_id, &shop.agent).await?, total);
+    server.stop().await;
+    Ok(())
+}
+
+async fn history_len(server: &TestServer, id: &str, token: &str) -> Result<i64, Box<dyn std::error::Error + Send + Sync>> {
+    let (_, history) = server.get(&format!("/api/v1/conversations/{id}/messages"), token).await?;
+    let items = history["items"].as_array().ok_or("items")?;
+    let seqs: Vec<i64> = items.iter().filter_map(|m| m["seq"].as_i64()).collect();
+    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "gapless");
+    Ok(seqs.len() as i64)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visitor_bot_handoff_agent_restart_resume_on_sqlite() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    journey(sqlite_url(&dir).await).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visitor_bot_handoff_agent_restart_resume_on_postgres() -> TestResult {
+    match postgres_url().await {
+        Some(url) => journey(url).await,
+        None => Ok(()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_route_that_reads_data_crosses_tenants() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let server = TestServer::start(&sqlite_url(&dir).await).await?;
+    let a = server.tenant("a").await?;
+    let b = server.tenant("b").await?;
+    let (_, conv_a) = server.widget_session(&a.widget_key).await?;
+    let (code, entries_a) = server.get("/api/v1/kb/entries", &a.admin).await?;
+    assert_eq!(code, 200);
+    let entry_a = entries_a["items"][0]["id"].as_str().ok_or("entry")?.to_owned();
+
+    for path in [
+        format!("/api/v1/conversations/{conv_a}"),
+        format!("/api/v1/conversations/{conv_a}/messages"),
+    ] {
+        let (code, body) = server.get(&path, &b.agent).await?;
+        assert_eq!((code, body["code"].as_str()), (404, Some("not_found")), "{path}");
+        assert_eq!(server.get(&path, &a.agent).await?.0, 200, "{path} works in its own tenant");
+    }
+    for path in [
+        format!("/api/v1/conversations/{conv_a}/messages"),
+        format!("/api/v1/conversations/{conv_a}/claim"),
+        format!("/api/v1/conversations/{conv_a}/close"),
+    ] {
+        let (code, _) = server.post(&path, &b.agent, json!({"text": "hi"})).await?;
+        assert_eq!(code, 404, "{path}");
+    }
+    let (_, list_b) = server.get("/api/v1/conversations", &b.agent).await?;
+    assert_eq!(list_b["items"].as_array().map(Vec::len), Some(0));
+    let (_, list_a) = server.get("/api/v1/conversations", &a.agent).await?;
+    assert_eq!(list_a["items"].as_array().map(Vec::len), Some(1));
+    let (_, kb_b) = server.get("/api/v1/kb/entries", &b.agent).await?;
+    assert!(!kb_b.to_string().contains(&entry_a));
+    let r = server.http.delete(server.url(&format!("/api/v1/kb/entries/{entry_a}"))).bearer_auth(&b.admin).send().await?;
+    assert_eq!(r.status(), 404);
+    let (_, users_b) = server.get("/api/v1/admin/users", &b.admin).await?;
+    assert!(!users_b.to_string().contains("@a.test"));
+    let (_, tenant_b) = server.get("/api/v1/admin/tenant", &b.admin).await?;
+    assert_eq!(tenant_b["slug"], "b");
+    let (_, me_b) = server.get("/api/v1/me", &b.agent).await?;
+    assert_eq!(me_b["tenant"]["slug"], "b");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authentication_roles_and_csrf_are_enforced() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let server = TestServer::start(&sqlite_url(&dir).await).await?;
+    let shop = server.tenant("s").await?;
+    // No credentials.
+    let r = server.http.get(server.url("/api/v1/conversations")).send().await?;
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.json::<Value>().await?["code"], "unauthenticated");
+    // Wrong password.
+    let (code, body) = server.post("/api/v1/auth/login", "", json!({"email": "agent@s.test", "password": "nope"})).await?;
+    assert_eq!((code, body["code"].as_str()), (401, Some("invalid_credentials")));
+    // An agent is not an admin.
+    for path in ["/api/v1/admin/users", "/api/v1/admin/tenant"] {
+        let (code, body) = server.get(path, &shop.agent).await?;
+        assert_eq!((code, body["code"].as_str()), (403, Some("forbidden")), "{path}");
+    }
+    let (code, _) = server.post("/api/v1/kb/entries", &shop.agent, json!({"question": "q", "answer": "a"})).await?;
+    assert_eq!(code, 403);
+    let (code, _) = server
+        .post("/api/v1/admin/users", &shop.admin, json!({"email": "x@s.test", "name": "X", "password": "longenough1", "role": "owner"}))
+        .await?;
+    assert_eq!(code, 403, "an admin cannot create an owner");
+    let (code, created) = server
+        .post("/api/v1/admin/users", &shop.admin, json!({"email": "new@s.test", "name": "New", "password": "longenough1", "role": "agent"}))
+        .await?;
+    assert_eq!((code, created["role"].as_str()), (201, Some("agent")));
+    // Cookie sessions need the CSRF header for changes.
+    let r = server.http.post(server.url("/api/v1/auth/login")).json(&json!({"email": "agent@s.test", "password": PASSWORD})).send().await?;
+    let cookie = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).ok_or("cookie")?.to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let session = cookie.split(';').next().ok_or("cookie")?.to_owned();
+    let r = server.http.get(server.url("/api/v1/me")).header("cookie", &session).send().await?;
+    assert_eq!(r.status(), 200, "cookie reads work");
+    let r = server.http.post(server.url("/api/v1/auth/logout")).header("cookie", &session).send().await?;
+    assert_eq!(r.status(), 403);
+    let r = server.http.post(server.url("/api/v1/auth/logout")).header("cookie", &session).header("x-lingxi-csrf", "1").send().await?;
+    assert_eq!(r.status(), 204);
+    let r = server.http.get(server.url("/api/v1/me")).header("cookie", &session).send().await?;
+    assert_eq!(r.status(), 401, "logout revokes the session server-side");
+    // A widget token is not a workspace token.
+    let (widget_token, _) = server.widget_session(&shop.widget_key).await?;
+    assert_eq!(server.get("/api/v1/conversations", &widget_token).await?.0, 401);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_typed_error_never_a_crash() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let server = TestServer::start(&sqlite_url(&dir).await).await?;
+    let shop = server.tenant("bad").await?;
+    let r = server.http.post(server.url("/api/v1/widget/sessions")).header("content-type", "application/json").body("{not json").send().await?;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await?["code"], "bad_request");
+    let big = "x".repeat(70 * 1024);
+    let r = server.http.post(server.url("/api/v1/widget/sessions")).json(&json!({"widget_key": big})).send().await?;
+    assert_eq!(r.status(), 413);
+    let (code, body) = server.post("/api/v1/widget/sessions", "", json!({"widget_key": "nope"})).await?;
+    assert_eq!((code, body["code"].as_str()), (404, Some("unknown_widget_key")));
+    let (code, _) = server.get("/api/v1/conversations/not-a-uuid", &shop.agent).await?;
+    assert_eq!(code, 404);
+    let (code, body) = server.get("/api/v1/conversations?status=weird", &shop.agent).await?;
+    assert_eq!((code, body["code"].as_str()), (400, Some("invalid_field")));
+    let (code, body) = server.get("/api/v1/nothing-here", &shop.agent).await?;
+    assert_eq!((code, body["code"].as_str()), (404, Some("not_found")));
+    match tokio_tungstenite::connect_async(server.ws_url("/api/v1/widget/ws?token=forged")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 401),
+        other => panic!("a forged widget token must be refused: {:?}", other.map(|_| ())),
+    }
+
+    let (token, _) = server.widget_session(&shop.widget_key).await?;
+    let mut ws = widget_ws(&server, &token).await?;
+    send(&mut ws, json!({"type": "message", "client_id": "x", "text": "长".repeat(4001)})).await?;
+    let err = until(&mut ws, |f| f["type"] == "error").await?;
+    assert_eq!(err["code"], "invalid_field");
+    send(&mut ws, json!({"type": "message", "client_id": "y", "text": "   "})).await?;
+    assert_eq!(until(&mut ws, |f| f["type"] == "error").await?["code"], "invalid_field");
+    ws.send(WsMessage::Text("{\"type\":\"bogus\"}".into())).await?;
+    assert_eq!(until(&mut ws, |f| f["type"] == "error").await?["code"], "bad_request");
+    send(&mut ws, json!({"type": "ping"})).await?;
+    until(&mut ws, |f| f["type"] == "pong").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_openapi_document_are_served() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let server = TestServer::start(&sqlite_url(&dir).await).await?;
+    let r = server.http.get(server.url("/healthz")).send().await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await?, json!({"status": "ok"}));
+    let doc: Value = server.http.get(server.url("/api/openapi.json")).send().await?.json().await?;
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    for path in ["/api/v1/widget/sessions", "/api/v1/auth/login", "/api/v1/conversations/{id}/messages", "/api/v1/agent/ws"] {
+        assert!(doc["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
+    }
+    let r = server.http.get(server.url("/agent")).send().await?;
+    assert!(r.headers().get("content-security-policy").is_some());
+    Ok(())
+}
