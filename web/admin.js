@@ -18,6 +18,13 @@ $('#kb-filter').addEventListener('input', (e) => { state.kbFilter = e.target.val
 async function start(user) {
   state.me = user;
   renderMe();
+  const canAdmin = user && (user.role === 'owner' || user.role === 'admin');
+  $('#forbidden').hidden = canAdmin;
+  $('#admin-nav').hidden = !canAdmin;
+  if (!canAdmin) {
+    for (const id of SECTIONS) $('#sec-' + id).hidden = true;
+    return;
+  }
   const fromHash = location.hash.slice(1);
   setSection(SECTIONS.includes(fromHash) ? fromHash : 'tenant');
   await Promise.all([loadTenant(), loadUsers(), loadKb()]);

@@ -221,6 +221,7 @@ export const STRINGS = {
     'admin.kb.count': '共 {n} 条',
     'admin.save': '保存',
     'admin.forbidden': '你的账号没有管理权限',
+    'admin.forbidden.body': '管理后台仅对所有者和管理员开放。如需调整账号或知识库，请联系你的管理员。',
     'admin.go.agent': '客服工作台',
   },
   en: {
@@ -435,6 +436,7 @@ export const STRINGS = {
     'admin.kb.count': '{n} entries',
     'admin.save': 'Save',
     'admin.forbidden': 'Your account has no admin rights',
+    'admin.forbidden.body': 'The admin console is for owners and admins. Ask your administrator to change users or the knowledge base.',
     'admin.go.agent': 'Agent workspace',
   },
 };
