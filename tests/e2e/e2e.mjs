@@ -97,9 +97,9 @@ async function step(name, fn) {
   } catch (e) {
     failed++;
     stopped = true;
-    const msg = String(e && e.message || e).split('\n').slice(0, 6).join('\n      ');
-    results.push(`FAIL  ${name}\n      ${msg}`);
-    console.log(`FAIL  ${name}: ${msg}`);
+    const msg = String(e && e.message || e).replace(/\x1b\[[0-9;]*m/g, '').split('\n').filter((l) => l.trim()).slice(0, 5).join('\n      ');
+    results.push(`FAIL  ${name}`);
+    console.log(`FAIL  ${name}\n      ${msg}`);
     const dir = SHOTS || '/tmp';
     fs.mkdirSync(dir, { recursive: true });
     await visitor.screenshot({ path: path.join(dir, 'e2e-failure-visitor.png') }).catch(() => {});
@@ -122,6 +122,12 @@ const W = {
 let conversationId = null;
 
 // ------------------------------------------------------------------ visitor side
+
+await step('server is up (GET /healthz)', async () => {
+  let res;
+  try { res = await fetch(BASE + '/healthz'); } catch (e) { throw new Error(`cannot reach ${BASE}: ${e.cause ? e.cause.code || e.cause.message : e.message}`); }
+  assert(res.ok, `GET /healthz answered ${res.status}`);
+});
 
 await step('visitor opens /demo and the widget loads', async () => {
   const res = await visitor.goto(BASE + '/demo', { waitUntil: 'domcontentloaded' });
@@ -195,7 +201,13 @@ await step('agent signs in on /agent', async () => {
   await agent.fill('#login-password', PASSWORD);
   if (TENANT) await agent.fill('#login-tenant', TENANT);
   await agent.click('#login-form button[type=submit]');
-  await agent.locator('#app-view').waitFor({ state: 'visible' });
+  const outcome = await Promise.race([
+    agent.locator('#app-view').waitFor({ state: 'visible' }).then(() => 'ok'),
+    agent.locator('#login-form .form-error').waitFor({ state: 'visible' }).then(() => 'error'),
+  ]);
+  if (outcome === 'error') {
+    throw new Error(`sign-in refused: ${(await agent.locator('#login-form .form-error').textContent()).trim()}`);
+  }
   await agent.locator('#conn.open').waitFor({ state: 'visible' });
 });
 
