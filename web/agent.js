@@ -24,7 +24,10 @@ const state = {
 initLang();
 const auth = initAuth({ onReady: start, onLogout: stop });
 $('#logout').addEventListener('click', () => auth.logout());
-onLangChange(() => { renderMe(); renderList(); renderChatHead(); renderInfo(); rerenderMessages(); setConn(state.connState || 'connecting'); });
+onLangChange(() => {
+  renderMe(); renderList(); renderChatHead(); renderInfo(); renderComposer(); rerenderMessages();
+  setConn(state.connState || 'connecting');
+});
 
 for (const btn of document.querySelectorAll('#tabs .tab')) {
   btn.addEventListener('click', () => setTab(btn.dataset.tab));
