@@ -18,6 +18,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use lingxi_service::Services;
 use lingxi_types::{ApiError, ErrorCode};
+use axum::http::Method;
+use tower_http::cors::{Any, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
 
@@ -78,8 +80,7 @@ pub fn api_router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(health))
         .route("/api/openapi.json", get(openapi))
-        .route("/api/v1/widget/config", get(widget::config))
-        .route("/api/v1/widget/sessions", post(widget::create_session))
+        .merge(widget_public_router())
         .route("/api/v1/widget/ws", get(widget::ws))
         .route("/api/v1/auth/login", post(agent::login))
         .route("/api/v1/auth/logout", post(agent::logout))
@@ -95,6 +96,20 @@ pub fn api_router() -> Router<AppState> {
         .route("/api/v1/kb/entries", get(admin::list_entries).post(admin::create_entry))
         .route("/api/v1/kb/entries/{id}", delete(admin::delete_entry))
         .route("/api/{*rest}", axum::routing::any(agent::not_found))
+}
+
+/// The widget's session routes, callable from any site that embeds the widget (CORS without credentials).
+/// The widget WebSocket needs no CORS; per-key allowed origins come with issue 7.
+fn widget_public_router() -> Router<AppState> {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::CONTENT_TYPE])
+        .max_age(std::time::Duration::from_secs(3600));
+    Router::new()
+        .route("/api/v1/widget/config", get(widget::config))
+        .route("/api/v1/widget/sessions", post(widget::create_session))
+        .layer(cors)
 }
 
 /// The whole application: API, pages and the security headers on every response.

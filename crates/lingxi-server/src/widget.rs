@@ -149,7 +149,12 @@ enum ServerFrame {
     Ack { client_id: String, message_id: lingxi_types::MessageId, seq: i64 },
     Message(MessageView),
     Status { status: lingxi_types::ConversationStatus, agent_name: Option<String> },
-    Error { code: ErrorCode, message: String },
+    Error {
+        code: ErrorCode,
+        message: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
+    },
     Pong,
 }
 
@@ -185,31 +190,28 @@ async fn widget_socket(services: Services, grant: WidgetGrant, socket: WebSocket
                     }
                     Ok(ClientFrame::Message { client_id, text }) => {
                         if client_id.is_empty() || client_id.len() > 64 {
-                            let _ = tx.send(ServerFrame::Error { code: ErrorCode::InvalidField, message: "client_id must be 1 to 64 characters".into() }).await;
+                            let _ = tx.send(ServerFrame::Error { code: ErrorCode::InvalidField, message: "client_id must be 1 to 64 characters".into(), client_id: None }).await;
                             continue;
                         }
                         match services.visitor_message(grant, Some(client_id.clone()), &text).await {
                             Ok(appended) => {
                                 let m = &appended.message;
                                 let _ = tx.send(ServerFrame::Ack { client_id, message_id: m.id, seq: m.seq }).await;
-                                if !appended.duplicate {
-                                    let services = services.clone();
-                                    let message = appended.message.clone();
-                                    tokio::spawn(async move {
-                                        if let Err(e) = services.run_bot(message.tenant_id, &message).await {
-                                            tracing::warn!(error = %e, "bot failed");
-                                        }
-                                    });
+                                // The bot answers in the order the visitor asked: one message at a time per socket.
+                                if !appended.duplicate
+                                    && let Err(e) = services.run_bot(m.tenant_id, m).await
+                                {
+                                    tracing::warn!(error = %e, "bot failed");
                                 }
                             }
                             Err(e) => {
                                 let ApiError { code, message } = AppError::from(e).0;
-                                let _ = tx.send(ServerFrame::Error { code, message }).await;
+                                let _ = tx.send(ServerFrame::Error { code, message, client_id: Some(client_id) }).await;
                             }
                         }
                     }
                     Err(e) => {
-                        let _ = tx.send(ServerFrame::Error { code: ErrorCode::BadRequest, message: format!("bad frame: {e}") }).await;
+                        let _ = tx.send(ServerFrame::Error { code: ErrorCode::BadRequest, message: format!("bad frame: {e}"), client_id: None }).await;
                     }
                 }
             }

@@ -172,6 +172,13 @@ async fn journey(db_url: String) -> TestResult {
     let again = until(&mut visitor, |f| f["type"] == "ack").await?;
     assert_eq!(again["message_id"], ack["message_id"]);
 
+    // Two quick questions are answered in the order they were asked.
+    send(&mut visitor, json!({"type": "message", "client_id": "q-1", "text": "什么时候发货"})).await?;
+    send(&mut visitor, json!({"type": "message", "client_id": "q-2", "text": "how do I return an item"})).await?;
+    let first = until(&mut visitor, |f| f["type"] == "message" && f["author"] == "bot").await?;
+    let second = until(&mut visitor, |f| f["type"] == "message" && f["author"] == "bot").await?;
+    assert_eq!((first["text"].as_str(), second["text"].as_str()), (Some("当天发货 / ships today"), Some("七天无理由退货 / 7-day returns")));
+
     // The agent comes online, then the visitor asks for a human.
     let (mut agent_ws, _) =
         tokio_tungstenite::connect_async(server.ws_url(&format!("/api/v1/agent/ws?token={}", shop.agent))).await?;
@@ -378,7 +385,7 @@ async fn bad_input_gets_a_typed_error_never_a_crash() -> TestResult {
     let mut ws = widget_ws(&server, &token).await?;
     send(&mut ws, json!({"type": "message", "client_id": "x", "text": "长".repeat(4001)})).await?;
     let err = until(&mut ws, |f| f["type"] == "error").await?;
-    assert_eq!(err["code"], "invalid_field");
+    assert_eq!((err["code"].as_str(), err["client_id"].as_str()), (Some("invalid_field"), Some("x")));
     send(&mut ws, json!({"type": "message", "client_id": "y", "text": "   "})).await?;
     assert_eq!(until(&mut ws, |f| f["type"] == "error").await?["code"], "invalid_field");
     ws.send(WsMessage::Text("{\"type\":\"bogus\"}".into())).await?;
@@ -402,5 +409,18 @@ async fn health_and_openapi_document_are_served() -> TestResult {
     }
     let r = server.http.get(server.url("/agent")).send().await?;
     assert!(r.headers().get("content-security-policy").is_some());
+    // The widget's session routes answer cross-origin preflights, so the widget works on the shop's own site.
+    let r = server
+        .http
+        .request(reqwest::Method::OPTIONS, server.url("/api/v1/widget/sessions"))
+        .header("origin", "https://shop.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await?;
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(r.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()), Some("*"));
+    let r = server.http.get(server.url("/api/v1/conversations")).header("origin", "https://evil.example").send().await?;
+    assert!(r.headers().get("access-control-allow-origin").is_none(), "workspace routes are not cross-origin");
     Ok(())
 }
