@@ -84,17 +84,51 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     Ok(())
 }
 
-fn entry(category: &str, question: &str, similar: &[&str], answer: &str) -> NewKbEntry {
-    NewKbEntry {
-        question: question.to_owned(),
-        similar_questions: similar.iter().map(|s| (*s).to_owned()).collect(),
-        answer: answer.to_owned(),
-        category: category.to_owned(),
+/// One FAQ written in both languages, stored as a Chinese entry and an English entry so that each visitor is
+/// answered in the language they asked in. `similar` mixes both languages; `answer` is "中文\nEnglish".
+struct Bilingual {
+    category: &'static str,
+    question: &'static str,
+    similar: &'static [&'static str],
+    answer: &'static str,
+}
+
+fn entry(category: &'static str, question: &'static str, similar: &'static [&'static str], answer: &'static str) -> Bilingual {
+    Bilingual { category, question, similar, answer }
+}
+
+fn is_chinese(text: &str) -> bool {
+    text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+}
+
+impl Bilingual {
+    fn split(self) -> [NewKbEntry; 2] {
+        let (zh_similar, en_similar): (Vec<&str>, Vec<&str>) = self.similar.iter().partition(|q| is_chinese(q));
+        let (zh_answer, en_answer) = self.answer.split_once('\n').unwrap_or((self.answer, self.answer));
+        let en_question = en_similar.first().copied().unwrap_or(self.question);
+        [
+            NewKbEntry {
+                question: self.question.to_owned(),
+                similar_questions: zh_similar.iter().map(|s| (*s).to_owned()).collect(),
+                answer: zh_answer.to_owned(),
+                category: self.category.to_owned(),
+            },
+            NewKbEntry {
+                question: en_question.to_owned(),
+                similar_questions: en_similar.iter().skip(1).map(|s| (*s).to_owned()).collect(),
+                answer: en_answer.to_owned(),
+                category: self.category.to_owned(),
+            },
+        ]
     }
 }
 
-/// The demo shop's FAQ, in Chinese and English.
+/// The demo shop's FAQ: each entry in Chinese and in English.
 fn knowledge_base() -> Vec<NewKbEntry> {
+    bilingual_faq().into_iter().flat_map(Bilingual::split).collect()
+}
+
+fn bilingual_faq() -> Vec<Bilingual> {
     vec![
         entry(
             "售后/退货",
