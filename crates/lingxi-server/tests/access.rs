@@ -1,0 +1,175 @@
+//! The access matrix: every route of the OpenAPI document × every role (and no credentials) × an object of the
+//! caller's own tenant and of another tenant. A route missing from the table below fails the test, and so does a
+//! route of the router missing from the OpenAPI document, so a new route cannot escape the matrix.
+
+use lingxi_bus::Bus;
+use lingxi_service::{Services, hash_password};
+use lingxi_store::{NewKbEntry, Store};
+use lingxi_types::{Role, Tenant};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+
+type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Access {
+    /// Anyone (health, the API document, the widget's session routes).
+    Public,
+    /// A WebSocket upgrade: checked for refusal without credentials only.
+    Socket,
+    /// Any signed-in user of the tenant.
+    Member,
+    /// Owners and admins.
+    Admin,
+}
+
+/// Every route, its access rule and a valid body. Add a line here with every new route.
+fn table() -> Vec<(&'static str, &'static str, Access, Value)> {
+    use Access::*;
+    vec![
+        ("GET", "/healthz", Public, Value::Null),
+        ("GET", "/api/v1/widget/config", Public, Value::Null),
+        ("POST", "/api/v1/widget/sessions", Public, Value::Null),
+        ("GET", "/api/v1/widget/ws", Socket, Value::Null),
+        ("POST", "/api/v1/auth/login", Public, Value::Null),
+        ("POST", "/api/v1/auth/logout", Member, json!({})),
+        ("GET", "/api/v1/me", Member, Value::Null),
+        ("GET", "/api/v1/conversations", Member, Value::Null),
+        ("GET", "/api/v1/conversations/{id}", Member, Value::Null),
+        ("GET", "/api/v1/conversations/{id}/messages", Member, Value::Null),
+        ("POST", "/api/v1/conversations/{id}/messages", Member, json!({"text": "hello"})),
+        ("POST", "/api/v1/conversations/{id}/claim", Member, json!({})),
+        ("POST", "/api/v1/conversations/{id}/close", Member, json!({})),
+        ("GET", "/api/v1/agent/ws", Socket, Value::Null),
+        ("GET", "/api/v1/admin/users", Admin, Value::Null),
+        ("POST", "/api/v1/admin/users", Admin, json!({"email": "new-{n}@x.test", "name": "N", "password": "long-enough-1", "role": "agent"})),
+        ("GET", "/api/v1/admin/tenant", Admin, Value::Null),
+        ("GET", "/api/v1/kb/entries", Member, Value::Null),
+        ("POST", "/api/v1/kb/entries", Admin, json!({"question": "q", "answer": "a"})),
+        ("DELETE", "/api/v1/kb/entries/{id}", Admin, Value::Null),
+    ]
+}
+
+const ROLES: [Role; 4] = [Role::Owner, Role::Admin, Role::Supervisor, Role::Agent];
+
+struct World {
+    base: String,
+    http: reqwest::Client,
+    store: Store,
+    services: Services,
+    own: Tenant,
+    other: Tenant,
+    n: std::sync::atomic::AtomicUsize,
+}
+
+impl World {
+    /// A fresh object of `tenant` for a route with an `{id}`: a conversation or a knowledge-base entry.
+    async fn object(&self, tenant: &Tenant, path: &str) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+        if path.starts_with("/api/v1/kb/") {
+            let e = self
+                .store
+                .create_kb_entry(tenant.id, NewKbEntry { question: "q".into(), answer: "a".into(), ..Default::default() })
+                .await?;
+            return Ok(e.id.to_string());
+        }
+        let s = self.services.open_widget_session(&tenant.widget_key, None, None, None).await?;
+        Ok(s.conversation.id.to_string())
+    }
+
+    async fn token(&self, tenant: &Tenant, role: Role) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+        let n = self.n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let email = format!("{}-{n}@{}.test", role.as_str(), tenant.slug);
+        self.store.create_user(tenant.id, &email, "U", role, &hash_password("pw-123456789")).await?;
+        Ok(self.services.login(&email, "pw-123456789", None).await?.0)
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> Result<u16, Box<dyn std::error::Error + Send + Sync>> {
+        let n = self.n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut req = self.http.request(method.parse()?, format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if !body.is_null() {
+            let text = body.to_string().replace("{n}", &n.to_string());
+            req = req.header("content-type", "application/json").body(text);
+        }
+        Ok(req.send().await?.status().as_u16())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_allows_and_denies_exactly_as_the_table_says() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = Store::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display())).await?;
+    let services = Services::new(store.clone(), Bus::default());
+    let app = lingxi_server::app(lingxi_server::AppState { services: services.clone(), demo_tenant: None });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let own = store.create_tenant("own", "Own", "wk_own").await?;
+    let other = store.create_tenant("other", "Other", "wk_other").await?;
+    let world = World { base, http: reqwest::Client::new(), store, services, own, other, n: Default::default() };
+
+    // The table covers the OpenAPI document exactly, and the document covers the router.
+    let doc: Value = world.http.get(format!("{}/api/openapi.json", world.base)).send().await?.json().await?;
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .ok_or("paths")?
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object().into_iter().flat_map(|o| o.keys()).map(move |m| (m.to_uppercase(), path.clone()))
+        })
+        .collect();
+    let tabled: BTreeSet<(String, String)> = table().iter().map(|(m, p, _, _)| (m.to_string(), p.to_string())).collect();
+    assert_eq!(documented, tabled, "every documented route needs a line in the access table, and only those");
+    let source = include_str!("../src/lib.rs");
+    for line in source.lines().filter(|l| l.trim_start().starts_with(".route(\"/")) {
+        let path = line.split('"').nth(1).ok_or("route path")?;
+        if path == "/api/openapi.json" || path.contains('*') {
+            continue;
+        }
+        assert!(documented.iter().any(|(_, p)| p == path), "{path} is routed but not in the OpenAPI document");
+    }
+
+    for (method, path, access, body) in table() {
+        let needs_id = path.contains("{id}");
+        // No credentials.
+        let target = if needs_id { path.replace("{id}", &world.object(&world.own, path).await?) } else { path.to_owned() };
+        let anonymous = world.call(method, &target, None, &body).await?;
+        match access {
+            Access::Public => assert!(![401, 403, 405].contains(&anonymous), "{method} {path}: public, got {anonymous}"),
+            Access::Socket | Access::Member | Access::Admin => {
+                assert!([400, 401].contains(&anonymous), "{method} {path}: anonymous got {anonymous}")
+            }
+        }
+        if matches!(access, Access::Public | Access::Socket) {
+            continue;
+        }
+        for role in ROLES {
+            let token = world.token(&world.own, role).await?;
+            let own = if needs_id { path.replace("{id}", &world.object(&world.own, path).await?) } else { path.to_owned() };
+            let status = world.call(method, &own, Some(&token), &body).await?;
+            let allowed = access == Access::Member || role.can_administer();
+            if allowed {
+                assert!((200..300).contains(&status), "{method} {path} as {role}: expected success, got {status}");
+            } else {
+                assert_eq!(status, 403, "{method} {path} as {role}: expected 403");
+            }
+            if needs_id && allowed {
+                let foreign = path.replace("{id}", &world.object(&world.other, path).await?);
+                let status = world.call(method, &foreign, Some(&token), &body).await?;
+                assert_eq!(status, 404, "{method} {path} as {role} on another tenant's object");
+            }
+        }
+    }
+    Ok(())
+}
