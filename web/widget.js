@@ -650,6 +650,11 @@
       cid = latest;
     }
     var entry = cid && state.local[cid];
+    if (entry && !entry.acked && f.code === 'rate_limited') {
+      // not stored: keep it pending and send it again (same client_id) in a moment
+      setTimeout(function () { if (!entry.acked && state.outbox.indexOf(cid) >= 0) transmit(cid); }, 2000);
+      return;
+    }
     if (entry && !entry.acked) {
       entry.failed = true;
       removeFromOutbox(cid);
