@@ -11,6 +11,7 @@ mod hash;
 mod intent;
 mod linear;
 mod normalize;
+mod sentiment;
 mod vectorizer;
 
 pub use analyzer::{Analyzer, Token, TokenKind};
@@ -20,3 +21,4 @@ pub use intent::{
     Utterance,
 };
 pub use normalize::{is_cjk, normalize, to_simplified};
+pub use sentiment::{Emotion, Polarity, SentimentExample, SentimentModel, SentimentReading};
