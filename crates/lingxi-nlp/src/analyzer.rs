@@ -380,7 +380,7 @@ fn at_word_boundary(text: &str, start: usize, end: usize) -> bool {
     let last = text[..end].chars().next_back();
     let after = text[end..].chars().next();
     let spaced = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() && !is_cjk(c));
-    !(spaced(before) && spaced(first)) && !(spaced(last) && spaced(after))
+    !((spaced(before) && spaced(first)) || (spaced(last) && spaced(after)))
 }
 
 fn cut_into(text: &str, tokens: &mut Vec<Token>) {

@@ -84,6 +84,7 @@ impl Default for Calibrator {
 
 impl Calibrator {
     /// Fits the model by Newton's method; `strength` is the L2 pull towards the prior.
+    #[allow(clippy::needless_range_loop)] // Index loops read like the textbook algorithm.
     pub(crate) fn fit(samples: &[Sample], strength: f64) -> Calibrator {
         let prior: Vec<f64> = PRIOR.iter().map(|&v| f64::from(v)).collect();
         let mut w = prior.clone();
@@ -134,6 +135,7 @@ impl Calibrator {
 }
 
 /// Solves `a x = b` by Gaussian elimination with partial pivoting.
+#[allow(clippy::needless_range_loop)] // Index loops read like the textbook algorithm.
 fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
     let n = b.len();
     for col in 0..n {

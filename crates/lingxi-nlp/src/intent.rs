@@ -368,8 +368,11 @@ impl IntentModel {
         } else {
             config.seed
         };
+        // About 120k SGD steps per fit: large knowledge bases converge in fewer passes.
+        let epochs = (120_000 / prepared.len().max(1)).clamp(4, 12);
         let params = LinearParams {
             seed,
+            epochs,
             ..LinearParams::default()
         };
         let mut rng = Rng::new(seed);
@@ -387,12 +390,29 @@ impl IntentModel {
             *counter += 1;
         }
 
+        // Each fold model also hides a few whole entries (a quarter of them over all folds); their questions,
+        // asked of that model, are simulated out-of-scope queries.
+        let hidden_in: Vec<Option<usize>> = (0..n_labels)
+            .map(|l| {
+                let h = (hash_str(9, &labels[l]) ^ seed) % (4 * FOLDS as u64);
+                (n_labels >= 4 && h < FOLDS as u64).then_some(h as usize)
+            })
+            .collect();
+        let n_hidden_questions = (0..examples.len())
+            .filter(|&i| hidden_in[ys[i] as usize].is_some())
+            .count();
+        let hidden_weight = if n_hidden_questions == 0 {
+            0.0
+        } else {
+            (HOLDOUT_WEIGHT * examples.len() as f32 / n_hidden_questions as f32).min(3.0)
+        };
         let mut samples: Vec<Sample> = Vec::new();
         let mut eligible = 0usize;
-        let mut fold_cores: Vec<Option<Core>> = Vec::with_capacity(FOLDS);
+        let mut fold_cores: Vec<Option<(Core, Vec<bool>)>> = Vec::with_capacity(FOLDS);
         for k in 0..FOLDS {
+            let is_hidden = |i: usize| ys[i] != oos_class && hidden_in[ys[i] as usize] == Some(k);
             let train: Vec<(&Prepared, u32)> = (0..prepared.len())
-                .filter(|&i| fold[i] != k)
+                .filter(|&i| fold[i] != k && !is_hidden(i))
                 .map(|i| (&prepared[i], ys[i]))
                 .collect();
             if train.is_empty() {
@@ -404,37 +424,18 @@ impl IntentModel {
                 present[*y as usize] = true;
             }
             let core = Core::fit(&train, n_labels, has_oos && present[n_labels], &params);
-            for i in (0..prepared.len()).filter(|&i| fold[i] == k) {
-                let truth = (ys[i] != oos_class).then_some(ys[i]);
-                if truth.is_some_and(|t| present[t as usize]) {
-                    eligible += 1;
-                }
-                push_samples(&core, &prepared[i], truth, 1.0, &mut samples);
-            }
-            fold_cores.push(Some(core));
-        }
-
-        // Simulated out-of-scope queries: hide a quarter of the entries and ask their questions.
-        if n_labels >= 4 {
-            let hidden: Vec<bool> = (0..n_labels)
-                .map(|l| hash_str(9, &labels[l]) % 4 == seed % 4)
-                .collect();
-            let train: Vec<(&Prepared, u32)> = (0..prepared.len())
-                .filter(|&i| ys[i] == oos_class || !hidden[ys[i] as usize])
-                .map(|i| (&prepared[i], ys[i]))
-                .collect();
-            let mut asked: Vec<usize> = (0..examples.len())
-                .filter(|&i| hidden.get(ys[i] as usize).copied().unwrap_or(false))
-                .collect();
-            rng.shuffle(&mut asked);
-            asked.truncate(1500);
-            if !train.is_empty() && !asked.is_empty() {
-                let core = Core::fit(&train, n_labels, has_oos, &params);
-                let weight = HOLDOUT_WEIGHT * examples.len() as f32 / asked.len() as f32;
-                for &i in &asked {
-                    push_samples(&core, &prepared[i], None, weight.min(3.0), &mut samples);
+            for i in 0..prepared.len() {
+                if is_hidden(i) {
+                    push_samples(&core, &prepared[i], None, hidden_weight, &mut samples);
+                } else if fold[i] == k {
+                    let truth = (ys[i] != oos_class).then_some(ys[i]);
+                    if truth.is_some_and(|t| present[t as usize]) {
+                        eligible += 1;
+                    }
+                    push_samples(&core, &prepared[i], truth, 1.0, &mut samples);
                 }
             }
+            fold_cores.push(Some((core, present)));
         }
 
         // Too few held-out questions whose entry stayed known (e.g. one question per entry): add perturbed copies
@@ -444,12 +445,15 @@ impl IntentModel {
             rng.shuffle(&mut picks);
             picks.truncate(1000);
             for &i in &picks {
-                let Some(core) = fold_cores
+                let Some((core, present)) = fold_cores
                     .get((fold[i] + 1) % FOLDS)
                     .and_then(Option::as_ref)
                 else {
                     continue;
                 };
+                if !present[ys[i] as usize] {
+                    continue;
+                }
                 let text = perturb(&analyzer, &examples[i].text, &mut rng);
                 if text.is_empty() {
                     continue;

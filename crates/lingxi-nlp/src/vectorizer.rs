@@ -82,7 +82,9 @@ impl Vectorizer {
                             .copied()
                             .unwrap_or(self.unknown_idf);
                         known_mass += w * idf;
-                        vec.push((id, w * (1.0 + (count as f32).ln()) * idf));
+                        if idf > 0.0 {
+                            vec.push((id, w * (1.0 + (count as f32).ln()) * idf));
+                        }
                     }
                     last = Some(e);
                 }
