@@ -9,7 +9,7 @@ use crate::bm25::Bm25Index;
 use crate::calibration::{Calibrator, CandidateFeatures, Sample};
 use crate::error::NlpError;
 use crate::hash::{Rng, hash_str};
-use crate::linear::{LinearModel, LinearParams};
+use crate::linear::{LinearModel, LinearParams, confusable_classes};
 use crate::vectorizer::{SparseVec, Vectorizer};
 
 /// One training example: a similar question of a knowledge-base entry.
@@ -157,6 +157,9 @@ struct Core {
 }
 
 const FOLDS: usize = 3;
+/// Up to this many classes the classifier scores every class at every training step; above it, only each class's
+/// confusable classes and a few random ones (training cost then stops growing with the number of entries).
+const FULL_SOFTMAX_CLASSES: usize = 200;
 const POOL: usize = 5;
 /// Total weight of simulated out-of-scope queries relative to in-scope ones in calibration.
 const HOLDOUT_WEIGHT: f32 = 0.2;
@@ -176,7 +179,16 @@ impl Core {
         let refs: Vec<&SparseVec> = xs.iter().collect();
         let ys: Vec<u32> = items.iter().map(|(_, y)| *y).collect();
         let n_classes = n_labels + usize::from(has_oos);
-        let linear = LinearModel::train(&refs, &ys, vectorizer.len(), n_classes, params);
+        let confusable = (n_classes > FULL_SOFTMAX_CLASSES)
+            .then(|| confusable_classes(&refs, &ys, n_classes, 12));
+        let linear = LinearModel::train(
+            &refs,
+            &ys,
+            vectorizer.len(),
+            n_classes,
+            confusable.as_deref(),
+            params,
+        );
         let docs: Vec<(&[u64], u32)> = items
             .iter()
             .map(|(p, y)| (p.terms.as_slice(), *y))
@@ -198,48 +210,34 @@ impl Core {
 
     /// The candidate pool of a query with the features the confidence model needs.
     fn candidates(&self, query: &Prepared) -> Vec<(u32, CandidateFeatures)> {
+        let n = self.n_labels;
         let (x, coverage) = self.vectorizer.transform(&query.raw);
         let probs = self.linear.probabilities(&x);
-        let oos = self.n_labels;
         let oos_prob = if self.has_oos {
-            probs.get(oos).copied().unwrap_or(0.0)
+            probs.get(n).copied().unwrap_or(0.0)
         } else {
             0.0
         };
-        let hits = self
+        let bm25 = self
             .bm25
-            .search(&query.terms, self.n_labels + usize::from(self.has_oos));
-        let oos_bm25 = hits
-            .iter()
-            .find(|h| h.label as usize == oos && self.has_oos)
-            .map_or(0.0, |h| h.score);
-        let mut bm25_of: HashMap<u32, f32> = HashMap::new();
-        for h in hits.iter().filter(|h| (h.label as usize) < self.n_labels) {
-            bm25_of.insert(h.label, h.score);
-        }
-        let mut by_prob: Vec<(u32, f32)> = probs
-            .iter()
-            .take(self.n_labels)
-            .enumerate()
-            .map(|(i, p)| (i as u32, *p))
-            .collect();
-        by_prob.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        let retrieved: Vec<(u32, f32)> = hits
-            .iter()
-            .filter(|h| (h.label as usize) < self.n_labels)
-            .map(|h| (h.label, h.score))
-            .collect();
-        let emb_of = self.embedding_scores(query);
-        let mut by_emb: Vec<(u32, f32)> = emb_of.iter().map(|(l, s)| (*l, *s)).collect();
-        by_emb.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            .search(&query.terms, n + usize::from(self.has_oos));
+        let oos_bm25 = if self.has_oos {
+            bm25.get(n).copied().unwrap_or(0.0)
+        } else {
+            0.0
+        };
+        let emb = self.embedding_scores(query);
+        let probs = probs.get(..n).unwrap_or(&[]);
+        let bm25 = bm25.get(..n).unwrap_or(&[]);
+        let by_prob = top_k(probs, POOL, f32::MIN);
+        let by_bm25 = top_k(bm25, POOL, 0.0);
+        let by_emb = emb
+            .as_deref()
+            .map(|e| top_k(e, POOL, f32::MIN))
+            .unwrap_or_default();
 
         let mut pool: Vec<u32> = Vec::with_capacity(3 * POOL);
-        for (l, _) in by_prob
-            .iter()
-            .take(POOL)
-            .chain(retrieved.iter().take(POOL))
-            .chain(by_emb.iter().take(POOL))
-        {
+        for (l, _) in by_prob.iter().chain(&by_bm25).chain(&by_emb) {
             if !pool.contains(l) {
                 pool.push(*l);
             }
@@ -250,26 +248,27 @@ impl Core {
                 .find(|(l, _)| *l != label)
                 .map_or(0.0, |(_, s)| *s)
         };
+        let at = |v: &[f32], label: u32| v.get(label as usize).copied().unwrap_or(0.0);
         pool.iter()
             .map(|&label| {
-                let prob = probs.get(label as usize).copied().unwrap_or(0.0);
-                let bm25 = bm25_of.get(&label).copied().unwrap_or(0.0);
-                let emb = emb_of.get(&label).copied().unwrap_or(0.0);
+                let prob = at(probs, label);
+                let bm25_score = at(bm25, label);
+                let emb_score = emb.as_deref().map_or(0.0, |e| at(e, label));
                 let features = CandidateFeatures {
                     prob,
                     prob_margin: prob - best_other(&by_prob, label),
-                    bm25,
-                    bm25_margin: bm25 - best_other(&retrieved, label),
+                    bm25: bm25_score,
+                    bm25_margin: bm25_score - best_other(&by_bm25, label),
                     clf_top: by_prob.first().is_some_and(|(l, _)| *l == label),
-                    bm25_top: retrieved.first().is_some_and(|(l, _)| *l == label),
+                    bm25_top: by_bm25.first().is_some_and(|(l, _)| *l == label),
                     coverage,
                     oos_prob,
                     oos_bm25,
-                    emb,
+                    emb: emb_score,
                     emb_margin: if by_emb.is_empty() {
                         0.0
                     } else {
-                        emb - best_other(&by_emb, label)
+                        emb_score - best_other(&by_emb, label)
                     },
                 };
                 (label, features)
@@ -277,19 +276,31 @@ impl Core {
             .collect()
     }
 
-    fn embedding_scores(&self, query: &Prepared) -> HashMap<u32, f32> {
-        let mut best: HashMap<u32, f32> = HashMap::new();
-        let Some(q) = &query.emb else { return best };
+    /// The best embedding cosine of each in-scope label (`None` without an encoder).
+    fn embedding_scores(&self, query: &Prepared) -> Option<Vec<f32>> {
+        let q = query.emb.as_ref()?;
+        let mut best = vec![-1.0f32; self.n_labels];
         for (e, label) in &self.emb {
-            if (*label as usize) >= self.n_labels {
-                continue;
+            if let Some(slot) = best.get_mut(*label as usize) {
+                *slot = slot.max(cosine(q, e));
             }
-            let c = cosine(q, e);
-            let slot = best.entry(*label).or_insert(f32::MIN);
-            *slot = slot.max(c);
         }
-        best
+        Some(best)
     }
+}
+
+/// The `k` best (index, score) pairs with a score above `floor`, best first (ties by index).
+fn top_k(scores: &[f32], k: usize, floor: f32) -> Vec<(u32, f32)> {
+    let mut top: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
+    for (i, &s) in scores.iter().enumerate() {
+        if s <= floor || (top.len() == k && top.last().is_some_and(|l| s <= l.1)) {
+            continue;
+        }
+        let pos = top.partition_point(|e| e.1 >= s);
+        top.insert(pos, (i as u32, s));
+        top.truncate(k);
+    }
+    top
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {

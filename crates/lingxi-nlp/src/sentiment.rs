@@ -10,7 +10,7 @@ use std::sync::{Arc, LazyLock};
 
 use crate::analyzer::{Analyzer, TokenKind};
 use crate::error::NlpError;
-use crate::hash::{Rng, hash_str};
+use crate::hash::{HashKeyMap, Rng, hash_str};
 use crate::normalize::{is_cjk, normalize};
 
 /// The overall polarity of a text.
@@ -78,7 +78,7 @@ struct Inner {
     lexicon_weight: f32,
     /// Feature text → weight (kept as text so the model file is readable and stable).
     names: Vec<(String, f32)>,
-    weights: HashMap<u64, f32>,
+    weights: HashKeyMap<f32>,
     lexicon: HashMap<String, f32>,
 }
 
