@@ -398,7 +398,7 @@ fn cut_into(text: &str, tokens: &mut Vec<Token>) {
 
 fn flush_cjk(run: &mut Vec<char>, out: &mut Vec<(u64, f32)>) {
     for c in run.iter() {
-        out.push((hash_chars(kind::CHAR1, std::slice::from_ref(c)), 0.5));
+        out.push((hash_chars(kind::CHAR1, std::slice::from_ref(c)), 1.0));
     }
     for w in run.windows(2) {
         out.push((hash_chars(kind::CHAR2, w), 0.7));
