@@ -382,8 +382,8 @@ impl IntentModel {
         } else {
             config.seed
         };
-        // About 120k SGD steps per fit: large knowledge bases converge in fewer passes.
-        let epochs = (120_000 / prepared.len().max(1)).clamp(4, 12);
+        // About 110k SGD steps per fit: large knowledge bases converge in fewer passes.
+        let epochs = (110_000 / prepared.len().max(1)).clamp(5, 12);
         let params = LinearParams {
             seed,
             epochs,

@@ -3,6 +3,8 @@
 //! Pure library: no I/O, no clock, no global mutable state. Models are values and training is a function.
 //! See the crate README for the pipeline and measured figures.
 
+#![warn(missing_docs)]
+
 mod analyzer;
 mod bm25;
 mod calibration;
