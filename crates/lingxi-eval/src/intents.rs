@@ -213,3 +213,71 @@ fn sweep(scored: &[(f32, bool, bool)]) -> Value {
         .collect();
     Value::Array(rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, body: &str) -> anyhow::Result<PathBuf> {
+        let path = std::env::temp_dir().join(format!("lingxi-eval-{}-{name}", std::process::id()));
+        std::fs::write(&path, body)?;
+        Ok(path)
+    }
+
+    #[test]
+    fn reports_every_contract_field() -> anyhow::Result<()> {
+        let train = write(
+            "train.csv",
+            "text,label,extra\n怎么退款,refund,x\n退款多久到账,refund,x\nwhere is my package,shipping,x\n\
+             快递到哪了,shipping,x\n讲个笑话,oos,x\n",
+        )?;
+        let test = write(
+            "test.csv",
+            "label,text\nrefund,我要退款\nshipping,my package\noos,今天天气\n",
+        )?;
+        let args = IntentsArgs {
+            train,
+            test,
+            oos_label: Some("oos".into()),
+            embeddings: None,
+            format: Format::Json,
+            dump: None,
+        };
+        let report = run(&args)?;
+        for field in [
+            "n_train",
+            "n_test",
+            "top1_accuracy",
+            "top3_accuracy",
+            "accuracy",
+            "macro_f1",
+            "answer_rate",
+            "answered_precision",
+            "oos_recall",
+            "train_seconds",
+            "p50_ms",
+            "p99_ms",
+        ] {
+            assert!(report.get(field).is_some(), "missing {field}: {report}");
+        }
+        assert_eq!(report["n_train"], 5);
+        assert_eq!(report["n_test"], 3);
+        assert!(report["oos_recall"].is_number());
+        Ok(())
+    }
+
+    #[test]
+    fn refuses_files_without_text_and_label() -> anyhow::Result<()> {
+        let bad = write("bad.csv", "question,answer\na,b\n")?;
+        let args = IntentsArgs {
+            train: bad.clone(),
+            test: bad,
+            oos_label: None,
+            embeddings: None,
+            format: Format::Json,
+            dump: None,
+        };
+        assert!(run(&args).is_err());
+        Ok(())
+    }
+}

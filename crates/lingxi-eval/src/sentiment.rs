@@ -155,3 +155,36 @@ pub(crate) fn train_shipped(args: &TrainSentimentArgs) -> anyhow::Result<()> {
     eprintln!("wrote {} ({} bytes)", args.out.display(), text.len());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evaluates_the_shipped_and_a_retrained_model() -> anyhow::Result<()> {
+        let path =
+            std::env::temp_dir().join(format!("lingxi-eval-{}-sentiment.csv", std::process::id()));
+        std::fs::write(
+            &path,
+            "text,label\n质量很好，非常满意,positive\n太差了，再也不买了,negative\nGreat service!,positive\n\
+             Terrible and rude staff,negative\n",
+        )?;
+        let shipped = run(&SentimentArgs {
+            test: path.clone(),
+            train: None,
+            format: Format::Json,
+        })?;
+        assert!(
+            shipped["accuracy"].as_f64().is_some_and(|a| a >= 0.75),
+            "{shipped}"
+        );
+        let trained = run(&SentimentArgs {
+            test: path.clone(),
+            train: Some(path),
+            format: Format::Json,
+        })?;
+        assert_eq!(trained["n_train"], 4);
+        assert!(trained["macro_f1"].is_number());
+        Ok(())
+    }
+}
