@@ -317,11 +317,19 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
     }
 }
 
+/// Texts are matched on their first this many characters: questions are short, and a pasted log or e-mail must not
+/// cost more than a few milliseconds.
+const MAX_CHARS: usize = 600;
+
 fn prepare(
     analyzer: &Analyzer,
     encoder: Option<&Arc<dyn SentenceEncoder>>,
     text: &str,
 ) -> Prepared {
+    let text = match text.char_indices().nth(MAX_CHARS) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    };
     let tokens = analyzer.tokens(text);
     let mut raw = Vec::new();
     analyzer.features(&tokens, &mut raw);

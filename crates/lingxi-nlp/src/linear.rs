@@ -54,7 +54,7 @@ const ABSENT: f32 = -1.0e9;
 /// Random extra negatives per step when training with confusable classes.
 const RANDOM_NEGATIVES: usize = 4;
 
-/// Rows with more classes than this switch to dense storage during training.
+/// Rows with more classes than this (or than half the classes) switch to dense storage during training.
 const DENSE_AFTER: usize = 24;
 
 /// The weights of one feature during training.
@@ -75,7 +75,7 @@ impl Row {
             Row::Sparse(row) => {
                 if let Some(e) = row.iter_mut().find(|e| e.0 == class) {
                     e.1 += delta;
-                } else if row.len() < DENSE_AFTER {
+                } else if row.len() < DENSE_AFTER.min(n_classes / 2 + 1) {
                     row.push((class, delta));
                 } else {
                     let mut dense = vec![0.0f32; n_classes];
