@@ -14,6 +14,7 @@ mod hash;
 mod intent;
 mod keywords;
 mod linear;
+mod matcher;
 mod normalize;
 mod sentiment;
 mod vectorizer;
