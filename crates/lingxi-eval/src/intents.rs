@@ -29,6 +29,9 @@ pub struct IntentsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Json)]
     pub format: Format,
+    /// Also write every test row's decision to this CSV (text, label, best, confidence, outcome).
+    #[arg(long)]
+    pub dump: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: &IntentsArgs) -> anyhow::Result<Value> {
@@ -76,6 +79,15 @@ pub(crate) fn run(args: &IntentsArgs) -> anyhow::Result<Value> {
     let mut outcomes = [0usize; 3];
     let mut pairs = Vec::new();
     let mut latencies: Vec<Duration> = Vec::with_capacity(test.len());
+    let mut dump = match &args.dump {
+        Some(path) => {
+            let mut w = csv::Writer::from_path(path)?;
+            w.write_record(["text", "label", "best", "confidence", "outcome"])?;
+            Some(w)
+        }
+        None => None,
+    };
+    let mut scored: Vec<(f32, bool, bool)> = Vec::with_capacity(test.len());
     for row in &test {
         let started = Instant::now();
         let decision = model.decide(&row.text, &policy);
@@ -83,6 +95,18 @@ pub(crate) fn run(args: &IntentsArgs) -> anyhow::Result<Value> {
         let is_oos = Some(row.label.as_str()) == oos;
         let best = decision.candidates.first().map(|c| c.label.clone());
         let is_answer = decision.outcome == Outcome::Answer;
+        let confidence = decision.candidates.first().map_or(0.0, |c| c.confidence);
+        let right = !is_oos && best.as_deref() == Some(row.label.as_str());
+        scored.push((confidence, right, is_oos));
+        if let Some(w) = dump.as_mut() {
+            w.write_record([
+                row.text.as_str(),
+                row.label.as_str(),
+                best.as_deref().unwrap_or(""),
+                &format!("{confidence:.4}"),
+                &format!("{:?}", decision.outcome),
+            ])?;
+        }
         outcomes[match decision.outcome {
             Outcome::Answer => 0,
             Outcome::Suggest => 1,
@@ -118,6 +142,9 @@ pub(crate) fn run(args: &IntentsArgs) -> anyhow::Result<Value> {
         }
         pairs.push((row.label.clone(), if is_answer { best } else { None }));
     }
+    if let Some(mut w) = dump {
+        w.flush()?;
+    }
     let share = |a: usize, b: usize| {
         if b == 0 {
             Value::Null
@@ -141,8 +168,116 @@ pub(crate) fn run(args: &IntentsArgs) -> anyhow::Result<Value> {
         "answered_precision": share(answered_right, answered),
         "oos_recall": if oos.is_some() { share(oos_not_answered, n_oos) } else { Value::Null },
         "policy": { "answer_threshold": policy.answer_threshold, "suggest_threshold": policy.suggest_threshold },
+        "calibration_error": expected_calibration_error(&scored),
+        "threshold_sweep": sweep(&scored),
         "train_seconds": train_seconds,
         "p50_ms": quantile_ms(&mut latencies, 0.5),
         "p99_ms": quantile_ms(&mut latencies, 0.99),
     }))
+}
+
+/// Expected calibration error of the best candidate's confidence (10 equal-width bins; out-of-scope rows count as
+/// wrong).
+fn expected_calibration_error(scored: &[(f32, bool, bool)]) -> f64 {
+    let mut bins = [(0.0f64, 0.0f64, 0usize); 10];
+    for &(c, right, _) in scored {
+        let b = ((c * 10.0) as usize).min(9);
+        bins[b].0 += f64::from(c);
+        bins[b].1 += if right { 1.0 } else { 0.0 };
+        bins[b].2 += 1;
+    }
+    let n = scored.len().max(1) as f64;
+    bins.iter()
+        .filter(|b| b.2 > 0)
+        .map(|b| (b.0 - b.1).abs() / n)
+        .sum()
+}
+
+/// In-scope accuracy, answered precision and out-of-scope recall if the answer threshold were each of a few values.
+fn sweep(scored: &[(f32, bool, bool)]) -> Value {
+    let n_in = scored.iter().filter(|s| !s.2).count().max(1) as f64;
+    let n_oos = scored.iter().filter(|s| s.2).count();
+    let rows: Vec<Value> = [0.2f32, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+        .iter()
+        .map(|&t| {
+            let answered: Vec<&(f32, bool, bool)> = scored.iter().filter(|s| s.0 >= t).collect();
+            let right = answered.iter().filter(|s| s.1).count() as f64;
+            let oos_answered = answered.iter().filter(|s| s.2).count();
+            json!({
+                "answer_threshold": t,
+                "accuracy": right / n_in,
+                "answered_precision": if answered.is_empty() { Value::Null } else { json!(right / answered.len() as f64) },
+                "oos_recall": if n_oos == 0 { Value::Null } else { json!(1.0 - oos_answered as f64 / n_oos as f64) },
+            })
+        })
+        .collect();
+    Value::Array(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, body: &str) -> anyhow::Result<PathBuf> {
+        let path = std::env::temp_dir().join(format!("lingxi-eval-{}-{name}", std::process::id()));
+        std::fs::write(&path, body)?;
+        Ok(path)
+    }
+
+    #[test]
+    fn reports_every_contract_field() -> anyhow::Result<()> {
+        let train = write(
+            "train.csv",
+            "text,label,extra\n怎么退款,refund,x\n退款多久到账,refund,x\nwhere is my package,shipping,x\n\
+             快递到哪了,shipping,x\n讲个笑话,oos,x\n",
+        )?;
+        let test = write(
+            "test.csv",
+            "label,text\nrefund,我要退款\nshipping,my package\noos,今天天气\n",
+        )?;
+        let args = IntentsArgs {
+            train,
+            test,
+            oos_label: Some("oos".into()),
+            embeddings: None,
+            format: Format::Json,
+            dump: None,
+        };
+        let report = run(&args)?;
+        for field in [
+            "n_train",
+            "n_test",
+            "top1_accuracy",
+            "top3_accuracy",
+            "accuracy",
+            "macro_f1",
+            "answer_rate",
+            "answered_precision",
+            "oos_recall",
+            "train_seconds",
+            "p50_ms",
+            "p99_ms",
+        ] {
+            assert!(report.get(field).is_some(), "missing {field}: {report}");
+        }
+        assert_eq!(report["n_train"], 5);
+        assert_eq!(report["n_test"], 3);
+        assert!(report["oos_recall"].is_number());
+        Ok(())
+    }
+
+    #[test]
+    fn refuses_files_without_text_and_label() -> anyhow::Result<()> {
+        let bad = write("bad.csv", "question,answer\na,b\n")?;
+        let args = IntentsArgs {
+            train: bad.clone(),
+            test: bad,
+            oos_label: None,
+            embeddings: None,
+            format: Format::Json,
+            dump: None,
+        };
+        assert!(run(&args).is_err());
+        Ok(())
+    }
 }

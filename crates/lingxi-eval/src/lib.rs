@@ -1,6 +1,8 @@
 //! Evaluation and training commands for the Lingxi understanding engine, mounted as `lingxi eval …` and
 //! `lingxi nlp …`.
 
+#![warn(missing_docs)]
+
 mod data;
 mod intents;
 mod metrics;

@@ -12,6 +12,94 @@ use crate::normalize::{is_cjk, normalize};
 /// The shared jieba segmenter with its default dictionary, built once (an immutable constant).
 static JIEBA: LazyLock<Jieba> = LazyLock::new(Jieba::new);
 
+/// Function words: never keywords, and weighted down in matching (small knowledge bases cannot learn that
+/// they carry little meaning).
+pub(crate) const STOP_WORDS: &[&str] = &[
+    "的",
+    "了",
+    "是",
+    "我",
+    "你",
+    "他",
+    "她",
+    "它",
+    "们",
+    "我们",
+    "你们",
+    "在",
+    "有",
+    "和",
+    "就",
+    "不",
+    "也",
+    "都",
+    "吗",
+    "吧",
+    "呢",
+    "啊",
+    "呀",
+    "怎么",
+    "什么",
+    "为什么",
+    "这个",
+    "那个",
+    "一个",
+    "可以",
+    "能",
+    "要",
+    "会",
+    "还",
+    "没有",
+    "请问",
+    "一下",
+    "这",
+    "那",
+    "how",
+    "what",
+    "why",
+    "when",
+    "where",
+    "who",
+    "which",
+    "the",
+    "a",
+    "an",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "to",
+    "of",
+    "and",
+    "or",
+    "in",
+    "on",
+    "at",
+    "for",
+    "with",
+    "my",
+    "your",
+    "i",
+    "you",
+    "it",
+    "do",
+    "does",
+    "did",
+    "get",
+    "can",
+    "could",
+    "would",
+    "should",
+    "me",
+    "this",
+    "that",
+    "there",
+    "please",
+    "have",
+    "has",
+];
+
 /// Feature namespaces.
 pub(crate) mod kind {
     /// A word (Chinese word, English stem, number or id).
@@ -227,7 +315,7 @@ impl Analyzer {
         let mut cjk_run: Vec<char> = Vec::new();
         for token in tokens {
             let word = hash_str(kind::WORD, &token.term);
-            out.push((word, 1.0));
+            out.push((word, if is_stop_word(token) { 0.3 } else { 1.0 }));
             if let Some(p) = prev {
                 out.push((hash_pair(kind::BIGRAM, p, word), 0.7));
             }
@@ -252,9 +340,12 @@ impl Analyzer {
         out.clear();
         let mut cjk_run: Vec<char> = Vec::new();
         let mut prev: Option<u64> = None;
+        let all_stop = tokens.iter().all(is_stop_word);
         for token in tokens {
             let word = hash_str(kind::WORD, &token.term);
-            out.push(word);
+            if all_stop || !is_stop_word(token) {
+                out.push(word);
+            }
             if let Some(p) = prev {
                 out.push(hash_pair(kind::BIGRAM, p, word));
             }
@@ -268,6 +359,10 @@ impl Analyzer {
         }
         push_char_terms(&cjk_run, out);
     }
+}
+
+fn is_stop_word(token: &Token) -> bool {
+    STOP_WORDS.contains(&token.text.as_str())
 }
 
 fn push_char_terms(run: &[char], out: &mut Vec<u64>) {
@@ -285,7 +380,7 @@ fn at_word_boundary(text: &str, start: usize, end: usize) -> bool {
     let last = text[..end].chars().next_back();
     let after = text[end..].chars().next();
     let spaced = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() && !is_cjk(c));
-    !(spaced(before) && spaced(first)) && !(spaced(last) && spaced(after))
+    !((spaced(before) && spaced(first)) || (spaced(last) && spaced(after)))
 }
 
 fn cut_into(text: &str, tokens: &mut Vec<Token>) {
@@ -303,7 +398,7 @@ fn cut_into(text: &str, tokens: &mut Vec<Token>) {
 
 fn flush_cjk(run: &mut Vec<char>, out: &mut Vec<(u64, f32)>) {
     for c in run.iter() {
-        out.push((hash_chars(kind::CHAR1, std::slice::from_ref(c)), 0.5));
+        out.push((hash_chars(kind::CHAR1, std::slice::from_ref(c)), 1.0));
     }
     for w in run.windows(2) {
         out.push((hash_chars(kind::CHAR2, w), 0.7));

@@ -84,6 +84,7 @@ impl Default for Calibrator {
 
 impl Calibrator {
     /// Fits the model by Newton's method; `strength` is the L2 pull towards the prior.
+    #[allow(clippy::needless_range_loop)] // Index loops read like the textbook algorithm.
     pub(crate) fn fit(samples: &[Sample], strength: f64) -> Calibrator {
         let prior: Vec<f64> = PRIOR.iter().map(|&v| f64::from(v)).collect();
         let mut w = prior.clone();
@@ -109,12 +110,25 @@ impl Calibrator {
                 hess[i][i] += strength;
             }
             let Some(step) = solve(hess, grad) else { break };
-            let mut max_step = 0.0f64;
-            for i in 0..N_FEATURES {
-                w[i] -= step[i];
-                max_step = max_step.max(step[i].abs());
+            // Damped Newton: halve the step until the penalised loss does not increase, so the fit cannot diverge.
+            let current = objective(samples, &w, &prior, strength);
+            let mut alpha = 1.0f64;
+            let mut accepted = false;
+            for _ in 0..30 {
+                let trial: Vec<f64> = w
+                    .iter()
+                    .zip(&step)
+                    .map(|(wi, si)| wi - alpha * si)
+                    .collect();
+                if objective(samples, &trial, &prior, strength) <= current {
+                    w = trial;
+                    accepted = true;
+                    break;
+                }
+                alpha /= 2.0;
             }
-            if max_step < 1e-6 {
+            let max_step = step.iter().fold(0.0f64, |m, s| m.max((alpha * s).abs()));
+            if !accepted || max_step < 1e-6 {
                 break;
             }
         }
@@ -133,7 +147,26 @@ impl Calibrator {
     }
 }
 
+/// The penalised negative log-likelihood minimised by `Calibrator::fit`.
+fn objective(samples: &[Sample], w: &[f64], prior: &[f64], strength: f64) -> f64 {
+    let mut loss = 0.0;
+    for s in samples {
+        let z: f64 = s.x.iter().zip(w).map(|(a, b)| f64::from(*a) * b).sum();
+        // log(1 + e^z) − y·z, computed without overflow.
+        let softplus = if z > 0.0 {
+            z + (-z).exp().ln_1p()
+        } else {
+            z.exp().ln_1p()
+        };
+        let y = if s.correct { z } else { 0.0 };
+        loss += f64::from(s.weight) * (softplus - y);
+    }
+    let penalty: f64 = w.iter().zip(prior).map(|(a, b)| (a - b) * (a - b)).sum();
+    loss + 0.5 * strength * penalty
+}
+
 /// Solves `a x = b` by Gaussian elimination with partial pivoting.
+#[allow(clippy::needless_range_loop)] // Index loops read like the textbook algorithm.
 fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
     let n = b.len();
     for col in 0..n {
@@ -157,4 +190,60 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
         x[row] = (b[row] - s) / a[row][row];
     }
     Some(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(prob: f32, bm25: f32, correct: bool) -> Sample {
+        let features = CandidateFeatures {
+            prob,
+            prob_margin: prob - 0.5,
+            bm25,
+            coverage: 1.0,
+            ..Default::default()
+        };
+        Sample {
+            x: features.to_array(),
+            correct,
+            weight: 1.0,
+        }
+    }
+
+    /// Regression: undamped Newton steps diverged (weights in the thousands) on nearly separable data.
+    #[test]
+    fn fit_stays_bounded_on_separable_data() {
+        let mut samples = Vec::new();
+        for i in 0..500 {
+            let p = i as f32 / 500.0;
+            samples.push(sample(p, p, p > 0.5));
+        }
+        let calibrator = Calibrator::fit(&samples, 2.0);
+        assert!(
+            calibrator
+                .w
+                .iter()
+                .all(|w| w.is_finite() && w.abs() < 100.0),
+            "{calibrator:?}"
+        );
+        let low = calibrator.confidence(&CandidateFeatures {
+            prob: 0.1,
+            bm25: 0.1,
+            ..Default::default()
+        });
+        let high = calibrator.confidence(&CandidateFeatures {
+            prob: 0.9,
+            bm25: 0.9,
+            prob_margin: 0.8,
+            ..Default::default()
+        });
+        assert!(low < 0.5 && high > 0.5, "low {low}, high {high}");
+    }
+
+    #[test]
+    fn no_samples_keep_the_prior() {
+        let calibrator = Calibrator::fit(&[], 2.0);
+        assert_eq!(calibrator.w, PRIOR);
+    }
 }

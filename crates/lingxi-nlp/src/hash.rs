@@ -69,3 +69,27 @@ impl Rng {
         }
     }
 }
+
+/// A pass-through hasher for keys that are already well-mixed 64-bit hashes (feature hashes).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct PassThroughHasher(u64);
+
+impl std::hash::Hasher for PassThroughHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A map keyed by feature hashes.
+pub(crate) type HashKeyMap<V> =
+    std::collections::HashMap<u64, V, std::hash::BuildHasherDefault<PassThroughHasher>>;

@@ -1,6 +1,6 @@
 //! Term-frequency × inverse-document-frequency vectors over hashed features.
 
-use std::collections::HashMap;
+use crate::hash::HashKeyMap;
 
 /// A sparse vector: (feature id, value) sorted by id.
 pub(crate) type SparseVec = Vec<(u32, f32)>;
@@ -8,7 +8,7 @@ pub(crate) type SparseVec = Vec<(u32, f32)>;
 /// The feature vocabulary of one knowledge base with its idf weights.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Vectorizer {
-    ids: HashMap<u64, u32>,
+    ids: HashKeyMap<u32>,
     idf: Vec<f32>,
     unknown_idf: f32,
 }
@@ -16,7 +16,7 @@ pub(crate) struct Vectorizer {
 impl Vectorizer {
     /// Learns the vocabulary and idf from the raw features of each document.
     pub(crate) fn fit<'a>(docs: impl Iterator<Item = &'a [(u64, f32)]>) -> Vectorizer {
-        let mut ids: HashMap<u64, u32> = HashMap::new();
+        let mut ids: HashKeyMap<u32> = HashKeyMap::default();
         let mut df: Vec<u32> = Vec::new();
         let mut n_docs = 0usize;
         let mut seen: Vec<u32> = Vec::new();
@@ -82,7 +82,9 @@ impl Vectorizer {
                             .copied()
                             .unwrap_or(self.unknown_idf);
                         known_mass += w * idf;
-                        vec.push((id, w * (1.0 + (count as f32).ln()) * idf));
+                        if idf > 0.0 {
+                            vec.push((id, w * (1.0 + (count as f32).ln()) * idf));
+                        }
                     }
                     last = Some(e);
                 }
