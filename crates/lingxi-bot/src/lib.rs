@@ -9,15 +9,18 @@ mod chitchat;
 use lingxi_domain::Lang;
 use lingxi_domain::handoff::{is_human_request, too_many_failures};
 use lingxi_nlp::{IntentConfig, IntentModel, Outcome, Policy, Utterance};
+use lingxi_types::model::DateTimeUtc;
 use lingxi_types::{EntryId, HandoffReason, KbEntry};
 use std::collections::HashMap;
 
-/// A knowledge base ready to answer: the enabled entries and the intent model trained on their questions.
+/// A knowledge base ready to answer: the entries live at training time (enabled and inside their validity period)
+/// and the intent model trained on their questions.
 #[derive(Clone, Debug)]
 pub struct KnowledgeBase {
     entries: HashMap<String, KbEntry>,
     model: Option<IntentModel>,
     policy: Policy,
+    refresh_at: Option<DateTimeUtc>,
 }
 
 /// Training the knowledge base failed.
@@ -28,14 +31,22 @@ pub struct TrainError(String);
 impl KnowledgeBase {
     /// An empty knowledge base: the bot admits not knowing to everything but chit-chat.
     pub fn empty() -> KnowledgeBase {
-        KnowledgeBase { entries: HashMap::new(), model: None, policy: Policy::default() }
+        KnowledgeBase { entries: HashMap::new(), model: None, policy: Policy::default(), refresh_at: None }
     }
 
-    /// Trains on the enabled entries: each entry is one intent, its standard and similar questions the examples.
-    pub fn train(entries: &[KbEntry]) -> Result<KnowledgeBase, TrainError> {
-        let enabled: Vec<&KbEntry> = entries.iter().filter(|e| e.enabled).collect();
+    /// Trains on the entries live at `now` (enabled and inside their validity period): each entry is one intent,
+    /// its standard and similar questions the examples.
+    pub fn train(entries: &[KbEntry], now: DateTimeUtc) -> Result<KnowledgeBase, TrainError> {
+        let refresh_at = entries
+            .iter()
+            .filter(|e| e.enabled)
+            .flat_map(|e| [e.valid_from, e.valid_until])
+            .flatten()
+            .filter(|t| *t > now)
+            .min();
+        let enabled: Vec<&KbEntry> = entries.iter().filter(|e| e.is_live(now)).collect();
         if enabled.is_empty() {
-            return Ok(KnowledgeBase::empty());
+            return Ok(KnowledgeBase { refresh_at, ..KnowledgeBase::empty() });
         }
         let examples: Vec<Utterance> = enabled
             .iter()
@@ -51,7 +62,27 @@ impl KnowledgeBase {
             entries: enabled.into_iter().map(|e| (e.id.to_string(), e.clone())).collect(),
             model: Some(model),
             policy: Policy::default(),
+            refresh_at,
         })
+    }
+
+    /// When an entry's validity period starts or ends after training: the knowledge base should be retrained then.
+    pub fn refresh_at(&self) -> Option<DateTimeUtc> {
+        self.refresh_at
+    }
+
+    /// The best candidate entries for a text (at most five, best first) with their calibrated confidence, leaving
+    /// out entries not live at `now`.
+    pub fn candidates(&self, text: &str, now: DateTimeUtc) -> Vec<Suggestion> {
+        let Some(model) = &self.model else { return Vec::new() };
+        model
+            .decide(text, &self.policy)
+            .candidates
+            .iter()
+            .filter_map(|c| self.entries.get(&c.label).map(|e| (e, c.confidence)))
+            .filter(|(e, _)| e.is_live(now))
+            .map(|(e, confidence)| Suggestion { entry_id: e.id, question: e.question.clone(), confidence })
+            .collect()
     }
 
     /// How many entries the bot can answer from.
@@ -128,26 +159,34 @@ pub struct BotTurn {
     pub state: BotState,
 }
 
-/// Decides the bot's reply to one visitor message.
-pub fn respond(kb: &KnowledgeBase, state: BotState, text: &str) -> BotTurn {
+/// Decides the bot's reply to one visitor message at `now`: entries that are not live at `now` are never offered,
+/// even if the knowledge base was trained while they were.
+pub fn respond(kb: &KnowledgeBase, state: BotState, text: &str, now: DateTimeUtc) -> BotTurn {
     let lang = Lang::of(text);
     if is_human_request(text) {
-        return BotTurn { reply: BotReply::Handoff { reason: HandoffReason::VisitorRequest }, state: BotState::default() };
+        return BotTurn {
+            reply: BotReply::Handoff { reason: HandoffReason::VisitorRequest },
+            state: BotState::default(),
+        };
     }
     if let Some(reply) = chitchat::reply(text, lang) {
         return BotTurn { reply: BotReply::ChitChat { text: reply.to_owned() }, state };
     }
     let decision = kb.model.as_ref().map(|m| m.decide(text, &kb.policy));
-    let candidates: Vec<(&KbEntry, f32)> = decision
+    let known: Vec<(&KbEntry, f32)> = decision
         .as_ref()
-        .map(|d| {
-            d.candidates.iter().filter_map(|c| kb.entries.get(&c.label).map(|e| (e, c.confidence))).take(3).collect()
-        })
+        .map(|d| d.candidates.iter().filter_map(|c| kb.entries.get(&c.label).map(|e| (e, c.confidence))).collect())
         .unwrap_or_default();
-    let outcome = decision.as_ref().map(|d| d.outcome).unwrap_or(Outcome::Admit);
+    let best_is_live = known.first().is_some_and(|(e, _)| e.is_live(now));
+    let candidates: Vec<(&KbEntry, f32)> = known.into_iter().filter(|(e, _)| e.is_live(now)).take(3).collect();
+    let outcome = match decision.as_ref().map(|d| d.outcome).unwrap_or(Outcome::Admit) {
+        // The best entry expired since training: offer the others rather than answer with the runner-up.
+        Outcome::Answer if !best_is_live => Outcome::Suggest,
+        other => other,
+    };
     match (outcome, candidates.first()) {
         (Outcome::Answer, Some((entry, confidence))) => BotTurn {
-            reply: BotReply::Answer { entry_id: entry.id, text: entry.answer.clone(), confidence: *confidence },
+            reply: BotReply::Answer { entry_id: entry.id, text: entry.answer_text.clone(), confidence: *confidence },
             state: BotState::default(),
         },
         (Outcome::Suggest, Some(_)) => {

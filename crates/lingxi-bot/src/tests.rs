@@ -9,8 +9,14 @@ fn entry(question: &str, similar: &[&str], answer: &str) -> KbEntry {
         question: question.into(),
         similar_questions: similar.iter().map(|s| s.to_string()).collect(),
         answer: answer.into(),
+        answer_text: answer.into(),
         category: String::new(),
+        tags: Vec::new(),
         enabled: true,
+        valid_from: None,
+        valid_until: None,
+        created_by: None,
+        updated_by: None,
         created_at: now,
         updated_at: now,
     }
@@ -18,6 +24,11 @@ fn entry(question: &str, similar: &[&str], answer: &str) -> KbEntry {
 
 fn chrono_free_epoch() -> lingxi_types::model::DateTimeUtc {
     lingxi_types::model::DateTimeUtc::default()
+}
+
+/// A fixed "now" for the tests: one day after the epoch the entries are created at.
+fn now() -> lingxi_types::model::DateTimeUtc {
+    chrono_free_epoch() + std::time::Duration::from_secs(86_400)
 }
 
 fn kb() -> KnowledgeBase {
@@ -34,12 +45,22 @@ fn kb() -> KnowledgeBase {
         ),
         entry(
             "支持哪些支付方式",
-            &["可以用花呗吗", "能用信用卡付款吗", "付款方式有哪些", "which payment methods do you accept", "can I pay by card"],
+            &[
+                "可以用花呗吗",
+                "能用信用卡付款吗",
+                "付款方式有哪些",
+                "which payment methods do you accept",
+                "can I pay by card",
+            ],
             "PAY",
         ),
-        entry("怎么开发票", &["可以开发票吗", "发票怎么开", "如何申请发票", "can I get an invoice", "how to request an invoice"], "INVOICE"),
+        entry(
+            "怎么开发票",
+            &["可以开发票吗", "发票怎么开", "如何申请发票", "can I get an invoice", "how to request an invoice"],
+            "INVOICE",
+        ),
     ];
-    match KnowledgeBase::train(&entries) {
+    match KnowledgeBase::train(&entries, now()) {
         Ok(kb) => kb,
         Err(e) => panic!("{e}"),
     }
@@ -48,8 +69,9 @@ fn kb() -> KnowledgeBase {
 #[test]
 fn answers_a_known_question_in_either_language() {
     let kb = kb();
-    for (q, a) in [("我要退货怎么弄", "RETURN"), ("how can I return an item", "RETURN"), ("发票怎么申请", "INVOICE")] {
-        match respond(&kb, BotState::default(), q).reply {
+    for (q, a) in [("我要退货怎么弄", "RETURN"), ("how can I return an item", "RETURN"), ("发票怎么申请", "INVOICE")]
+    {
+        match respond(&kb, BotState::default(), q, now()).reply {
             BotReply::Answer { text, .. } => assert_eq!(text, a, "{q}"),
             BotReply::Suggest { suggestions, .. } => {
                 assert!(suggestions.iter().any(|s| kb.entries[&s.entry_id.to_string()].answer == a), "{q}")
@@ -63,20 +85,45 @@ fn answers_a_known_question_in_either_language() {
 fn asks_for_a_human_on_request_and_after_repeated_failures() {
     let kb = kb();
     assert_eq!(
-        respond(&kb, BotState::default(), "转人工").reply,
+        respond(&kb, BotState::default(), "转人工", now()).reply,
         BotReply::Handoff { reason: HandoffReason::VisitorRequest }
     );
-    let first = respond(&kb, BotState::default(), "量子力学的基本方程是什么");
+    let first = respond(&kb, BotState::default(), "量子力学的基本方程是什么", now());
     assert!(matches!(first.reply, BotReply::Admit { .. }), "{first:?}");
-    let second = respond(&kb, first.state, "宇宙有多大");
+    let second = respond(&kb, first.state, "宇宙有多大", now());
     assert_eq!(second.reply, BotReply::Handoff { reason: HandoffReason::LowConfidence });
 }
 
 #[test]
 fn greets_politely_and_an_empty_kb_admits() {
-    assert!(matches!(respond(&kb(), BotState::default(), "你好").reply, BotReply::ChitChat { .. }));
+    assert!(matches!(respond(&kb(), BotState::default(), "你好", now()).reply, BotReply::ChitChat { .. }));
     assert!(matches!(
-        respond(&KnowledgeBase::empty(), BotState::default(), "how do I return an item").reply,
+        respond(&KnowledgeBase::empty(), BotState::default(), "how do I return an item", now()).reply,
         BotReply::Admit { .. }
     ));
+}
+
+#[test]
+fn only_entries_valid_now_are_answered_and_the_next_boundary_is_known() {
+    let day = std::time::Duration::from_secs(86_400);
+    let mut sale = entry("双十一有什么活动", &["双11优惠", "双十一活动", "what is on sale for double 11"], "SALE");
+    sale.valid_from = Some(now() + day);
+    sale.valid_until = Some(now() + day * 2);
+    let mut old = entry("618有什么活动", &["618优惠", "618活动"], "OLD");
+    old.valid_until = Some(now() - day);
+    let entries = vec![sale, old, entry("怎么退货", &["如何退货", "退货流程"], "RETURN")];
+    let before = KnowledgeBase::train(&entries, now()).unwrap_or_else(|_| KnowledgeBase::empty());
+    assert_eq!(before.len(), 1, "neither the future nor the expired entry is trained");
+    assert_eq!(before.refresh_at(), Some(now() + day));
+    let during = KnowledgeBase::train(&entries, now() + day).unwrap_or_else(|_| KnowledgeBase::empty());
+    assert_eq!(during.refresh_at(), Some(now() + day * 2));
+    assert!(matches!(respond(&during, BotState::default(), "双十一活动", now() + day).reply, BotReply::Answer { .. }));
+    // Trained while live, asked after its end: never answered, never offered.
+    let after = respond(&during, BotState::default(), "双十一活动", now() + day * 2);
+    assert!(
+        !matches!(&after.reply, BotReply::Answer { text, .. } if text == "SALE")
+            && !matches!(&after.reply, BotReply::Suggest { suggestions, .. } if suggestions.iter().any(|s| s.question.contains("双十一"))),
+        "{after:?}"
+    );
+    assert!(during.candidates("双十一活动", now() + day * 2).iter().all(|c| !c.question.contains("双十一")));
 }

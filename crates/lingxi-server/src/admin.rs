@@ -1,15 +1,14 @@
-//! Administration: users, the tenant's settings and the knowledge base.
+//! Administration: users and the tenant's settings (the knowledge base is in `kb`).
 
 use crate::AppState;
-use crate::auth::{Admin, Agent, may_grant};
+use crate::auth::{Admin, may_grant};
 use crate::error::{AppError, AppResult, Json};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use lingxi_service::hash_password;
-use lingxi_store::NewKbEntry;
-use lingxi_types::wire::{ItemList, KbEntryView, UserView};
-use lingxi_types::{ApiError, EntryId, ErrorCode, Role};
+use lingxi_types::wire::{ItemList, UserView};
+use lingxi_types::{ApiError, ErrorCode, Role};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -88,65 +87,4 @@ pub struct TenantView {
 pub async fn tenant(Admin(admin): Admin) -> Json<TenantView> {
     let t = &admin.who.tenant;
     Json(TenantView { id: t.id.to_string(), slug: t.slug.clone(), name: t.name.clone(), widget_key: t.widget_key.clone() })
-}
-
-/// The knowledge base's entries (any signed-in user may read them).
-#[utoipa::path(get, path = "/api/v1/kb/entries", tag = "knowledge base",
-    responses((status = 200, body = ItemList<KbEntryView>), (status = 401, body = ApiError)))]
-pub async fn list_entries(State(state): State<AppState>, agent: Agent) -> AppResult<Json<ItemList<KbEntryView>>> {
-    let entries = state.services.store.list_kb_entries(agent.who.tenant.id).await?;
-    Ok(Json(ItemList { items: entries.iter().map(KbEntryView::from).collect() }))
-}
-
-/// `POST /api/v1/kb/entries` body.
-#[derive(Deserialize, ToSchema)]
-pub struct CreateEntry {
-    /// Standard question.
-    pub question: String,
-    /// Similar questions.
-    #[serde(default)]
-    pub similar_questions: Vec<String>,
-    /// Answer.
-    pub answer: String,
-    /// Category.
-    #[serde(default)]
-    pub category: String,
-}
-
-/// Adds an entry; the bot learns it at once.
-#[utoipa::path(post, path = "/api/v1/kb/entries", tag = "knowledge base", request_body = CreateEntry,
-    responses((status = 201, body = KbEntryView), (status = 400, body = ApiError), (status = 403, body = ApiError)))]
-pub async fn create_entry(State(state): State<AppState>, Admin(admin): Admin, Json(body): Json<CreateEntry>) -> AppResult<Response> {
-    let question = body.question.trim().to_owned();
-    if question.is_empty() || question.chars().count() > 500 {
-        return Err(AppError::new(ErrorCode::InvalidField, "question must be 1 to 500 characters"));
-    }
-    if body.answer.trim().is_empty() || body.answer.chars().count() > 10_000 {
-        return Err(AppError::new(ErrorCode::InvalidField, "answer must be 1 to 10000 characters"));
-    }
-    if body.similar_questions.len() > 200 || body.similar_questions.iter().any(|q| q.chars().count() > 500) {
-        return Err(AppError::new(ErrorCode::InvalidField, "at most 200 similar questions of at most 500 characters"));
-    }
-    let similar_questions =
-        body.similar_questions.iter().map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()).collect();
-    let tenant_id = admin.who.tenant.id;
-    let entry = state
-        .services
-        .store
-        .create_kb_entry(tenant_id, NewKbEntry { question, similar_questions, answer: body.answer, category: body.category })
-        .await?;
-    state.services.retrain(tenant_id).await?;
-    Ok((StatusCode::CREATED, Json(KbEntryView::from(&entry))).into_response())
-}
-
-/// Deletes an entry.
-#[utoipa::path(delete, path = "/api/v1/kb/entries/{id}", tag = "knowledge base",
-    params(("id" = String, Path, description = "Entry id")),
-    responses((status = 204), (status = 404, body = ApiError), (status = 403, body = ApiError)))]
-pub async fn delete_entry(State(state): State<AppState>, Admin(admin): Admin, Path(id): Path<String>) -> AppResult<StatusCode> {
-    let id: EntryId = id.parse().map_err(|_| AppError::new(ErrorCode::NotFound, "kb entry not found"))?;
-    let tenant_id = admin.who.tenant.id;
-    state.services.store.delete_kb_entry(tenant_id, id).await?;
-    state.services.retrain(tenant_id).await?;
-    Ok(StatusCode::NO_CONTENT)
 }

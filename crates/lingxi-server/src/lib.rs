@@ -8,6 +8,7 @@ pub mod admin;
 pub mod agent;
 pub mod auth;
 pub mod error;
+pub mod kb;
 mod web;
 pub mod widget;
 
@@ -15,7 +16,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 use lingxi_service::Services;
 use lingxi_types::{ApiError, ErrorCode};
 use axum::http::Method;
@@ -37,6 +38,13 @@ pub struct AppState {
     pub demo_tenant: Option<String>,
 }
 
+impl AppState {
+    /// The state of a node.
+    pub fn new(services: Services, demo_tenant: Option<String>) -> AppState {
+        AppState { services, demo_tenant }
+    }
+}
+
 /// The OpenAPI document of the whole HTTP API.
 #[derive(OpenApi)]
 #[openapi(
@@ -45,7 +53,9 @@ pub struct AppState {
         health, widget::config, widget::create_session, widget::ws,
         agent::login, agent::logout, agent::me, agent::list, agent::get_one, agent::messages, agent::reply,
         agent::claim, agent::close, agent::ws,
-        admin::list_users, admin::create_user, admin::tenant, admin::list_entries, admin::create_entry, admin::delete_entry,
+        admin::list_users, admin::create_user, admin::tenant,
+        kb::list_entries, kb::create_entry, kb::get_entry, kb::update_entry, kb::delete_entry, kb::import, kb::export,
+        kb::template, kb::test,
     ),
     components(schemas(ApiError, ErrorCode)),
 )]
@@ -93,8 +103,12 @@ pub fn api_router() -> Router<AppState> {
         .route("/api/v1/agent/ws", get(agent::ws))
         .route("/api/v1/admin/users", get(admin::list_users).post(admin::create_user))
         .route("/api/v1/admin/tenant", get(admin::tenant))
-        .route("/api/v1/kb/entries", get(admin::list_entries).post(admin::create_entry))
-        .route("/api/v1/kb/entries/{id}", delete(admin::delete_entry))
+        .route("/api/v1/kb/entries", get(kb::list_entries).post(kb::create_entry))
+        .route("/api/v1/kb/entries/{id}", get(kb::get_entry).put(kb::update_entry).delete(kb::delete_entry))
+        .route("/api/v1/kb/import", post(kb::import).layer(DefaultBodyLimit::max(kb::IMPORT_MAX_BYTES)))
+        .route("/api/v1/kb/export", get(kb::export))
+        .route("/api/v1/kb/template", get(kb::template))
+        .route("/api/v1/kb/test", post(kb::test))
         .route("/api/{*rest}", axum::routing::any(agent::not_found))
 }
 

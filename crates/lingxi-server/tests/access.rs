@@ -46,8 +46,14 @@ fn table() -> Vec<(&'static str, &'static str, Access, Value)> {
         ("POST", "/api/v1/admin/users", Admin, json!({"email": "new-{n}@x.test", "name": "N", "password": "long-enough-1", "role": "agent"})),
         ("GET", "/api/v1/admin/tenant", Admin, Value::Null),
         ("GET", "/api/v1/kb/entries", Member, Value::Null),
-        ("POST", "/api/v1/kb/entries", Admin, json!({"question": "q", "answer": "a"})),
+        ("POST", "/api/v1/kb/entries", Admin, json!({"question": "q-{n}", "answer": "a"})),
+        ("GET", "/api/v1/kb/entries/{id}", Member, Value::Null),
+        ("PUT", "/api/v1/kb/entries/{id}", Admin, json!({"question": "q-{n}", "answer": "a", "enabled": false})),
         ("DELETE", "/api/v1/kb/entries/{id}", Admin, Value::Null),
+        ("POST", "/api/v1/kb/import", Admin, json!("question,answer\nq-{n},a\n")),
+        ("GET", "/api/v1/kb/export", Member, Value::Null),
+        ("GET", "/api/v1/kb/template", Member, Value::Null),
+        ("POST", "/api/v1/kb/test", Member, json!({"text": "hello"})),
     ]
 }
 
@@ -69,7 +75,14 @@ impl World {
         if path.starts_with("/api/v1/kb/") {
             let e = self
                 .store
-                .create_kb_entry(tenant.id, NewKbEntry { question: "q".into(), answer: "a".into(), ..Default::default() })
+                .create_kb_entry(
+                    tenant.id,
+                    NewKbEntry {
+                        question: format!("q-{}", self.n.fetch_add(1, std::sync::atomic::Ordering::SeqCst)),
+                        answer: "a".into(),
+                        ..Default::default()
+                    },
+                )
                 .await?;
             return Ok(e.id.to_string());
         }
@@ -96,7 +109,10 @@ impl World {
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        if !body.is_null() {
+        if let Some(csv) = body.as_str() {
+            // A string body is a CSV file (the import route).
+            req = req.header("content-type", "text/csv").body(csv.replace("{n}", &n.to_string()));
+        } else if !body.is_null() {
             let text = body.to_string().replace("{n}", &n.to_string());
             req = req.header("content-type", "application/json").body(text);
         }

@@ -142,7 +142,8 @@ impl Services {
             return Ok(());
         }
         let kb = self.knowledge_base(tenant_id).await?;
-        let turn = respond(&kb, BotState { consecutive_failures: conversation.bot_failures }, &message.text);
+        let turn =
+            respond(&kb, BotState { consecutive_failures: conversation.bot_failures }, &message.text, chrono::Utc::now());
         let (text, kind, detail) = match &turn.reply {
             BotReply::Answer { entry_id, text, confidence } => {
                 (text.clone(), EventKind::BotAnswered, json!({"entry_id": entry_id, "confidence": confidence}))

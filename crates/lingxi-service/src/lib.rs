@@ -1,24 +1,23 @@
 //! Lingxi's use cases, free of HTTP: the path of a message through storage, the bus, the bot and routing;
-//! authentication and sessions; agent presence.
+//! authentication and sessions; agent presence; the knowledge base and its background retraining.
 //!
 //! The HTTP layer (`lingxi-server`) parses requests, calls these functions and formats their results. Tests of
 //! behaviour that does not depend on HTTP belong here.
 
 mod auth;
 mod flow;
+mod kb;
 mod presence;
 
 pub use flow::{WidgetGrant, WidgetSession};
 
 pub use auth::{AuthError, Authenticated, hash_password, new_token, token_hash};
+pub use kb::{BotTest, ImportMode, ImportReport, RETRAIN_DELAY};
 pub use presence::PresenceGuard;
 
-use lingxi_bot::KnowledgeBase;
 use lingxi_bus::Bus;
 use lingxi_store::{Store, StoreError};
-use lingxi_types::TenantId;
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 /// Why a use case did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -66,35 +65,13 @@ pub struct Services {
     /// The event bus.
     pub bus: Bus,
     presence: presence::Presence,
-    kbs: Arc<RwLock<HashMap<TenantId, Arc<KnowledgeBase>>>>,
+    kb: Arc<kb::KbModels>,
 }
 
 impl Services {
     /// Services over a store and a bus.
     pub fn new(store: Store, bus: Bus) -> Services {
-        Services { store, bus, presence: presence::Presence::default(), kbs: Arc::default() }
-    }
-
-    /// The tenant's trained knowledge base, training it on first use.
-    pub async fn knowledge_base(&self, tenant_id: TenantId) -> ServiceResult<Arc<KnowledgeBase>> {
-        if let Some(kb) = self.kbs.read().ok().and_then(|m| m.get(&tenant_id).cloned()) {
-            return Ok(kb);
-        }
-        self.retrain(tenant_id).await
-    }
-
-    /// Retrains the tenant's knowledge base from storage; the previous one answers until the new one is ready.
-    pub async fn retrain(&self, tenant_id: TenantId) -> ServiceResult<Arc<KnowledgeBase>> {
-        let entries = self.store.list_kb_entries(tenant_id).await?;
-        let kb = tokio::task::spawn_blocking(move || KnowledgeBase::train(&entries))
-            .await
-            .map_err(|e| ServiceError::Conflict(format!("training stopped: {e}")))?
-            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
-        let kb = Arc::new(kb);
-        if let Ok(mut map) = self.kbs.write() {
-            map.insert(tenant_id, kb.clone());
-        }
-        Ok(kb)
+        Services { store, bus, presence: presence::Presence::default(), kb: Arc::default() }
     }
 }
 

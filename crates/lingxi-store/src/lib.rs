@@ -17,7 +17,7 @@ mod users;
 
 pub use conversations::{Appended, ConversationFilter, NewMessage};
 pub use events::StoredEvent;
-pub use kb::NewKbEntry;
+pub use kb::{KbFilter, KbUpsertCounts, NewKbEntry};
 pub use users::SessionRecord;
 
 use lingxi_types::TenantId;

@@ -187,6 +187,7 @@ conformance!(kb_entries_round_trip, |store: Store| async move {
                 similar_questions: vec!["如何退货".into(), "how do I return an item".into()],
                 answer: "七天无理由退货".into(),
                 category: "售后".into(),
+                ..Default::default()
             },
         )
         .await?;
@@ -214,3 +215,162 @@ conformance!(events_are_recorded_per_conversation, |store: Store| async move {
     assert_eq!(events[1].detail["reason"], "visitor_request");
     Ok::<_, Box<dyn std::error::Error>>(())
 });
+
+/// The knowledge base as the supervisor edits it: search, filters, paging, updates and bulk upserts.
+mod kb {
+    use super::*;
+    use lingxi_store::KbFilter;
+
+    fn entry(question: &str, answer: &str, category: &str, tags: &[&str]) -> NewKbEntry {
+        NewKbEntry {
+            question: question.into(),
+            answer: answer.into(),
+            category: category.into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn questions(page: &(Vec<KbEntry>, i64)) -> Vec<&str> {
+        let mut q: Vec<&str> = page.0.iter().map(|e| e.question.as_str()).collect();
+        q.sort();
+        q
+    }
+
+    conformance!(kb_search_filters_and_pages_within_the_tenant, |store: Store| async move {
+        let t = tenant(&store, "kbs").await?;
+        let other = tenant(&store, "kbs-other").await?;
+        store
+            .create_kb_entry(
+                t.id,
+                NewKbEntry {
+                    similar_questions: vec!["如何退货".into()],
+                    ..entry("怎么退货", "七天无理由退货", "售后/退货", &["退货", "热门"])
+                },
+            )
+            .await?;
+        store
+            .create_kb_entry(t.id, entry("Return policy", "Returns within 7 DAYS", "售后/退货/政策", &["returns"]))
+            .await?;
+        store.create_kb_entry(t.id, entry("多久发货", "当天发货", "物流", &["热门"])).await?;
+        store
+            .create_kb_entry(t.id, NewKbEntry { enabled: false, ..entry("100% 正品吗", "是_的", "售后后", &[]) })
+            .await?;
+        store.create_kb_entry(other.id, entry("怎么退货", "别家的答案", "售后/退货", &["退货"])).await?;
+        let find = |f: KbFilter| {
+            let store = store.clone();
+            async move { store.search_kb_entries(t.id, &f).await }
+        };
+        assert_eq!(find(KbFilter::default()).await?.1, 4, "only the tenant's entries");
+        assert_eq!(
+            questions(&find(KbFilter { q: Some("如何".into()), ..Default::default() }).await?),
+            vec!["怎么退货"],
+            "similar questions are searched"
+        );
+        assert_eq!(
+            questions(&find(KbFilter { q: Some("7 days".into()), ..Default::default() }).await?),
+            vec!["Return policy"],
+            "answers, case-insensitively"
+        );
+        assert_eq!(
+            questions(&find(KbFilter { q: Some("%".into()), ..Default::default() }).await?),
+            vec!["100% 正品吗"],
+            "LIKE wildcards are literal"
+        );
+        assert_eq!(
+            questions(&find(KbFilter { q: Some("_".into()), ..Default::default() }).await?),
+            vec!["100% 正品吗"],
+            "only the literal _"
+        );
+        assert_eq!(
+            questions(&find(KbFilter { category: Some("售后/退货".into()), ..Default::default() }).await?),
+            vec!["Return policy", "怎么退货"],
+            "a category includes its sub-categories but not a sibling sharing its prefix"
+        );
+        assert_eq!(questions(&find(KbFilter { category: Some("售后".into()), ..Default::default() }).await?).len(), 2);
+        assert_eq!(
+            questions(&find(KbFilter { tag: Some("热门".into()), ..Default::default() }).await?),
+            vec!["多久发货", "怎么退货"]
+        );
+        assert_eq!(
+            questions(&find(KbFilter { enabled: Some(false), ..Default::default() }).await?),
+            vec!["100% 正品吗"]
+        );
+        let first = find(KbFilter { limit: 3, offset: 0, ..Default::default() }).await?;
+        let second = find(KbFilter { limit: 3, offset: 3, ..Default::default() }).await?;
+        assert_eq!((first.0.len(), second.0.len(), first.1, second.1), (3, 1, 4, 4));
+        Ok::<_, Box<dyn std::error::Error>>(())
+    });
+
+    conformance!(kb_entries_update_get_and_refuse_duplicates_per_tenant, |store: Store| async move {
+        let t = tenant(&store, "kbu").await?;
+        let other = tenant(&store, "kbu-other").await?;
+        let user = store.create_user(t.id, "a@kbu.test", "A", Role::Admin, "x").await?;
+        let e = store
+            .create_kb_entry(
+                t.id,
+                NewKbEntry { author: Some(user.id), ..entry("怎么退货", "<b>七天</b>", "售后", &[]) },
+            )
+            .await?;
+        assert_eq!((e.created_by, e.updated_by, e.answer_text.as_str()), (Some(user.id), Some(user.id), "<b>七天</b>"));
+        assert!(matches!(
+            store.create_kb_entry(t.id, entry("怎么退货", "again", "", &[])).await,
+            Err(StoreError::AlreadyExists(_))
+        ));
+        store.create_kb_entry(other.id, entry("怎么退货", "another tenant may", "", &[])).await?;
+        let until = chrono::DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z")?.with_timezone(&chrono::Utc);
+        let changed = NewKbEntry {
+            valid_until: Some(until),
+            enabled: false,
+            answer_text: "七天".into(),
+            ..entry("如何退货", "<b>七天</b>", "售后/退货", &["x"])
+        };
+        let u = store.update_kb_entry(t.id, e.id, NewKbEntry { author: None, ..changed.clone() }).await?;
+        assert_eq!(
+            (u.question.as_str(), u.answer_text.as_str(), u.enabled, u.valid_until, u.tags.clone()),
+            ("如何退货", "七天", false, Some(until), vec!["x".to_owned()])
+        );
+        assert_eq!((u.created_by, u.created_at), (Some(user.id), e.created_at), "creation is kept");
+        assert_eq!(store.kb_entry(t.id, e.id).await?, u);
+        assert!(
+            matches!(store.kb_entry(other.id, e.id).await, Err(StoreError::NotFound(_))),
+            "no reads across tenants"
+        );
+        assert!(
+            matches!(store.update_kb_entry(other.id, e.id, changed).await, Err(StoreError::NotFound(_))),
+            "no writes across tenants"
+        );
+        let second = store.create_kb_entry(t.id, entry("多久发货", "当天", "", &[])).await?;
+        assert!(matches!(
+            store.update_kb_entry(t.id, second.id, entry("如何退货", "x", "", &[])).await,
+            Err(StoreError::AlreadyExists(_))
+        ));
+        Ok::<_, Box<dyn std::error::Error>>(())
+    });
+
+    conformance!(kb_bulk_upsert_is_idempotent_and_all_or_nothing, |store: Store| async move {
+        let t = tenant(&store, "kbi").await?;
+        let other = tenant(&store, "kbi-other").await?;
+        store.create_kb_entry(other.id, entry("q-1", "other tenant", "", &[])).await?;
+        let existing = store.create_kb_entry(t.id, entry("q-0", "old answer", "", &[])).await?;
+        let batch: Vec<NewKbEntry> =
+            (0..450).map(|i| entry(&format!("q-{i}"), &format!("answer {i}"), "c", &["t"])).collect();
+        let mut seen = Vec::new();
+        let counts = store.upsert_kb_entries(t.id, &batch, &mut |n| seen.push(n)).await?;
+        assert_eq!((counts.created, counts.updated, counts.unchanged), (449, 1, 0));
+        assert_eq!(seen.last(), Some(&450));
+        let again = store.upsert_kb_entries(t.id, &batch, &mut |_| {}).await?;
+        assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 450), "re-importing changes nothing");
+        let all = store.list_kb_entries(t.id).await?;
+        assert_eq!(all.len(), 450);
+        let q0 = all.iter().find(|e| e.question == "q-0").ok_or("q-0")?;
+        assert_eq!((q0.id, q0.answer.as_str()), (existing.id, "answer 0"), "upsert keeps the id");
+        assert_eq!(store.list_kb_entries(other.id).await?[0].answer, "other tenant");
+        // A batch with a repeated standard question is refused as a whole.
+        let mut bad: Vec<NewKbEntry> = (0..300).map(|i| entry(&format!("new-{i}"), "a", "", &[])).collect();
+        bad.push(entry("new-0", "dup", "", &[]));
+        assert!(store.upsert_kb_entries(t.id, &bad, &mut |_| {}).await.is_err());
+        assert_eq!(store.list_kb_entries(t.id).await?.len(), 450);
+        Ok::<_, Box<dyn std::error::Error>>(())
+    });
+}

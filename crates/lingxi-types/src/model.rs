@@ -249,16 +249,37 @@ pub struct KbEntry {
     pub question: String,
     /// Other ways customers ask the same thing.
     pub similar_questions: Vec<String>,
-    /// The answer text.
+    /// The answer as sanitised rich text (an HTML fragment of the allowed tags only).
     pub answer: String,
+    /// The answer as plain text, for channels that cannot show rich text (and for the bot's chat reply).
+    pub answer_text: String,
     /// Category path, e.g. "售后/退货".
     pub category: String,
+    /// Free labels.
+    pub tags: Vec<String>,
     /// Whether the bot uses it.
     pub enabled: bool,
+    /// The bot uses it from this time on (always when absent).
+    pub valid_from: Option<DateTime<Utc>>,
+    /// The bot stops using it at this time (never when absent).
+    pub valid_until: Option<DateTime<Utc>>,
+    /// Who created it (absent for imports by the CLI and the demo).
+    pub created_by: Option<UserId>,
+    /// Who changed it last.
+    pub updated_by: Option<UserId>,
     /// Created at.
     pub created_at: DateTime<Utc>,
     /// Updated at.
     pub updated_at: DateTime<Utc>,
+}
+
+impl KbEntry {
+    /// Whether the bot may answer from it at `now`: enabled and inside its validity period.
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        self.enabled
+            && self.valid_from.is_none_or(|from| from <= now)
+            && self.valid_until.is_none_or(|until| now < until)
+    }
 }
 
 /// The time type used in records.

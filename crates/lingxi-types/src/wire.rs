@@ -152,31 +152,66 @@ pub struct KbEntryView {
     pub question: String,
     /// Similar questions.
     pub similar_questions: Vec<String>,
-    /// Answer.
+    /// Answer, sanitised rich text (HTML fragment of the allowed tags).
     pub answer: String,
-    /// Category.
+    /// Answer as plain text.
+    pub answer_text: String,
+    /// Category path, `/`-separated.
     pub category: String,
+    /// Tags.
+    pub tags: Vec<String>,
     /// Whether the bot uses it.
     pub enabled: bool,
+    /// RFC 3339; the bot uses the entry from then on.
+    pub valid_from: Option<String>,
+    /// RFC 3339; the bot stops using the entry then.
+    pub valid_until: Option<String>,
+    /// Whether the bot may answer from it now (enabled and inside its validity period).
+    pub live: bool,
+    /// The user who created it.
+    pub created_by: Option<UserId>,
+    /// The user who changed it last.
+    pub updated_by: Option<UserId>,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
     pub updated_at: String,
 }
 
-impl From<&KbEntry> for KbEntryView {
-    fn from(e: &KbEntry) -> Self {
+impl KbEntryView {
+    /// The view of an entry, with `live` computed at `now`.
+    pub fn at(e: &KbEntry, now: DateTime<Utc>) -> Self {
         Self {
             id: e.id,
             question: e.question.clone(),
             similar_questions: e.similar_questions.clone(),
             answer: e.answer.clone(),
+            answer_text: e.answer_text.clone(),
             category: e.category.clone(),
+            tags: e.tags.clone(),
             enabled: e.enabled,
+            valid_from: e.valid_from.map(rfc3339),
+            valid_until: e.valid_until.map(rfc3339),
+            live: e.is_live(now),
+            created_by: e.created_by,
+            updated_by: e.updated_by,
             created_at: rfc3339(e.created_at),
             updated_at: rfc3339(e.updated_at),
         }
     }
+}
+
+/// One page of knowledge-base entries: `{"items", "total", "limit", "offset"}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct KbEntryPage {
+    /// The entries of this page.
+    pub items: Vec<KbEntryView>,
+    /// How many entries match the filters in all.
+    pub total: i64,
+    /// The page size asked for.
+    pub limit: i64,
+    /// How many matching entries come before this page.
+    pub offset: i64,
 }
 
 /// A list response: `{"items": [...]}`.

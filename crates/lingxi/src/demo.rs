@@ -2,6 +2,7 @@
 //! start with generated passwords that are written to `DATA_DIR/demo-credentials.txt` and printed at every start.
 
 use anyhow::Context;
+use lingxi_kb::sanitize_answer;
 use lingxi_service::{hash_password, new_token};
 use lingxi_store::{NewKbEntry, Store};
 use lingxi_types::Role;
@@ -93,7 +94,12 @@ struct Bilingual {
     answer: &'static str,
 }
 
-fn entry(category: &'static str, question: &'static str, similar: &'static [&'static str], answer: &'static str) -> Bilingual {
+fn entry(
+    category: &'static str,
+    question: &'static str,
+    similar: &'static [&'static str],
+    answer: &'static str,
+) -> Bilingual {
     Bilingual { category, question, similar, answer }
 }
 
@@ -110,14 +116,20 @@ impl Bilingual {
             NewKbEntry {
                 question: self.question.to_owned(),
                 similar_questions: zh_similar.iter().map(|s| (*s).to_owned()).collect(),
-                answer: zh_answer.to_owned(),
+                answer: sanitize_answer(zh_answer).html,
+                answer_text: sanitize_answer(zh_answer).text,
                 category: self.category.to_owned(),
+                tags: vec!["demo".to_owned()],
+                ..NewKbEntry::default()
             },
             NewKbEntry {
                 question: en_question.to_owned(),
                 similar_questions: en_similar.iter().skip(1).map(|s| (*s).to_owned()).collect(),
-                answer: en_answer.to_owned(),
+                answer: sanitize_answer(en_answer).html,
+                answer_text: sanitize_answer(en_answer).text,
                 category: self.category.to_owned(),
+                tags: vec!["demo".to_owned()],
+                ..NewKbEntry::default()
             },
         ]
     }
@@ -133,25 +145,54 @@ fn bilingual_faq() -> Vec<Bilingual> {
         entry(
             "售后/退货",
             "怎么退货？",
-            &["如何退货", "我想退货", "退货流程是什么", "商品不满意可以退吗", "How do I return an item?", "What is your return policy?", "I want to send it back"],
+            &[
+                "如何退货",
+                "我想退货",
+                "退货流程是什么",
+                "商品不满意可以退吗",
+                "How do I return an item?",
+                "What is your return policy?",
+                "I want to send it back",
+            ],
             "本店支持 7 天无理由退货：在“我的订单”中选择商品，点击“申请退货”，填写原因后按页面地址寄回即可。退款在收到退货后 1–3 个工作日内原路退回。\nWe accept returns within 7 days, no reason needed: open My Orders, choose the item, click \"Return\", and ship it to the address shown. Refunds reach your original payment method 1–3 business days after we receive the parcel.",
         ),
         entry(
             "售后/退款",
             "退款多久到账？",
-            &["退款什么时候到", "钱什么时候退回来", "退款进度", "When will I get my refund?", "How long does a refund take?"],
+            &[
+                "退款什么时候到",
+                "钱什么时候退回来",
+                "退款进度",
+                "When will I get my refund?",
+                "How long does a refund take?",
+            ],
             "退款在我们收到退货并验收后 1–3 个工作日内原路退回；信用卡和花呗可能再需 1–5 个工作日入账。\nRefunds are issued 1–3 business days after we receive and check the return; card and credit-line refunds may take another 1–5 business days to appear.",
         ),
         entry(
             "物流/发货",
             "多久发货？",
-            &["什么时候发货", "下单后多久发出", "发货时间", "今天下单今天能发吗", "When will my order ship?", "How soon do you ship?"],
+            &[
+                "什么时候发货",
+                "下单后多久发出",
+                "发货时间",
+                "今天下单今天能发吗",
+                "When will my order ship?",
+                "How soon do you ship?",
+            ],
             "现货商品下午 4 点前付款当天发货，之后次日发货；预售商品以商品页标注的时间为准。\nIn-stock items paid before 4 pm ship the same day, later orders the next day; pre-sale items ship on the date shown on the product page.",
         ),
         entry(
             "物流/查询",
             "我的快递到哪了？",
-            &["查物流", "怎么查快递", "包裹到哪里了", "物流信息怎么看", "Where is my parcel?", "How can I track my order?", "track my package"],
+            &[
+                "查物流",
+                "怎么查快递",
+                "包裹到哪里了",
+                "物流信息怎么看",
+                "Where is my parcel?",
+                "How can I track my order?",
+                "track my package",
+            ],
             "在“我的订单”中点开订单即可查看实时物流；也可以把订单号发给我，我帮您查询。\nOpen the order in My Orders to see live tracking, or send me your order number and I will look it up.",
         ),
         entry(
@@ -163,7 +204,14 @@ fn bilingual_faq() -> Vec<Bilingual> {
         entry(
             "支付",
             "支持哪些支付方式？",
-            &["可以用花呗吗", "能用信用卡吗", "付款方式有哪些", "支持微信支付吗", "What payment methods do you accept?", "Can I pay by credit card?"],
+            &[
+                "可以用花呗吗",
+                "能用信用卡吗",
+                "付款方式有哪些",
+                "支持微信支付吗",
+                "What payment methods do you accept?",
+                "Can I pay by credit card?",
+            ],
             "支持支付宝、微信支付、花呗分期、银联及 Visa / Mastercard 信用卡。\nWe accept Alipay, WeChat Pay, Huabei instalments, UnionPay and Visa / Mastercard credit cards.",
         ),
         entry(
@@ -175,13 +223,26 @@ fn bilingual_faq() -> Vec<Bilingual> {
         entry(
             "发票",
             "怎么开发票？",
-            &["可以开发票吗", "如何申请发票", "电子发票在哪里下载", "要开增值税专用发票", "Can I get an invoice?", "How do I request an invoice?"],
+            &[
+                "可以开发票吗",
+                "如何申请发票",
+                "电子发票在哪里下载",
+                "要开增值税专用发票",
+                "Can I get an invoice?",
+                "How do I request an invoice?",
+            ],
             "订单完成后在“我的订单 → 申请发票”填写抬头和税号，电子发票会在 1 个工作日内发送到您的邮箱。\nAfter the order is completed, go to My Orders → Request invoice and enter the title and tax number; the e-invoice arrives by e-mail within one business day.",
         ),
         entry(
             "订单",
             "怎么修改收货地址？",
-            &["地址填错了", "能改地址吗", "更换收货地址", "Can I change my shipping address?", "I entered the wrong address"],
+            &[
+                "地址填错了",
+                "能改地址吗",
+                "更换收货地址",
+                "Can I change my shipping address?",
+                "I entered the wrong address",
+            ],
             "订单发货前可在“我的订单 → 修改地址”自行修改；已发货的订单请联系人工客服协助拦截改派。\nBefore shipping you can change the address in My Orders → Change address; once shipped, please ask an agent to redirect the parcel.",
         ),
         entry(
@@ -193,7 +254,13 @@ fn bilingual_faq() -> Vec<Bilingual> {
         entry(
             "商品",
             "衣服尺码怎么选？",
-            &["尺码推荐", "我该穿什么码", "尺码偏大还是偏小", "What size should I choose?", "Do your clothes run small?"],
+            &[
+                "尺码推荐",
+                "我该穿什么码",
+                "尺码偏大还是偏小",
+                "What size should I choose?",
+                "Do your clothes run small?",
+            ],
             "每个商品页都有尺码表，建议按胸围和腰围选择；本店服装版型标准，介于两个尺码之间时建议选大一码。\nEvery product page has a size chart; choose by chest and waist. Our clothes fit true to size; between two sizes, take the larger one.",
         ),
         entry(

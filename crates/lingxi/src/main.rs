@@ -3,6 +3,7 @@
 //! Configuration is layered: built-in defaults < environment variables (`LINGXI_*`) < command-line flags.
 
 mod demo;
+mod kb;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -76,6 +77,11 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The knowledge base as CSV or Excel files: import (with a progress bar) and export.
+    Kb {
+        #[command(subcommand)]
+        command: kb::KbCommand,
+    },
     /// Evaluation of the understanding engine on labelled data.
     Eval {
         #[command(subcommand)]
@@ -138,6 +144,7 @@ fn main() -> anyhow::Result<()> {
         Command::Nlp { command } => lingxi_eval::run_nlp(command),
         Command::Serve { bind, no_demo, db } => runtime()?.block_on(serve(bind, no_demo, db)),
         Command::Admin { command } => runtime()?.block_on(admin(command)),
+        Command::Kb { command } => runtime()?.block_on(kb::run(command)),
     }
 }
 
