@@ -72,6 +72,10 @@ pub struct Policy {
     pub answer_threshold: f32,
     /// At or above this (and below `answer_threshold`) the bot suggests the candidates.
     pub suggest_threshold: f32,
+    /// Below this share of the query's (idf-weighted) features known to the knowledge base, the bot admits not
+    /// knowing whatever the confidence: a question made of words the knowledge base has never seen is out of scope.
+    /// This guards small knowledge bases, whose confidence model has little data to learn it from.
+    pub min_coverage: f32,
 }
 
 impl Default for Policy {
@@ -84,6 +88,7 @@ impl Default for Policy {
         Policy {
             answer_threshold: 0.4,
             suggest_threshold: 0.15,
+            min_coverage: 0.2,
         }
     }
 }
@@ -300,13 +305,17 @@ impl IntentModel {
 
     /// The `top_k` most likely entries for `text`, sorted by calibrated confidence (best first).
     pub fn predict(&self, text: &str, top_k: usize) -> Vec<Candidate> {
+        let query = prepare(&self.analyzer, self.encoder.as_ref(), text);
+        self.ranked(&query, top_k)
+    }
+
+    fn ranked(&self, query: &Prepared, top_k: usize) -> Vec<Candidate> {
         if top_k == 0 {
             return Vec::new();
         }
-        let query = prepare(&self.analyzer, self.encoder.as_ref(), text);
         let mut scored: Vec<(u32, f32)> = self
             .core
-            .candidates(&query)
+            .candidates(query)
             .into_iter()
             .map(|(label, features)| (label, self.calibrator.confidence(&features)))
             .collect();
@@ -325,9 +334,12 @@ impl IntentModel {
 
     /// Decides whether to answer, suggest or admit not knowing, with the candidates behind the decision.
     pub fn decide(&self, text: &str, policy: &Policy) -> IntentDecision {
-        let candidates = self.predict(text, 5);
+        let query = prepare(&self.analyzer, self.encoder.as_ref(), text);
+        let candidates = self.ranked(&query, 5);
         let best = candidates.first().map_or(0.0, |c| c.confidence);
-        let outcome = if best >= policy.answer_threshold && !candidates.is_empty() {
+        let outcome = if self.core.coverage(&query) < policy.min_coverage {
+            Outcome::Admit
+        } else if best >= policy.answer_threshold && !candidates.is_empty() {
             Outcome::Answer
         } else if best >= policy.suggest_threshold && !candidates.is_empty() {
             Outcome::Suggest

@@ -79,6 +79,11 @@ impl Core {
         }
     }
 
+    /// The share of the query's idf-weighted features that the knowledge base knows.
+    pub(crate) fn coverage(&self, query: &Prepared) -> f32 {
+        self.vectorizer.transform(&query.raw).1
+    }
+
     /// The candidate pool of a query with the features the confidence model needs.
     pub(crate) fn candidates(&self, query: &Prepared) -> Vec<(u32, CandidateFeatures)> {
         let n = self.n_labels;
