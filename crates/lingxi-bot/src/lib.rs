@@ -178,7 +178,15 @@ pub fn respond(kb: &KnowledgeBase, state: BotState, text: &str, now: DateTimeUtc
         .map(|d| d.candidates.iter().filter_map(|c| kb.entries.get(&c.label).map(|e| (e, c.confidence))).collect())
         .unwrap_or_default();
     let best_is_live = known.first().is_some_and(|(e, _)| e.is_live(now));
-    let candidates: Vec<(&KbEntry, f32)> = known.into_iter().filter(|(e, _)| e.is_live(now)).take(3).collect();
+    let candidates: Vec<(&KbEntry, f32)> = known
+        .into_iter()
+        .filter(|(e, _)| e.is_live(now))
+        .enumerate()
+        // The best candidate, then only those not far below it: a list of long shots helps nobody.
+        .filter(|(i, (_, c))| *i == 0 || *c >= kb.policy.suggest_threshold / 3.0)
+        .map(|(_, ec)| ec)
+        .take(3)
+        .collect();
     let outcome = match decision.as_ref().map(|d| d.outcome).unwrap_or(Outcome::Admit) {
         // The best entry expired since training: offer the others rather than answer with the runner-up.
         Outcome::Answer if !best_is_live => Outcome::Suggest,

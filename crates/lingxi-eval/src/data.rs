@@ -18,11 +18,7 @@ pub(crate) fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
         .from_path(path)
         .with_context(|| format!("cannot open {}", path.display()))?;
     let headers = reader.headers()?.clone();
-    let find = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim().eq_ignore_ascii_case(name))
-    };
+    let find = |name: &str| headers.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
     let (Some(t), Some(l)) = (find("text"), find("label")) else {
         bail!("{} has no `text` and `label` columns", path.display());
     };

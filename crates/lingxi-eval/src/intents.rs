@@ -51,31 +51,20 @@ pub(crate) fn run(args: &IntentsArgs) -> anyhow::Result<Value> {
         if Some(row.label.as_str()) == oos {
             out_of_scope.push(row.text);
         } else {
-            examples.push(Utterance {
-                text: row.text,
-                label: row.label,
-            });
+            examples.push(Utterance { text: row.text, label: row.label });
         }
     }
-    eprintln!(
-        "training on {} examples and {} out-of-scope texts",
-        examples.len(),
-        out_of_scope.len()
-    );
+    eprintln!("training on {} examples and {} out-of-scope texts", examples.len(), out_of_scope.len());
     let started = Instant::now();
     let model = IntentModel::train(&examples, &out_of_scope, &IntentConfig::default())?;
     let train_seconds = started.elapsed().as_secs_f64();
-    eprintln!(
-        "trained in {train_seconds:.2} s; deciding {} test rows",
-        test.len()
-    );
+    eprintln!("trained in {train_seconds:.2} s; deciding {} test rows", test.len());
     let policy = Policy::default();
     for row in test.iter().take(50) {
         let _ = model.decide(&row.text, &policy);
     }
     let (mut n_in, mut top1, mut top3, mut correct_answered) = (0usize, 0usize, 0usize, 0usize);
-    let (mut answered, mut answered_right, mut n_oos, mut oos_not_answered) =
-        (0usize, 0usize, 0usize, 0usize);
+    let (mut answered, mut answered_right, mut n_oos, mut oos_not_answered) = (0usize, 0usize, 0usize, 0usize);
     let mut outcomes = [0usize; 3];
     let mut pairs = Vec::new();
     let mut latencies: Vec<Duration> = Vec::with_capacity(test.len());
@@ -132,12 +121,7 @@ pub(crate) fn run(args: &IntentsArgs) -> anyhow::Result<Value> {
                 correct_answered += 1;
             }
         }
-        if decision
-            .candidates
-            .iter()
-            .take(3)
-            .any(|c| c.label == row.label)
-        {
+        if decision.candidates.iter().take(3).any(|c| c.label == row.label) {
             top3 += 1;
         }
         pairs.push((row.label.clone(), if is_answer { best } else { None }));
@@ -146,11 +130,7 @@ pub(crate) fn run(args: &IntentsArgs) -> anyhow::Result<Value> {
         w.flush()?;
     }
     let share = |a: usize, b: usize| {
-        if b == 0 {
-            Value::Null
-        } else {
-            json!(a as f64 / b as f64)
-        }
+        if b == 0 { Value::Null } else { json!(a as f64 / b as f64) }
     };
     Ok(json!({
         "n_train": examples.len() + out_of_scope.len(),
@@ -187,10 +167,7 @@ fn expected_calibration_error(scored: &[(f32, bool, bool)]) -> f64 {
         bins[b].2 += 1;
     }
     let n = scored.len().max(1) as f64;
-    bins.iter()
-        .filter(|b| b.2 > 0)
-        .map(|b| (b.0 - b.1).abs() / n)
-        .sum()
+    bins.iter().filter(|b| b.2 > 0).map(|b| (b.0 - b.1).abs() / n).sum()
 }
 
 /// In-scope accuracy, answered precision and out-of-scope recall if the answer threshold were each of a few values.
@@ -231,10 +208,7 @@ mod tests {
             "text,label,extra\n怎么退款,refund,x\n退款多久到账,refund,x\nwhere is my package,shipping,x\n\
              快递到哪了,shipping,x\n讲个笑话,oos,x\n",
         )?;
-        let test = write(
-            "test.csv",
-            "label,text\nrefund,我要退款\nshipping,my package\noos,今天天气\n",
-        )?;
+        let test = write("test.csv", "label,text\nrefund,我要退款\nshipping,my package\noos,今天天气\n")?;
         let args = IntentsArgs {
             train,
             test,

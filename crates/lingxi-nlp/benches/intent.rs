@@ -41,9 +41,7 @@ fn knowledge_base() -> Vec<Utterance> {
         let topic = TOPICS[entry % TOPICS.len()];
         for q in 0..20usize {
             let frame = FRAMES[(entry + q) % FRAMES.len()];
-            let text = frame
-                .replace("{t}", topic)
-                .replace("{n}", &format!("{}", entry * 7 + q % 3));
+            let text = frame.replace("{t}", topic).replace("{n}", &format!("{}", entry * 7 + q % 3));
             out.push(Utterance::new(text, format!("entry{entry}")));
         }
     }
@@ -55,12 +53,8 @@ fn bench(c: &mut Criterion) {
     let Ok(model) = IntentModel::train(&kb, &[], &IntentConfig::default()) else {
         return;
     };
-    let queries = [
-        "how do i change my refund for item 707",
-        "我的快递出问题了",
-        "unrelated words entirely",
-        "发票怎么开",
-    ];
+    let queries =
+        ["how do i change my refund for item 707", "我的快递出问题了", "unrelated words entirely", "发票怎么开"];
     let mut i = 0;
     c.bench_function("intent_decide_20k", |b| {
         b.iter(|| {
@@ -69,14 +63,10 @@ fn bench(c: &mut Criterion) {
         })
     });
     let sentiment = SentimentModel::shipped();
-    c.bench_function("sentiment_analyze", |b| {
-        b.iter(|| sentiment.analyze("快递太慢了，客服也不回复，非常失望"))
-    });
+    c.bench_function("sentiment_analyze", |b| b.iter(|| sentiment.analyze("快递太慢了，客服也不回复，非常失望")));
     let mut group = c.benchmark_group("train");
     group.sample_size(10);
-    group.bench_function("intent_train_20k", |b| {
-        b.iter(|| IntentModel::train(&kb, &[], &IntentConfig::default()))
-    });
+    group.bench_function("intent_train_20k", |b| b.iter(|| IntentModel::train(&kb, &[], &IntentConfig::default())));
     group.finish();
 }
 

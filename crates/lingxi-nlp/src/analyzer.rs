@@ -170,17 +170,9 @@ impl Analyzer {
         let mut variants = Vec::new();
         let mut targets = Vec::new();
         let mut canonical = Vec::new();
-        let mut protected: Vec<String> = custom_words
-            .iter()
-            .map(|w| normalize(w))
-            .filter(|w| !w.is_empty())
-            .collect();
+        let mut protected: Vec<String> = custom_words.iter().map(|w| normalize(w)).filter(|w| !w.is_empty()).collect();
         for group in synonyms {
-            let forms: Vec<String> = group
-                .iter()
-                .map(|w| normalize(w))
-                .filter(|w| !w.is_empty())
-                .collect();
+            let forms: Vec<String> = group.iter().map(|w| normalize(w)).filter(|w| !w.is_empty()).collect();
             let Some(first) = forms.first() else { continue };
             let index = canonical.len();
             canonical.push(first.clone());
@@ -207,16 +199,9 @@ impl Analyzer {
         let custom = if protected.is_empty() {
             None
         } else {
-            AhoCorasickBuilder::new()
-                .match_kind(MatchKind::LeftmostLongest)
-                .build(&protected)
-                .ok()
+            AhoCorasickBuilder::new().match_kind(MatchKind::LeftmostLongest).build(&protected).ok()
         };
-        Analyzer {
-            synonyms,
-            custom,
-            stemmer: std::sync::Arc::new(Stemmer::create(Algorithm::English)),
-        }
+        Analyzer { synonyms, custom, stemmer: std::sync::Arc::new(Stemmer::create(Algorithm::English)) }
     }
 
     /// Normalises `text` and replaces synonym variants by their canonical form.
@@ -232,10 +217,7 @@ impl Analyzer {
                 continue;
             }
             out.push_str(&text[last..m.start()]);
-            if let Some(form) = targets
-                .get(m.pattern().as_usize())
-                .and_then(|&i| canonical.get(i))
-            {
+            if let Some(form) = targets.get(m.pattern().as_usize()).and_then(|&i| canonical.get(i)) {
                 out.push_str(form);
             }
             last = m.end();
@@ -280,16 +262,8 @@ impl Analyzer {
             } else {
                 TokenKind::Code
             };
-            let term = if kind == TokenKind::Word {
-                self.stemmer.stem(run).into_owned()
-            } else {
-                run.to_string()
-            };
-            tokens.push(Token {
-                text: run.to_string(),
-                term,
-                kind,
-            });
+            let term = if kind == TokenKind::Word { self.stemmer.stem(run).into_owned() } else { run.to_string() };
+            tokens.push(Token { text: run.to_string(), term, kind });
             return;
         }
         let mut last = 0;
@@ -297,11 +271,7 @@ impl Analyzer {
             for m in custom.find_iter(run) {
                 cut_into(&run[last..m.start()], tokens);
                 let word = &run[m.start()..m.end()];
-                tokens.push(Token {
-                    text: word.to_string(),
-                    term: word.to_string(),
-                    kind: TokenKind::Cjk,
-                });
+                tokens.push(Token { text: word.to_string(), term: word.to_string(), kind: TokenKind::Cjk });
                 last = m.end();
             }
         }
@@ -388,11 +358,7 @@ fn cut_into(text: &str, tokens: &mut Vec<Token>) {
         return;
     }
     for word in JIEBA.cut(text, true) {
-        tokens.push(Token {
-            text: word.to_string(),
-            term: word.to_string(),
-            kind: TokenKind::Cjk,
-        });
+        tokens.push(Token { text: word.to_string(), term: word.to_string(), kind: TokenKind::Cjk });
     }
 }
 
@@ -426,12 +392,7 @@ mod tests {
     use super::*;
 
     fn show(analyzer: &Analyzer, text: &str) -> String {
-        analyzer
-            .tokens(text)
-            .iter()
-            .map(|t| t.term.clone())
-            .collect::<Vec<_>>()
-            .join("|")
+        analyzer.tokens(text).iter().map(|t| t.term.clone()).collect::<Vec<_>>().join("|")
     }
 
     #[test]
@@ -452,10 +413,7 @@ mod tests {
     fn applies_synonyms_and_custom_words() {
         let analyzer = Analyzer::new(
             &["灵犀会员".to_string()],
-            &[
-                vec!["花呗".into(), "蚂蚁花呗".into()],
-                vec!["refund".into(), "money back".into()],
-            ],
+            &[vec!["花呗".into(), "蚂蚁花呗".into()], vec!["refund".into(), "money back".into()]],
         );
         let cases = [
             ("蚂蚁花呗怎么还款", "花呗|怎么|还款"),

@@ -44,20 +44,10 @@ impl Bm25Index {
             lens.push(doc.len() as f32);
         }
         let n = docs.len() as f32;
-        let avg_len = if docs.is_empty() {
-            1.0
-        } else {
-            (lens.iter().sum::<f32>() / n).max(1.0)
-        };
-        let idf = lists
-            .iter()
-            .map(|l| (1.0 + (n - l.len() as f32 + 0.5) / (l.len() as f32 + 0.5)).ln())
-            .collect();
+        let avg_len = if docs.is_empty() { 1.0 } else { (lens.iter().sum::<f32>() / n).max(1.0) };
+        let idf = lists.iter().map(|l| (1.0 + (n - l.len() as f32 + 0.5) / (l.len() as f32 + 0.5)).ln()).collect();
         let mut offsets = Vec::with_capacity(lists.len() + 1);
-        let doc_norm: Vec<f32> = lens
-            .iter()
-            .map(|l| K1 * (1.0 - B + B * l / avg_len))
-            .collect();
+        let doc_norm: Vec<f32> = lens.iter().map(|l| K1 * (1.0 - B + B * l / avg_len)).collect();
         let mut postings = Vec::new();
         offsets.push(0);
         for l in lists {
@@ -68,23 +58,13 @@ impl Bm25Index {
             offsets.push(postings.len() as u32);
         }
         let doc_label = docs.iter().map(|(_, l)| *l).collect();
-        Bm25Index {
-            terms,
-            idf,
-            offsets,
-            postings,
-            doc_label,
-            avg_len,
-        }
+        Bm25Index { terms, idf, offsets, postings, doc_label, avg_len }
     }
 
     /// Scores every label by its best document relative to the query's score against itself (0 when no document
     /// of the label shares a term with the query).
     pub(crate) fn search(&self, query: &[u64], n_labels: usize) -> Vec<f32> {
-        let mut ids: Vec<u32> = query
-            .iter()
-            .filter_map(|h| self.terms.get(h).copied())
-            .collect();
+        let mut ids: Vec<u32> = query.iter().filter_map(|h| self.terms.get(h).copied()).collect();
         ids.sort_unstable();
         ids.dedup();
         let qlen = query.len() as f32;
@@ -96,12 +76,7 @@ impl Bm25Index {
         let n = self.doc_label.len() as f32;
         let unknown_idf = (1.0 + (n + 0.5) / 0.5).ln();
         for h in &seen {
-            let idf = self
-                .terms
-                .get(h)
-                .and_then(|&id| self.idf.get(id as usize))
-                .copied()
-                .unwrap_or(unknown_idf);
+            let idf = self.terms.get(h).and_then(|&id| self.idf.get(id as usize)).copied().unwrap_or(unknown_idf);
             self_score += idf * (K1 + 1.0) / (1.0 + self_norm);
         }
         if ids.is_empty() || self_score <= 0.0 {
@@ -144,17 +119,10 @@ mod tests {
     #[test]
     fn scores_labels_by_their_best_document() {
         let docs: Vec<Vec<u64>> = vec![vec![1, 2, 3], vec![1, 4], vec![5, 6], vec![2, 3, 7]];
-        let labelled: Vec<(&[u64], u32)> = docs
-            .iter()
-            .zip([0u32, 0, 1, 2])
-            .map(|(d, l)| (d.as_slice(), l))
-            .collect();
+        let labelled: Vec<(&[u64], u32)> = docs.iter().zip([0u32, 0, 1, 2]).map(|(d, l)| (d.as_slice(), l)).collect();
         let index = Bm25Index::build(&labelled);
-        let cases: [(&[u64], [bool; 3]); 3] = [
-            (&[1, 2, 3], [true, false, true]),
-            (&[5, 6], [false, true, false]),
-            (&[99], [false, false, false]),
-        ];
+        let cases: [(&[u64], [bool; 3]); 3] =
+            [(&[1, 2, 3], [true, false, true]), (&[5, 6], [false, true, false]), (&[99], [false, false, false])];
         for (query, touched) in cases {
             let scores = index.search(query, 3);
             let got: Vec<bool> = scores.iter().map(|s| *s > 0.0).collect();

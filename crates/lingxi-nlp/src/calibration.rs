@@ -58,9 +58,7 @@ impl CandidateFeatures {
 }
 
 /// Weights used when there is nothing to learn from, and the centre the fit is pulled towards.
-pub(crate) const PRIOR: [f32; N_FEATURES] = [
-    -5.0, 2.0, 0.5, 2.0, 3.0, 3.0, 0.5, 0.5, 1.5, -2.0, -1.0, 0.0, 0.0, 1.0,
-];
+pub(crate) const PRIOR: [f32; N_FEATURES] = [-5.0, 2.0, 0.5, 2.0, 3.0, 3.0, 0.5, 0.5, 1.5, -2.0, -1.0, 0.0, 0.0, 1.0];
 
 /// One training sample of the confidence model.
 #[derive(Debug, Clone, Copy)]
@@ -115,11 +113,7 @@ impl Calibrator {
             let mut alpha = 1.0f64;
             let mut accepted = false;
             for _ in 0..30 {
-                let trial: Vec<f64> = w
-                    .iter()
-                    .zip(&step)
-                    .map(|(wi, si)| wi - alpha * si)
-                    .collect();
+                let trial: Vec<f64> = w.iter().zip(&step).map(|(wi, si)| wi - alpha * si).collect();
                 if objective(samples, &trial, &prior, strength) <= current {
                     w = trial;
                     accepted = true;
@@ -153,11 +147,7 @@ fn objective(samples: &[Sample], w: &[f64], prior: &[f64], strength: f64) -> f64
     for s in samples {
         let z: f64 = s.x.iter().zip(w).map(|(a, b)| f64::from(*a) * b).sum();
         // log(1 + e^z) − y·z, computed without overflow.
-        let softplus = if z > 0.0 {
-            z + (-z).exp().ln_1p()
-        } else {
-            z.exp().ln_1p()
-        };
+        let softplus = if z > 0.0 { z + (-z).exp().ln_1p() } else { z.exp().ln_1p() };
         let y = if s.correct { z } else { 0.0 };
         loss += f64::from(s.weight) * (softplus - y);
     }
@@ -197,18 +187,8 @@ mod tests {
     use super::*;
 
     fn sample(prob: f32, bm25: f32, correct: bool) -> Sample {
-        let features = CandidateFeatures {
-            prob,
-            prob_margin: prob - 0.5,
-            bm25,
-            coverage: 1.0,
-            ..Default::default()
-        };
-        Sample {
-            x: features.to_array(),
-            correct,
-            weight: 1.0,
-        }
+        let features = CandidateFeatures { prob, prob_margin: prob - 0.5, bm25, coverage: 1.0, ..Default::default() };
+        Sample { x: features.to_array(), correct, weight: 1.0 }
     }
 
     /// Regression: undamped Newton steps diverged (weights in the thousands) on nearly separable data.
@@ -220,24 +200,10 @@ mod tests {
             samples.push(sample(p, p, p > 0.5));
         }
         let calibrator = Calibrator::fit(&samples, 2.0);
-        assert!(
-            calibrator
-                .w
-                .iter()
-                .all(|w| w.is_finite() && w.abs() < 100.0),
-            "{calibrator:?}"
-        );
-        let low = calibrator.confidence(&CandidateFeatures {
-            prob: 0.1,
-            bm25: 0.1,
-            ..Default::default()
-        });
-        let high = calibrator.confidence(&CandidateFeatures {
-            prob: 0.9,
-            bm25: 0.9,
-            prob_margin: 0.8,
-            ..Default::default()
-        });
+        assert!(calibrator.w.iter().all(|w| w.is_finite() && w.abs() < 100.0), "{calibrator:?}");
+        let low = calibrator.confidence(&CandidateFeatures { prob: 0.1, bm25: 0.1, ..Default::default() });
+        let high =
+            calibrator.confidence(&CandidateFeatures { prob: 0.9, bm25: 0.9, prob_margin: 0.8, ..Default::default() });
         assert!(low < 0.5 && high > 0.5, "low {low}, high {high}");
     }
 

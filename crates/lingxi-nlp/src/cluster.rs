@@ -71,18 +71,10 @@ pub fn cluster_texts(texts: &[String], threshold: f32, analyzer: &Analyzer) -> V
                         .then(b.cmp(&a))
                 })
                 .unwrap_or(0);
-            Cluster {
-                members: m,
-                representative,
-            }
+            Cluster { members: m, representative }
         })
         .collect();
-    clusters.sort_by(|a, b| {
-        b.members
-            .len()
-            .cmp(&a.members.len())
-            .then(a.members.first().cmp(&b.members.first()))
-    });
+    clusters.sort_by(|a, b| b.members.len().cmp(&a.members.len()).then(a.members.first().cmp(&b.members.first())));
     clusters
 }
 
@@ -91,10 +83,7 @@ fn cosine_to_centre(v: &SparseVec, centre: &[f32]) -> f32 {
     if norm == 0.0 {
         return 0.0;
     }
-    v.iter()
-        .map(|&(f, x)| x * centre.get(f as usize).copied().unwrap_or(0.0))
-        .sum::<f32>()
-        / norm
+    v.iter().map(|&(f, x)| x * centre.get(f as usize).copied().unwrap_or(0.0)).sum::<f32>() / norm
 }
 
 #[cfg(test)]

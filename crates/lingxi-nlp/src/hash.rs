@@ -91,5 +91,4 @@ impl std::hash::Hasher for PassThroughHasher {
 }
 
 /// A map keyed by feature hashes.
-pub(crate) type HashKeyMap<V> =
-    std::collections::HashMap<u64, V, std::hash::BuildHasherDefault<PassThroughHasher>>;
+pub(crate) type HashKeyMap<V> = std::collections::HashMap<u64, V, std::hash::BuildHasherDefault<PassThroughHasher>>;

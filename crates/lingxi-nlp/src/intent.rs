@@ -23,10 +23,7 @@ pub struct Utterance {
 impl Utterance {
     /// Creates an utterance.
     pub fn new(text: impl Into<String>, label: impl Into<String>) -> Utterance {
-        Utterance {
-            text: text.into(),
-            label: label.into(),
-        }
+        Utterance { text: text.into(), label: label.into() }
     }
 }
 
@@ -85,11 +82,7 @@ impl Default for Policy {
     /// thresholds mean the same for every knowledge base; on the public intent sets answering at 0.4 keeps about 95%
     /// of answers right (see the crate README).
     fn default() -> Self {
-        Policy {
-            answer_threshold: 0.4,
-            suggest_threshold: 0.15,
-            min_coverage: 0.2,
-        }
+        Policy { answer_threshold: 0.4, suggest_threshold: 0.15, min_coverage: 0.2 }
     }
 }
 
@@ -138,9 +131,7 @@ pub struct IntentModel {
 
 impl std::fmt::Debug for IntentModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IntentModel")
-            .field("labels", &self.labels.len())
-            .finish_non_exhaustive()
+        f.debug_struct("IntentModel").field("labels", &self.labels.len()).finish_non_exhaustive()
     }
 }
 
@@ -154,28 +145,19 @@ impl IntentModel {
         out_of_scope: &[String],
         config: &IntentConfig,
     ) -> Result<IntentModel, NlpError> {
-        let examples: Vec<&Utterance> = examples
-            .iter()
-            .filter(|u| !u.text.trim().is_empty() && !u.label.trim().is_empty())
-            .collect();
+        let examples: Vec<&Utterance> =
+            examples.iter().filter(|u| !u.text.trim().is_empty() && !u.label.trim().is_empty()).collect();
         if examples.is_empty() {
             return Err(NlpError::NoExamples);
         }
         let mut labels: Vec<String> = examples.iter().map(|u| u.label.clone()).collect();
         labels.sort();
         labels.dedup();
-        let label_id: HashMap<&str, u32> = labels
-            .iter()
-            .enumerate()
-            .map(|(i, l)| (l.as_str(), i as u32))
-            .collect();
+        let label_id: HashMap<&str, u32> = labels.iter().enumerate().map(|(i, l)| (l.as_str(), i as u32)).collect();
         let n_labels = labels.len();
         let analyzer = Analyzer::new(&config.custom_words, &config.synonyms);
         let encoder = config.encoder.as_ref();
-        let oos_texts: Vec<&String> = out_of_scope
-            .iter()
-            .filter(|t| !t.trim().is_empty())
-            .collect();
+        let oos_texts: Vec<&String> = out_of_scope.iter().filter(|t| !t.trim().is_empty()).collect();
         let has_oos = !oos_texts.is_empty();
         let oos_class = n_labels as u32;
 
@@ -190,18 +172,10 @@ impl IntentModel {
             prepared.push(prepare(&analyzer, encoder, t));
             ys.push(oos_class);
         }
-        let seed = if config.seed == 0 {
-            0x5eed_1ee7
-        } else {
-            config.seed
-        };
+        let seed = if config.seed == 0 { 0x5eed_1ee7 } else { config.seed };
         // About 110k SGD steps per fit: large knowledge bases converge in fewer passes.
         let epochs = (110_000 / prepared.len().max(1)).clamp(5, 12);
-        let params = LinearParams {
-            seed,
-            epochs,
-            ..LinearParams::default()
-        };
+        let params = LinearParams { seed, epochs, ..LinearParams::default() };
         let mut rng = Rng::new(seed);
 
         // Stratified folds: within each label, examples take folds in turn from a shuffled start.
@@ -210,9 +184,7 @@ impl IntentModel {
         let mut next_fold: HashMap<u32, usize> = HashMap::new();
         let mut fold = vec![0usize; prepared.len()];
         for &i in &order {
-            let counter = next_fold
-                .entry(ys[i])
-                .or_insert_with(|| (ys[i] as usize) % FOLDS);
+            let counter = next_fold.entry(ys[i]).or_insert_with(|| (ys[i] as usize) % FOLDS);
             fold[i] = *counter % FOLDS;
             *counter += 1;
         }
@@ -225,9 +197,7 @@ impl IntentModel {
                 (n_labels >= 4 && h < FOLDS as u64).then_some(h as usize)
             })
             .collect();
-        let n_hidden_questions = (0..examples.len())
-            .filter(|&i| hidden_in[ys[i] as usize].is_some())
-            .count();
+        let n_hidden_questions = (0..examples.len()).filter(|&i| hidden_in[ys[i] as usize].is_some()).count();
         let hidden_weight = if n_hidden_questions == 0 {
             0.0
         } else {
@@ -238,10 +208,8 @@ impl IntentModel {
         let mut fold_cores: Vec<Option<(Core, Vec<bool>)>> = Vec::with_capacity(FOLDS);
         for k in 0..FOLDS {
             let is_hidden = |i: usize| ys[i] != oos_class && hidden_in[ys[i] as usize] == Some(k);
-            let train: Vec<(&Prepared, u32)> = (0..prepared.len())
-                .filter(|&i| fold[i] != k && !is_hidden(i))
-                .map(|i| (&prepared[i], ys[i]))
-                .collect();
+            let train: Vec<(&Prepared, u32)> =
+                (0..prepared.len()).filter(|&i| fold[i] != k && !is_hidden(i)).map(|i| (&prepared[i], ys[i])).collect();
             if train.is_empty() {
                 fold_cores.push(None);
                 continue;
@@ -272,10 +240,7 @@ impl IntentModel {
             rng.shuffle(&mut picks);
             picks.truncate(1000);
             for &i in &picks {
-                let Some((core, present)) = fold_cores
-                    .get((fold[i] + 1) % FOLDS)
-                    .and_then(Option::as_ref)
-                else {
+                let Some((core, present)) = fold_cores.get((fold[i] + 1) % FOLDS).and_then(Option::as_ref) else {
                     continue;
                 };
                 if !present[ys[i] as usize] {
@@ -324,10 +289,7 @@ impl IntentModel {
             .into_iter()
             .take(top_k)
             .filter_map(|(l, c)| {
-                self.labels.get(l as usize).map(|label| Candidate {
-                    label: label.clone(),
-                    confidence: c,
-                })
+                self.labels.get(l as usize).map(|label| Candidate { label: label.clone(), confidence: c })
             })
             .collect()
     }
@@ -346,10 +308,7 @@ impl IntentModel {
         } else {
             Outcome::Admit
         };
-        IntentDecision {
-            outcome,
-            candidates,
-        }
+        IntentDecision { outcome, candidates }
     }
 
     /// The entries (labels) this model knows, sorted.
@@ -359,19 +318,9 @@ impl IntentModel {
 }
 
 /// Adds one calibration sample per candidate of `query`.
-fn push_samples(
-    core: &Core,
-    query: &Prepared,
-    truth: Option<u32>,
-    weight: f32,
-    out: &mut Vec<Sample>,
-) {
+fn push_samples(core: &Core, query: &Prepared, truth: Option<u32>, weight: f32, out: &mut Vec<Sample>) {
     for (label, features) in core.candidates(query) {
-        out.push(Sample {
-            x: features.to_array(),
-            correct: Some(label) == truth,
-            weight,
-        });
+        out.push(Sample { x: features.to_array(), correct: Some(label) == truth, weight });
     }
 }
 
@@ -381,11 +330,7 @@ fn perturb(analyzer: &Analyzer, text: &str, rng: &mut Rng) -> String {
     if tokens.len() < 2 {
         return String::new();
     }
-    let keep: Vec<&str> = tokens
-        .iter()
-        .filter(|_| rng.unit() >= 0.5)
-        .map(|t| t.text.as_str())
-        .collect();
+    let keep: Vec<&str> = tokens.iter().filter(|_| rng.unit() >= 0.5).map(|t| t.text.as_str()).collect();
     if keep.is_empty() || keep.len() == tokens.len() {
         let drop = rng.below(tokens.len());
         return tokens

@@ -24,11 +24,7 @@ impl KeywordExtractor {
                 *df.entry(t).or_insert(0) += 1;
             }
         }
-        KeywordExtractor {
-            analyzer,
-            df,
-            n_docs: corpus.len() as u32,
-        }
+        KeywordExtractor { analyzer, df, n_docs: corpus.len() as u32 }
     }
 
     /// The `top_n` keywords of `text` with their tf-idf score, best first (ties by first appearance).
@@ -38,11 +34,7 @@ impl KeywordExtractor {
         for token in self.analyzer.tokens(text) {
             let short_cjk = token.kind == TokenKind::Cjk && token.text.chars().count() < 2;
             let short_word = token.kind == TokenKind::Word && token.text.len() < 3;
-            if short_cjk
-                || short_word
-                || token.kind == TokenKind::Number
-                || STOP_WORDS.contains(&token.text.as_str())
-            {
+            if short_cjk || short_word || token.kind == TokenKind::Number || STOP_WORDS.contains(&token.text.as_str()) {
                 continue;
             }
             let entry = tf.entry(token.term.clone()).or_insert_with(|| {
@@ -63,11 +55,7 @@ impl KeywordExtractor {
             })
             .collect();
         scored.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
-        scored
-            .into_iter()
-            .take(top_n)
-            .map(|(_, s, score)| (s, score))
-            .collect()
+        scored.into_iter().take(top_n).map(|(_, s, score)| (s, score)).collect()
     }
 }
 
@@ -77,31 +65,19 @@ mod tests {
 
     #[test]
     fn picks_rare_content_words() {
-        let corpus: Vec<String> = [
-            "我想查询订单",
-            "订单怎么取消",
-            "怎么修改收货地址",
-            "my order is late",
-            "cancel my order",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let corpus: Vec<String> =
+            ["我想查询订单", "订单怎么取消", "怎么修改收货地址", "my order is late", "cancel my order"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
         let extractor = KeywordExtractor::fit(&corpus, Analyzer::default());
         let cases = [
             ("我的订单怎么退款", vec!["退款", "订单"]),
-            (
-                "How do I get a refund for my order",
-                vec!["refund", "order"],
-            ),
+            ("How do I get a refund for my order", vec!["refund", "order"]),
             ("的了吗", vec![]),
         ];
         for (text, expected) in cases {
-            let got: Vec<String> = extractor
-                .extract(text, 3)
-                .into_iter()
-                .map(|(k, _)| k)
-                .collect();
+            let got: Vec<String> = extractor.extract(text, 3).into_iter().map(|(k, _)| k).collect();
             assert_eq!(got, expected, "text: {text}");
         }
     }

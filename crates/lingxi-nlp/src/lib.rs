@@ -22,10 +22,7 @@ mod vectorizer;
 pub use analyzer::{Analyzer, Token, TokenKind};
 pub use cluster::{Cluster, cluster_texts};
 pub use error::NlpError;
-pub use intent::{
-    Candidate, IntentConfig, IntentDecision, IntentModel, Outcome, Policy, SentenceEncoder,
-    Utterance,
-};
+pub use intent::{Candidate, IntentConfig, IntentDecision, IntentModel, Outcome, Policy, SentenceEncoder, Utterance};
 pub use keywords::KeywordExtractor;
 pub use normalize::{is_cjk, normalize, to_simplified};
 pub use sentiment::{Emotion, Polarity, SentimentExample, SentimentModel, SentimentReading};

@@ -21,14 +21,7 @@ pub(crate) struct LinearParams {
 
 impl Default for LinearParams {
     fn default() -> Self {
-        LinearParams {
-            epochs: 12,
-            eta0: 0.5,
-            lambda: 1e-5,
-            negatives: 8,
-            easy: 0.98,
-            seed: 17,
-        }
+        LinearParams { epochs: 12, eta0: 0.5, lambda: 1e-5, negatives: 8, easy: 0.98, seed: 17 }
     }
 }
 
@@ -111,11 +104,7 @@ impl Row {
                 row.sort_unstable_by_key(|e| e.0);
                 row
             }
-            Row::Dense(row) => row
-                .into_iter()
-                .enumerate()
-                .map(|(c, w)| (c as u32, w))
-                .collect(),
+            Row::Dense(row) => row.into_iter().enumerate().map(|(c, w)| (c as u32, w)).collect(),
         }
     }
 }
@@ -138,10 +127,7 @@ impl LinearModel {
             }
         }
         let mut rows: Vec<Row> = vec![Row::Sparse(Vec::new()); n_features];
-        let mut bias: Vec<f32> = present
-            .iter()
-            .map(|&p| if p { 0.0 } else { ABSENT })
-            .collect();
+        let mut bias: Vec<f32> = present.iter().map(|&p| if p { 0.0 } else { ABSENT }).collect();
         let mut scale = 1.0f32;
         let mut order: Vec<usize> = (0..xs.len()).collect();
         let mut rng = Rng::new(params.seed);
@@ -281,18 +267,10 @@ impl LinearModel {
             } else {
                 let from = entries.len() as u32;
                 entries.extend(kept);
-                stored.push(StoredRow::Sparse {
-                    from,
-                    to: entries.len() as u32,
-                });
+                stored.push(StoredRow::Sparse { from, to: entries.len() as u32 });
             }
         }
-        LinearModel {
-            bias,
-            rows: stored,
-            entries,
-            dense,
-        }
+        LinearModel { bias, rows: stored, entries, dense }
     }
 
     /// Class probabilities (softmax over the classes seen in training; unseen classes get 0).
@@ -302,21 +280,14 @@ impl LinearModel {
         for &(f, v) in x {
             match self.rows.get(f as usize) {
                 Some(StoredRow::Sparse { from, to }) => {
-                    for &(c, w) in self
-                        .entries
-                        .get(*from as usize..*to as usize)
-                        .unwrap_or(&[])
-                    {
+                    for &(c, w) in self.entries.get(*from as usize..*to as usize).unwrap_or(&[]) {
                         if let Some(s) = scores.get_mut(c as usize) {
                             *s += v * w;
                         }
                     }
                 }
                 Some(StoredRow::Dense { from }) => {
-                    let row = self
-                        .dense
-                        .get(*from as usize..*from as usize + n)
-                        .unwrap_or(&[]);
+                    let row = self.dense.get(*from as usize..*from as usize + n).unwrap_or(&[]);
                     for (s, w) in scores.iter_mut().zip(row) {
                         *s += v * w;
                     }
@@ -327,11 +298,7 @@ impl LinearModel {
         let max = scores.iter().copied().fold(f32::MIN, f32::max);
         let mut z = 0.0;
         for s in &mut scores {
-            *s = if *s <= ABSENT / 2.0 {
-                0.0
-            } else {
-                (*s - max).exp()
-            };
+            *s = if *s <= ABSENT / 2.0 { 0.0 } else { (*s - max).exp() };
             z += *s;
         }
         if z > 0.0 {
@@ -344,12 +311,7 @@ impl LinearModel {
 }
 
 /// For each class, the `k` classes whose examples look most alike (cosine of their summed tf-idf vectors).
-pub(crate) fn confusable_classes(
-    xs: &[&SparseVec],
-    ys: &[u32],
-    n_classes: usize,
-    k: usize,
-) -> Vec<Vec<u32>> {
+pub(crate) fn confusable_classes(xs: &[&SparseVec], ys: &[u32], n_classes: usize, k: usize) -> Vec<Vec<u32>> {
     let mut triples: Vec<(u32, u32, f32)> = Vec::new();
     for (x, &y) in xs.iter().zip(ys) {
         triples.extend(x.iter().map(|&(f, v)| (y, f, v)));
@@ -365,15 +327,9 @@ pub(crate) fn confusable_classes(
             _ => centroid.push((f, v)),
         }
     }
-    let mut postings: std::collections::HashMap<u32, Vec<(u32, f32)>> =
-        std::collections::HashMap::new();
+    let mut postings: std::collections::HashMap<u32, Vec<(u32, f32)>> = std::collections::HashMap::new();
     for (c, centroid) in centroids.iter_mut().enumerate() {
-        let norm = centroid
-            .iter()
-            .map(|e| e.1 * e.1)
-            .sum::<f32>()
-            .sqrt()
-            .max(1e-9);
+        let norm = centroid.iter().map(|e| e.1 * e.1).sum::<f32>().sqrt().max(1e-9);
         for e in centroid.iter_mut() {
             e.1 /= norm;
             postings.entry(e.0).or_default().push((c as u32, e.1));
@@ -394,12 +350,8 @@ pub(crate) fn confusable_classes(
                     acc[other as usize] += v * w;
                 }
             }
-            let mut ranked: Vec<(u32, f32)> = acc
-                .iter()
-                .enumerate()
-                .filter(|&(o, &s)| o != c && s > 0.0)
-                .map(|(o, &s)| (o as u32, s))
-                .collect();
+            let mut ranked: Vec<(u32, f32)> =
+                acc.iter().enumerate().filter(|&(o, &s)| o != c && s > 0.0).map(|(o, &s)| (o as u32, s)).collect();
             ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             ranked.into_iter().take(k).map(|e| e.0).collect()
         })
@@ -429,11 +381,7 @@ mod tests {
             .zip(ys)
             .filter(|(x, y)| {
                 let p = model.probabilities(x);
-                let best = p
-                    .iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1))
-                    .map(|(i, _)| i as u32);
+                let best = p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i as u32);
                 best == Some(**y)
             })
             .count();

@@ -36,47 +36,18 @@ const FULL_SOFTMAX_CLASSES: usize = 200;
 const POOL: usize = 5;
 
 impl Core {
-    pub(crate) fn fit(
-        items: &[(&Prepared, u32)],
-        n_labels: usize,
-        has_oos: bool,
-        params: &LinearParams,
-    ) -> Core {
+    pub(crate) fn fit(items: &[(&Prepared, u32)], n_labels: usize, has_oos: bool, params: &LinearParams) -> Core {
         let vectorizer = Vectorizer::fit(items.iter().map(|(p, _)| p.raw.as_slice()));
-        let xs: Vec<SparseVec> = items
-            .iter()
-            .map(|(p, _)| vectorizer.transform(&p.raw).0)
-            .collect();
+        let xs: Vec<SparseVec> = items.iter().map(|(p, _)| vectorizer.transform(&p.raw).0).collect();
         let refs: Vec<&SparseVec> = xs.iter().collect();
         let ys: Vec<u32> = items.iter().map(|(_, y)| *y).collect();
         let n_classes = n_labels + usize::from(has_oos);
-        let confusable = (n_classes > FULL_SOFTMAX_CLASSES)
-            .then(|| confusable_classes(&refs, &ys, n_classes, 12));
-        let linear = LinearModel::train(
-            &refs,
-            &ys,
-            vectorizer.len(),
-            n_classes,
-            confusable.as_deref(),
-            params,
-        );
-        let docs: Vec<(&[u64], u32)> = items
-            .iter()
-            .map(|(p, y)| (p.terms.as_slice(), *y))
-            .collect();
+        let confusable = (n_classes > FULL_SOFTMAX_CLASSES).then(|| confusable_classes(&refs, &ys, n_classes, 12));
+        let linear = LinearModel::train(&refs, &ys, vectorizer.len(), n_classes, confusable.as_deref(), params);
+        let docs: Vec<(&[u64], u32)> = items.iter().map(|(p, y)| (p.terms.as_slice(), *y)).collect();
         let bm25 = Bm25Index::build(&docs);
-        let emb = items
-            .iter()
-            .filter_map(|(p, y)| p.emb.as_ref().map(|e| (e.clone(), *y)))
-            .collect();
-        Core {
-            vectorizer,
-            linear,
-            bm25,
-            n_labels,
-            has_oos,
-            emb,
-        }
+        let emb = items.iter().filter_map(|(p, y)| p.emb.as_ref().map(|e| (e.clone(), *y))).collect();
+        Core { vectorizer, linear, bm25, n_labels, has_oos, emb }
     }
 
     /// The share of the query's idf-weighted features that the knowledge base knows.
@@ -89,28 +60,15 @@ impl Core {
         let n = self.n_labels;
         let (x, coverage) = self.vectorizer.transform(&query.raw);
         let probs = self.linear.probabilities(&x);
-        let oos_prob = if self.has_oos {
-            probs.get(n).copied().unwrap_or(0.0)
-        } else {
-            0.0
-        };
-        let bm25 = self
-            .bm25
-            .search(&query.terms, n + usize::from(self.has_oos));
-        let oos_bm25 = if self.has_oos {
-            bm25.get(n).copied().unwrap_or(0.0)
-        } else {
-            0.0
-        };
+        let oos_prob = if self.has_oos { probs.get(n).copied().unwrap_or(0.0) } else { 0.0 };
+        let bm25 = self.bm25.search(&query.terms, n + usize::from(self.has_oos));
+        let oos_bm25 = if self.has_oos { bm25.get(n).copied().unwrap_or(0.0) } else { 0.0 };
         let emb = self.embedding_scores(query);
         let probs = probs.get(..n).unwrap_or(&[]);
         let bm25 = bm25.get(..n).unwrap_or(&[]);
         let by_prob = top_k(probs, POOL, f32::MIN);
         let by_bm25 = top_k(bm25, POOL, 0.0);
-        let by_emb = emb
-            .as_deref()
-            .map(|e| top_k(e, POOL, f32::MIN))
-            .unwrap_or_default();
+        let by_emb = emb.as_deref().map(|e| top_k(e, POOL, f32::MIN)).unwrap_or_default();
 
         let mut pool: Vec<u32> = Vec::with_capacity(3 * POOL);
         for (l, _) in by_prob.iter().chain(&by_bm25).chain(&by_emb) {
@@ -119,10 +77,7 @@ impl Core {
             }
         }
         let best_other = |ranked: &[(u32, f32)], label: u32| -> f32 {
-            ranked
-                .iter()
-                .find(|(l, _)| *l != label)
-                .map_or(0.0, |(_, s)| *s)
+            ranked.iter().find(|(l, _)| *l != label).map_or(0.0, |(_, s)| *s)
         };
         let at = |v: &[f32], label: u32| v.get(label as usize).copied().unwrap_or(0.0);
         pool.iter()
@@ -141,11 +96,7 @@ impl Core {
                     oos_prob,
                     oos_bm25,
                     emb: emb_score,
-                    emb_margin: if by_emb.is_empty() {
-                        0.0
-                    } else {
-                        emb_score - best_other(&by_emb, label)
-                    },
+                    emb_margin: if by_emb.is_empty() { 0.0 } else { emb_score - best_other(&by_emb, label) },
                 };
                 (label, features)
             })
@@ -186,22 +137,14 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
         na += x * x;
         nb += y * y;
     }
-    if na > 0.0 && nb > 0.0 {
-        dot / (na.sqrt() * nb.sqrt())
-    } else {
-        0.0
-    }
+    if na > 0.0 && nb > 0.0 { dot / (na.sqrt() * nb.sqrt()) } else { 0.0 }
 }
 
 /// Texts are matched on their first this many characters: questions are short, and a pasted log or e-mail must not
 /// cost more than a few milliseconds.
 const MAX_CHARS: usize = 600;
 
-pub(crate) fn prepare(
-    analyzer: &Analyzer,
-    encoder: Option<&Arc<dyn SentenceEncoder>>,
-    text: &str,
-) -> Prepared {
+pub(crate) fn prepare(analyzer: &Analyzer, encoder: Option<&Arc<dyn SentenceEncoder>>, text: &str) -> Prepared {
     let text = match text.char_indices().nth(MAX_CHARS) {
         Some((end, _)) => &text[..end],
         None => text,

@@ -90,10 +90,9 @@ const MIN_WEIGHT: f32 = 0.05;
 /// English examples needed before training adjusts the English bias and lexicon weight.
 const MIN_ENGLISH: usize = 200;
 const NEGATORS: &[&str] = &[
-    "not", "no", "never", "none", "nothing", "nowhere", "neither", "nor", "without", "cannot",
-    "cant", "dont", "didnt", "doesnt", "isnt", "wasnt", "werent", "arent", "wont", "wouldnt",
-    "couldnt", "shouldnt", "havent", "hasnt", "hadnt", "aint", "nope", "rarely", "seldom",
-    "hardly",
+    "not", "no", "never", "none", "nothing", "nowhere", "neither", "nor", "without", "cannot", "cant", "dont", "didnt",
+    "doesnt", "isnt", "wasnt", "werent", "arent", "wont", "wouldnt", "couldnt", "shouldnt", "havent", "hasnt", "hadnt",
+    "aint", "nope", "rarely", "seldom", "hardly",
 ];
 const BOOSTERS: &[&str] = &[
     "very",
@@ -115,9 +114,7 @@ const BOOSTERS: &[&str] = &[
     "more",
     "too",
 ];
-const DAMPENERS: &[&str] = &[
-    "slightly", "somewhat", "kinda", "barely", "little", "almost", "partly", "less",
-];
+const DAMPENERS: &[&str] = &["slightly", "somewhat", "kinda", "barely", "little", "almost", "partly", "less"];
 
 static SHIPPED: LazyLock<SentimentModel> = LazyLock::new(|| {
     SentimentModel::from_model_text(include_str!("../data/sentiment.model"))
@@ -153,35 +150,20 @@ impl SentimentModel {
     pub fn from_lexicon(vader_lexicon: &str) -> SentimentModel {
         let mut lexicon = HashMap::new();
         let extra = include_str!("../data/sentiment_extra.txt");
-        for line in vader_lexicon
-            .lines()
-            .chain(extra.lines())
-            .filter(|l| !l.starts_with('#'))
-        {
+        for line in vader_lexicon.lines().chain(extra.lines()).filter(|l| !l.starts_with('#')) {
             let mut parts = line.split('\t');
-            if let (Some(word), Some(Ok(valence))) =
-                (parts.next(), parts.next().map(str::parse::<f32>))
-            {
+            if let (Some(word), Some(Ok(valence))) = (parts.next(), parts.next().map(str::parse::<f32>)) {
                 let word = normalize(word);
                 if !word.is_empty() && !word.contains(' ') {
                     lexicon.insert(word, valence);
                 }
             }
         }
-        SentimentModel {
-            inner: Arc::new(Inner {
-                lexicon_weight: 3.0,
-                lexicon,
-                ..Inner::default()
-            }),
-        }
+        SentimentModel { inner: Arc::new(Inner { lexicon_weight: 3.0, lexicon, ..Inner::default() }) }
     }
 
     /// Trains the linear weights on labelled texts, starting from `base` (its weights and lexicon); deterministic.
-    pub fn train(
-        examples: &[SentimentExample],
-        base: &SentimentModel,
-    ) -> Result<SentimentModel, NlpError> {
+    pub fn train(examples: &[SentimentExample], base: &SentimentModel) -> Result<SentimentModel, NlpError> {
         let analyzer = Analyzer::default();
         let mut ids: HashMap<String, usize> = HashMap::new();
         let mut weights: Vec<f32> = Vec::new();
@@ -227,12 +209,7 @@ impl SentimentModel {
             } else {
                 n_neg += 1;
             }
-            docs.push((
-                row,
-                *lexicon_score,
-                *english,
-                if example.positive { 1.0 } else { 0.0 },
-            ));
+            docs.push((row, *lexicon_score, *english, if example.positive { 1.0 } else { 0.0 }));
         }
         if n_pos == 0 || n_neg == 0 {
             return Err(NlpError::OnePolarityOnly);
@@ -243,8 +220,7 @@ impl SentimentModel {
         let mut english_bias = base.inner.english_bias;
         let mut lexicon_weight = base.inner.lexicon_weight;
         let mut sums = vec![0.0f32; weights.len()];
-        let (mut bias_sum, mut english_sum, mut lex_sum, mut n_avg) =
-            (0.0f32, 0.0f32, 0.0f32, 0.0f32);
+        let (mut bias_sum, mut english_sum, mut lex_sum, mut n_avg) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
         let mut order: Vec<usize> = (0..docs.len()).collect();
         let mut rng = Rng::new(0x5e47);
         let epochs = 8;
@@ -255,11 +231,7 @@ impl SentimentModel {
             for &i in &order {
                 let (row, lex, english, y) = &docs[i];
                 let v = 1.0 / (row.len().max(1) as f32).sqrt();
-                let base_z = if *english {
-                    english_bias + lexicon_weight * lex
-                } else {
-                    bias
-                };
+                let base_z = if *english { english_bias + lexicon_weight * lex } else { bias };
                 let z = base_z + row.iter().map(|&f| weights[f]).sum::<f32>() * v;
                 let g = 1.0 / (1.0 + (-z).exp()) - y;
                 for &f in row {
@@ -282,11 +254,8 @@ impl SentimentModel {
                 n_avg += 1.0;
             }
         }
-        let mut names: Vec<(String, f32)> = ids
-            .into_iter()
-            .map(|(n, i)| (n, sums[i] / n_avg))
-            .filter(|(_, w)| w.abs() >= MIN_WEIGHT)
-            .collect();
+        let mut names: Vec<(String, f32)> =
+            ids.into_iter().map(|(n, i)| (n, sums[i] / n_avg)).filter(|(_, w)| w.abs() >= MIN_WEIGHT).collect();
         names.sort_by(|a, b| a.0.cmp(&b.0));
         let weights = names.iter().map(|(n, w)| (hash_str(30, n), *w)).collect();
         Ok(SentimentModel {
@@ -303,10 +272,7 @@ impl SentimentModel {
 
     /// Reads a model written by [`SentimentModel::to_model_text`].
     pub fn from_model_text(text: &str) -> Result<SentimentModel, NlpError> {
-        let bad = |line: usize, reason: &str| NlpError::MalformedModel {
-            line,
-            reason: reason.to_string(),
-        };
+        let bad = |line: usize, reason: &str| NlpError::MalformedModel { line, reason: reason.to_string() };
         let mut lines = text.lines().enumerate();
         if lines.next().map(|(_, l)| l.trim()) != Some(MODEL_HEADER) {
             return Err(bad(1, "missing header"));
@@ -314,8 +280,7 @@ impl SentimentModel {
         let mut inner = Inner::default();
         for (i, line) in lines {
             let mut parts = line.split('\t');
-            let (Some(tag), Some(key), Some(value)) = (parts.next(), parts.next(), parts.next())
-            else {
+            let (Some(tag), Some(key), Some(value)) = (parts.next(), parts.next(), parts.next()) else {
                 return Err(bad(i + 1, "expected three tab-separated fields"));
             };
             let value: f32 = value.parse().map_err(|_| bad(i + 1, "bad number"))?;
@@ -330,14 +295,8 @@ impl SentimentModel {
                 _ => return Err(bad(i + 1, "unknown entry")),
             }
         }
-        inner.weights = inner
-            .names
-            .iter()
-            .map(|(n, w)| (hash_str(30, n), *w))
-            .collect();
-        Ok(SentimentModel {
-            inner: Arc::new(inner),
-        })
+        inner.weights = inner.names.iter().map(|(n, w)| (hash_str(30, n), *w)).collect();
+        Ok(SentimentModel { inner: Arc::new(inner) })
     }
 
     /// Writes the model as text (stable order), the format of the shipped model file.
@@ -366,11 +325,7 @@ impl SentimentModel {
         seen.sort_unstable();
         seen.dedup();
         let v = 1.0 / (seen.len().max(1) as f32).sqrt();
-        let linear: f32 = seen
-            .iter()
-            .filter_map(|h| self.inner.weights.get(h))
-            .sum::<f32>()
-            * v;
+        let linear: f32 = seen.iter().filter_map(|h| self.inner.weights.get(h)).sum::<f32>() * v;
         let base = if is_english(text) {
             self.inner.english_bias + self.inner.lexicon_weight * lexicon_score
         } else {
@@ -385,11 +340,7 @@ impl SentimentModel {
         } else {
             Polarity::Neutral
         };
-        SentimentReading {
-            polarity,
-            score,
-            emotions: emotions(text),
-        }
+        SentimentReading { polarity, score, emotions: emotions(text) }
     }
 }
 
@@ -456,10 +407,7 @@ fn features(analyzer: &Analyzer, lexicon: &HashMap<String, f32>, text: &str) -> 
             boost = 0.3;
         } else if DAMPENERS.contains(&word) {
             boost = -0.3;
-        } else if let Some(v) = lexicon
-            .get(word)
-            .or_else(|| lexicon.get(token.term.as_str()))
-        {
+        } else if let Some(v) = lexicon.get(word).or_else(|| lexicon.get(token.term.as_str())) {
             let mut v = *v + boost * v.signum();
             if negated > 0 {
                 v *= -0.74;
@@ -484,20 +432,15 @@ fn emotions(text: &str) -> Vec<(Emotion, f32)> {
     let words: Vec<&str> = normalized.split(' ').collect();
     let mut mass = [0.0f32; 3];
     for (emotion, weight, cue) in EMOTION_CUES.iter() {
-        let hit = if cue.chars().any(is_cjk) {
-            normalized.contains(cue.as_str())
-        } else {
-            words.contains(&cue.as_str())
-        };
+        let hit =
+            if cue.chars().any(is_cjk) { normalized.contains(cue.as_str()) } else { words.contains(&cue.as_str()) };
         if hit {
             mass[*emotion as usize] += weight;
         }
     }
     let bangs = text.chars().filter(|c| matches!(c, '!' | '！')).count();
-    let shouting = text
-        .split_whitespace()
-        .filter(|w| w.len() >= 3 && w.chars().all(|c| c.is_ascii_uppercase()))
-        .count();
+    let shouting =
+        text.split_whitespace().filter(|w| w.len() >= 3 && w.chars().all(|c| c.is_ascii_uppercase())).count();
     let emphasis = if bangs >= 2 || shouting > 0 { 0.5 } else { 0.0 };
     for m in mass.iter_mut().take(2) {
         if *m > 0.0 {
@@ -505,12 +448,8 @@ fn emotions(text: &str) -> Vec<(Emotion, f32)> {
         }
     }
     let all = [Emotion::Anger, Emotion::Anxiety, Emotion::Disappointment];
-    let mut out: Vec<(Emotion, f32)> = all
-        .iter()
-        .zip(mass)
-        .filter(|(_, m)| *m > 0.0)
-        .map(|(e, m)| (*e, 1.0 - (-m).exp()))
-        .collect();
+    let mut out: Vec<(Emotion, f32)> =
+        all.iter().zip(mass).filter(|(_, m)| *m > 0.0).map(|(e, m)| (*e, 1.0 - (-m).exp())).collect();
     out.sort_by(|a, b| b.1.total_cmp(&a.1));
     out
 }

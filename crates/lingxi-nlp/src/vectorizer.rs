@@ -38,15 +38,8 @@ impl Vectorizer {
             }
         }
         let n = n_docs as f32;
-        let idf = df
-            .iter()
-            .map(|&d| ((1.0 + n) / (1.0 + d as f32)).ln() + 1.0)
-            .collect();
-        Vectorizer {
-            ids,
-            idf,
-            unknown_idf: (1.0 + n).ln() + 1.0,
-        }
+        let idf = df.iter().map(|&d| ((1.0 + n) / (1.0 + d as f32)).ln() + 1.0).collect();
+        Vectorizer { ids, idf, unknown_idf: (1.0 + n).ln() + 1.0 }
     }
 
     /// The number of features.
@@ -76,11 +69,7 @@ impl Vectorizer {
                 }
                 _ => {
                     if let Some((id, w, count)) = last {
-                        let idf = self
-                            .idf
-                            .get(id as usize)
-                            .copied()
-                            .unwrap_or(self.unknown_idf);
+                        let idf = self.idf.get(id as usize).copied().unwrap_or(self.unknown_idf);
                         known_mass += w * idf;
                         if idf > 0.0 {
                             vec.push((id, w * (1.0 + (count as f32).ln()) * idf));

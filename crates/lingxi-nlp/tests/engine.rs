@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use lingxi_nlp::{
-    Emotion, IntentConfig, IntentModel, NlpError, Outcome, Polarity, Policy, SentenceEncoder,
-    SentimentExample, SentimentModel, Utterance,
+    Emotion, IntentConfig, IntentModel, NlpError, Outcome, Polarity, Policy, SentenceEncoder, SentimentExample,
+    SentimentModel, Utterance,
 };
 
 /// A small bilingual customer-service knowledge base: (entry, similar questions).
@@ -21,58 +21,22 @@ const KB: &[(&str, &[&str])] = &[
     ),
     (
         "shipping",
-        &[
-            "我的快递到哪了",
-            "什么时候发货",
-            "物流信息怎么查",
-            "where is my package",
-            "when will my order ship",
-        ],
+        &["我的快递到哪了", "什么时候发货", "物流信息怎么查", "where is my package", "when will my order ship"],
     ),
     (
         "password",
-        &[
-            "忘记密码怎么办",
-            "怎么修改登录密码",
-            "密码重置",
-            "i forgot my password",
-            "how to reset my password",
-        ],
+        &["忘记密码怎么办", "怎么修改登录密码", "密码重置", "i forgot my password", "how to reset my password"],
     ),
     (
         "invoice",
-        &[
-            "怎么开发票",
-            "发票抬头写错了",
-            "可以开增值税发票吗",
-            "can i get an invoice",
-            "invoice for my purchase",
-        ],
+        &["怎么开发票", "发票抬头写错了", "可以开增值税发票吗", "can i get an invoice", "invoice for my purchase"],
     ),
-    (
-        "huabei",
-        &[
-            "花呗怎么还款",
-            "花呗额度怎么提升",
-            "花呗逾期了怎么办",
-            "花呗可以分期吗",
-        ],
-    ),
-    (
-        "address",
-        &[
-            "怎么修改收货地址",
-            "地址填错了能改吗",
-            "change my delivery address",
-            "update shipping address",
-        ],
-    ),
+    ("huabei", &["花呗怎么还款", "花呗额度怎么提升", "花呗逾期了怎么办", "花呗可以分期吗"]),
+    ("address", &["怎么修改收货地址", "地址填错了能改吗", "change my delivery address", "update shipping address"]),
 ];
 
 fn kb() -> Vec<Utterance> {
-    KB.iter()
-        .flat_map(|(label, texts)| texts.iter().map(move |t| Utterance::new(*t, *label)))
-        .collect()
+    KB.iter().flat_map(|(label, texts)| texts.iter().map(move |t| Utterance::new(*t, *label))).collect()
 }
 
 fn train(examples: &[Utterance], config: &IntentConfig) -> IntentModel {
@@ -96,11 +60,7 @@ fn ranks_the_right_entry_first() {
     ];
     for (query, expected) in cases {
         let candidates = model.predict(query, 3);
-        assert_eq!(
-            candidates.first().map(|c| c.label.as_str()),
-            Some(expected),
-            "query: {query} → {candidates:?}"
-        );
+        assert_eq!(candidates.first().map(|c| c.label.as_str()), Some(expected), "query: {query} → {candidates:?}");
     }
 }
 
@@ -110,18 +70,8 @@ fn confidences_are_probabilities_sorted_best_first() {
     for query in ["怎么退款", "weather tomorrow", "", "😀😀", "花呗"] {
         let candidates = model.predict(query, 5);
         assert!(candidates.len() <= 5);
-        assert!(
-            candidates
-                .iter()
-                .all(|c| (0.0..=1.0).contains(&c.confidence)),
-            "{query}: {candidates:?}"
-        );
-        assert!(
-            candidates
-                .windows(2)
-                .all(|w| w[0].confidence >= w[1].confidence),
-            "{query}: {candidates:?}"
-        );
+        assert!(candidates.iter().all(|c| (0.0..=1.0).contains(&c.confidence)), "{query}: {candidates:?}");
+        assert!(candidates.windows(2).all(|w| w[0].confidence >= w[1].confidence), "{query}: {candidates:?}");
     }
     assert!(model.predict("怎么退款", 0).is_empty());
 }
@@ -129,32 +79,18 @@ fn confidences_are_probabilities_sorted_best_first() {
 #[test]
 fn admits_not_knowing_unrelated_questions() {
     let model = train(&kb(), &IntentConfig::default());
-    for query in [
-        "明天北京天气怎么样",
-        "tell me a joke about penguins",
-        "asdfgh qwerty",
-        "",
-    ] {
+    for query in ["明天北京天气怎么样", "tell me a joke about penguins", "asdfgh qwerty", ""] {
         let decision = model.decide(query, &Policy::default());
-        assert_ne!(
-            decision.outcome,
-            Outcome::Answer,
-            "query: {query} → {decision:?}"
-        );
+        assert_ne!(decision.outcome, Outcome::Answer, "query: {query} → {decision:?}");
     }
 }
 
 #[test]
 fn out_of_scope_examples_lower_confidence_on_similar_queries() {
-    let oos: Vec<String> = [
-        "今天天气怎么样",
-        "讲个笑话",
-        "what is the weather like",
-        "play some music",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let oos: Vec<String> = ["今天天气怎么样", "讲个笑话", "what is the weather like", "play some music"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let with = match IntentModel::train(&kb(), &oos, &IntentConfig::default()) {
         Ok(m) => m,
         Err(e) => panic!("{e}"),
@@ -173,18 +109,10 @@ fn a_plain_faq_with_one_question_per_entry_works() {
     ];
     let examples: Vec<Utterance> = faq.iter().map(|(t, l)| Utterance::new(*t, *l)).collect();
     let model = train(&examples, &IntentConfig::default());
-    let cases = [
-        ("你们营业时间", "hours"),
-        ("可以用什么支付", "payment"),
-        ("转人工客服", "human"),
-    ];
+    let cases = [("你们营业时间", "hours"), ("可以用什么支付", "payment"), ("转人工客服", "human")];
     for (query, expected) in cases {
         let best = model.predict(query, 1);
-        assert_eq!(
-            best.first().map(|c| c.label.as_str()),
-            Some(expected),
-            "query: {query}"
-        );
+        assert_eq!(best.first().map(|c| c.label.as_str()), Some(expected), "query: {query}");
     }
 }
 
@@ -192,32 +120,18 @@ fn a_plain_faq_with_one_question_per_entry_works() {
 fn one_entry_or_degenerate_input_does_not_panic() {
     let one = [Utterance::new("怎么退款", "refund")];
     let model = train(&one, &IntentConfig::default());
-    assert_eq!(
-        model.predict("退款", 3).first().map(|c| c.label.as_str()),
-        Some("refund")
-    );
+    assert_eq!(model.predict("退款", 3).first().map(|c| c.label.as_str()), Some("refund"));
     let _ = model.decide("", &Policy::default());
-    assert_eq!(
-        IntentModel::train(&[], &[], &IntentConfig::default()).err(),
-        Some(NlpError::NoExamples)
-    );
+    assert_eq!(IntentModel::train(&[], &[], &IntentConfig::default()).err(), Some(NlpError::NoExamples));
     let blank = [Utterance::new("   ", "x"), Utterance::new("hello", "")];
-    assert_eq!(
-        IntentModel::train(&blank, &[], &IntentConfig::default()).err(),
-        Some(NlpError::NoExamples)
-    );
+    assert_eq!(IntentModel::train(&blank, &[], &IntentConfig::default()).err(), Some(NlpError::NoExamples));
 }
 
 #[test]
 fn training_is_deterministic() {
     let a = train(&kb(), &IntentConfig::default());
     let b = train(&kb(), &IntentConfig::default());
-    for query in [
-        "怎么退款",
-        "where is my parcel",
-        "发票",
-        "random words here",
-    ] {
+    for query in ["怎么退款", "where is my parcel", "发票", "random words here"] {
         assert_eq!(a.predict(query, 5), b.predict(query, 5), "query: {query}");
     }
 }
@@ -231,23 +145,13 @@ fn synonyms_and_custom_words_reach_matching() {
     ];
     let config = IntentConfig {
         custom_words: vec!["借呗".into()],
-        synonyms: vec![
-            vec!["花呗".into(), "蚂蚁花呗".into()],
-            vec!["refund".into(), "money back".into()],
-        ],
+        synonyms: vec![vec!["花呗".into(), "蚂蚁花呗".into()], vec!["refund".into(), "money back".into()]],
         ..IntentConfig::default()
     };
     let model = train(&examples, &config);
-    let cases = [
-        ("蚂蚁花呗开通", "open"),
-        ("can i get my money back", "refund"),
-    ];
+    let cases = [("蚂蚁花呗开通", "open"), ("can i get my money back", "refund")];
     for (query, expected) in cases {
-        assert_eq!(
-            model.predict(query, 1).first().map(|c| c.label.as_str()),
-            Some(expected),
-            "query: {query}"
-        );
+        assert_eq!(model.predict(query, 1).first().map(|c| c.label.as_str()), Some(expected), "query: {query}");
     }
 }
 
@@ -266,18 +170,9 @@ impl SentenceEncoder for CharBag {
 
 #[test]
 fn an_encoder_can_be_plugged_in() {
-    let config = IntentConfig {
-        encoder: Some(Arc::new(CharBag)),
-        ..IntentConfig::default()
-    };
+    let config = IntentConfig { encoder: Some(Arc::new(CharBag)), ..IntentConfig::default() };
     let model = train(&kb(), &config);
-    assert_eq!(
-        model
-            .predict("怎么申请退款呢", 1)
-            .first()
-            .map(|c| c.label.as_str()),
-        Some("refund")
-    );
+    assert_eq!(model.predict("怎么申请退款呢", 1).first().map(|c| c.label.as_str()), Some("refund"));
 }
 
 #[test]
@@ -294,14 +189,8 @@ fn shipped_sentiment_reads_polarity_in_both_languages() {
         ("质量很好，物流也快，非常满意", Polarity::Positive),
         ("太差了，用了两天就坏了，再也不买了", Polarity::Negative),
         ("客服态度很差，一直不回复", Polarity::Negative),
-        (
-            "The service was excellent and the staff were friendly",
-            Polarity::Positive,
-        ),
-        (
-            "This is the worst experience, totally useless",
-            Polarity::Negative,
-        ),
+        ("The service was excellent and the staff were friendly", Polarity::Positive),
+        ("This is the worst experience, totally useless", Polarity::Negative),
         ("not good at all", Polarity::Negative),
     ];
     for (text, expected) in cases {
@@ -322,12 +211,7 @@ fn emotions_for_handoff() {
         ("谢谢，问题解决了", &[]),
     ];
     for (text, expected) in cases {
-        let got: Vec<Emotion> = model
-            .analyze(text)
-            .emotions
-            .iter()
-            .map(|(e, _)| *e)
-            .collect();
+        let got: Vec<Emotion> = model.analyze(text).emotions.iter().map(|(e, _)| *e).collect();
         assert_eq!(got, expected, "text: {text}");
     }
 }
@@ -338,14 +222,8 @@ fn sentiment_retrains_on_tenant_data_and_round_trips() {
     // In this tenant's domain "秒到" (arrives instantly) is praise; teach it with a handful of examples.
     let mut examples = Vec::new();
     for i in 0..20 {
-        examples.push(SentimentExample {
-            text: format!("秒到{i}号"),
-            positive: true,
-        });
-        examples.push(SentimentExample {
-            text: format!("迟迟不到{i}号"),
-            positive: false,
-        });
+        examples.push(SentimentExample { text: format!("秒到{i}号"), positive: true });
+        examples.push(SentimentExample { text: format!("迟迟不到{i}号"), positive: false });
     }
     let tuned = match SentimentModel::train(&examples, &base) {
         Ok(m) => m,
@@ -357,16 +235,7 @@ fn sentiment_retrains_on_tenant_data_and_round_trips() {
         Err(e) => panic!("{e}"),
     };
     assert!((reread.analyze("秒到").score - tuned.analyze("秒到").score).abs() < 0.01);
-    let one_sided = [SentimentExample {
-        text: "好".into(),
-        positive: true,
-    }];
-    assert_eq!(
-        SentimentModel::train(&one_sided, &base).err(),
-        Some(NlpError::OnePolarityOnly)
-    );
-    assert!(matches!(
-        SentimentModel::from_model_text("nonsense"),
-        Err(NlpError::MalformedModel { line: 1, .. })
-    ));
+    let one_sided = [SentimentExample { text: "好".into(), positive: true }];
+    assert_eq!(SentimentModel::train(&one_sided, &base).err(), Some(NlpError::OnePolarityOnly));
+    assert!(matches!(SentimentModel::from_model_text("nonsense"), Err(NlpError::MalformedModel { line: 1, .. })));
 }

@@ -1,16 +1,16 @@
 //! Administration: users and the tenant's settings (the knowledge base is in `kb`).
 
 use crate::AppState;
-use crate::auth::{Admin, may_grant};
-use crate::error::{AppError, AppResult, Json};
-use axum::extract::State;
+use crate::auth::{Admin, Client, may_grant};
+use crate::error::{AppError, AppResult, Json, Query};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use lingxi_service::hash_password;
+use lingxi_service::{hash_password, validate_new_password};
 use lingxi_types::wire::{ItemList, UserView};
-use lingxi_types::{ApiError, ErrorCode, Role};
+use lingxi_types::{ApiError, ErrorCode, Role, UserId};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 /// The users of the tenant.
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin",
@@ -44,7 +44,12 @@ pub fn valid_email(email: &str) -> bool {
 /// Adds a user to the tenant.
 #[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", request_body = CreateUser,
     responses((status = 201, body = UserView), (status = 400, body = ApiError), (status = 403, body = ApiError), (status = 409, body = ApiError)))]
-pub async fn create_user(State(state): State<AppState>, Admin(admin): Admin, Json(body): Json<CreateUser>) -> AppResult<Response> {
+pub async fn create_user(
+    State(state): State<AppState>,
+    Client(client, _ip): Client,
+    Admin(admin): Admin,
+    Json(body): Json<CreateUser>,
+) -> AppResult<Response> {
     let email = body.email.trim().to_lowercase();
     if !valid_email(&email) {
         return Err(AppError::new(ErrorCode::InvalidField, "email is not a valid e-mail address"));
@@ -53,9 +58,7 @@ pub async fn create_user(State(state): State<AppState>, Admin(admin): Admin, Jso
     if name.is_empty() || name.chars().count() > 100 {
         return Err(AppError::new(ErrorCode::InvalidField, "name must be 1 to 100 characters"));
     }
-    if body.password.chars().count() < 8 || body.password.len() > 256 {
-        return Err(AppError::new(ErrorCode::InvalidField, "password must be 8 to 256 characters"));
-    }
+    validate_new_password(&body.password, &email).map_err(|m| AppError::new(ErrorCode::InvalidField, m))?;
     if !may_grant(admin.who.user.role, body.role) {
         return Err(AppError::new(ErrorCode::Forbidden, "you cannot grant that role"));
     }
@@ -65,7 +68,75 @@ pub async fn create_user(State(state): State<AppState>, Admin(admin): Admin, Jso
         .map_err(|_| AppError::new(ErrorCode::Internal, "internal error"))?;
     let t = &admin.who.tenant;
     let user = state.services.store.create_user(t.id, &email, name, body.role, &hash).await?;
+    let detail = serde_json::json!({"email": user.email, "role": user.role});
+    state.services.audit(&admin.who, &client, "user.create", Some(user.id.to_string()), detail).await?;
     Ok((StatusCode::CREATED, Json(UserView::new(&user, t))).into_response())
+}
+
+/// Lifts a user's login lock.
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/unlock", tag = "admin",
+    params(("id" = String, Path, description = "User id")),
+    responses((status = 200, body = UserView), (status = 404, body = ApiError), (status = 403, body = ApiError)))]
+pub async fn unlock_user(
+    State(state): State<AppState>,
+    Client(client, _ip): Client,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+) -> AppResult<Json<UserView>> {
+    let id: UserId = id.parse().map_err(|_| AppError::new(ErrorCode::NotFound, "user not found"))?;
+    let user = state.services.unlock_user(&admin.who, &client, id).await?;
+    Ok(Json(UserView::new(&user, &admin.who.tenant)))
+}
+
+/// `GET /api/v1/admin/audit` query.
+#[derive(Deserialize, IntoParams)]
+pub struct AuditQuery {
+    /// At most this many (default 200, max 1000).
+    pub limit: Option<i64>,
+}
+
+/// One audited action.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct AuditView {
+    /// Id.
+    pub id: String,
+    /// Acting user.
+    pub actor_user: Option<String>,
+    /// Acting address.
+    pub actor_ip: Option<String>,
+    /// What, e.g. `login.failure`.
+    pub action: String,
+    /// On what.
+    pub target: Option<String>,
+    /// Details.
+    pub detail: serde_json::Value,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// The tenant's audit log, newest first.
+#[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin", params(AuditQuery),
+    responses((status = 200, body = ItemList<AuditView>), (status = 403, body = ApiError)))]
+pub async fn audit_log(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Query(q): Query<AuditQuery>,
+) -> AppResult<Json<ItemList<AuditView>>> {
+    let rows = state.services.store.audit_log(admin.who.tenant.id, q.limit.unwrap_or(200)).await?;
+    Ok(Json(ItemList {
+        items: rows
+            .into_iter()
+            .map(|r| AuditView {
+                id: r.id,
+                actor_user: r.actor_user.map(|u| u.to_string()),
+                actor_ip: r.actor_ip,
+                action: r.action,
+                target: r.target,
+                detail: r.detail,
+                created_at: lingxi_types::wire::rfc3339(r.created_at),
+            })
+            .collect(),
+    }))
 }
 
 /// The tenant's settings.
@@ -86,5 +157,10 @@ pub struct TenantView {
     responses((status = 200, body = TenantView), (status = 403, body = ApiError)))]
 pub async fn tenant(Admin(admin): Admin) -> Json<TenantView> {
     let t = &admin.who.tenant;
-    Json(TenantView { id: t.id.to_string(), slug: t.slug.clone(), name: t.name.clone(), widget_key: t.widget_key.clone() })
+    Json(TenantView {
+        id: t.id.to_string(),
+        slug: t.slug.clone(),
+        name: t.name.clone(),
+        widget_key: t.widget_key.clone(),
+    })
 }

@@ -1,7 +1,7 @@
 //! The agent workspace: login, conversations, replies and the live event socket.
 
 use crate::AppState;
-use crate::auth::{Agent, SESSION_COOKIE};
+use crate::auth::{Agent, Client, SESSION_COOKIE};
 use crate::error::{AppError, AppResult, Json, Query};
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
@@ -43,13 +43,19 @@ fn check_len(field: &str, value: &str, max: usize) -> AppResult<()> {
     Ok(())
 }
 
-/// Signs in to the workspace.
+/// Signs in to the workspace. Rate-limited per address; an account locks for a while after repeated failures.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = ApiError), (status = 400, body = ApiError)))]
-pub async fn login(State(state): State<AppState>, Json(body): Json<LoginRequest>) -> AppResult<Response> {
+    responses((status = 200, body = LoginResponse), (status = 401, body = ApiError), (status = 400, body = ApiError),
+              (status = 429, body = ApiError, description = "rate_limited or account_locked, with Retry-After")))]
+pub async fn login(
+    State(state): State<AppState>,
+    Client(client, ip): Client,
+    Json(body): Json<LoginRequest>,
+) -> AppResult<Response> {
+    state.limits.login(ip)?;
     check_len("email", &body.email, 254)?;
     check_len("password", &body.password, 256)?;
-    let (token, who) = state.services.login(&body.email, &body.password, body.tenant.as_deref()).await?;
+    let (token, who) = state.services.login(&body.email, &body.password, body.tenant.as_deref(), &client).await?;
     let cookie = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200");
     let body = LoginResponse { token, user: UserView::new(&who.user, &who.tenant) };
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
@@ -58,8 +64,8 @@ pub async fn login(State(state): State<AppState>, Json(body): Json<LoginRequest>
 /// Ends the current session.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
     responses((status = 204), (status = 401, body = ApiError)))]
-pub async fn logout(State(state): State<AppState>, agent: Agent) -> AppResult<Response> {
-    state.services.logout(&agent.who, &agent.token).await?;
+pub async fn logout(State(state): State<AppState>, Client(client, _ip): Client, agent: Agent) -> AppResult<Response> {
+    state.services.logout(&agent.who, &client, &agent.token).await?;
     let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
 }
@@ -107,7 +113,11 @@ fn parse_id(id: &str) -> AppResult<ConversationId> {
 #[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations",
     params(("id" = String, Path, description = "Conversation id")),
     responses((status = 200, body = ConversationView), (status = 404, body = ApiError)))]
-pub async fn get_one(State(state): State<AppState>, agent: Agent, Path(id): Path<String>) -> AppResult<Json<ConversationView>> {
+pub async fn get_one(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(id): Path<String>,
+) -> AppResult<Json<ConversationView>> {
     let c = state.services.store.conversation(agent.who.tenant.id, parse_id(&id)?).await?;
     Ok(Json(ConversationView::new(&c, None)))
 }
@@ -170,7 +180,11 @@ pub async fn reply(
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/claim", tag = "conversations",
     params(("id" = String, Path, description = "Conversation id")),
     responses((status = 200, body = ConversationView), (status = 409, body = ApiError)))]
-pub async fn claim(State(state): State<AppState>, agent: Agent, Path(id): Path<String>) -> AppResult<Json<ConversationView>> {
+pub async fn claim(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(id): Path<String>,
+) -> AppResult<Json<ConversationView>> {
     let c = state.services.claim(&agent.who, parse_id(&id)?).await?;
     Ok(Json(ConversationView::new(&c, None)))
 }
@@ -179,7 +193,11 @@ pub async fn claim(State(state): State<AppState>, agent: Agent, Path(id): Path<S
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/close", tag = "conversations",
     params(("id" = String, Path, description = "Conversation id")),
     responses((status = 200, body = ConversationView), (status = 409, body = ApiError)))]
-pub async fn close(State(state): State<AppState>, agent: Agent, Path(id): Path<String>) -> AppResult<Json<ConversationView>> {
+pub async fn close(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(id): Path<String>,
+) -> AppResult<Json<ConversationView>> {
     let c = state.services.close(&agent.who, parse_id(&id)?).await?;
     Ok(Json(ConversationView::new(&c, None)))
 }
@@ -188,7 +206,9 @@ pub async fn close(State(state): State<AppState>, agent: Agent, Path(id): Path<S
 #[utoipa::path(get, path = "/api/v1/agent/ws", tag = "conversations",
     responses((status = 101, description = "WebSocket upgrade"), (status = 401, body = ApiError)))]
 pub async fn ws(State(state): State<AppState>, agent: Agent, upgrade: WebSocketUpgrade) -> Response {
-    upgrade.max_message_size(crate::MAX_WS_FRAME).on_upgrade(move |socket| agent_socket(state.services, agent.who, socket))
+    upgrade
+        .max_message_size(crate::MAX_WS_FRAME)
+        .on_upgrade(move |socket| agent_socket(state.services, agent.who, socket))
 }
 
 #[derive(Serialize)]
@@ -235,5 +255,58 @@ async fn agent_socket(services: Services, who: Authenticated, socket: WebSocket)
 
 /// An unknown route under `/api`.
 pub async fn not_found() -> AppError {
-    AppError(ApiError::new(ErrorCode::NotFound, "no such route"))
+    AppError::new(ErrorCode::NotFound, "no such route")
+}
+
+/// One of the user's live sessions.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct SessionView {
+    /// Public id (not the token).
+    pub id: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub last_seen_at: String,
+    /// RFC 3339.
+    pub expires_at: String,
+    /// Address it was opened from.
+    pub ip: Option<String>,
+    /// Client software.
+    pub user_agent: Option<String>,
+}
+
+/// The caller's live sessions, so they can see where they are signed in.
+#[utoipa::path(get, path = "/api/v1/auth/sessions", tag = "auth",
+    responses((status = 200, body = ItemList<SessionView>), (status = 401, body = ApiError)))]
+pub async fn sessions(State(state): State<AppState>, agent: Agent) -> AppResult<Json<ItemList<SessionView>>> {
+    use lingxi_types::wire::rfc3339;
+    let items = state.services.my_sessions(&agent.who).await?;
+    Ok(Json(ItemList {
+        items: items
+            .into_iter()
+            .map(|s| SessionView {
+                id: s.id,
+                created_at: rfc3339(s.created_at),
+                last_seen_at: rfc3339(s.last_seen_at),
+                expires_at: rfc3339(s.expires_at),
+                ip: s.ip,
+                user_agent: s.user_agent,
+            })
+            .collect(),
+    }))
+}
+
+/// Revokes one of the caller's sessions (e.g. a browser left signed in elsewhere).
+#[utoipa::path(delete, path = "/api/v1/auth/sessions/{id}", tag = "auth",
+    params(("id" = String, Path, description = "Session id")),
+    responses((status = 204), (status = 404, body = ApiError)))]
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    Client(client, _ip): Client,
+    agent: Agent,
+    Path(id): Path<String>,
+) -> AppResult<StatusCode> {
+    check_len("id", &id, 64)?;
+    state.services.revoke_my_session(&agent.who, &client, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -2,11 +2,13 @@
 
 use crate::AppState;
 use crate::error::AppError;
+use axum::extract::ConnectInfo;
 use axum::extract::FromRequestParts;
 use axum::http::Method;
 use axum::http::request::Parts;
-use lingxi_service::Authenticated;
+use lingxi_service::{Authenticated, ClientInfo};
 use lingxi_types::{ErrorCode, Role};
+use std::net::SocketAddr;
 
 /// The name of the session cookie.
 pub const SESSION_COOKIE: &str = "lingxi_session";
@@ -65,7 +67,13 @@ fn query_token(parts: &Parts) -> Option<String> {
     if !is_upgrade {
         return None;
     }
-    parts.uri.query()?.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == "token").map(|(_, v)| v.to_owned())
+    parts
+        .uri
+        .query()?
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == "token")
+        .map(|(_, v)| v.to_owned())
 }
 
 /// A signed-in user whose role may administer the tenant.
@@ -80,6 +88,24 @@ impl FromRequestParts<AppState> for Admin {
             return Err(AppError::new(ErrorCode::Forbidden, "this needs the admin or owner role"));
         }
         Ok(Admin(agent))
+    }
+}
+
+/// Where the request comes from: the peer address (when the server was started with connect info) and the
+/// `User-Agent`. Proxies' forwarding headers are not trusted.
+pub struct Client(pub ClientInfo, pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        let user_agent = parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(300).collect());
+        Ok(Client(ClientInfo { ip: ip.map(|i| i.to_string()), user_agent }, ip))
     }
 }
 

@@ -6,21 +6,32 @@ use axum::response::{IntoResponse, Response};
 use lingxi_service::{AuthError, ServiceError};
 use lingxi_types::{ApiError, ErrorCode};
 
-/// An error answered to the client.
+/// An error answered to the client, with a `Retry-After` in seconds when retrying later can succeed.
 #[derive(Debug)]
-pub struct AppError(pub ApiError);
+pub struct AppError(pub ApiError, pub Option<u64>);
 
 impl AppError {
     /// An error with a code and message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        AppError(ApiError::new(code, message))
+        AppError(ApiError::new(code, message), None)
+    }
+
+    /// 429: too many requests; retry after `seconds`.
+    pub fn rate_limited(seconds: u64) -> Self {
+        AppError(ApiError::new(ErrorCode::RateLimited, "too many requests; retry later"), Some(seconds))
     }
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.0.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, axum::Json(self.0)).into_response()
+        let mut response = (status, axum::Json(self.0)).into_response();
+        if let Some(seconds) = self.1
+            && let Ok(v) = axum::http::HeaderValue::from_str(&seconds.to_string())
+        {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        }
+        response
     }
 }
 
@@ -36,6 +47,16 @@ impl From<ServiceError> for AppError {
             }
             ServiceError::Auth(AuthError::TenantRequired) => {
                 AppError::new(ErrorCode::TenantRequired, "this e-mail exists in several tenants: give the tenant")
+            }
+            ServiceError::Auth(AuthError::Locked { until }) => {
+                let seconds = (until - chrono::Utc::now()).num_seconds().max(1) as u64;
+                AppError(
+                    ApiError::new(
+                        ErrorCode::AccountLocked,
+                        "too many failed logins: the account is locked for a while",
+                    ),
+                    Some(seconds),
+                )
             }
             ServiceError::Auth(AuthError::Unauthenticated) => {
                 AppError::new(ErrorCode::Unauthenticated, "not signed in or the session has ended")

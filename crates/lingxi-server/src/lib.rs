@@ -9,17 +9,18 @@ pub mod agent;
 pub mod auth;
 pub mod error;
 pub mod kb;
+pub mod limits;
 mod web;
 pub mod widget;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
+use axum::http::Method;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use lingxi_service::Services;
 use lingxi_types::{ApiError, ErrorCode};
-use axum::http::Method;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
@@ -36,28 +37,62 @@ pub struct AppState {
     pub services: Services,
     /// The slug of the tenant whose widget the demo shop page embeds.
     pub demo_tenant: Option<String>,
+    /// Rate limits per client address.
+    pub limits: std::sync::Arc<limits::RateLimits>,
 }
 
 impl AppState {
-    /// The state of a node.
+    /// The state of a node with default rate limits.
     pub fn new(services: Services, demo_tenant: Option<String>) -> AppState {
-        AppState { services, demo_tenant }
+        Self::with_limits(services, demo_tenant, limits::RateLimitConfig::default())
+    }
+
+    /// The state of a node with the given rate limits.
+    pub fn with_limits(services: Services, demo_tenant: Option<String>, config: limits::RateLimitConfig) -> AppState {
+        AppState { services, demo_tenant, limits: std::sync::Arc::new(limits::RateLimits::new(config)) }
     }
 }
 
 /// The OpenAPI document of the whole HTTP API.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Lingxi API", description = "Lingxi (灵犀) customer service platform. WebSocket frames: docs/protocol.md."),
-    paths(
-        health, widget::config, widget::create_session, widget::ws,
-        agent::login, agent::logout, agent::me, agent::list, agent::get_one, agent::messages, agent::reply,
-        agent::claim, agent::close, agent::ws,
-        admin::list_users, admin::create_user, admin::tenant,
-        kb::list_entries, kb::create_entry, kb::get_entry, kb::update_entry, kb::delete_entry, kb::import, kb::export,
-        kb::template, kb::test,
+    info(
+        title = "Lingxi API",
+        description = "Lingxi (灵犀) customer service platform. WebSocket frames: docs/protocol.md."
     ),
-    components(schemas(ApiError, ErrorCode)),
+    paths(
+        health,
+        widget::config,
+        widget::create_session,
+        widget::ws,
+        agent::login,
+        agent::logout,
+        agent::me,
+        agent::sessions,
+        agent::revoke_session,
+        agent::list,
+        agent::get_one,
+        agent::messages,
+        agent::reply,
+        agent::claim,
+        agent::close,
+        agent::ws,
+        admin::list_users,
+        admin::create_user,
+        admin::unlock_user,
+        admin::audit_log,
+        admin::tenant,
+        kb::list_entries,
+        kb::create_entry,
+        kb::get_entry,
+        kb::update_entry,
+        kb::delete_entry,
+        kb::import,
+        kb::export,
+        kb::template,
+        kb::test,
+    ),
+    components(schemas(ApiError, ErrorCode))
 )]
 pub struct ApiDoc;
 
@@ -95,6 +130,8 @@ pub fn api_router() -> Router<AppState> {
         .route("/api/v1/auth/login", post(agent::login))
         .route("/api/v1/auth/logout", post(agent::logout))
         .route("/api/v1/me", get(agent::me))
+        .route("/api/v1/auth/sessions", get(agent::sessions))
+        .route("/api/v1/auth/sessions/{id}", delete(agent::revoke_session))
         .route("/api/v1/conversations", get(agent::list))
         .route("/api/v1/conversations/{id}", get(agent::get_one))
         .route("/api/v1/conversations/{id}/messages", get(agent::messages).post(agent::reply))
@@ -102,6 +139,8 @@ pub fn api_router() -> Router<AppState> {
         .route("/api/v1/conversations/{id}/close", post(agent::close))
         .route("/api/v1/agent/ws", get(agent::ws))
         .route("/api/v1/admin/users", get(admin::list_users).post(admin::create_user))
+        .route("/api/v1/admin/users/{id}/unlock", post(admin::unlock_user))
+        .route("/api/v1/admin/audit", get(admin::audit_log))
         .route("/api/v1/admin/tenant", get(admin::tenant))
         .route("/api/v1/kb/entries", get(kb::list_entries).post(kb::create_entry))
         .route("/api/v1/kb/entries/{id}", get(kb::get_entry).put(kb::update_entry).delete(kb::delete_entry))

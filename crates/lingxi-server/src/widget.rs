@@ -1,6 +1,7 @@
 //! The visitor side: widget configuration, sessions and the widget WebSocket.
 
 use crate::AppState;
+use crate::auth::Client;
 use crate::error::{AppError, AppResult, Json, Query};
 use axum::extract::State;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
@@ -37,7 +38,8 @@ pub struct WidgetConfig {
 #[utoipa::path(get, path = "/api/v1/widget/config", tag = "widget", params(ConfigQuery),
     responses((status = 200, body = WidgetConfig), (status = 404, body = ApiError)))]
 pub async fn config(State(state): State<AppState>, Query(q): Query<ConfigQuery>) -> AppResult<Json<WidgetConfig>> {
-    let tenant = state.services.store.tenant_by_widget_key(&q.widget_key).await?.ok_or(ServiceError::UnknownWidgetKey)?;
+    let tenant =
+        state.services.store.tenant_by_widget_key(&q.widget_key).await?.ok_or(ServiceError::UnknownWidgetKey)?;
     Ok(Json(WidgetConfig {
         greeting_zh: format!("您好，欢迎来到{}！请问有什么可以帮您？", tenant.name),
         greeting_en: format!("Hi! Welcome to {}. How can we help?", tenant.name),
@@ -82,7 +84,12 @@ pub struct SessionCreated {
 #[utoipa::path(post, path = "/api/v1/widget/sessions", tag = "widget", request_body = CreateSession,
     responses((status = 201, body = SessionCreated), (status = 200, body = SessionCreated),
               (status = 400, body = ApiError), (status = 404, body = ApiError)))]
-pub async fn create_session(State(state): State<AppState>, Json(body): Json<CreateSession>) -> AppResult<Response> {
+pub async fn create_session(
+    State(state): State<AppState>,
+    Client(_info, ip): Client,
+    Json(body): Json<CreateSession>,
+) -> AppResult<Response> {
+    state.limits.widget_session(ip)?;
     for (field, value, max) in [
         ("visitor.name", body.visitor.name.as_deref(), 100),
         ("visitor.external_id", body.visitor.external_id.as_deref(), 200),
@@ -121,15 +128,18 @@ pub struct WsQuery {
 /// The widget WebSocket (frames in `docs/protocol.md`).
 #[utoipa::path(get, path = "/api/v1/widget/ws", tag = "widget", params(WsQuery),
     responses((status = 101, description = "WebSocket upgrade"), (status = 401, body = ApiError)))]
-pub async fn ws(State(state): State<AppState>, Query(q): Query<WsQuery>, upgrade: WebSocketUpgrade) -> AppResult<Response> {
+pub async fn ws(
+    State(state): State<AppState>,
+    Query(q): Query<WsQuery>,
+    upgrade: WebSocketUpgrade,
+) -> AppResult<Response> {
     let grant = state.services.widget_grant(&q.token).await?;
-    Ok(upgrade
-        .max_message_size(crate::MAX_WS_FRAME)
-        .on_upgrade(move |socket| async move {
-            if let Err(e) = widget_socket(state.services, grant, socket).await {
-                tracing::debug!(error = %e, "widget socket ended");
-            }
-        }))
+    Ok(upgrade.max_message_size(crate::MAX_WS_FRAME).on_upgrade(move |socket| async move {
+        let limiter = state.limits.message_limiter();
+        if let Err(e) = widget_socket(state.services, grant, limiter, socket).await {
+            tracing::debug!(error = %e, "widget socket ended");
+        }
+    }))
 }
 
 /// A frame from the widget.
@@ -145,10 +155,19 @@ enum ClientFrame {
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum ServerFrame {
-    Hello { conversation: ConversationView },
-    Ack { client_id: String, message_id: lingxi_types::MessageId, seq: i64 },
+    Hello {
+        conversation: ConversationView,
+    },
+    Ack {
+        client_id: String,
+        message_id: lingxi_types::MessageId,
+        seq: i64,
+    },
     Message(MessageView),
-    Status { status: lingxi_types::ConversationStatus, agent_name: Option<String> },
+    Status {
+        status: lingxi_types::ConversationStatus,
+        agent_name: Option<String>,
+    },
     Error {
         code: ErrorCode,
         message: String,
@@ -158,7 +177,12 @@ enum ServerFrame {
     Pong,
 }
 
-async fn widget_socket(services: Services, grant: WidgetGrant, socket: WebSocket) -> Result<(), ServiceError> {
+async fn widget_socket(
+    services: Services,
+    grant: WidgetGrant,
+    limiter: Option<governor::DefaultDirectRateLimiter>,
+    socket: WebSocket,
+) -> Result<(), ServiceError> {
     let (mut sink, mut stream) = socket.split();
     let mut events = services.bus.subscribe();
     let (tx, mut rx) = mpsc::channel::<ServerFrame>(256);
@@ -189,6 +213,11 @@ async fn widget_socket(services: Services, grant: WidgetGrant, socket: WebSocket
                         delivered = deliver_after(&services, grant, after_seq.max(0), &tx).await?.max(after_seq.max(0));
                     }
                     Ok(ClientFrame::Message { client_id, text }) => {
+                        if limiter.as_ref().is_some_and(|l| l.check().is_err()) {
+                            // Not stored and not acknowledged: the client resends it later with the same client_id.
+                            let _ = tx.send(ServerFrame::Error { code: ErrorCode::RateLimited, message: "too many messages; slow down".into(), client_id: Some(client_id) }).await;
+                            continue;
+                        }
                         if client_id.is_empty() || client_id.len() > 64 {
                             let _ = tx.send(ServerFrame::Error { code: ErrorCode::InvalidField, message: "client_id must be 1 to 64 characters".into(), client_id: None }).await;
                             continue;

@@ -35,6 +35,8 @@ fn table() -> Vec<(&'static str, &'static str, Access, Value)> {
         ("POST", "/api/v1/auth/login", Public, Value::Null),
         ("POST", "/api/v1/auth/logout", Member, json!({})),
         ("GET", "/api/v1/me", Member, Value::Null),
+        ("GET", "/api/v1/auth/sessions", Member, Value::Null),
+        ("DELETE", "/api/v1/auth/sessions/{id}", Member, Value::Null),
         ("GET", "/api/v1/conversations", Member, Value::Null),
         ("GET", "/api/v1/conversations/{id}", Member, Value::Null),
         ("GET", "/api/v1/conversations/{id}/messages", Member, Value::Null),
@@ -43,7 +45,14 @@ fn table() -> Vec<(&'static str, &'static str, Access, Value)> {
         ("POST", "/api/v1/conversations/{id}/close", Member, json!({})),
         ("GET", "/api/v1/agent/ws", Socket, Value::Null),
         ("GET", "/api/v1/admin/users", Admin, Value::Null),
-        ("POST", "/api/v1/admin/users", Admin, json!({"email": "new-{n}@x.test", "name": "N", "password": "long-enough-1", "role": "agent"})),
+        (
+            "POST",
+            "/api/v1/admin/users",
+            Admin,
+            json!({"email": "new-{n}@x.test", "name": "N", "password": "long-enough-1", "role": "agent"}),
+        ),
+        ("POST", "/api/v1/admin/users/{id}/unlock", Admin, json!({})),
+        ("GET", "/api/v1/admin/audit", Admin, Value::Null),
         ("GET", "/api/v1/admin/tenant", Admin, Value::Null),
         ("GET", "/api/v1/kb/entries", Member, Value::Null),
         ("POST", "/api/v1/kb/entries", Admin, json!({"question": "q-{n}", "answer": "a"})),
@@ -72,6 +81,18 @@ struct World {
 impl World {
     /// A fresh object of `tenant` for a route with an `{id}`: a conversation or a knowledge-base entry.
     async fn object(&self, tenant: &Tenant, path: &str) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+        if path.starts_with("/api/v1/auth/sessions/") {
+            // Sessions belong to a user: another tenant's (or user's) session id is simply not found.
+            return Ok(format!("session-of-someone-in-{}", tenant.slug));
+        }
+        if path.starts_with("/api/v1/admin/users/") {
+            let n = self.n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let u = self
+                .store
+                .create_user(tenant.id, &format!("target-{n}@{}.test", tenant.slug), "T", Role::Agent, "x")
+                .await?;
+            return Ok(u.id.to_string());
+        }
         if path.starts_with("/api/v1/kb/") {
             let e = self
                 .store
@@ -90,11 +111,37 @@ impl World {
         Ok(s.conversation.id.to_string())
     }
 
-    async fn token(&self, tenant: &Tenant, role: Role) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    async fn token(
+        &self,
+        tenant: &Tenant,
+        role: Role,
+    ) -> Result<(String, String), Box<dyn std::error::Error + Send + Sync>> {
         let n = self.n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let email = format!("{}-{n}@{}.test", role.as_str(), tenant.slug);
         self.store.create_user(tenant.id, &email, "U", role, &hash_password("pw-123456789")).await?;
-        Ok(self.services.login(&email, "pw-123456789", None).await?.0)
+        Ok((self.services.login(&email, "pw-123456789", None, &Default::default()).await?.0, email))
+    }
+
+    /// An object of the caller's own: for a session route, a second session of the caller.
+    async fn own_object(
+        &self,
+        path: &str,
+        email: &str,
+        token: &str,
+    ) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+        if !path.starts_with("/api/v1/auth/sessions/") {
+            return self.object(&self.own, path).await;
+        }
+        self.services.login(email, "pw-123456789", None, &Default::default()).await?;
+        let list: Value = self
+            .http
+            .get(format!("{}/api/v1/auth/sessions", self.base))
+            .bearer_auth(token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(list["items"][0]["id"].as_str().ok_or("session id")?.to_owned())
     }
 
     async fn call(
@@ -125,11 +172,11 @@ async fn every_route_allows_and_denies_exactly_as_the_table_says() -> TestResult
     let dir = tempfile::tempdir()?;
     let store = Store::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display())).await?;
     let services = Services::new(store.clone(), Bus::default());
-    let app = lingxi_server::app(lingxi_server::AppState { services: services.clone(), demo_tenant: None });
+    let app = lingxi_server::app(lingxi_server::AppState::new(services.clone(), None));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+        let _ = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await;
     });
     let own = store.create_tenant("own", "Own", "wk_own").await?;
     let other = store.create_tenant("other", "Other", "wk_other").await?;
@@ -145,7 +192,8 @@ async fn every_route_allows_and_denies_exactly_as_the_table_says() -> TestResult
             ops.as_object().into_iter().flat_map(|o| o.keys()).map(move |m| (m.to_uppercase(), path.clone()))
         })
         .collect();
-    let tabled: BTreeSet<(String, String)> = table().iter().map(|(m, p, _, _)| (m.to_string(), p.to_string())).collect();
+    let tabled: BTreeSet<(String, String)> =
+        table().iter().map(|(m, p, _, _)| (m.to_string(), p.to_string())).collect();
     assert_eq!(documented, tabled, "every documented route needs a line in the access table, and only those");
     let source = include_str!("../src/lib.rs");
     for line in source.lines().filter(|l| l.trim_start().starts_with(".route(\"/")) {
@@ -159,10 +207,13 @@ async fn every_route_allows_and_denies_exactly_as_the_table_says() -> TestResult
     for (method, path, access, body) in table() {
         let needs_id = path.contains("{id}");
         // No credentials.
-        let target = if needs_id { path.replace("{id}", &world.object(&world.own, path).await?) } else { path.to_owned() };
+        let target =
+            if needs_id { path.replace("{id}", &world.object(&world.own, path).await?) } else { path.to_owned() };
         let anonymous = world.call(method, &target, None, &body).await?;
         match access {
-            Access::Public => assert!(![401, 403, 405].contains(&anonymous), "{method} {path}: public, got {anonymous}"),
+            Access::Public => {
+                assert!(![401, 403, 405].contains(&anonymous), "{method} {path}: public, got {anonymous}")
+            }
             Access::Socket | Access::Member | Access::Admin => {
                 assert!([400, 401].contains(&anonymous), "{method} {path}: anonymous got {anonymous}")
             }
@@ -171,19 +222,24 @@ async fn every_route_allows_and_denies_exactly_as_the_table_says() -> TestResult
             continue;
         }
         for role in ROLES {
-            let token = world.token(&world.own, role).await?;
-            let own = if needs_id { path.replace("{id}", &world.object(&world.own, path).await?) } else { path.to_owned() };
-            let status = world.call(method, &own, Some(&token), &body).await?;
+            let (token, email) = world.token(&world.own, role).await?;
             let allowed = access == Access::Member || role.can_administer();
-            if allowed {
-                assert!((200..300).contains(&status), "{method} {path} as {role}: expected success, got {status}");
-            } else {
-                assert_eq!(status, 403, "{method} {path} as {role}: expected 403");
-            }
+            // Another tenant's object first (a session route may revoke the caller's own session afterwards).
             if needs_id && allowed {
                 let foreign = path.replace("{id}", &world.object(&world.other, path).await?);
                 let status = world.call(method, &foreign, Some(&token), &body).await?;
                 assert_eq!(status, 404, "{method} {path} as {role} on another tenant's object");
+            }
+            let own = if needs_id {
+                path.replace("{id}", &world.own_object(path, &email, &token).await?)
+            } else {
+                path.to_owned()
+            };
+            let status = world.call(method, &own, Some(&token), &body).await?;
+            if allowed {
+                assert!((200..300).contains(&status), "{method} {path} as {role}: expected success, got {status}");
+            } else {
+                assert_eq!(status, 403, "{method} {path} as {role}: expected 403");
             }
         }
     }

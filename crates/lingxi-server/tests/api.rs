@@ -32,11 +32,11 @@ impl TestServer {
     async fn start(db_url: &str) -> Result<TestServer, Box<dyn std::error::Error + Send + Sync>> {
         let store = Store::connect(db_url).await?;
         let services = Services::new(store.clone(), Bus::default());
-        let app = lingxi_server::app(lingxi_server::AppState { services, demo_tenant: None });
+        let app = lingxi_server::app(lingxi_server::AppState::new(services, None));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let handle = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await;
         });
         Ok(TestServer {
             base: format!("http://{addr}"),
@@ -83,7 +83,12 @@ impl TestServer {
     }
 
     async fn login(&self, email: &str) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
-        let r = self.http.post(self.url("/api/v1/auth/login")).json(&json!({"email": email, "password": PASSWORD})).send().await?;
+        let r = self
+            .http
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await?;
         assert_eq!(r.status(), 200);
         let body: Value = r.json().await?;
         Ok(body["token"].as_str().ok_or("token")?.to_owned())
@@ -98,7 +103,10 @@ impl TestServer {
             .await?;
         assert_eq!(r.status(), 201);
         let body: Value = r.json().await?;
-        Ok((body["token"].as_str().ok_or("token")?.to_owned(), body["conversation_id"].as_str().ok_or("id")?.to_owned()))
+        Ok((
+            body["token"].as_str().ok_or("token")?.to_owned(),
+            body["conversation_id"].as_str().ok_or("id")?.to_owned(),
+        ))
     }
 
     async fn get(&self, path: &str, token: &str) -> Result<(u16, Value), Box<dyn std::error::Error + Send + Sync>> {
@@ -106,7 +114,12 @@ impl TestServer {
         Ok((r.status().as_u16(), r.json().await.unwrap_or(Value::Null)))
     }
 
-    async fn post(&self, path: &str, token: &str, body: Value) -> Result<(u16, Value), Box<dyn std::error::Error + Send + Sync>> {
+    async fn post(
+        &self,
+        path: &str,
+        token: &str,
+        body: Value,
+    ) -> Result<(u16, Value), Box<dyn std::error::Error + Send + Sync>> {
         let r = self.http.post(self.url(path)).bearer_auth(token).json(&body).send().await?;
         Ok((r.status().as_u16(), r.json().await.unwrap_or(Value::Null)))
     }
@@ -177,7 +190,10 @@ async fn journey(db_url: String) -> TestResult {
     send(&mut visitor, json!({"type": "message", "client_id": "q-2", "text": "how do I return an item"})).await?;
     let first = until(&mut visitor, |f| f["type"] == "message" && f["author"] == "bot").await?;
     let second = until(&mut visitor, |f| f["type"] == "message" && f["author"] == "bot").await?;
-    assert_eq!((first["text"].as_str(), second["text"].as_str()), (Some("当天发货 / ships today"), Some("七天无理由退货 / 7-day returns")));
+    assert_eq!(
+        (first["text"].as_str(), second["text"].as_str()),
+        (Some("当天发货 / ships today"), Some("七天无理由退货 / 7-day returns"))
+    );
 
     // The agent comes online, then the visitor asks for a human.
     let (mut agent_ws, _) =
@@ -186,17 +202,23 @@ async fn journey(db_url: String) -> TestResult {
     send(&mut visitor, json!({"type": "message", "client_id": "c-2", "text": "转人工"})).await?;
     let status = until(&mut visitor, |f| f["type"] == "status" && f["status"] == "assigned").await?;
     assert_eq!(status["agent_name"], "Li Na");
-    let assigned = until(&mut agent_ws, |f| f["type"] == "conversation" && f["conversation"]["status"] == "assigned").await?;
+    let assigned =
+        until(&mut agent_ws, |f| f["type"] == "conversation" && f["conversation"]["status"] == "assigned").await?;
     assert_eq!(assigned["conversation"]["id"], conversation_id.as_str());
     assert_eq!(assigned["conversation"]["handoff_reason"], "visitor_request");
 
     // The agent sees the whole history and replies; the visitor sees the reply live.
     let (code, history) = server.get(&format!("/api/v1/conversations/{conversation_id}/messages"), &shop.agent).await?;
     assert_eq!(code, 200);
-    let texts: Vec<&str> = history["items"].as_array().ok_or("items")?.iter().filter_map(|m| m["text"].as_str()).collect();
+    let texts: Vec<&str> =
+        history["items"].as_array().ok_or("items")?.iter().filter_map(|m| m["text"].as_str()).collect();
     assert!(texts.contains(&"请问怎么退货？") && texts.contains(&"转人工"), "{texts:?}");
     let (code, reply) = server
-        .post(&format!("/api/v1/conversations/{conversation_id}/messages"), &shop.agent, json!({"text": "您好，我是李娜"}))
+        .post(
+            &format!("/api/v1/conversations/{conversation_id}/messages"),
+            &shop.agent,
+            json!({"text": "您好，我是李娜"}),
+        )
         .await?;
     assert_eq!(code, 201, "{reply}");
     let live = until(&mut visitor, |f| f["type"] == "message" && f["author"] == "agent").await?;
@@ -206,7 +228,8 @@ async fn journey(db_url: String) -> TestResult {
     send(&mut visitor, json!({"type": "message", "client_id": "c-3", "text": "<img src=x onerror=alert(1)>"})).await?;
     until(&mut visitor, |f| f["type"] == "ack" && f["client_id"] == "c-3").await?;
 
-    let (code, closed) = server.post(&format!("/api/v1/conversations/{conversation_id}/close"), &shop.agent, json!({})).await?;
+    let (code, closed) =
+        server.post(&format!("/api/v1/conversations/{conversation_id}/close"), &shop.agent, json!({})).await?;
     assert_eq!((code, closed["status"].as_str()), (200, Some("closed")));
     until(&mut visitor, |f| f["type"] == "status" && f["status"] == "closed").await?;
     let (code, listed) = server.get("/api/v1/conversations?status=closed", &shop.agent).await?;
@@ -216,7 +239,14 @@ async fn journey(db_url: String) -> TestResult {
     let tenant = server.store.tenant_by_slug("shop").await?.ok_or("tenant")?;
     let events = server.store.conversation_events(tenant.id, conversation_id.parse()?).await?;
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
-    for kind in ["conversation_opened", "bot_answered", "handoff_requested", "agent_assigned", "first_response", "conversation_closed"] {
+    for kind in [
+        "conversation_opened",
+        "bot_answered",
+        "handoff_requested",
+        "agent_assigned",
+        "first_response",
+        "conversation_closed",
+    ] {
         assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
     }
     let total = history_len(&server, &conversation_id, &shop.agent).await?;
@@ -245,7 +275,11 @@ async fn journey(db_url: String) -> TestResult {
     Ok(())
 }
 
-async fn history_len(server: &TestServer, id: &str, token: &str) -> Result<i64, Box<dyn std::error::Error + Send + Sync>> {
+async fn history_len(
+    server: &TestServer,
+    id: &str,
+    token: &str,
+) -> Result<i64, Box<dyn std::error::Error + Send + Sync>> {
     let (_, history) = server.get(&format!("/api/v1/conversations/{id}/messages"), token).await?;
     let items = history["items"].as_array().ok_or("items")?;
     let seqs: Vec<i64> = items.iter().filter_map(|m| m["seq"].as_i64()).collect();
@@ -278,10 +312,7 @@ async fn no_route_that_reads_data_crosses_tenants() -> TestResult {
     assert_eq!(code, 200);
     let entry_a = entries_a["items"][0]["id"].as_str().ok_or("entry")?.to_owned();
 
-    for path in [
-        format!("/api/v1/conversations/{conv_a}"),
-        format!("/api/v1/conversations/{conv_a}/messages"),
-    ] {
+    for path in [format!("/api/v1/conversations/{conv_a}"), format!("/api/v1/conversations/{conv_a}/messages")] {
         let (code, body) = server.get(&path, &b.agent).await?;
         assert_eq!((code, body["code"].as_str()), (404, Some("not_found")), "{path}");
         assert_eq!(server.get(&path, &a.agent).await?.0, 200, "{path} works in its own tenant");
@@ -300,7 +331,8 @@ async fn no_route_that_reads_data_crosses_tenants() -> TestResult {
     assert_eq!(list_a["items"].as_array().map(Vec::len), Some(1));
     let (_, kb_b) = server.get("/api/v1/kb/entries", &b.agent).await?;
     assert!(!kb_b.to_string().contains(&entry_a));
-    let r = server.http.delete(server.url(&format!("/api/v1/kb/entries/{entry_a}"))).bearer_auth(&b.admin).send().await?;
+    let r =
+        server.http.delete(server.url(&format!("/api/v1/kb/entries/{entry_a}"))).bearer_auth(&b.admin).send().await?;
     assert_eq!(r.status(), 404);
     let (_, users_b) = server.get("/api/v1/admin/users", &b.admin).await?;
     assert!(!users_b.to_string().contains("@a.test"));
@@ -321,7 +353,8 @@ async fn authentication_roles_and_csrf_are_enforced() -> TestResult {
     assert_eq!(r.status(), 401);
     assert_eq!(r.json::<Value>().await?["code"], "unauthenticated");
     // Wrong password.
-    let (code, body) = server.post("/api/v1/auth/login", "", json!({"email": "agent@s.test", "password": "nope"})).await?;
+    let (code, body) =
+        server.post("/api/v1/auth/login", "", json!({"email": "agent@s.test", "password": "nope"})).await?;
     assert_eq!((code, body["code"].as_str()), (401, Some("invalid_credentials")));
     // An agent is not an admin.
     for path in ["/api/v1/admin/users", "/api/v1/admin/tenant"] {
@@ -331,15 +364,28 @@ async fn authentication_roles_and_csrf_are_enforced() -> TestResult {
     let (code, _) = server.post("/api/v1/kb/entries", &shop.agent, json!({"question": "q", "answer": "a"})).await?;
     assert_eq!(code, 403);
     let (code, _) = server
-        .post("/api/v1/admin/users", &shop.admin, json!({"email": "x@s.test", "name": "X", "password": "longenough1", "role": "owner"}))
+        .post(
+            "/api/v1/admin/users",
+            &shop.admin,
+            json!({"email": "x@s.test", "name": "X", "password": "longenough1", "role": "owner"}),
+        )
         .await?;
     assert_eq!(code, 403, "an admin cannot create an owner");
     let (code, created) = server
-        .post("/api/v1/admin/users", &shop.admin, json!({"email": "new@s.test", "name": "New", "password": "longenough1", "role": "agent"}))
+        .post(
+            "/api/v1/admin/users",
+            &shop.admin,
+            json!({"email": "new@s.test", "name": "New", "password": "longenough1", "role": "agent"}),
+        )
         .await?;
     assert_eq!((code, created["role"].as_str()), (201, Some("agent")));
     // Cookie sessions need the CSRF header for changes.
-    let r = server.http.post(server.url("/api/v1/auth/login")).json(&json!({"email": "agent@s.test", "password": PASSWORD})).send().await?;
+    let r = server
+        .http
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({"email": "agent@s.test", "password": PASSWORD}))
+        .send()
+        .await?;
     let cookie = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).ok_or("cookie")?.to_owned();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
     let session = cookie.split(';').next().ok_or("cookie")?.to_owned();
@@ -347,7 +393,13 @@ async fn authentication_roles_and_csrf_are_enforced() -> TestResult {
     assert_eq!(r.status(), 200, "cookie reads work");
     let r = server.http.post(server.url("/api/v1/auth/logout")).header("cookie", &session).send().await?;
     assert_eq!(r.status(), 403);
-    let r = server.http.post(server.url("/api/v1/auth/logout")).header("cookie", &session).header("x-lingxi-csrf", "1").send().await?;
+    let r = server
+        .http
+        .post(server.url("/api/v1/auth/logout"))
+        .header("cookie", &session)
+        .header("x-lingxi-csrf", "1")
+        .send()
+        .await?;
     assert_eq!(r.status(), 204);
     let r = server.http.get(server.url("/api/v1/me")).header("cookie", &session).send().await?;
     assert_eq!(r.status(), 401, "logout revokes the session server-side");
@@ -362,7 +414,13 @@ async fn bad_input_gets_a_typed_error_never_a_crash() -> TestResult {
     let dir = tempfile::tempdir()?;
     let server = TestServer::start(&sqlite_url(&dir).await).await?;
     let shop = server.tenant("bad").await?;
-    let r = server.http.post(server.url("/api/v1/widget/sessions")).header("content-type", "application/json").body("{not json").send().await?;
+    let r = server
+        .http
+        .post(server.url("/api/v1/widget/sessions"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await?;
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await?["code"], "bad_request");
     let big = "x".repeat(70 * 1024);
@@ -404,7 +462,9 @@ async fn health_and_openapi_document_are_served() -> TestResult {
     assert_eq!(r.json::<Value>().await?, json!({"status": "ok"}));
     let doc: Value = server.http.get(server.url("/api/openapi.json")).send().await?.json().await?;
     assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
-    for path in ["/api/v1/widget/sessions", "/api/v1/auth/login", "/api/v1/conversations/{id}/messages", "/api/v1/agent/ws"] {
+    for path in
+        ["/api/v1/widget/sessions", "/api/v1/auth/login", "/api/v1/conversations/{id}/messages", "/api/v1/agent/ws"]
+    {
         assert!(doc["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
     }
     let r = server.http.get(server.url("/agent")).send().await?;
@@ -420,7 +480,108 @@ async fn health_and_openapi_document_are_served() -> TestResult {
         .await?;
     assert!(r.status().is_success(), "{}", r.status());
     assert_eq!(r.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()), Some("*"));
-    let r = server.http.get(server.url("/api/v1/conversations")).header("origin", "https://evil.example").send().await?;
+    let r =
+        server.http.get(server.url("/api/v1/conversations")).header("origin", "https://evil.example").send().await?;
     assert!(r.headers().get("access-control-allow-origin").is_none(), "workspace routes are not cross-origin");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_lock_the_account_and_everything_is_audited() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let server = TestServer::start(&sqlite_url(&dir).await).await?;
+    let shop = server.tenant("lock").await?;
+    let wrong = json!({"email": "agent@lock.test", "password": "not-the-password"});
+    for attempt in 1..=lingxi_service::LOCK_THRESHOLD {
+        let (code, body) = server.post("/api/v1/auth/login", "", wrong.clone()).await?;
+        assert_eq!((code, body["code"].as_str()), (401, Some("invalid_credentials")), "attempt {attempt}");
+    }
+    let right = json!({"email": "agent@lock.test", "password": PASSWORD});
+    let r = server.http.post(server.url("/api/v1/auth/login")).json(&right).send().await?;
+    assert_eq!(r.status(), 429, "locked even with the right password");
+    assert!(r.headers().get("retry-after").is_some());
+    assert_eq!(r.json::<Value>().await?["code"], "account_locked");
+
+    // An admin unlocks the account; the right password works again.
+    let (_, users) = server.get("/api/v1/admin/users", &shop.admin).await?;
+    let agent_id = users["items"]
+        .as_array()
+        .ok_or("items")?
+        .iter()
+        .find(|u| u["email"] == "agent@lock.test")
+        .and_then(|u| u["id"].as_str())
+        .ok_or("agent")?
+        .to_owned();
+    let (code, _) = server.post(&format!("/api/v1/admin/users/{agent_id}/unlock"), &shop.agent, json!({})).await?;
+    assert_eq!(code, 403, "agents cannot unlock");
+    let (code, _) = server.post(&format!("/api/v1/admin/users/{agent_id}/unlock"), &shop.admin, json!({})).await?;
+    assert_eq!(code, 200);
+    let (code, _) = server.post("/api/v1/auth/login", "", right).await?;
+    assert_eq!(code, 200);
+
+    let (code, audit) = server.get("/api/v1/admin/audit", &shop.admin).await?;
+    assert_eq!(code, 200);
+    let actions: Vec<&str> =
+        audit["items"].as_array().ok_or("items")?.iter().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(actions.iter().filter(|a| **a == "login.failure").count() as i64, lingxi_service::LOCK_THRESHOLD);
+    for action in ["login.locked", "user.unlock", "login.success"] {
+        assert!(actions.contains(&action), "{action} missing from {actions:?}");
+    }
+    assert!(!audit.to_string().contains(PASSWORD), "no secret is ever audited");
+    let (code, _) = server.get("/api/v1/admin/audit", &shop.agent).await?;
+    assert_eq!(code, 403);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_are_rate_limited_per_address() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let server = TestServer::start(&sqlite_url(&dir).await).await?;
+    let mut limited = None;
+    for attempt in 0..100 {
+        let body = json!({"email": format!("nobody-{attempt}@x.test"), "password": "whatever-123"});
+        let r = server.http.post(server.url("/api/v1/auth/login")).json(&body).send().await?;
+        if r.status() == 429 {
+            limited = Some((attempt, r.headers().get("retry-after").is_some(), r.json::<Value>().await?));
+            break;
+        }
+    }
+    let (attempt, retry_after, body) = limited.ok_or("never rate limited")?;
+    assert!(attempt >= 10, "allowed a reasonable number first ({attempt})");
+    assert!(retry_after);
+    assert_eq!(body["code"], "rate_limited");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_see_and_revoke_their_own_sessions() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let server = TestServer::start(&sqlite_url(&dir).await).await?;
+    let shop = server.tenant("sessions").await?;
+    let second = server.login("agent@sessions.test").await?;
+    let (code, list) = server.get("/api/v1/auth/sessions", &shop.agent).await?;
+    assert_eq!(code, 200);
+    let items = list["items"].as_array().ok_or("items")?;
+    assert_eq!(items.len(), 2, "{list}");
+    assert_eq!(items[0]["ip"], "127.0.0.1");
+    assert!(!list.to_string().contains(&second), "tokens are never listed");
+    // The admin cannot revoke the agent's session by id through their own list: it is not theirs.
+    let newest = items[0]["id"].as_str().ok_or("id")?.to_owned();
+    let r = server
+        .http
+        .delete(server.url(&format!("/api/v1/auth/sessions/{newest}")))
+        .bearer_auth(&shop.admin)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 404);
+    let r = server
+        .http
+        .delete(server.url(&format!("/api/v1/auth/sessions/{newest}")))
+        .bearer_auth(&shop.agent)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 204);
+    assert_eq!(server.get("/api/v1/me", &second).await?.0, 401, "the revoked session no longer works");
+    assert_eq!(server.get("/api/v1/me", &shop.agent).await?.0, 200);
     Ok(())
 }

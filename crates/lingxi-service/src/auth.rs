@@ -4,8 +4,10 @@ use crate::{ServiceResult, Services};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Argon2, Params};
 use chrono::{Duration, Utc};
+use lingxi_store::{NewAudit, NewSession};
 use lingxi_types::{Tenant, User};
 use rand::RngCore;
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 /// Why authentication failed.
@@ -20,10 +22,64 @@ pub enum AuthError {
     /// No live session for the token.
     #[error("not signed in or the session has ended")]
     Unauthenticated,
+    /// Too many failed logins: the account is locked for a while.
+    #[error("too many failed logins: the account is locked for a while")]
+    Locked {
+        /// When the lock ends.
+        until: chrono::DateTime<Utc>,
+    },
 }
 
-/// How long a login session lasts.
+/// How long a login session lasts at most.
 const SESSION_HOURS: i64 = 12;
+/// How long a session may stay unused.
+const SESSION_IDLE_HOURS: i64 = 4;
+/// How often a session's last use is written (to spare the database a write per request).
+const TOUCH_EVERY_MINUTES: i64 = 5;
+/// Consecutive failed logins that lock an account.
+pub const LOCK_THRESHOLD: i64 = 5;
+/// How long a lock lasts.
+const LOCK_MINUTES: i64 = 15;
+
+/// Where a request comes from, for sessions and the audit log.
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    /// The client's address.
+    pub ip: Option<String>,
+    /// The client's software.
+    pub user_agent: Option<String>,
+}
+
+/// Passwords attackers try first; a new password may not be one of them.
+const COMMON_PASSWORDS: &str = include_str!("common-passwords.txt");
+
+/// Checks a new password: 8 to 256 characters, not a common password, not the e-mail.
+pub fn validate_new_password(password: &str, email: &str) -> Result<(), String> {
+    let n = password.chars().count();
+    if !(8..=256).contains(&n) {
+        return Err("the password must be 8 to 256 characters".into());
+    }
+    let lower = password.to_lowercase();
+    if COMMON_PASSWORDS.lines().any(|p| p.trim() == lower) {
+        return Err("this password is too common; choose another".into());
+    }
+    let local = email.split('@').next().unwrap_or_default().to_lowercase();
+    if lower == email.to_lowercase() || (!local.is_empty() && lower == local) {
+        return Err("the password must not be the e-mail address".into());
+    }
+    Ok(())
+}
+
+/// Whether a stored hash was made with other parameters than today's (then it is upgraded at the next login).
+fn needs_rehash(phc: &str) -> bool {
+    let Ok(hash) = PasswordHash::new(phc) else { return true };
+    let current = argon2();
+    let params = current.params();
+    hash.algorithm.as_str() != "argon2id"
+        || hash.params.get_decimal("m") != Some(params.m_cost())
+        || hash.params.get_decimal("t") != Some(params.t_cost())
+        || hash.params.get_decimal("p") != Some(params.p_cost())
+}
 
 /// A signed-in user.
 #[derive(Clone, Debug)]
@@ -69,53 +125,148 @@ fn dummy_hash() -> &'static str {
 }
 
 impl Services {
-    /// Checks e-mail and password and opens a session; returns its token.
+    /// Checks e-mail and password and opens a session; returns its token. Failures are counted per account
+    /// (locking it after [`LOCK_THRESHOLD`] in a row) and every attempt is audited.
     pub async fn login(
         &self,
         email: &str,
         password: &str,
         tenant_slug: Option<&str>,
+        client: &ClientInfo,
     ) -> ServiceResult<(String, Authenticated)> {
-        let mut candidates = self.store.login_candidates(email.trim()).await?;
+        let email = email.trim().to_lowercase();
+        let mut candidates = self.store.login_candidates(&email).await?;
         if let Some(slug) = tenant_slug.filter(|s| !s.is_empty()) {
-            let Some(tenant) = self.store.tenant_by_slug(slug).await? else {
-                return Err(AuthError::InvalidCredentials.into());
-            };
-            candidates.retain(|(u, _)| u.tenant_id == tenant.id);
+            let tenant = self.store.tenant_by_slug(slug).await?;
+            candidates.retain(|c| Some(c.user.tenant_id) == tenant.as_ref().map(|t| t.id));
         }
         if candidates.len() > 1 {
             return Err(AuthError::TenantRequired.into());
         }
         let candidate = candidates.pop();
-        let phc = candidate.as_ref().map(|(_, h)| h.clone()).unwrap_or_else(|| dummy_hash().to_owned());
-        let password = password.to_owned();
-        let ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc)).await.unwrap_or(false);
-        let Some((user, _)) = candidate.filter(|_| ok) else {
+        let audit = |tenant_id, actor_user, action: &str, detail| NewAudit {
+            tenant_id,
+            actor_user,
+            actor_ip: client.ip.clone(),
+            action: action.to_owned(),
+            target: Some(email.clone()),
+            detail,
+        };
+        let now = Utc::now();
+        if let Some(c) = &candidate
+            && let Some(until) = c.locked_until.filter(|u| *u > now)
+        {
+            self.store.audit(audit(Some(c.user.tenant_id), Some(c.user.id), "login.locked", json!({}))).await?;
+            return Err(AuthError::Locked { until }.into());
+        }
+        let phc = candidate.as_ref().map(|c| c.password_hash.clone()).unwrap_or_else(|| dummy_hash().to_owned());
+        let attempt = password.to_owned();
+        let ok = tokio::task::spawn_blocking(move || verify_password(&attempt, &phc)).await.unwrap_or(false);
+        let Some(c) = candidate.clone().filter(|_| ok) else {
+            if let Some(c) = &candidate {
+                let until = now + Duration::minutes(LOCK_MINUTES);
+                let locked =
+                    self.store.record_login_failure(c.user.tenant_id, c.user.id, LOCK_THRESHOLD, until).await?;
+                let detail = json!({"reason": "bad_password", "locked": locked.is_some()});
+                self.store.audit(audit(Some(c.user.tenant_id), Some(c.user.id), "login.failure", detail)).await?;
+            } else {
+                self.store.audit(audit(None, None, "login.failure", json!({"reason": "unknown_account"}))).await?;
+            }
             return Err(AuthError::InvalidCredentials.into());
         };
+        let user = c.user;
+        if c.failed_logins > 0 {
+            self.store.clear_login_failures(user.tenant_id, user.id).await?;
+        }
+        if needs_rehash(&c.password_hash) {
+            let fresh = password.to_owned();
+            if let Ok(hash) = tokio::task::spawn_blocking(move || hash_password(&fresh)).await {
+                self.store.set_password_hash(user.tenant_id, user.id, &hash).await?;
+            }
+        }
         let token = new_token();
-        self.store
-            .create_session(user.tenant_id, user.id, &token_hash(&token), Utc::now() + Duration::hours(SESSION_HOURS))
-            .await?;
+        let session = NewSession {
+            token_hash: token_hash(&token),
+            id: new_token().chars().take(24).collect(),
+            expires_at: now + Duration::hours(SESSION_HOURS),
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.as_ref().map(|u| u.chars().take(300).collect()),
+        };
+        self.store.create_session(user.tenant_id, user.id, session).await?;
+        self.store.audit(audit(Some(user.tenant_id), Some(user.id), "login.success", json!({}))).await?;
         let tenant = self.store.tenant(user.tenant_id).await?;
         tracing::info!(tenant = %tenant.slug, user = %user.id, "login");
         Ok((token, Authenticated { user, tenant }))
     }
 
-    /// The user a session token belongs to, if the session is live.
+    /// The user a session token belongs to, if the session is live; records its use.
     pub async fn authenticate(&self, token: &str) -> ServiceResult<Authenticated> {
-        let Some(session) = self.store.live_session(&token_hash(token), Utc::now()).await? else {
+        let now = Utc::now();
+        let hash = token_hash(token);
+        let Some(session) = self.store.live_session(&hash, now, now - Duration::hours(SESSION_IDLE_HOURS)).await?
+        else {
             return Err(AuthError::Unauthenticated.into());
         };
+        if now - session.last_seen_at > Duration::minutes(TOUCH_EVERY_MINUTES) {
+            self.store.touch_session(session.tenant_id, &hash, now).await?;
+        }
         let user = self.store.user(session.tenant_id, session.user_id).await?;
         let tenant = self.store.tenant(session.tenant_id).await?;
         Ok(Authenticated { user, tenant })
     }
 
     /// Ends a session.
-    pub async fn logout(&self, who: &Authenticated, token: &str) -> ServiceResult<()> {
+    pub async fn logout(&self, who: &Authenticated, client: &ClientInfo, token: &str) -> ServiceResult<()> {
         self.store.revoke_session(who.tenant.id, &token_hash(token)).await?;
+        self.audit(who, client, "logout", None, json!({})).await
+    }
+}
+
+impl Services {
+    /// Appends an action of a signed-in user to the audit log.
+    pub async fn audit(
+        &self,
+        who: &Authenticated,
+        client: &ClientInfo,
+        action: &str,
+        target: Option<String>,
+        detail: serde_json::Value,
+    ) -> ServiceResult<()> {
+        self.store
+            .audit(NewAudit {
+                tenant_id: Some(who.tenant.id),
+                actor_user: Some(who.user.id),
+                actor_ip: client.ip.clone(),
+                action: action.to_owned(),
+                target,
+                detail,
+            })
+            .await?;
         Ok(())
+    }
+
+    /// The caller's live sessions.
+    pub async fn my_sessions(&self, who: &Authenticated) -> ServiceResult<Vec<lingxi_store::SessionRecord>> {
+        Ok(self.store.list_sessions(who.tenant.id, who.user.id, Utc::now()).await?)
+    }
+
+    /// Revokes one of the caller's sessions.
+    pub async fn revoke_my_session(&self, who: &Authenticated, client: &ClientInfo, id: &str) -> ServiceResult<()> {
+        self.store.revoke_session_by_id(who.tenant.id, who.user.id, id).await?;
+        self.audit(who, client, "session.revoke", Some(id.to_owned()), json!({})).await
+    }
+
+    /// Lifts a user's login lock (an administrator's unlock path).
+    pub async fn unlock_user(
+        &self,
+        who: &Authenticated,
+        client: &ClientInfo,
+        user_id: lingxi_types::UserId,
+    ) -> ServiceResult<User> {
+        self.store.clear_login_failures(who.tenant.id, user_id).await?;
+        let user = self.store.user(who.tenant.id, user_id).await?;
+        self.audit(who, client, "user.unlock", Some(user.id.to_string()), json!({"email": user.email})).await?;
+        Ok(user)
     }
 }
 
@@ -130,6 +281,28 @@ mod tests {
         assert!(verify_password("correct horse", &h));
         assert!(!verify_password("wrong", &h));
         assert!(!verify_password("x", "not a phc string"));
+    }
+
+    #[test]
+    fn new_passwords_must_not_be_common_short_or_the_email() {
+        assert!(validate_new_password("password123", "a@b.test").is_err());
+        assert!(validate_new_password("Qwerty123", "a@b.test").is_err());
+        assert!(validate_new_password("short", "a@b.test").is_err());
+        assert!(validate_new_password("lina.zhang", "lina.zhang@b.test").is_err());
+        assert!(validate_new_password("violet-harbour-42", "a@b.test").is_ok());
+    }
+
+    #[test]
+    fn hashes_with_old_parameters_are_upgraded() {
+        assert!(!needs_rehash(&hash_password("x")));
+        let weak = Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            Params::new(8 * 1024, 1, 1, None).unwrap_or_default(),
+        );
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let old = weak.hash_password(b"x", &salt).map(|h| h.to_string()).unwrap_or_default();
+        assert!(needs_rehash(&old));
     }
 
     #[test]

@@ -38,7 +38,8 @@ pub struct WidgetGrant {
     pub conversation_id: ConversationId,
 }
 
-const OPEN: &[ConversationStatus] = &[ConversationStatus::Bot, ConversationStatus::Queued, ConversationStatus::Assigned];
+const OPEN: &[ConversationStatus] =
+    &[ConversationStatus::Bot, ConversationStatus::Queued, ConversationStatus::Assigned];
 
 impl Services {
     /// Opens (or, with a previous valid token of an open conversation, resumes) a widget session.
@@ -51,7 +52,8 @@ impl Services {
     ) -> ServiceResult<WidgetSession> {
         let tenant = self.store.tenant_by_widget_key(widget_key).await?.ok_or(ServiceError::UnknownWidgetKey)?;
         if let Some(token) = previous_token
-            && let Some((tenant_id, visitor_id, conversation_id)) = self.store.widget_session(&token_hash(token)).await?
+            && let Some((tenant_id, visitor_id, conversation_id)) =
+                self.store.widget_session(&token_hash(token)).await?
             && tenant_id == tenant.id
         {
             let conversation = self.store.conversation(tenant.id, conversation_id).await?;
@@ -131,7 +133,13 @@ impl Services {
         {
             self.changed(&reopened);
         }
-        let new = NewMessage { author: Author::Visitor, author_user: None, author_name: None, text: text.to_owned(), client_id };
+        let new = NewMessage {
+            author: Author::Visitor,
+            author_user: None,
+            author_name: None,
+            text: text.to_owned(),
+            client_id,
+        };
         self.post(grant.tenant_id, grant.conversation_id, new).await
     }
 
@@ -142,8 +150,12 @@ impl Services {
             return Ok(());
         }
         let kb = self.knowledge_base(tenant_id).await?;
-        let turn =
-            respond(&kb, BotState { consecutive_failures: conversation.bot_failures }, &message.text, chrono::Utc::now());
+        let turn = respond(
+            &kb,
+            BotState { consecutive_failures: conversation.bot_failures },
+            &message.text,
+            chrono::Utc::now(),
+        );
         let (text, kind, detail) = match &turn.reply {
             BotReply::Answer { entry_id, text, confidence } => {
                 (text.clone(), EventKind::BotAnswered, json!({"entry_id": entry_id, "confidence": confidence}))
@@ -159,7 +171,12 @@ impl Services {
                 self.store.set_bot_failures(tenant_id, conversation.id, 0).await?;
                 if *reason == HandoffReason::LowConfidence {
                     self.store
-                        .record_event(tenant_id, Some(conversation.id), EventKind::BotFailed, json!({"outcome": "handoff"}))
+                        .record_event(
+                            tenant_id,
+                            Some(conversation.id),
+                            EventKind::BotFailed,
+                            json!({"outcome": "handoff"}),
+                        )
                         .await?;
                 }
                 self.handoff(tenant_id, conversation.id, *reason).await?;
@@ -269,7 +286,8 @@ impl Services {
 
     /// Assigns queued conversations, oldest first, while online agents have room.
     pub async fn drain_queue(&self, tenant_id: TenantId) -> ServiceResult<()> {
-        let filter = ConversationFilter { statuses: vec![ConversationStatus::Queued], assigned_to: None, limit: Some(500) };
+        let filter =
+            ConversationFilter { statuses: vec![ConversationStatus::Queued], assigned_to: None, limit: Some(500) };
         let mut queued = self.store.list_conversations(tenant_id, &filter).await?;
         queued.sort_by_key(|(c, _)| c.updated_at);
         for (c, _) in queued {
@@ -372,9 +390,7 @@ impl Services {
         };
         self.post_system(tenant_id, id, "会话已结束，感谢您的咨询。 / This conversation has been closed. Thank you!")
             .await?;
-        self.store
-            .record_event(tenant_id, Some(id), EventKind::ConversationClosed, json!({"by": who.user.id}))
-            .await?;
+        self.store.record_event(tenant_id, Some(id), EventKind::ConversationClosed, json!({"by": who.user.id})).await?;
         self.changed(&closed);
         Ok(closed)
     }

@@ -11,7 +11,9 @@ mod presence;
 
 pub use flow::{WidgetGrant, WidgetSession};
 
-pub use auth::{AuthError, Authenticated, hash_password, new_token, token_hash};
+pub use auth::{
+    AuthError, Authenticated, ClientInfo, LOCK_THRESHOLD, hash_password, new_token, token_hash, validate_new_password,
+};
 pub use kb::{BotTest, ImportMode, ImportReport, RETRAIN_DELAY};
 pub use presence::PresenceGuard;
 

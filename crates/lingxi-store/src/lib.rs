@@ -7,6 +7,7 @@
 //! Architecture invariant: every function that reads or writes tenant data takes the [`TenantId`] and puts it in
 //! the `WHERE` clause. There is no "get by id" without a tenant.
 
+mod audit;
 mod conversations;
 mod events;
 mod kb;
@@ -15,10 +16,11 @@ mod tenants;
 pub mod testing;
 mod users;
 
+pub use audit::{AuditRecord, NewAudit};
 pub use conversations::{Appended, ConversationFilter, NewMessage};
 pub use events::StoredEvent;
 pub use kb::{KbFilter, KbUpsertCounts, NewKbEntry};
-pub use users::SessionRecord;
+pub use users::{LoginCandidate, NewSession, SessionRecord};
 
 use lingxi_types::TenantId;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

@@ -33,3 +33,10 @@ pub async fn postgres_store() -> Option<StoreResult<Store>> {
     let url = std::env::var(POSTGRES_URL_VAR).ok().filter(|u| !u.is_empty())?;
     Some(async { Store::connect(&scratch_postgres_url(&url).await?).await }.await)
 }
+
+impl Store {
+    /// Runs a raw statement: for tests that check what the database itself refuses.
+    pub async fn raw_execute(&self, sql: &str) -> StoreResult<u64> {
+        Ok(sqlx::query(sql).execute(&self.pool).await?.rows_affected())
+    }
+}

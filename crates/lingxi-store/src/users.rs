@@ -1,6 +1,6 @@
 //! Workspace users and their server-side sessions.
 
-use crate::rows::{enum_col, id, millis, now, text, ts};
+use crate::rows::{enum_col, id, int, millis, now, opt_text, opt_ts, text, ts};
 use crate::{Store, StoreError, StoreResult, is_unique_violation, tid};
 use chrono::{DateTime, Utc};
 use lingxi_types::{Role, TenantId, User, UserId};
@@ -22,12 +22,66 @@ fn user(row: &AnyRow) -> StoreResult<User> {
 /// A live session: who it belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionRecord {
+    /// The session's public id (not the token).
+    pub id: String,
     /// The tenant.
     pub tenant_id: TenantId,
     /// The user.
     pub user_id: UserId,
-    /// When it stops being valid.
+    /// When it was opened.
+    pub created_at: DateTime<Utc>,
+    /// When it was last used.
+    pub last_seen_at: DateTime<Utc>,
+    /// When it stops being valid whatever the activity.
     pub expires_at: DateTime<Utc>,
+    /// The address it was opened from.
+    pub ip: Option<String>,
+    /// The browser or client that opened it.
+    pub user_agent: Option<String>,
+}
+
+/// A user found by e-mail at login, with what the login check needs.
+#[derive(Clone, Debug)]
+pub struct LoginCandidate {
+    /// The user.
+    pub user: User,
+    /// The PHC password hash.
+    pub password_hash: String,
+    /// Consecutive failed logins.
+    pub failed_logins: i64,
+    /// Locked until then, if locked.
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+/// Where a new session comes from.
+#[derive(Clone, Debug, Default)]
+pub struct NewSession {
+    /// The stored hash of the token.
+    pub token_hash: String,
+    /// The public id.
+    pub id: String,
+    /// Absolute expiry.
+    pub expires_at: DateTime<Utc>,
+    /// Client address.
+    pub ip: Option<String>,
+    /// Client software.
+    pub user_agent: Option<String>,
+}
+
+const SESSION_COLUMNS: &str = "id, tenant_id, user_id, created_at, last_seen_at, expires_at, ip, user_agent";
+
+fn session(r: &AnyRow) -> StoreResult<SessionRecord> {
+    let created_at = ts(r, "created_at")?;
+    Ok(SessionRecord {
+        id: opt_text(r, "id")?.unwrap_or_default(),
+        tenant_id: id(r, "tenant_id")?,
+        user_id: id(r, "user_id")?,
+        created_at,
+        last_seen_at: opt_ts(r, "last_seen_at")?.unwrap_or(created_at),
+        expires_at: ts(r, "expires_at")?,
+        ip: opt_text(r, "ip")?,
+        user_agent: opt_text(r, "user_agent")?,
+    })
 }
 
 impl Store {
@@ -65,13 +119,62 @@ impl Store {
         Ok(u)
     }
 
-    /// Every user with this e-mail, in any tenant, with the password hash: the login lookup.
-    pub async fn login_candidates(&self, email: &str) -> StoreResult<Vec<(User, String)>> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS}, password_hash FROM users WHERE email = $1"))
-            .bind(email)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|r| Ok((user(r)?, text(r, "password_hash")?))).collect()
+    /// Every user with this e-mail, in any tenant, with what the login check needs: the login lookup.
+    pub async fn login_candidates(&self, email: &str) -> StoreResult<Vec<LoginCandidate>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS}, password_hash, failed_logins, locked_until FROM users WHERE email = $1"
+        ))
+        .bind(email)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LoginCandidate {
+                    user: user(r)?,
+                    password_hash: text(r, "password_hash")?,
+                    failed_logins: int(r, "failed_logins")?,
+                    locked_until: opt_ts(r, "locked_until")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Counts a failed login; at `threshold` consecutive failures the account is locked until `lock_until`.
+    /// Returns the lock's end when this failure locked the account.
+    pub async fn record_login_failure(
+        &self,
+        tenant_id: TenantId,
+        user_id: UserId,
+        threshold: i64,
+        lock_until: DateTime<Utc>,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        let row = sqlx::query(
+            "UPDATE users SET failed_logins = failed_logins + 1, \
+             locked_until = CASE WHEN failed_logins + 1 >= $1 THEN $2 ELSE locked_until END \
+             WHERE tenant_id = $3 AND id = $4 RETURNING failed_logins",
+        )
+        .bind(threshold)
+        .bind(millis(lock_until))
+        .bind(tid(tenant_id))
+        .bind(user_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        let failures = row.map(|r| int(&r, "failed_logins")).transpose()?.unwrap_or(0);
+        Ok((failures >= threshold).then_some(lock_until))
+    }
+
+    /// Clears the failure count and any lock (after a good login, or an admin's unlock).
+    pub async fn clear_login_failures(&self, tenant_id: TenantId, user_id: UserId) -> StoreResult<()> {
+        let done =
+            sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE tenant_id = $1 AND id = $2")
+                .bind(tid(tenant_id))
+                .bind(user_id.to_string())
+                .execute(&self.pool)
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("user"));
+        }
+        Ok(())
     }
 
     /// Replaces a user's password hash (e.g. when the hashing parameters are upgraded).
@@ -105,44 +208,102 @@ impl Store {
     }
 
     /// Records a session, identified by the hash of its token.
-    pub async fn create_session(
-        &self,
-        tenant_id: TenantId,
-        user_id: UserId,
-        token_hash: &str,
-        expires_at: DateTime<Utc>,
-    ) -> StoreResult<()> {
+    pub async fn create_session(&self, tenant_id: TenantId, user_id: UserId, new: NewSession) -> StoreResult<()> {
+        let at = millis(now());
         sqlx::query(
-            "INSERT INTO sessions (token_hash, tenant_id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO sessions (token_hash, id, tenant_id, user_id, created_at, last_seen_at, expires_at, ip, \
+             user_agent) VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8)",
         )
-        .bind(token_hash)
+        .bind(new.token_hash)
+        .bind(new.id)
         .bind(tid(tenant_id))
         .bind(user_id.to_string())
-        .bind(millis(now()))
-        .bind(millis(expires_at))
+        .bind(at)
+        .bind(millis(new.expires_at))
+        .bind(new.ip)
+        .bind(new.user_agent)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    /// The live (not revoked, not expired at `at`) session with this token hash.
-    pub async fn live_session(&self, token_hash: &str, at: DateTime<Utc>) -> StoreResult<Option<SessionRecord>> {
-        let row = sqlx::query(
-            "SELECT tenant_id, user_id, expires_at FROM sessions \
-             WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
-        )
+    /// The live session with this token hash at `at`: not revoked, before its absolute expiry, and used since
+    /// `idle_since` (idle expiry). A session without a recorded use counts from its creation.
+    pub async fn live_session(
+        &self,
+        token_hash: &str,
+        at: DateTime<Utc>,
+        idle_since: DateTime<Utc>,
+    ) -> StoreResult<Option<SessionRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = $1 AND revoked_at IS NULL \
+             AND expires_at > $2 AND COALESCE(last_seen_at, created_at) > $3"
+        ))
         .bind(token_hash)
         .bind(millis(at))
+        .bind(millis(idle_since))
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            Ok(SessionRecord {
-                tenant_id: id(&r, "tenant_id")?,
-                user_id: id(&r, "user_id")?,
-                expires_at: ts(&r, "expires_at")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(session).transpose()
+    }
+
+    /// Records that a session was used at `at`.
+    pub async fn touch_session(&self, tenant_id: TenantId, token_hash: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE tenant_id = $2 AND token_hash = $3")
+            .bind(millis(at))
+            .bind(tid(tenant_id))
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A user's live sessions at `at`, newest first.
+    pub async fn list_sessions(
+        &self,
+        tenant_id: TenantId,
+        user_id: UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<SessionRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL \
+             AND expires_at > $3 ORDER BY created_at DESC"
+        ))
+        .bind(tid(tenant_id))
+        .bind(user_id.to_string())
+        .bind(millis(at))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(session).collect()
+    }
+
+    /// Revokes one of a user's sessions by its public id.
+    pub async fn revoke_session_by_id(&self, tenant_id: TenantId, user_id: UserId, id: &str) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 WHERE tenant_id = $2 AND user_id = $3 AND id = $4 \
+             AND revoked_at IS NULL",
+        )
+        .bind(millis(now()))
+        .bind(tid(tenant_id))
+        .bind(user_id.to_string())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("session"));
+        }
+        Ok(())
+    }
+
+    /// Revokes every session of a user (password change, account disabled).
+    pub async fn revoke_all_sessions(&self, tenant_id: TenantId, user_id: UserId) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE tenant_id = $2 AND user_id = $3 AND revoked_at IS NULL")
+            .bind(millis(now()))
+            .bind(tid(tenant_id))
+            .bind(user_id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Revokes a session of the tenant.

@@ -1,7 +1,7 @@
 //! One storage test suite, run against SQLite always and PostgreSQL when `LINGXI_TEST_POSTGRES_URL` is set.
 
 use lingxi_store::testing::{postgres_store, sqlite_store};
-use lingxi_store::{ConversationFilter, NewKbEntry, NewMessage, Store, StoreError};
+use lingxi_store::{ConversationFilter, NewAudit, NewKbEntry, NewMessage, NewSession, Store, StoreError};
 use lingxi_types::*;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -158,7 +158,7 @@ conformance!(transitions_are_compare_and_set, |store: Store| async move {
     Ok::<_, Box<dyn std::error::Error>>(())
 });
 
-conformance!(sessions_expire_and_revoke, |store: Store| async move {
+conformance!(sessions_expire_idle_out_and_revoke, |store: Store| async move {
     let t = tenant(&store, "sess").await?;
     let u = store.create_user(t.id, "s@x.test", "S", Role::Admin, "hash").await?;
     assert!(matches!(
@@ -166,14 +166,69 @@ conformance!(sessions_expire_and_revoke, |store: Store| async move {
         Err(StoreError::AlreadyExists(_))
     ));
     let now = chrono::Utc::now();
-    store.create_session(t.id, u.id, "h1", now + chrono::Duration::hours(1)).await?;
-    assert_eq!(store.live_session("h1", now).await?.map(|s| s.user_id), Some(u.id));
-    assert!(store.live_session("h1", now + chrono::Duration::hours(2)).await?.is_none(), "expired");
+    let hour = chrono::Duration::hours(1);
+    let session = |hash: &str, id: &str| NewSession {
+        token_hash: hash.into(),
+        id: id.into(),
+        expires_at: now + hour,
+        ip: Some("127.0.0.1".into()),
+        user_agent: Some("test".into()),
+    };
+    store.create_session(t.id, u.id, session("h1", "s1")).await?;
+    store.create_session(t.id, u.id, session("h2", "s2")).await?;
+    let live = store.live_session("h1", now, now - hour).await?.ok_or("live")?;
+    assert_eq!((live.user_id, live.id.as_str(), live.ip.as_deref()), (u.id, "s1", Some("127.0.0.1")));
+    assert!(store.live_session("h1", now + hour * 2, now - hour).await?.is_none(), "expired");
+    assert!(store.live_session("h1", now, now + chrono::Duration::minutes(1)).await?.is_none(), "idle");
+    store.touch_session(t.id, "h1", now + chrono::Duration::minutes(2)).await?;
+    assert!(store.live_session("h1", now, now + chrono::Duration::minutes(1)).await?.is_some(), "used again");
+    assert_eq!(store.list_sessions(t.id, u.id, now).await?.len(), 2);
     store.revoke_session(t.id, "h1").await?;
-    assert!(store.live_session("h1", now).await?.is_none(), "revoked");
+    assert!(store.live_session("h1", now, now - hour).await?.is_none(), "revoked");
+    let other = tenant(&store, "sess-other").await?;
+    assert!(matches!(store.revoke_session_by_id(other.id, u.id, "s2").await, Err(StoreError::NotFound(_))));
+    store.revoke_session_by_id(t.id, u.id, "s2").await?;
+    assert!(store.list_sessions(t.id, u.id, now).await?.is_empty());
     let candidates = store.login_candidates("s@x.test").await?;
     assert_eq!(candidates.len(), 1);
-    assert_eq!(candidates[0].1, "hash");
+    assert_eq!(candidates[0].password_hash, "hash");
+    Ok::<_, Box<dyn std::error::Error>>(())
+});
+
+conformance!(repeated_login_failures_lock_the_account_until_cleared, |store: Store| async move {
+    let t = tenant(&store, "lock").await?;
+    let u = store.create_user(t.id, "l@x.test", "L", Role::Agent, "hash").await?;
+    let until = chrono::Utc::now() + chrono::Duration::minutes(15);
+    assert_eq!(store.record_login_failure(t.id, u.id, 3, until).await?, None);
+    assert_eq!(store.record_login_failure(t.id, u.id, 3, until).await?, None);
+    assert!(store.record_login_failure(t.id, u.id, 3, until).await?.is_some(), "third failure locks");
+    let c = &store.login_candidates("l@x.test").await?[0];
+    assert_eq!((c.failed_logins, c.locked_until.is_some()), (3, true));
+    store.clear_login_failures(t.id, u.id).await?;
+    let c = &store.login_candidates("l@x.test").await?[0];
+    assert_eq!((c.failed_logins, c.locked_until), (0, None));
+    Ok::<_, Box<dyn std::error::Error>>(())
+});
+
+conformance!(the_audit_log_is_append_only_and_tenant_scoped, |store: Store| async move {
+    let a = tenant(&store, "aud-a").await?;
+    let b = tenant(&store, "aud-b").await?;
+    store
+        .audit(NewAudit {
+            tenant_id: Some(a.id),
+            action: "login.failure".into(),
+            target: Some("x@a.test".into()),
+            actor_ip: Some("10.0.0.1".into()),
+            detail: serde_json::json!({"reason": "bad_password"}),
+            ..Default::default()
+        })
+        .await?;
+    let log = store.audit_log(a.id, 10).await?;
+    assert_eq!((log.len(), log[0].action.as_str()), (1, "login.failure"));
+    assert!(store.audit_log(b.id, 10).await?.is_empty());
+    assert!(store.raw_execute("UPDATE audit_log SET action = 'x'").await.is_err(), "updates are refused");
+    assert!(store.raw_execute("DELETE FROM audit_log").await.is_err(), "deletes are refused");
+    assert_eq!(store.audit_log(a.id, 10).await?.len(), 1);
     Ok::<_, Box<dyn std::error::Error>>(())
 });
 

@@ -32,6 +32,8 @@ pub enum ErrorCode {
     AlreadyExists,
     /// Too many requests; retry later.
     RateLimited,
+    /// Too many failed logins: the account is locked for a while (or until an admin unlocks it).
+    AccountLocked,
     /// The database is not reachable.
     Unavailable,
     /// An unexpected failure; details are logged on the server, never sent.
@@ -48,7 +50,7 @@ impl ErrorCode {
             Self::Forbidden | Self::CsrfRequired => 403,
             Self::NotFound | Self::UnknownWidgetKey => 404,
             Self::Conflict | Self::AlreadyExists => 409,
-            Self::RateLimited => 429,
+            Self::RateLimited | Self::AccountLocked => 429,
             Self::Unavailable => 503,
             Self::Internal => 500,
         }
@@ -70,6 +72,7 @@ impl ErrorCode {
             Self::Conflict => "conflict",
             Self::AlreadyExists => "already_exists",
             Self::RateLimited => "rate_limited",
+            Self::AccountLocked => "account_locked",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }

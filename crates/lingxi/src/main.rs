@@ -7,7 +7,7 @@ mod kb;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use lingxi_service::{Services, hash_password, new_token};
+use lingxi_service::{Services, hash_password, new_token, validate_new_password};
 use lingxi_store::Store;
 use lingxi_types::Role;
 use std::net::SocketAddr;
@@ -69,6 +69,9 @@ enum Command {
         /// Do not create the demo tenant.
         #[arg(long, env = "LINGXI_NO_DEMO")]
         no_demo: bool,
+        /// Turn the per-address rate limits off (for load tests from one address).
+        #[arg(long, env = "LINGXI_NO_RATE_LIMITS")]
+        no_rate_limits: bool,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -142,7 +145,9 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Eval { command } => lingxi_eval::run_eval(command),
         Command::Nlp { command } => lingxi_eval::run_nlp(command),
-        Command::Serve { bind, no_demo, db } => runtime()?.block_on(serve(bind, no_demo, db)),
+        Command::Serve { bind, no_demo, no_rate_limits, db } => {
+            runtime()?.block_on(serve(bind, no_demo, no_rate_limits, db))
+        }
         Command::Admin { command } => runtime()?.block_on(admin(command)),
         Command::Kb { command } => runtime()?.block_on(kb::run(command)),
     }
@@ -158,7 +163,7 @@ fn init_tracing() {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
 }
 
-async fn serve(bind: SocketAddr, no_demo: bool, db: DbArgs) -> anyhow::Result<()> {
+async fn serve(bind: SocketAddr, no_demo: bool, no_rate_limits: bool, db: DbArgs) -> anyhow::Result<()> {
     init_tracing();
     let store = db.open().await?;
     let demo_tenant = if no_demo {
@@ -168,7 +173,8 @@ async fn serve(bind: SocketAddr, no_demo: bool, db: DbArgs) -> anyhow::Result<()
         Some(demo)
     };
     let services = Services::new(store.clone(), lingxi_bus::Bus::default());
-    let state = lingxi_server::AppState { services, demo_tenant: demo_tenant.as_ref().map(|d| d.slug.clone()) };
+    let limits = lingxi_server::limits::RateLimitConfig { enabled: !no_rate_limits, ..Default::default() };
+    let state = lingxi_server::AppState::with_limits(services, demo_tenant.as_ref().map(|d| d.slug.clone()), limits);
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
     let addr = listener.local_addr()?;
     println!("Lingxi is running on http://{addr}");
@@ -180,7 +186,9 @@ async fn serve(bind: SocketAddr, no_demo: bool, db: DbArgs) -> anyhow::Result<()
         demo.print();
     }
     let app = lingxi_server::app(state);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     store.close().await;
     Ok(())
 }
@@ -203,7 +211,9 @@ async fn shutdown_signal() {
 
 /// Checks a slug: 1 to 40 of a-z, 0-9 and '-'.
 fn valid_slug(slug: &str) -> bool {
-    !slug.is_empty() && slug.len() <= 40 && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    !slug.is_empty()
+        && slug.len() <= 40
+        && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 async fn admin(command: AdminCommand) -> anyhow::Result<()> {
@@ -219,8 +229,8 @@ async fn admin(command: AdminCommand) -> anyhow::Result<()> {
         }
         AdminCommand::CreateUser { tenant, email, password, role, name, db } => {
             let role = Role::parse(&role).context("the role must be owner, admin, supervisor or agent")?;
-            if password.chars().count() < 8 {
-                bail!("the password must have at least 8 characters");
+            if let Err(why) = validate_new_password(&password, &email) {
+                bail!("{why}");
             }
             let store = db.open().await?;
             let t = store.tenant_by_slug(&tenant).await?.with_context(|| format!("no tenant {tenant}"))?;
@@ -237,4 +247,3 @@ async fn admin(command: AdminCommand) -> anyhow::Result<()> {
     }
     Ok(())
 }
-
