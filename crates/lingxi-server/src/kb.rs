@@ -3,7 +3,7 @@
 //! tenant; changing needs the admin or owner role.
 
 use crate::AppState;
-use crate::auth::{Admin, Agent};
+use crate::auth::{Admin, Agent, Client};
 use crate::error::{AppError, AppResult, Json, Query};
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{StatusCode, header};
@@ -15,6 +15,7 @@ use lingxi_store::KbFilter;
 use lingxi_types::wire::{KbEntryPage, KbEntryView};
 use lingxi_types::{ApiError, EntryId, ErrorCode};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 /// The largest import file accepted.
@@ -143,11 +144,14 @@ impl EntryBody {
         (status = 409, body = ApiError)))]
 pub async fn create_entry(
     State(state): State<AppState>,
+    Client(client, _ip): Client,
     Admin(admin): Admin,
     Json(body): Json<EntryBody>,
 ) -> AppResult<Response> {
     let who = &admin.who;
     let entry = state.services.create_kb_entry(who.tenant.id, who.user.id, body.input()?).await?;
+    let detail = json!({"question": entry.question});
+    state.services.audit(who, &client, "kb.create", Some(entry.id.to_string()), detail).await?;
     Ok((StatusCode::CREATED, Json(KbEntryView::at(&entry, Utc::now()))).into_response())
 }
 
@@ -158,12 +162,15 @@ pub async fn create_entry(
         (status = 404, body = ApiError), (status = 409, body = ApiError)))]
 pub async fn update_entry(
     State(state): State<AppState>,
+    Client(client, _ip): Client,
     Admin(admin): Admin,
     Path(id): Path<String>,
     Json(body): Json<EntryBody>,
 ) -> AppResult<Json<KbEntryView>> {
     let who = &admin.who;
     let entry = state.services.update_kb_entry(who.tenant.id, entry_id(&id)?, who.user.id, body.input()?).await?;
+    let detail = json!({"question": entry.question});
+    state.services.audit(who, &client, "kb.update", Some(entry.id.to_string()), detail).await?;
     Ok(Json(KbEntryView::at(&entry, Utc::now())))
 }
 
@@ -173,10 +180,12 @@ pub async fn update_entry(
     responses((status = 204), (status = 404, body = ApiError), (status = 403, body = ApiError)))]
 pub async fn delete_entry(
     State(state): State<AppState>,
+    Client(client, _ip): Client,
     Admin(admin): Admin,
     Path(id): Path<String>,
 ) -> AppResult<StatusCode> {
     state.services.delete_kb_entry(admin.who.tenant.id, entry_id(&id)?).await?;
+    state.services.audit(&admin.who, &client, "kb.delete", Some(id), json!({})).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -311,6 +320,7 @@ async fn upload(state: &AppState, req: Request) -> AppResult<(Vec<u8>, Option<Ta
         (status = 413, body = ApiError)))]
 pub async fn import(
     State(state): State<AppState>,
+    Client(client, _ip): Client,
     Admin(admin): Admin,
     Query(query): Query<ImportQuery>,
     req: Request,
@@ -328,7 +338,11 @@ pub async fn import(
     let who = &admin.who;
     let report =
         state.services.import_kb(who.tenant.id, Some(who.user.id), format, bytes, mode, &mut |_, _| {}).await?;
-    Ok(Json(ImportReportView::new(mode, report)))
+    let view = ImportReportView::new(mode, report);
+    let summary = json!({"format": format.extension(), "mode": view.mode, "applied": view.applied,
+        "rows": view.total_rows, "created": view.created, "updated": view.updated, "invalid": view.errors.len()});
+    state.services.audit(who, &client, "kb.import", None, summary).await?;
+    Ok(Json(view))
 }
 
 /// `?format=csv|xlsx` of the export and the template.
@@ -359,12 +373,14 @@ fn download(format: TableFormat, name: &str, bytes: Vec<u8>) -> Response {
         (status = 400, body = ApiError), (status = 401, body = ApiError)))]
 pub async fn export(
     State(state): State<AppState>,
+    Client(client, _ip): Client,
     agent: Agent,
     Query(query): Query<FormatQuery>,
 ) -> AppResult<Response> {
     let format = format(&query)?;
     let t = &agent.who.tenant;
     let bytes = state.services.export_kb(t.id, format).await?;
+    state.services.audit(&agent.who, &client, "kb.export", None, json!({"format": format.extension()})).await?;
     Ok(download(format, &format!("kb-{}-{}", t.slug, Utc::now().format("%Y%m%d")), bytes))
 }
 

@@ -524,7 +524,7 @@ async fn failed_logins_lock_the_account_and_everything_is_audited() -> TestResul
     let actions: Vec<&str> =
         audit["items"].as_array().ok_or("items")?.iter().filter_map(|e| e["action"].as_str()).collect();
     assert_eq!(actions.iter().filter(|a| **a == "login.failure").count() as i64, lingxi_service::LOCK_THRESHOLD);
-    for action in ["login.locked", "user.unlock", "login.success"] {
+    for action in ["login.locked", "user.unlock", "login.success", "kb.create"] {
         assert!(actions.contains(&action), "{action} missing from {actions:?}");
     }
     assert!(!audit.to_string().contains(PASSWORD), "no secret is ever audited");
