@@ -1,7 +1,7 @@
 // Lingxi admin console: tenant + embed snippet, users, knowledge base. Text from the server is rendered as text.
 import { api, t, h, $, clear, initLang, onLangChange, initAuth, toast, formatDateTime, roleLabel, initials, hueOf, getToken } from '/common.js';
 
-const SECTIONS = ['tenant', 'users', 'kb'];
+const SECTIONS = ['tenant', 'users', 'kb', 'audit'];
 const state = {
   me: null, tenant: null, users: [], section: 'tenant',
   kb: [], kbTotal: 0, kbOffset: 0, kbFilters: {}, kbEditing: null, kbLastTest: null,
@@ -17,6 +17,7 @@ $('#copy-snippet').addEventListener('click', copySnippet);
 $('#user-form').addEventListener('submit', addUser);
 $('#kb-form').addEventListener('submit', saveKb);
 $('#kb-search').addEventListener('submit', searchKb);
+$('#audit-refresh').addEventListener('click', loadAudit);
 $('#kb-new').addEventListener('click', () => { resetKbForm(); $('#kb-q').focus(); });
 $('#kb-cancel').addEventListener('click', resetKbForm);
 $('#kb-prev').addEventListener('click', () => { state.kbOffset = Math.max(0, state.kbOffset - PAGE); loadKb(); });
@@ -37,7 +38,7 @@ async function start(user) {
   }
   const fromHash = location.hash.slice(1);
   setSection(SECTIONS.includes(fromHash) ? fromHash : 'tenant');
-  await Promise.all([loadTenant(), loadUsers(), loadKb()]);
+  await Promise.all([loadTenant(), loadUsers().then(loadAudit), loadKb()]);
 }
 
 function renderMe() {
@@ -55,6 +56,7 @@ function setSection(s) {
   history.replaceState(null, '', '#' + s);
   for (const b of document.querySelectorAll('#admin-nav button')) b.classList.toggle('active', b.dataset.section === s);
   for (const id of SECTIONS) $('#sec-' + id).hidden = id !== s;
+  if (s === 'audit' && state.me) loadAudit();
 }
 
 function forbidden(e) {
@@ -98,6 +100,38 @@ async function copySnippet() {
     ta.remove();
   }
   toast(t('admin.copied'), 'success', 1600);
+}
+
+// ------------------------------------------------------------------ audit log
+
+async function loadAudit() {
+  const body = $('#audit-body');
+  let items = [];
+  let error = '';
+  try {
+    const res = await api('/api/v1/admin/audit?limit=200', { quiet: true });
+    items = res.items || [];
+  } catch (e) {
+    if (e.status === 401) return;
+    error = e.message;
+  }
+  clear(body);
+  if (!items.length) {
+    body.appendChild(h('tr', null, h('td', { colspan: '6', class: 'empty-row' }, error || t('admin.audit.empty'))));
+    return;
+  }
+  const names = new Map(state.users.map((u) => [u.id, u.name || u.email]));
+  for (const e of items) {
+    const label = t('audit.' + e.action);
+    const detail = e.detail && typeof e.detail === 'object' && Object.keys(e.detail).length ? JSON.stringify(e.detail) : '';
+    body.appendChild(h('tr', null,
+      h('td', { class: 'nowrap' }, formatDateTime(e.created_at)),
+      h('td', null, h('span', { class: 'badge plain', title: e.action }, label === 'audit.' + e.action ? e.action : label)),
+      h('td', null, (e.actor_user && names.get(e.actor_user)) || e.actor_user || '—'),
+      h('td', { class: 'mono' }, e.actor_ip || '—'),
+      h('td', { class: 'mono small' }, e.target || ''),
+      h('td', { class: 'mono small' }, detail)));
+  }
 }
 
 // ------------------------------------------------------------------ users
