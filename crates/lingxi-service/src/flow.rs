@@ -325,8 +325,7 @@ impl Services {
         };
         let appended = self.post(tenant_id, id, new).await?;
         if !appended.duplicate {
-            let events = self.store.conversation_events(tenant_id, id).await?;
-            if !events.iter().any(|e| e.kind == EventKind::FirstResponse) {
+            if !self.store.has_event(tenant_id, id, EventKind::FirstResponse).await? {
                 self.store
                     .record_event(tenant_id, Some(id), EventKind::FirstResponse, json!({"agent": who.user.id}))
                     .await?;

@@ -43,6 +43,24 @@ impl Store {
         Ok(())
     }
 
+    /// Whether an event of this kind was recorded for the conversation.
+    pub async fn has_event(
+        &self,
+        tenant_id: TenantId,
+        conversation_id: ConversationId,
+        kind: EventKind,
+    ) -> StoreResult<bool> {
+        let row = sqlx::query(
+            "SELECT 1 AS found FROM events WHERE tenant_id = $1 AND conversation_id = $2 AND kind = $3 LIMIT 1",
+        )
+        .bind(tid(tenant_id))
+        .bind(conversation_id.to_string())
+        .bind(kind.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// The events of one conversation of the tenant, in order.
     pub async fn conversation_events(
         &self,

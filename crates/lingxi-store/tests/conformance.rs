@@ -268,6 +268,10 @@ conformance!(events_are_recorded_per_conversation, |store: Store| async move {
         vec![EventKind::ConversationOpened, EventKind::HandoffRequested]
     );
     assert_eq!(events[1].detail["reason"], "visitor_request");
+    assert!(store.has_event(t.id, c.id, EventKind::HandoffRequested).await?);
+    assert!(!store.has_event(t.id, c.id, EventKind::FirstResponse).await?);
+    let other = tenant(&store, "ev-other").await?;
+    assert!(!store.has_event(other.id, c.id, EventKind::HandoffRequested).await?, "tenant-scoped");
     Ok::<_, Box<dyn std::error::Error>>(())
 });
 
