@@ -324,12 +324,10 @@ impl Services {
             client_id,
         };
         let appended = self.post(tenant_id, id, new).await?;
-        if !appended.duplicate {
-            if !self.store.has_event(tenant_id, id, EventKind::FirstResponse).await? {
-                self.store
-                    .record_event(tenant_id, Some(id), EventKind::FirstResponse, json!({"agent": who.user.id}))
-                    .await?;
-            }
+        if !appended.duplicate && !self.store.has_event(tenant_id, id, EventKind::FirstResponse).await? {
+            self.store
+                .record_event(tenant_id, Some(id), EventKind::FirstResponse, json!({"agent": who.user.id}))
+                .await?;
         }
         Ok(appended)
     }
