@@ -1,21 +1,34 @@
-// Lingxi admin console: tenant + embed snippet, users, knowledge base. Text from the server is rendered as text.
-import { api, t, h, $, clear, initLang, onLangChange, initAuth, toast, formatDateTime, roleLabel, initials, hueOf, getToken } from '/common.js';
+// Lingxi admin console: tenant + embed snippet, users, routing (skill groups, agents, rules), knowledge base, audit log.
+// Text from the server is rendered as text.
+import { api, t, h, $, clear, initLang, onLangChange, initAuth, toast, formatDateTime, roleLabel, initials, hueOf, getToken, lang } from '/common.js';
 
-const SECTIONS = ['tenant', 'users', 'kb', 'audit'];
+const SECTIONS = ['tenant', 'users', 'routing', 'kb', 'audit'];
 const state = {
   me: null, tenant: null, users: [], section: 'tenant',
   kb: [], kbTotal: 0, kbOffset: 0, kbFilters: {}, kbEditing: null, kbLastTest: null,
+  groups: [], agents: [], rules: [], rulesDirty: false, groupEditing: null,
 };
 
 initLang();
 const auth = initAuth({ onReady: start });
 $('#logout').addEventListener('click', () => auth.logout());
-onLangChange(() => { renderMe(); renderUsers(); renderKb(); renderTest(); });
+onLangChange(() => {
+  renderMe(); renderUsers(); renderKb(); renderTest();
+  renderGroups(); renderGroupMembers(); renderRoutingAgents(); renderRules();
+  $('#group-form-title').textContent = t(state.groupEditing ? 'admin.routing.group.edit' : 'admin.routing.group.new');
+});
 
 for (const b of document.querySelectorAll('#admin-nav button')) b.addEventListener('click', () => setSection(b.dataset.section));
 $('#copy-snippet').addEventListener('click', copySnippet);
 $('#user-form').addEventListener('submit', addUser);
 $('#kb-form').addEventListener('submit', saveKb);
+$('#group-form').addEventListener('submit', saveGroup);
+$('#group-new').addEventListener('click', () => { resetGroupForm(); $('#g-name').focus(); });
+$('#group-cancel').addEventListener('click', resetGroupForm);
+$('#rule-add').addEventListener('click', addRule);
+$('#rules-save').addEventListener('click', saveRules);
+$('#rules-reset').addEventListener('click', resetRules);
+window.addEventListener('beforeunload', (e) => { if (state.rulesDirty) { e.preventDefault(); e.returnValue = ''; } });
 $('#kb-search').addEventListener('submit', searchKb);
 $('#audit-refresh').addEventListener('click', loadAudit);
 $('#kb-new').addEventListener('click', () => { resetKbForm(); $('#kb-q').focus(); });
@@ -38,7 +51,7 @@ async function start(user) {
   }
   const fromHash = location.hash.slice(1);
   setSection(SECTIONS.includes(fromHash) ? fromHash : 'tenant');
-  await Promise.all([loadTenant(), loadUsers().then(loadAudit), loadKb()]);
+  await Promise.all([loadTenant(), loadUsers().then(() => Promise.all([loadAudit(), loadRouting()])), loadKb()]);
 }
 
 function renderMe() {
@@ -57,6 +70,7 @@ function setSection(s) {
   for (const b of document.querySelectorAll('#admin-nav button')) b.classList.toggle('active', b.dataset.section === s);
   for (const id of SECTIONS) $('#sec-' + id).hidden = id !== s;
   if (s === 'audit' && state.me) loadAudit();
+  if (s === 'routing' && state.me) loadRouting();
 }
 
 function forbidden(e) {
@@ -184,6 +198,8 @@ async function addUser(ev) {
     form.reset();
     toast(t('admin.users.created', { name: u.name || body.name }), 'success');
     await loadUsers();
+    renderGroupMembers();
+    loadRouting();
   } catch (e) {
     err.textContent = e.message;
     err.hidden = false;
@@ -494,4 +510,379 @@ async function download(kind, format) {
   } catch (_) {
     toast(t('error.generic'), 'error');
   }
+}
+
+// ------------------------------------------------------------------ routing: skill groups, agents, rules
+
+const STRATEGIES = ['least_loaded', 'round_robin', 'skill_match'];
+// Each condition field, the key its value goes in, and the kind of value.
+const COND_FIELDS = {
+  channel: { key: 'equals', kind: 'channel' },
+  entry_page: { key: 'contains', kind: 'text' },
+  language: { key: 'equals', kind: 'text' },
+  visitor_tag: { key: 'has', kind: 'text' },
+  vip: { key: 'equals', kind: 'bool' },
+  category: { key: 'equals', kind: 'text' },
+};
+
+function userName(id) {
+  const u = state.users.find((x) => x.id === id);
+  if (u) return u.name || u.email;
+  const a = state.agents.find((x) => x.user_id === id);
+  return a ? a.name : id;
+}
+
+async function loadRouting() {
+  const calls = [
+    api('/api/v1/groups', { quiet: true }).then((r) => { state.groups = r.items || []; state.groupsError = null; })
+      .catch((e) => { if (e.status !== 401) state.groupsError = e.detail; }),
+    api('/api/v1/agents', { quiet: true }).then((r) => { state.agents = r.items || []; state.agentsError = null; })
+      .catch((e) => { if (e.status !== 401) state.agentsError = e.detail; }),
+  ];
+  if (!state.rulesDirty) {
+    calls.push(api('/api/v1/admin/routing-rules', { quiet: true })
+      .then((r) => { state.rules = (r.items || []).map(ruleDraft); state.rulesError = null; })
+      .catch((e) => { if (e.status !== 401) state.rulesError = e.detail; }));
+  }
+  if (!state.users.length) calls.push(loadUsers());
+  await Promise.all(calls);
+  renderGroups();
+  renderGroupMembers();
+  renderRoutingAgents();
+  renderRules();
+}
+
+// ---- skill groups
+
+function renderGroups() {
+  const box = $('#groups-list');
+  clear(box);
+  if (!state.groups.length) {
+    box.appendChild(h('div', { class: 'empty-row' }, state.groupsError || t('admin.routing.groups.empty')));
+    return;
+  }
+  for (const g of state.groups) {
+    const members = (g.members || []).map(userName);
+    box.appendChild(h('div', { class: 'group-item' + (state.groupEditing === g.id ? ' editing' : ''), dataset: { id: g.id, name: g.name } },
+      h('div', { class: 'main' },
+        h('div', { class: 'q' },
+          h('span', { class: 'gname' }, g.name),
+          h('span', { class: 'chip cat' }, t('strategy.' + g.strategy)),
+          g.sticky ? h('span', { class: 'chip' }, t('admin.routing.group.sticky.on')) : null),
+        (g.skills || []).length ? h('div', { class: 'tags' }, g.skills.map((s) => h('span', { class: 'chip tag' }, s))) : null,
+        h('div', { class: 'muted small members' },
+          `${t('admin.routing.group.members')}: `, members.length ? members.join(lang() === 'zh' ? '、' : ', ') : t('admin.routing.group.members.none'))),
+      h('div', { class: 'btns' },
+        h('button', { class: 'btn btn-sm', type: 'button', onclick: () => editGroup(g) }, t('admin.edit')),
+        h('button', { class: 'btn btn-sm btn-danger', type: 'button', onclick: () => deleteGroup(g) }, t('admin.delete')))));
+  }
+}
+
+/** Member checkboxes from the users list, keeping what is ticked. */
+function renderGroupMembers(selected) {
+  const box = $('#g-members');
+  const keep = selected || new Set([...box.querySelectorAll('input:checked')].map((i) => i.value));
+  clear(box);
+  if (!state.users.length) { box.appendChild(h('span', { class: 'muted small' }, state.usersError || t('admin.users.empty'))); return; }
+  for (const u of state.users) {
+    const cb = h('input', { type: 'checkbox', name: 'members', value: u.id });
+    cb.checked = keep.has(u.id);
+    box.appendChild(h('label', { class: 'check member', dataset: { id: u.id, email: u.email || '' } },
+      cb, h('span', null, u.name || u.email), h('span', { class: 'muted small' }, roleLabel(u.role))));
+  }
+}
+
+function resetGroupForm() {
+  state.groupEditing = null;
+  const form = $('#group-form');
+  form.reset();
+  form.querySelector('.form-error').hidden = true;
+  $('#group-form-title').textContent = t('admin.routing.group.new');
+  renderGroupMembers(new Set());
+  renderGroups();
+}
+
+function editGroup(g) {
+  state.groupEditing = g.id;
+  const form = $('#group-form');
+  form.querySelector('.form-error').hidden = true;
+  $('#group-form-title').textContent = t('admin.routing.group.edit');
+  $('#g-name').value = g.name;
+  $('#g-strategy').value = STRATEGIES.includes(g.strategy) ? g.strategy : 'least_loaded';
+  $('#g-skills').value = (g.skills || []).join(', ');
+  $('#g-sticky').checked = !!g.sticky;
+  renderGroupMembers(new Set(g.members || []));
+  renderGroups();
+  $('#g-name').focus();
+}
+
+async function saveGroup(ev) {
+  ev.preventDefault();
+  const form = ev.currentTarget;
+  const err = form.querySelector('.form-error');
+  err.hidden = true;
+  const body = {
+    name: $('#g-name').value.trim(),
+    strategy: $('#g-strategy').value,
+    skills: splitList($('#g-skills').value, /[,，、;；\n]/),
+    sticky: $('#g-sticky').checked,
+    members: [...$('#g-members').querySelectorAll('input:checked')].map((i) => i.value),
+  };
+  const btn = form.querySelector('button[type=submit]');
+  btn.disabled = true;
+  try {
+    const editing = state.groupEditing;
+    const g = editing
+      ? await api(`/api/v1/admin/groups/${encodeURIComponent(editing)}`, { method: 'PUT', body, quiet: true })
+      : await api('/api/v1/admin/groups', { method: 'POST', body, quiet: true });
+    toast(t(editing ? 'admin.routing.group.saved' : 'admin.routing.group.created', { name: g.name }), 'success');
+    resetGroupForm();
+    await loadRouting();
+  } catch (e) {
+    if (e.status === 401) return;
+    err.textContent = e.detail;
+    err.hidden = false;
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+async function deleteGroup(g) {
+  if (!window.confirm(t('admin.routing.group.delete.confirm', { name: g.name }))) return;
+  try {
+    await api(`/api/v1/admin/groups/${encodeURIComponent(g.id)}`, { method: 'DELETE', quiet: true });
+    toast(t('admin.routing.group.deleted', { name: g.name }), 'success', 1800);
+    if (state.groupEditing === g.id) resetGroupForm();
+    await loadRouting();
+  } catch (e) {
+    // e.g. 409: "the routing rule "…" sends conversations to this group"
+    if (e.status !== 401) toast(e.detail, 'error', 6000);
+  }
+}
+
+// ---- agents: capacity and skills
+
+function renderRoutingAgents() {
+  const body = $('#routing-agents-body');
+  clear(body);
+  if (!state.agents.length) {
+    body.appendChild(h('tr', null, h('td', { colspan: '6', class: 'empty-row' }, state.agentsError || t('admin.routing.agents.empty'))));
+    return;
+  }
+  for (const a of state.agents) {
+    const cap = h('input', { class: 'input cap', type: 'number', min: '1', max: '100', step: '1', value: String(a.capacity), 'aria-label': t('admin.routing.agent.capacity') });
+    const skills = h('input', { class: 'input skills', value: (a.skills || []).join(', '), placeholder: t('admin.routing.agent.skills.ph'), 'aria-label': t('admin.routing.agent.skills') });
+    const err = h('div', { class: 'row-error' });
+    err.hidden = true;
+    const save = h('button', { class: 'btn btn-sm', type: 'button' }, t('admin.save'));
+    const av = h('span', { class: 'avatar' }, initials(a.name));
+    av.style.setProperty('--hue', hueOf(a.user_id));
+    save.addEventListener('click', async () => {
+      err.hidden = true;
+      save.disabled = true;
+      try {
+        const p = await api(`/api/v1/admin/agents/${encodeURIComponent(a.user_id)}`, {
+          method: 'PUT', quiet: true,
+          body: { capacity: Number(cap.value), skills: splitList(skills.value, /[,，、;；\n]/) },
+        });
+        Object.assign(a, p);
+        toast(t('admin.routing.agent.saved', { name: p.name }), 'success', 1800);
+        renderRoutingAgents();
+      } catch (e) {
+        if (e.status === 401) return;
+        err.textContent = e.detail;
+        err.hidden = false;
+      } finally {
+        save.disabled = false;
+      }
+    });
+    const status = h('span', { class: 'badge st-' + a.status + (a.connected ? ' connected' : '') }, t('agent.status.' + a.status));
+    body.appendChild(h('tr', { dataset: { id: a.user_id, name: a.name } },
+      h('td', null, h('div', { class: 'cell-user' }, av, h('div', null, h('div', null, a.name), h('div', { class: 'sub' }, roleLabel(a.role))))),
+      h('td', null, status, h('div', { class: 'sub' }, t(a.connected ? 'agent.status.connected' : 'agent.status.disconnected'))),
+      h('td', { class: 'nowrap load' }, `${a.load}/${a.capacity}`),
+      h('td', null, cap),
+      h('td', null, skills, err),
+      h('td', null, save)));
+  }
+}
+
+// ---- routing rules (edited as drafts; saving replaces the whole ordered list)
+
+function ruleDraft(r) {
+  return {
+    id: r.id || null,
+    name: r.name || '',
+    enabled: r.enabled !== false,
+    group_id: r.group_id || '',
+    priority: r.priority == null ? 0 : r.priority,
+    conditions: (r.conditions || []).map((c) => {
+      const f = COND_FIELDS[c.field] || COND_FIELDS.language;
+      const v = c[f.key];
+      return { field: c.field, value: typeof v === 'boolean' ? String(v) : (v == null ? '' : String(v)) };
+    }),
+  };
+}
+
+function ruleWire(d) {
+  const out = {
+    name: d.name.trim(),
+    conditions: d.conditions.map((c) => {
+      const f = COND_FIELDS[c.field];
+      let v = c.value;
+      if (f.kind === 'bool') v = v === 'true';
+      else v = String(v).trim();
+      return { field: c.field, [f.key]: v };
+    }),
+    group_id: d.group_id || null,
+    priority: d.priority === '' ? 0 : Number(d.priority),
+    enabled: !!d.enabled,
+  };
+  if (d.id) out.id = d.id;
+  return out;
+}
+
+function markRulesDirty(on = true) {
+  state.rulesDirty = on;
+  $('#rules-dirty').hidden = !on;
+}
+
+function renderRules() {
+  const box = $('#rules-list');
+  clear(box);
+  $('#rules-dirty').hidden = !state.rulesDirty;
+  if (state.rulesError) { const e = $('#rules-error'); e.textContent = state.rulesError; e.hidden = false; }
+  if (!state.rules.length) {
+    box.appendChild(h('div', { class: 'empty-row' }, t('admin.routing.rules.empty')));
+    return;
+  }
+  state.rules.forEach((d, i) => box.appendChild(ruleCard(d, i)));
+}
+
+function ruleCard(d, i) {
+  const n = state.rules.length;
+  const name = h('input', { class: 'input r-name', maxlength: '80', value: d.name, placeholder: t('admin.routing.rule.name'), 'aria-label': t('admin.routing.rule.name') });
+  name.addEventListener('input', () => { d.name = name.value; markRulesDirty(); });
+  const enabled = h('input', { type: 'checkbox', class: 'r-enabled' });
+  enabled.checked = d.enabled;
+  enabled.addEventListener('change', () => { d.enabled = enabled.checked; markRulesDirty(); card.classList.toggle('disabled', !d.enabled); });
+  const group = h('select', { class: 'select r-group', 'aria-label': t('admin.routing.rule.group') },
+    h('option', { value: '' }, t('admin.routing.rule.any')),
+    state.groups.map((g) => h('option', { value: g.id }, g.name)));
+  group.value = state.groups.some((g) => g.id === d.group_id) ? d.group_id : '';
+  group.addEventListener('change', () => { d.group_id = group.value; markRulesDirty(); });
+  const prio = h('input', { class: 'input r-priority', type: 'number', min: '0', max: '99', step: '1', value: String(d.priority), 'aria-label': t('admin.routing.rule.priority') });
+  prio.addEventListener('input', () => { d.priority = prio.value; markRulesDirty(); });
+  const move = (delta) => {
+    const j = i + delta;
+    if (j < 0 || j >= state.rules.length) return;
+    [state.rules[i], state.rules[j]] = [state.rules[j], state.rules[i]];
+    markRulesDirty();
+    renderRules();
+  };
+  const conds = h('div', { class: 'r-conds' });
+  if (!d.conditions.length) conds.appendChild(h('div', { class: 'muted small' }, t('admin.routing.rule.no_conditions')));
+  d.conditions.forEach((c, ci) => conds.appendChild(condRow(d, c, ci)));
+  const card = h('div', { class: 'rule-card' + (d.enabled ? '' : ' disabled'), dataset: { index: String(i) } },
+    h('div', { class: 'r-top' },
+      h('span', { class: 'r-num' }, String(i + 1)),
+      name,
+      h('label', { class: 'check' }, enabled, h('span', null, t('admin.routing.rule.enabled'))),
+      h('div', { class: 'r-btns' },
+        h('button', { class: 'btn btn-sm r-up', type: 'button', title: t('admin.routing.rule.up'), 'aria-label': t('admin.routing.rule.up'), disabled: i === 0, onclick: () => move(-1) }, '↑'),
+        h('button', { class: 'btn btn-sm r-down', type: 'button', title: t('admin.routing.rule.down'), 'aria-label': t('admin.routing.rule.down'), disabled: i === n - 1, onclick: () => move(1) }, '↓'),
+        h('button', {
+          class: 'btn btn-sm btn-danger r-remove', type: 'button', title: t('admin.routing.rule.remove'), 'aria-label': t('admin.routing.rule.remove'),
+          onclick: () => { state.rules.splice(i, 1); markRulesDirty(); renderRules(); },
+        }, '✕'))),
+    h('div', { class: 'r-mid' },
+      h('label', { class: 'r-field' }, h('span', null, t('admin.routing.rule.group')), group),
+      h('label', { class: 'r-field r-prio' }, h('span', null, t('admin.routing.rule.priority')), prio)),
+    h('div', { class: 'r-cond-head' },
+      h('span', null, t('admin.routing.rule.conditions')),
+      h('button', {
+        class: 'btn btn-sm r-add-cond', type: 'button',
+        onclick: () => { d.conditions.push({ field: 'entry_page', value: '' }); markRulesDirty(); renderRules(); focusLastCond(i); },
+      }, '+ ' + t('admin.routing.rule.add_cond'))),
+    conds);
+  return card;
+}
+
+function focusLastCond(i) {
+  const card = $(`#rules-list .rule-card[data-index="${i}"]`);
+  const vals = card ? card.querySelectorAll('.c-value') : [];
+  if (vals.length) vals[vals.length - 1].focus();
+}
+
+function condRow(d, c, ci) {
+  const field = h('select', { class: 'select c-field', 'aria-label': t('admin.routing.rule.conditions') },
+    Object.keys(COND_FIELDS).map((f) => h('option', { value: f }, t('admin.routing.cond.' + f))));
+  field.value = c.field in COND_FIELDS ? c.field : 'entry_page';
+  field.addEventListener('change', () => {
+    const kind = COND_FIELDS[field.value].kind;
+    c.field = field.value;
+    c.value = kind === 'bool' ? 'true' : kind === 'channel' ? 'web' : '';
+    markRulesDirty();
+    renderRules();
+  });
+  const f = COND_FIELDS[field.value];
+  let value;
+  if (f.kind === 'bool') {
+    value = h('select', { class: 'select c-value' }, h('option', { value: 'true' }, t('admin.routing.yes')), h('option', { value: 'false' }, t('admin.routing.no')));
+    value.value = c.value === 'false' ? 'false' : 'true';
+    c.value = value.value;
+  } else if (f.kind === 'channel') {
+    value = h('select', { class: 'select c-value' }, h('option', { value: 'web' }, t('agent.channel.web')), h('option', { value: 'api' }, t('agent.channel.api')));
+    value.value = c.value === 'api' ? 'api' : 'web';
+    c.value = value.value;
+  } else {
+    value = h('input', { class: 'input c-value', maxlength: '200', value: c.value, placeholder: t('admin.routing.ph.' + field.value) });
+    if (field.value === 'language') value.setAttribute('list', 'lang-codes');
+  }
+  value.addEventListener(value.tagName === 'SELECT' ? 'change' : 'input', () => { c.value = value.value; markRulesDirty(); });
+  return h('div', { class: 'cond', dataset: { field: field.value } },
+    field,
+    h('span', { class: 'op muted small' }, t('admin.routing.op.' + f.key)),
+    value,
+    h('button', {
+      class: 'btn btn-sm btn-ghost c-remove', type: 'button', title: t('admin.routing.cond.remove'), 'aria-label': t('admin.routing.cond.remove'),
+      onclick: () => { d.conditions.splice(ci, 1); markRulesDirty(); renderRules(); },
+    }, '✕'));
+}
+
+function addRule() {
+  state.rules.push({ id: null, name: t('admin.routing.rule.new_name'), enabled: true, group_id: '', priority: 0, conditions: [] });
+  markRulesDirty();
+  renderRules();
+  const cards = document.querySelectorAll('#rules-list .rule-card');
+  const last = cards[cards.length - 1];
+  if (last) { const inp = last.querySelector('.r-name'); inp.focus(); inp.select(); }
+}
+
+async function saveRules() {
+  const err = $('#rules-error');
+  err.hidden = true;
+  const btn = $('#rules-save');
+  btn.disabled = true;
+  try {
+    const res = await api('/api/v1/admin/routing-rules', { method: 'PUT', body: { items: state.rules.map(ruleWire) }, quiet: true });
+    state.rules = (res.items || []).map(ruleDraft);
+    state.rulesError = null;
+    markRulesDirty(false);
+    renderRules();
+    toast(t('admin.routing.rules.saved', { n: state.rules.length }), 'success');
+  } catch (e) {
+    if (e.status === 401) return;
+    // the server names the rule and the problem, e.g. 'rule "VIP": priority must be 0 to 99'
+    err.textContent = e.detail;
+    err.hidden = false;
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+async function resetRules() {
+  markRulesDirty(false);
+  $('#rules-error').hidden = true;
+  await loadRouting();
 }

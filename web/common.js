@@ -161,11 +161,15 @@ export function setToken(tok) {
 }
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, serverMessage) {
     super(message || code || `HTTP ${status}`);
     this.status = status;
     this.code = code || 'http_' + status;
+    /** The server's own (English) message, when it sent one: it names the field or the reason. */
+    this.serverMessage = serverMessage || '';
   }
+  /** The most specific text: the server's message when it has one, else our translation. */
+  get detail() { return this.serverMessage || this.message; }
 }
 
 let unauthorizedHandler = null;
@@ -174,10 +178,11 @@ export function onUnauthorized(fn) { unauthorizedHandler = fn; }
 
 /**
  * fetch wrapper: JSON in/out, bearer token, CSRF header, error body {"code","message"} → ApiError.
- * opts: { method, body, auth (default true), quiet (no toast on error) }
+ * opts: { method, body, auth (default true), quiet (no toast on error), full (answer { status, data } instead of
+ * the data alone: e.g. 201 created vs 200 already there) }
  */
 export async function api(path, opts = {}) {
-  const { method = 'GET', body, auth = true, quiet = false } = opts;
+  const { method = 'GET', body, auth = true, quiet = false, full = false } = opts;
   const headers = { 'Accept': 'application/json', 'X-Lingxi-Csrf': '1' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const tok = getToken();
@@ -195,7 +200,7 @@ export async function api(path, opts = {}) {
     if (!quiet) toast(err.message, 'error');
     throw err;
   }
-  if (res.status === 204) return null;
+  if (res.status === 204) return full ? { status: 204, data: null } : null;
   let data = null;
   const text = await res.text();
   if (text) {
@@ -208,7 +213,7 @@ export async function api(path, opts = {}) {
     const known = code && code !== 'invalid_field' && code !== 'bad_request' && t('err.' + code) !== 'err.' + code;
     const serverMsg = data && typeof data.message === 'string' ? data.message : '';
     const msg = known ? t('err.' + code) : (serverMsg || `${t('error.generic')} (HTTP ${res.status})`);
-    const err = new ApiError(res.status, code, msg);
+    const err = new ApiError(res.status, code, msg, serverMsg);
     if (res.status === 401 && auth && unauthorizedHandler) {
       unauthorizedHandler(err);
     } else if (!quiet) {
@@ -216,13 +221,13 @@ export async function api(path, opts = {}) {
     }
     throw err;
   }
-  return data;
+  return full ? { status: res.status, data } : data;
 }
 
 // ---------------------------------------------------------------- WebSocket with backoff
 
 /**
- * A reconnecting WebSocket. handlers: onOpen(ws), onFrame(obj), onState('connecting'|'open'|'closed').
+ * A reconnecting WebSocket. handlers: onOpen(ws), onFrame(obj), onPong(), onState('connecting'|'open'|'closed').
  * url: function returning the URL (re-evaluated on every attempt so a new token is picked up).
  */
 export class LiveSocket {
@@ -263,7 +268,9 @@ export class LiveSocket {
     ws.onmessage = (ev) => {
       let obj;
       try { obj = JSON.parse(ev.data); } catch (_) { return; }
-      if (obj && obj.type !== 'pong') this.h.onFrame && this.h.onFrame(obj);
+      if (!obj) return;
+      if (obj.type === 'pong') { this.h.onPong && this.h.onPong(); return; }
+      this.h.onFrame && this.h.onFrame(obj);
     };
     ws.onclose = () => {
       clearInterval(this.pingTimer);

@@ -42,6 +42,11 @@
       newConv: '开始新会话', newDivider: '新会话', reconnecting: '网络连接中断，正在重连…', connectFailed: '暂时无法连接客服，正在重试…',
       poweredBy: '由 灵犀智能客服 提供技术支持', suggest: ['怎么退货', '多久发货', '如何开发票', '查询订单物流'],
       tooLong: '消息太长了（最多 4000 字）', unread: '{n} 条新消息',
+      queueAhead: '您前面还有 {n} 位', queueNext: '您是下一位', queueEta: '，预计等待约 {m} 分钟',
+      lmOffer: '不想等待？可以给我们留言', lmOpen: '留言', lmTitle: '给我们留言', lmIntro: '客服会尽快通过您留下的联系方式回复您。',
+      lmName: '您的称呼（可选）', lmContact: '手机号或邮箱', lmText: '请描述您的问题', lmSubmit: '提交留言', lmCancel: '取消',
+      lmSending: '正在提交…', lmNeedText: '请填写留言内容', lmNeedContact: '请留下手机号或邮箱，方便我们联系您',
+      lmBadContact: '请填写有效的手机号或邮箱', lmDone: '已收到您的留言，工单号 #{n}', lmFailed: '留言提交失败：{msg}',
     },
     en: {
       launcher: 'Chat with us', launcherOpen: 'Open chat', close: 'Minimise', langToggle: '中文', langTitle: '切换到中文',
@@ -54,6 +59,11 @@
       newConv: 'Start a new conversation', newDivider: 'New conversation', reconnecting: 'Connection lost, reconnecting…', connectFailed: 'Cannot reach customer service right now, retrying…',
       poweredBy: 'Powered by Lingxi', suggest: ['How do I return an item?', 'When will my order ship?', 'How do I get an invoice?', 'Track my order'],
       tooLong: 'Message too long (4,000 characters at most)', unread: '{n} new messages',
+      queueAhead: 'You are number {n} in the queue', queueNext: 'You are number 1 in the queue', queueEta: ', about {m} min',
+      lmOffer: 'Rather not wait? Leave us a message', lmOpen: 'Leave a message', lmTitle: 'Leave us a message', lmIntro: 'We will answer as soon as we can, on the phone number or e-mail you give.',
+      lmName: 'Your name (optional)', lmContact: 'Phone or e-mail', lmText: 'How can we help?', lmSubmit: 'Send message', lmCancel: 'Cancel',
+      lmSending: 'Sending…', lmNeedText: 'Please write your message', lmNeedContact: 'Please give a phone number or e-mail so we can answer',
+      lmBadContact: 'Please give a valid phone number or e-mail', lmDone: 'We got your message — ticket #{n}', lmFailed: 'Your message was not sent: {msg}',
     },
   };
 
@@ -78,7 +88,7 @@
   function saveStore() {
     try { localStorage.setItem(STORE_KEY, JSON.stringify(store)); } catch (e) { /* ignore */ }
   }
-  var store = loadStore(); // { token, conversation_id, visitor_id, seen }
+  var store = loadStore(); // { token, conversation_id, visitor_id, seen, left: { c: conversation id, n: ticket number } }
 
   function uuid() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
@@ -125,6 +135,7 @@
   var CSS = [
     ':host{all:initial}',
     '*{box-sizing:border-box}',
+    '[hidden]{display:none!important}',
     '.lx{--p:#4f46e5;--p2:#4338ca;--pl:#eef2ff;--line:#e6e8ef;--text:#1f2433;--muted:#8a91a5;',
     'font-family:-apple-system,BlinkMacSystemFont,"Segoe UI","PingFang SC","Hiragino Sans GB","Microsoft YaHei","Noto Sans CJK SC","Noto Sans SC",Roboto,"Helvetica Neue",Arial,sans-serif;',
     'font-size:14px;line-height:1.5;color:var(--text);-webkit-font-smoothing:antialiased;text-align:left;letter-spacing:normal}',
@@ -152,6 +163,9 @@
     '.hbtn:hover{background:rgba(255,255,255,.26)}',
     '.conn{flex:none;display:none;padding:6px 14px;font-size:12px;background:#fff7e6;color:#b45309;border-bottom:1px solid #fde3b1}',
     '.lx.offline .conn{display:block}',
+    '.queue{flex:none;display:flex;align-items:center;gap:6px;padding:6px 14px;font-size:12px;background:#eef2ff;color:#3730a3;border-bottom:1px solid #e0e7ff}',
+    '.queue i{flex:none;width:7px;height:7px;border-radius:50%;background:#6366f1;animation:lxp 1.6s infinite}',
+    '@keyframes lxp{0%,100%{opacity:.35}50%{opacity:1}}',
     '.msgs{flex:1;overflow-y:auto;padding:16px 14px 8px;background:#f6f7fb;display:flex;flex-direction:column;overscroll-behavior:contain}',
     '.row{display:flex;gap:8px;margin-top:12px;align-items:flex-end}',
     '.row .av{flex:none;width:28px;height:28px;border-radius:50%;display:flex;align-items:center;justify-content:center;color:#fff;font-size:12px;font-weight:650;align-self:flex-start;margin-top:18px}',
@@ -199,6 +213,21 @@
     '.ended p{margin:0 0 12px;font-size:12.5px;color:var(--muted)}',
     '.pbtn{height:38px;padding:0 18px;border:0;border-radius:10px;background:var(--p);color:#fff;font-weight:600;font-size:14px}',
     '.pbtn:hover{background:var(--p2)}',
+    '.lmbar{flex:none;display:flex;align-items:center;gap:8px;padding:6px 14px;font-size:12px;background:#fff;color:#4b5368;border-bottom:1px solid var(--line)}',
+    '.lmbar span{flex:1;min-width:0}',
+    '.lbtn{flex:none;height:26px;padding:0 10px;border:1px solid #c7d2fe;border-radius:13px;background:var(--pl);color:var(--p);font-size:12px;font-weight:600}',
+    '.lbtn:hover{background:#e0e7ff}',
+    '.lmform{flex:none;padding:12px 14px;background:#fff;border-top:1px solid var(--line);display:flex;flex-direction:column;gap:8px;max-height:60%;overflow-y:auto}',
+    '.lmform b{font-size:14px}',
+    '.lmform p{margin:0;font-size:12px;color:var(--muted)}',
+    '.lmform input,.lmform textarea{width:100%;border:1px solid #d5d9e4;border-radius:8px;padding:7px 10px;font:inherit;font-size:13.5px;color:var(--text);background:#fff;max-height:none;flex:none}',
+    '.lmform textarea{min-height:72px;resize:vertical}',
+    '.lmform input:focus,.lmform textarea:focus{outline:0;border-color:var(--p);box-shadow:0 0 0 3px #e0e7ff}',
+    '.lmform .lerr{font-size:12px;color:#b91c1c;background:#fee2e2;border-radius:6px;padding:5px 8px}',
+    '.lmform .lacts{display:flex;justify-content:flex-end;gap:8px}',
+    '.gbtn{height:34px;padding:0 14px;border:1px solid #d5d9e4;border-radius:10px;background:#fff;color:#4b5368;font-size:13.5px}',
+    '.lmform .pbtn{height:34px;font-size:13.5px}',
+    '.lmform .pbtn:disabled{opacity:.55;cursor:default}',
   ].join('\n');
 
   // ------------------------------------------------------------------ state
@@ -225,6 +254,10 @@
     unread: 0,
     recentStatus: {},      // status kind -> { at, paired }: status notes shown lately
     recentSystem: {},      // status kind -> { at, paired }: system messages shown lately
+    queue: null,           // { position, eta } from the last `queue` frame, while queued
+    leftNumber: null,      // the ticket number of a message left in this conversation
+    lmOpen: false,         // the "leave a message" form is shown
+    lmSending: false,
   };
 
   // ------------------------------------------------------------------ build UI
@@ -271,6 +304,24 @@
   var connBar = el('div', 'conn');
   panel.appendChild(connBar);
 
+  // "您前面还有 N 位…": the visitor's place in the queue while waiting for an agent
+  var queueBar = el('div', 'queue');
+  queueBar.setAttribute('role', 'status');
+  queueBar.setAttribute('aria-live', 'polite');
+  queueBar.hidden = true;
+  var queueText = el('span');
+  queueBar.appendChild(el('i'));
+  queueBar.appendChild(queueText);
+  panel.appendChild(queueBar);
+
+  // "留言": while nobody serves the visitor (queued), they may leave a message instead; it becomes a ticket
+  var lmBar = el('div', 'lmbar');
+  lmBar.hidden = true;
+  var lmOfferText = el('span');
+  var lmOpenBtn = el('button', 'lbtn'); lmOpenBtn.type = 'button'; lmOpenBtn.setAttribute('data-action', 'leave-message');
+  lmBar.appendChild(lmOfferText); lmBar.appendChild(lmOpenBtn);
+  panel.appendChild(lmBar);
+
   var msgs = el('div', 'msgs');
   msgs.setAttribute('role', 'log');
   msgs.setAttribute('aria-live', 'polite');
@@ -279,6 +330,21 @@
 
   var quick = el('div', 'quick');
   panel.appendChild(quick);
+
+  var lmForm = el('form', 'lmform');
+  lmForm.hidden = true;
+  lmForm.setAttribute('novalidate', '');
+  var lmTitle = el('b'); var lmIntro = el('p');
+  var lmErr = el('div', 'lerr'); lmErr.hidden = true; lmErr.setAttribute('role', 'alert');
+  var lmName = el('input'); lmName.name = 'name'; lmName.maxLength = 100; lmName.autocomplete = 'name';
+  var lmContact = el('input'); lmContact.name = 'contact'; lmContact.maxLength = 200; lmContact.autocomplete = 'email';
+  var lmText = el('textarea'); lmText.name = 'text'; lmText.maxLength = MAX_LEN; lmText.rows = 3;
+  var lmActs = el('div', 'lacts');
+  var lmCancel = el('button', 'gbtn'); lmCancel.type = 'button';
+  var lmSubmit = el('button', 'pbtn'); lmSubmit.type = 'submit';
+  lmActs.appendChild(lmCancel); lmActs.appendChild(lmSubmit);
+  [lmTitle, lmIntro, lmErr, lmName, lmContact, lmText, lmActs].forEach(function (n) { lmForm.appendChild(n); });
+  panel.appendChild(lmForm);
 
   var comp = el('div', 'comp');
   var box = el('div', 'box');
@@ -316,6 +382,15 @@
     endedBody.textContent = T('closedBody');
     newBtn.textContent = T('newConv');
     foot.textContent = T('poweredBy');
+    lmOfferText.textContent = T('lmOffer');
+    lmOpenBtn.textContent = T('lmOpen');
+    lmTitle.textContent = T('lmTitle');
+    lmIntro.textContent = T('lmIntro');
+    lmName.placeholder = T('lmName'); lmName.setAttribute('aria-label', T('lmName'));
+    lmContact.placeholder = T('lmContact'); lmContact.setAttribute('aria-label', T('lmContact'));
+    lmText.placeholder = T('lmText'); lmText.setAttribute('aria-label', T('lmText'));
+    lmCancel.textContent = T('lmCancel');
+    lmSubmit.textContent = state.lmSending ? T('lmSending') : T('lmSubmit');
     ttlName.textContent = (state.config && state.config.tenant_name) || T('title');
     var sys = msgs.querySelectorAll('[data-system]');
     for (var i = 0; i < sys.length; i++) sys[i].textContent = localizeSystem(sys[i].getAttribute('data-text'));
@@ -323,6 +398,25 @@
     renderHeaderStatus();
     renderQuick();
     renderBadge();
+    renderQueue();
+  }
+
+  function renderQueue() {
+    renderLeaveMessage();
+    var q = state.queue;
+    if (state.status !== 'queued' || !q) { queueBar.hidden = true; return; }
+    var text = q.position > 1 || lang !== 'zh' ? T('queueAhead', { n: lang === 'zh' ? q.position - 1 : q.position }) : T('queueNext');
+    if (q.eta != null) text += T('queueEta', { m: Math.max(1, Math.ceil(q.eta / 60)) });
+    queueText.textContent = text;
+    queueBar.hidden = false;
+  }
+
+  function onQueue(f) {
+    var position = Number(f.position);
+    if (!isFinite(position) || position < 1) return;
+    var eta = f.estimated_wait_secs == null ? null : Number(f.estimated_wait_secs);
+    state.queue = { position: Math.floor(position), eta: eta != null && isFinite(eta) && eta >= 0 ? eta : null };
+    renderQueue();
   }
 
   function renderHeaderStatus() {
@@ -334,9 +428,10 @@
     else sub = T('subBot');
     ttlSub.textContent = sub;
     var isClosed = s === 'closed';
-    comp.hidden = isClosed;
+    comp.hidden = isClosed || state.lmOpen;
     ended.hidden = !isClosed;
     renderQuick();
+    renderLeaveMessage();
   }
 
   function renderQuick() {
@@ -532,8 +627,9 @@
   // Which status change a system message announces, if any.
   function systemKind(text) {
     var s = String(text || '');
+    // "已为您转接至客服 X / You have been transferred to X" announces an agent, not the queue
+    if (/为您服务|已接入|has joined|joined the|转接至|transferred to/i.test(s) || (state.agentName && s.indexOf(state.agentName) >= 0)) return 'assigned';
     if (/转接|排队|connecting you|queue/i.test(s)) return 'queued';
-    if (/为您服务|已接入|has joined|joined the/i.test(s) || (state.agentName && s.indexOf(state.agentName) >= 0)) return 'assigned';
     if (/结束|closed|ended/i.test(s)) return 'closed';
     return null;
   }
@@ -576,7 +672,9 @@
     else if (st === 'closed' && prev !== 'closed') statusNote(T('nClosed'), '', 'closed');
     else if (st === 'bot' && prev !== 'bot') statusNote(T('nBot'), '', 'bot');
     if (st !== 'bot') showTyping(false);
+    if (st !== 'queued') state.queue = null;
     renderHeaderStatus();
+    renderQueue();
     if (st === 'closed') scrollDown(true);
   }
 
@@ -584,8 +682,102 @@
     if (!c) return;
     state.status = c.status || state.status;
     state.agentName = c.assigned_agent && c.assigned_agent.name ? c.assigned_agent.name : (state.status === 'assigned' ? state.agentName : null);
+    if (state.status !== 'queued') state.queue = null;
     renderHeaderStatus();
+    renderQueue();
   }
+
+  // ------------------------------------------------------------------ leave a message (becomes a ticket)
+
+  // Offered while the visitor waits for an agent (queued: nobody serves them yet), once per conversation.
+  function canLeaveMessage() {
+    var left = store.left && store.left.c === store.conversation_id; // remembered across page loads
+    return state.status === 'queued' && state.leftNumber == null && !left;
+  }
+
+  function renderLeaveMessage() {
+    if (!canLeaveMessage() && !state.lmSending) state.lmOpen = false;
+    lmBar.hidden = !canLeaveMessage() || state.lmOpen;
+    lmForm.hidden = !state.lmOpen;
+    comp.hidden = state.status === 'closed' || state.lmOpen;
+  }
+
+  function openLeaveMessage() {
+    state.lmOpen = true;
+    lmErr.hidden = true;
+    renderLeaveMessage();
+    // at once (the form is shown synchronously): a later focus could steal it from a field the visitor already chose
+    (lmContact.value ? lmText : lmName).focus();
+  }
+
+  function closeLeaveMessage() {
+    state.lmOpen = false;
+    renderLeaveMessage();
+    if (!comp.hidden) input.focus();
+  }
+
+  function leaveMessageError(text) {
+    lmErr.textContent = text;
+    lmErr.hidden = false;
+  }
+
+  function submitLeaveMessage() {
+    if (state.lmSending) return;
+    var name = lmName.value.trim();
+    var contact = lmContact.value.trim();
+    var text = lmText.value.trim();
+    lmErr.hidden = true;
+    if (!text) { leaveMessageError(T('lmNeedText')); lmText.focus(); return; }
+    if (!contact) { leaveMessageError(T('lmNeedContact')); lmContact.focus(); return; }
+    var isMail = /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(contact);
+    var isPhone = /^\+?[\d\s()-]{5,20}$/.test(contact) && contact.replace(/\D/g, '').length >= 5;
+    if (!isMail && !isPhone) { leaveMessageError(T('lmBadContact')); lmContact.focus(); return; }
+    state.lmSending = true;
+    lmSubmit.disabled = true;
+    lmSubmit.textContent = T('lmSending');
+    var body = { contact: contact, text: text };
+    if (name) body.name = name;
+    var convAtStart = store.conversation_id;
+    ensureSession().then(function () {
+      return fetch(ORIGIN + '/api/v1/widget/leave-message', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'Authorization': 'Bearer ' + store.token },
+        body: JSON.stringify(body),
+        credentials: 'omit',
+      });
+    }).then(function (res) {
+      return res.text().then(function (txt) {
+        var data = null; try { data = txt ? JSON.parse(txt) : null; } catch (e) { data = null; }
+        if (!res.ok) throw new Error((data && data.message) || ('HTTP ' + res.status));
+        return data;
+      });
+    }).then(function (data) {
+      state.lmSending = false;
+      lmSubmit.disabled = false;
+      lmSubmit.textContent = T('lmSubmit');
+      if (store.conversation_id !== convAtStart) return; // a new conversation started meanwhile
+      var n = data && data.number;
+      state.leftNumber = n == null ? 0 : n;
+      store.left = { c: store.conversation_id, n: state.leftNumber };
+      saveStore();
+      lmText.value = '';
+      state.lmOpen = false;
+      var note = addNote(T('lmDone', { n: n }), 'hl');
+      note.setAttribute('data-left-message', String(n));
+      renderLeaveMessage();
+      scrollDown(true);
+    }).catch(function (e) {
+      state.lmSending = false;
+      lmSubmit.disabled = false;
+      lmSubmit.textContent = T('lmSubmit');
+      leaveMessageError(T('lmFailed', { msg: e && e.message ? e.message : '' }));
+    });
+  }
+
+  lmOpenBtn.addEventListener('click', openLeaveMessage);
+  lmCancel.addEventListener('click', closeLeaveMessage);
+  lmForm.addEventListener('submit', function (e) { e.preventDefault(); submitLeaveMessage(); });
+  lmForm.addEventListener('keydown', function (e) { if (e.key === 'Escape') { e.stopPropagation(); closeLeaveMessage(); } });
 
   // ------------------------------------------------------------------ sending
 
@@ -674,6 +866,10 @@
     state.status = 'bot';
     state.agentName = null;
     state.sentAny = false;
+    state.queue = null;
+    state.leftNumber = null;
+    state.lmOpen = false;
+    renderQueue();
     showTyping(false);
     if (withDivider) {
       // keep the old transcript visible, but make sure none of it is treated as current
@@ -696,7 +892,10 @@
     var attempt = 0;
     state.sessionPromise = new Promise(function (resolve) {
       function tryOnce() {
-        var body = { widget_key: WIDGET_KEY, visitor: {} };
+        // the page the widget is on: routing rules may look at it (e.g. "/refund" pages to the after-sales group).
+        // Without the #fragment, which browsers never send to servers (it may hold a sign-in token).
+        var page = String(location.href).split('#')[0].slice(0, 2000);
+        var body = { widget_key: WIDGET_KEY, visitor: {}, page: page };
         if (store.token) body.token = store.token;
         fetch(ORIGIN + '/api/v1/widget/sessions', {
           method: 'POST',
@@ -772,6 +971,7 @@
         case 'message': onServerMessage(f.message && typeof f.message === 'object' ? f.message : f); break;
         case 'ack': onAck(f); break;
         case 'status': onStatus(f); break;
+        case 'queue': onQueue(f); break;
         case 'error': onErrorFrame(f); break;
         default: break;
       }

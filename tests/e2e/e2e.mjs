@@ -1,16 +1,25 @@
-// End-to-end browser test of the Lingxi web UI: the visitor's widget on /demo and the agent workspace on /agent.
+// End-to-end browser test of the Lingxi web UI: the visitor's widget on /demo, the agent workspace on /agent and
+// the admin console's Routing tab (skill groups, capacity, rules), agent status, the visitor's queue position,
+// internal notes, transfer between two agents and a supervisor takeover; tickets (工单): the widget's "leave a
+// message", a ticket from a conversation, its life cycle, replies and notes, history, bulk actions and views.
 //
 //   cd tests/e2e && npm ci
 //   LINGXI_URL=http://127.0.0.1:18080 LINGXI_AGENT_EMAIL=… LINGXI_AGENT_PASSWORD=… node e2e.mjs
 //
 // Optional: LINGXI_TENANT (tenant slug for the login form), CHROMIUM_PATH (default /usr/bin/chromium),
 // LINGXI_SCREENSHOTS=<dir> (save PNGs of every stage; on failure a screenshot is always saved, default /tmp),
-// HEADFUL=1 (show the browser).
+// HEADFUL=1 (show the browser), LINGXI_ARTIFACTS=<dir> (where the workspace screenshot goes; default
+// LINGXI_SCREENSHOTS, else tests/e2e/artifacts/).
+// The routing steps need the tenant's admin: LINGXI_ADMIN_EMAIL + LINGXI_ADMIN_PASSWORD, or the demo tenant's
+// demo-credentials.txt (in LINGXI_DATA_DIR, or found through the local `lingxi serve` process listening on
+// LINGXI_URL's port). A second agent comes from LINGXI_AGENT2_EMAIL + LINGXI_AGENT2_PASSWORD, the same file, or is
+// created by the admin. Without an admin those steps are skipped (and say so).
 // The last line printed is always "N passed, N failed". Exit status 0 only when nothing failed.
 
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const BASE = (process.env.LINGXI_URL || '').replace(/\/+$/, '');
 const EMAIL = process.env.LINGXI_AGENT_EMAIL || '';
@@ -18,6 +27,7 @@ const PASSWORD = process.env.LINGXI_AGENT_PASSWORD || '';
 const TENANT = process.env.LINGXI_TENANT || '';
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const SHOTS = process.env.LINGXI_SCREENSHOTS || '';
+const ARTIFACTS = process.env.LINGXI_ARTIFACTS || SHOTS || path.join(path.dirname(fileURLToPath(import.meta.url)), 'artifacts');
 const STEP_TIMEOUT = 20_000;   // per step
 const TOTAL_TIMEOUT = 180_000; // whole run
 
@@ -74,6 +84,8 @@ const visitorCtx = await browser.newContext({ locale: 'zh-CN', viewport: { width
 const agentCtx = await browser.newContext({ locale: 'zh-CN', viewport: { width: 1440, height: 900 } });
 const visitor = await visitorCtx.newPage();
 const agent = await agentCtx.newPage();
+let admin = null;  // the admin's page (/admin, later /agent for the takeover), when the routing steps run
+let agent2 = null; // a second agent's workspace, likewise
 watch(visitor, 'visitor');
 watch(agent, 'agent');
 visitor.setDefaultTimeout(STEP_TIMEOUT);
@@ -102,24 +114,89 @@ async function step(name, fn) {
     console.log(`FAIL  ${name}\n      ${msg}`);
     const dir = SHOTS || '/tmp';
     fs.mkdirSync(dir, { recursive: true });
-    await visitor.screenshot({ path: path.join(dir, 'e2e-failure-visitor.png') }).catch(() => {});
-    await agent.screenshot({ path: path.join(dir, 'e2e-failure-agent.png') }).catch(() => {});
-    results.push(`      screenshots: ${path.join(dir, 'e2e-failure-visitor.png')}, ${path.join(dir, 'e2e-failure-agent.png')}`);
+    const pages = { visitor, agent, admin, agent2 };
+    const files = [];
+    for (const [who, page] of Object.entries(pages)) {
+      if (!page) continue;
+      const file = path.join(dir, `e2e-failure-${who}.png`);
+      await page.screenshot({ path: file }).catch(() => {});
+      files.push(file);
+    }
+    results.push(`      screenshots: ${files.join(', ')}`);
   }
 }
 
 function assert(cond, msg) { if (!cond) throw new Error(msg); }
 
+/** `admin  admin@demo.lingxi.local  password: …` lines, as the server writes demo-credentials.txt. */
+function parseCredentials(text) {
+  const out = [];
+  for (const line of String(text).split('\n')) {
+    const m = /^(\w+)\s+(\S+@\S+)\s+password:\s+(\S+)/.exec(line.trim());
+    if (m) out.push({ role: m[1], email: m[2], password: m[3] });
+  }
+  return out;
+}
+
+/** The data directory of the `lingxi serve` process on this machine that listens on LINGXI_URL's port. */
+function localServerDataDir() {
+  let url;
+  try { url = new URL(BASE); } catch (_) { return null; }
+  if (!['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) return null;
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  let pids = [];
+  try { pids = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)); } catch (_) { return null; }
+  for (const pid of pids) {
+    try {
+      const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      if (!argv.length || path.basename(argv[0]) !== 'lingxi' || !argv.includes('serve')) continue;
+      const env = Object.fromEntries(fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean)
+        .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+      const opt = (name) => {
+        const i = argv.indexOf(name);
+        if (i >= 0 && argv[i + 1]) return argv[i + 1];
+        const eq = argv.find((a) => a.startsWith(name + '='));
+        return eq ? eq.slice(name.length + 1) : null;
+      };
+      const bind = opt('--bind') || env.LINGXI_BIND || '127.0.0.1:8080';
+      if (!bind.endsWith(':' + port)) continue;
+      const dir = opt('--data-dir') || env.LINGXI_DATA_DIR || './data';
+      return path.resolve(fs.readlinkSync(`/proc/${pid}/cwd`), dir);
+    } catch (_) { /* not ours, or gone */ }
+  }
+  return null;
+}
+
+/** Who signs in for the routing steps: { admin: {email, password}, agent2: {email, password} | null } or null. */
+function routingCredentials() {
+  const env = process.env;
+  let file = [];
+  const dir = env.LINGXI_DATA_DIR || localServerDataDir();
+  if (dir) {
+    try { file = parseCredentials(fs.readFileSync(path.join(dir, 'demo-credentials.txt'), 'utf8')); } catch (_) { /* none */ }
+  }
+  const admin = env.LINGXI_ADMIN_EMAIL && env.LINGXI_ADMIN_PASSWORD
+    ? { email: env.LINGXI_ADMIN_EMAIL, password: env.LINGXI_ADMIN_PASSWORD }
+    : file.find((c) => c.role === 'admin' || c.role === 'owner');
+  if (!admin) return null;
+  const agent2 = env.LINGXI_AGENT2_EMAIL && env.LINGXI_AGENT2_PASSWORD
+    ? { email: env.LINGXI_AGENT2_EMAIL, password: env.LINGXI_AGENT2_PASSWORD }
+    : file.find((c) => c.role === 'agent' && c.email.toLowerCase() !== EMAIL.toLowerCase());
+  return { admin: { email: admin.email, password: admin.password }, agent2: agent2 ? { email: agent2.email, password: agent2.password } : null };
+}
+
 // Playwright's CSS engine pierces open shadow roots, so these reach inside the widget.
 const W = {
   launcher: '#lingxi-widget-host .launcher',
   panel: '#lingxi-widget-host .panel',
-  input: '#lingxi-widget-host textarea',
+  input: '#lingxi-widget-host .comp textarea',
   human: '#lingxi-widget-host .chip.human',
   rows: '#lingxi-widget-host .msgs .row',
 };
 
 let conversationId = null;
+let leftNumber = null; // the ticket number the widget's "leave a message" answered
+const LEFT_TEXT = `<b>留言</b> 退款还没到账，请尽快联系我 ${uniq}-left`;
 
 // ------------------------------------------------------------------ visitor side
 
@@ -189,6 +266,33 @@ await step('visitor asks for a human (转人工) and sees the handoff status', a
     return /转接|为您服务|agent|joined/i.test(sub);
   }, null, { timeout: STEP_TIMEOUT });
   await shot(visitor, '03-handoff');
+});
+
+await step('the queued visitor leaves a message (留言) and gets a ticket number', async () => {
+  const offer = visitor.locator('#lingxi-widget-host .lmbar');
+  await offer.waitFor({ state: 'visible' });
+  await offer.locator('button[data-action="leave-message"]').click();
+  const form = visitor.locator('#lingxi-widget-host .lmform');
+  await form.waitFor({ state: 'visible' });
+  await form.locator('textarea').fill(LEFT_TEXT);
+  // without a phone number or e-mail the form asks for one (nothing is sent)
+  await form.locator('button[type=submit]').click();
+  await form.locator('.lerr').waitFor({ state: 'visible' });
+  await form.locator('input[name=name]').fill('王小姐');
+  await form.locator('input[name=contact]').fill('wang@example.com');
+  await shot(visitor, '03a-leave-message-form');
+  await form.locator('button[type=submit]').click();
+  const note = visitor.locator('#lingxi-widget-host .note[data-left-message]');
+  await note.waitFor({ state: 'visible' });
+  const text = (await note.textContent()).trim();
+  const m = /已收到您的留言，工单号 #(\d+)/.exec(text);
+  assert(m, `the confirmation reads ${JSON.stringify(text)}`);
+  leftNumber = Number(m[1]);
+  await form.waitFor({ state: 'hidden' });
+  await offer.waitFor({ state: 'hidden' }); // once per conversation
+  assert(await visitor.locator(W.input).isVisible(), 'the chat input is not back after leaving a message');
+  console.log(`      ${text}`);
+  await shot(visitor, '03b-left-message');
 });
 
 // ------------------------------------------------------------------ agent side
@@ -280,6 +384,545 @@ await step('agent closes the conversation; both sides show it closed', async () 
   await visitor.locator('#lingxi-widget-host .ended').waitFor({ state: 'visible' });
   await shot(agent, '07-agent-closed');
   await shot(visitor, '08-visitor-closed');
+});
+
+// ------------------------------------------------------------------ routing (admin console, status, queue, notes, transfer)
+
+const GROUP = `E2E 售后组 ${uniq}`;
+const RULE = `E2E 退货规则 ${uniq}`;
+const NOTE = `内部备注：老客户，优先处理 ${uniq}-note`;
+const REPLY2 = `好的，马上为您处理 (${uniq}-2)`;
+const TNOTE = `请跟进退款 ${uniq}-transfer`;
+const creds = routingCredentials();
+const ids = { me: null, agent2: null, agent2Name: '', admin: null, group: null, conv2: null, visitor2: null };
+
+/** fetch() inside a signed-in page (cookie session + CSRF header); returns { status, body }. */
+async function apiIn(page, method, url, body) {
+  return page.evaluate(async ([method, url, body]) => {
+    const r = await fetch(url, {
+      method, credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json', 'X-Lingxi-Csrf': '1', 'Accept': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await r.text();
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch (_) { data = text; }
+    return { status: r.status, body: data };
+  }, [method, url, body]);
+}
+
+async function signIn(page, pathname, email, password) {
+  const res = await page.goto(BASE + pathname, { waitUntil: 'domcontentloaded' });
+  assert(res && res.ok(), `GET ${pathname} answered ${res && res.status()}`);
+  await page.locator('#login-form').waitFor({ state: 'visible' });
+  await page.fill('#login-email', email);
+  await page.fill('#login-password', password);
+  if (TENANT) await page.fill('#login-tenant', TENANT);
+  await page.click('#login-form button[type=submit]');
+  const outcome = await Promise.race([
+    page.locator('#app-view').waitFor({ state: 'visible' }).then(() => 'ok'),
+    page.locator('#login-form .form-error').waitFor({ state: 'visible' }).then(() => 'error'),
+  ]);
+  if (outcome === 'error') throw new Error(`sign-in of ${email} refused: ${(await page.locator('#login-form .form-error').textContent()).trim()}`);
+}
+
+/** Clicks through the workspace's tabs until the conversation shows in one of them. */
+async function findConv(page, id, tabs = ['mine', 'queued', 'assigned', 'bot']) {
+  const item = page.locator(`.conv[data-id="${id}"]`);
+  const deadline = Date.now() + STEP_TIMEOUT;
+  while (Date.now() < deadline) {
+    for (const tab of tabs) {
+      await page.click(`#tabs .tab[data-tab="${tab}"]`);
+      if (await item.count()) return item;
+    }
+    await page.waitForTimeout(300);
+  }
+  throw new Error(`conversation ${id} is not in the ${tabs.join('/')} lists`);
+}
+
+async function widgetText() {
+  return visitor.evaluate(() => document.querySelector('#lingxi-widget-host').shadowRoot.querySelector('.panel').textContent);
+}
+
+if (!creds) {
+  console.log('skip  routing steps: no admin account (set LINGXI_ADMIN_EMAIL / LINGXI_ADMIN_PASSWORD, or LINGXI_DATA_DIR');
+  console.log('      with the demo tenant\'s demo-credentials.txt; a local `lingxi serve` is found by its port)');
+} else {
+  const adminCtx = await browser.newContext({ locale: 'zh-CN', viewport: { width: 1440, height: 1000 } });
+  const agent2Ctx = await browser.newContext({ locale: 'zh-CN', viewport: { width: 1440, height: 900 } });
+  admin = await adminCtx.newPage();
+  agent2 = await agent2Ctx.newPage();
+  watch(admin, 'admin');
+  watch(agent2, 'agent2');
+  admin.setDefaultTimeout(STEP_TIMEOUT);
+  agent2.setDefaultTimeout(STEP_TIMEOUT);
+
+  await step('admin signs in on /admin and opens the Routing tab', async () => {
+    await signIn(admin, '/admin', creds.admin.email, creds.admin.password);
+    await admin.click('#admin-nav button[data-section="routing"]');
+    await admin.locator('#sec-routing').waitFor({ state: 'visible' });
+    await admin.locator('#routing-agents-body tr[data-id]').first().waitFor({ state: 'visible' });
+    const users = await apiIn(admin, 'GET', '/api/v1/admin/users');
+    assert(users.status === 200, `GET /admin/users answered ${users.status}`);
+    const byEmail = (e) => users.body.items.find((u) => u.email.toLowerCase() === e.toLowerCase());
+    ids.me = byEmail(EMAIL) && byEmail(EMAIL).id;
+    ids.admin = byEmail(creds.admin.email) && byEmail(creds.admin.email).id;
+    assert(ids.me, `the e2e agent ${EMAIL} is not a user of the admin's tenant`);
+    if (!creds.agent2) {
+      // no second demo agent known: the admin adds one
+      const email = `e2e-agent2-${uniq}@demo.lingxi.local`;
+      const password = `e2e-${uniq}-${Math.random().toString(36).slice(2, 12)}`;
+      const made = await apiIn(admin, 'POST', '/api/v1/admin/users', { email, name: `E2E Agent 2 ${uniq}`, password, role: 'agent' });
+      assert(made.status === 201, `creating a second agent answered ${made.status}: ${JSON.stringify(made.body)}`);
+      creds.agent2 = { email, password };
+      await admin.reload({ waitUntil: 'domcontentloaded' });
+      await admin.locator('#sec-routing').waitFor({ state: 'visible' });
+      await admin.locator(`#g-members label[data-email="${email}"]`).waitFor({ state: 'attached' });
+    }
+    const u2 = byEmail(creds.agent2.email) || (await apiIn(admin, 'GET', '/api/v1/admin/users')).body.items.find((u) => u.email === creds.agent2.email);
+    ids.agent2 = u2.id;
+    ids.agent2Name = u2.name;
+  });
+
+  await step('admin creates a skill group with two members (Routing tab)', async () => {
+    await admin.fill('#g-name', GROUP);
+    await admin.selectOption('#g-strategy', 'least_loaded');
+    await admin.fill('#g-skills', 'zh, 退货');
+    for (const email of [EMAIL, creds.agent2.email]) {
+      await admin.locator(`#g-members label[data-email="${email}"] input`).check();
+    }
+    await admin.click('#group-form button[type=submit]');
+    await admin.locator(`#groups-list .group-item[data-name="${GROUP}"]`).waitFor({ state: 'visible' });
+    const groups = await apiIn(admin, 'GET', '/api/v1/groups');
+    const g = groups.body.items.find((x) => x.name === GROUP);
+    assert(g, `the group "${GROUP}" was not created`);
+    assert(g.members.length === 2 && g.members.includes(ids.me) && g.members.includes(ids.agent2), `the group's members are ${JSON.stringify(g.members)}`);
+    assert(g.strategy === 'least_loaded' && g.skills.join(',') === 'zh,退货', `the group is ${JSON.stringify(g)}`);
+    ids.group = g.id;
+  });
+
+  await step("admin sets an agent's capacity and skills (Routing tab)", async () => {
+    const row = admin.locator(`#routing-agents-body tr[data-id="${ids.agent2}"]`);
+    await row.locator('input.cap').fill('5');
+    await row.locator('input.skills').fill('zh, 退款');
+    await row.locator('button').click();
+    await admin.waitForFunction((id) => {
+      const r = document.querySelector(`#routing-agents-body tr[data-id="${id}"] td.load`);
+      return r && /\/5$/.test(r.textContent.trim());
+    }, ids.agent2, { timeout: STEP_TIMEOUT });
+    const agents = await apiIn(admin, 'GET', '/api/v1/agents');
+    const p = agents.body.items.find((a) => a.user_id === ids.agent2);
+    assert(p.capacity === 5 && p.skills.join(',') === 'zh,退款', `the agent's profile is ${JSON.stringify(p)}`);
+  });
+
+  await step('admin edits the routing rules (add, conditions, move, remove, server error shown) and saves', async () => {
+    const before = (await apiIn(admin, 'GET', '/api/v1/admin/routing-rules')).body.items.length;
+    const cards = admin.locator('#rules-list .rule-card');
+    // a throw-away rule, then the real one
+    await admin.click('#rule-add');
+    await admin.locator(`#rules-list .rule-card[data-index="${before}"] .r-name`).fill(`E2E 临时 ${uniq}`);
+    await admin.click('#rule-add');
+    const mine = admin.locator(`#rules-list .rule-card[data-index="${before + 1}"]`);
+    await mine.locator('.r-name').fill(RULE);
+    await mine.locator('.r-group').selectOption(ids.group);
+    await mine.locator('.r-priority').fill('150'); // out of range: the server's message must be shown
+    await mine.locator('.r-add-cond').click();
+    await mine.locator('.cond').nth(0).locator('.c-field').selectOption('entry_page');
+    await mine.locator('.cond').nth(0).locator('.c-value').fill('/demo');
+    await mine.locator('.r-add-cond').click();
+    await mine.locator('.cond').nth(1).locator('.c-field').selectOption('channel');
+    await mine.locator('.cond').nth(1).locator('.c-value').selectOption('web');
+    // move it above the throw-away rule, to the top, then remove the throw-away one
+    for (let i = before + 1; i > 0; i--) await admin.locator(`#rules-list .rule-card[data-index="${i}"] .r-up`).click();
+    assert((await admin.locator('#rules-list .rule-card[data-index="0"] .r-name').inputValue()) === RULE, 'moving the rule up did not put it first');
+    const n = await cards.count();
+    let removed = false;
+    for (let i = 0; i < n && !removed; i++) {
+      if ((await cards.nth(i).locator('.r-name').inputValue()) === `E2E 临时 ${uniq}`) { await cards.nth(i).locator('.r-remove').click(); removed = true; }
+    }
+    assert(removed, 'the throw-away rule was not found');
+    assert(await admin.locator('#rules-dirty').isVisible(), 'unsaved changes are not flagged');
+    await admin.click('#rules-save');
+    await admin.locator('#rules-error').waitFor({ state: 'visible' });
+    const msg = (await admin.locator('#rules-error').textContent()).trim();
+    assert(/99/.test(msg), `the server's error is not shown: ${JSON.stringify(msg)}`);
+    await admin.locator('#rules-list .rule-card[data-index="0"] .r-priority').fill('20');
+    await admin.click('#rules-save');
+    await admin.locator('#rules-dirty').waitFor({ state: 'hidden' });
+    const rules = (await apiIn(admin, 'GET', '/api/v1/admin/routing-rules')).body.items;
+    assert(rules.length === before + 1, `expected ${before + 1} rules, the server has ${rules.length}`);
+    const r = rules[0];
+    assert(r.name === RULE && r.group_id === ids.group && r.priority === 20 && r.enabled, `the first rule is ${JSON.stringify(r)}`);
+    assert(JSON.stringify(r.conditions) === JSON.stringify([{ field: 'entry_page', contains: '/demo' }, { field: 'channel', equals: 'web' }]),
+      `the rule's conditions are ${JSON.stringify(r.conditions)}`);
+    // the saved list is what the page shows after a reload
+    await admin.reload({ waitUntil: 'domcontentloaded' });
+    await admin.locator('#sec-routing').waitFor({ state: 'visible' });
+    await admin.waitForFunction((name) => {
+      const el = document.querySelector('#rules-list .rule-card[data-index="0"] .r-name');
+      return el && el.value === name;
+    }, RULE, { timeout: STEP_TIMEOUT });
+    await shot(admin, '09-admin-routing');
+  });
+
+  await step('agent sets their status to 离开 (away); the server and a reload agree', async () => {
+    await agent.locator('#status-pick[data-status="online"]').waitFor({ state: 'visible' });
+    await agent.selectOption('#my-status', 'away');
+    await agent.locator('#status-pick[data-status="away"]').waitFor({ state: 'visible' });
+    await agent.waitForFunction(async () => {
+      const r = await fetch('/api/v1/agents', { credentials: 'same-origin' });
+      const me = await (await fetch('/api/v1/me', { credentials: 'same-origin' })).json();
+      return (await r.json()).items.some((a) => a.user_id === me.id && a.status === 'away');
+    }, null, { timeout: STEP_TIMEOUT, polling: 250 });
+    await agent.reload({ waitUntil: 'domcontentloaded' });
+    await agent.locator('#conn.open').waitFor({ state: 'visible' });
+    await agent.locator('#status-pick[data-status="away"]').waitFor({ state: 'visible' });
+    assert((await agent.locator('#my-status').inputValue()) === 'away', 'the status selector does not show 离开 after a reload');
+  });
+
+  await step('a visitor queued while the agent is away sees their place in the queue', async () => {
+    await visitor.locator('#lingxi-widget-host .ended .pbtn').click();
+    await visitor.locator(W.human).click();
+    await visitor.locator('#lingxi-widget-host .queue').waitFor({ state: 'visible' });
+    const line = (await visitor.locator('#lingxi-widget-host .queue').textContent()).trim();
+    assert(/您是下一位|您前面还有 \d+ 位|You are number \d+/.test(line), `the queue line reads ${JSON.stringify(line)}`);
+    console.log(`      queue line: ${JSON.stringify(line)}`);
+    ids.conv2 = await visitor.evaluate(() => {
+      const key = document.querySelector('script[data-widget-key]').dataset.widgetKey;
+      return JSON.parse(localStorage.getItem('lingxi:widget:' + key)).conversation_id;
+    });
+    assert(ids.conv2 && ids.conv2 !== conversationId, 'the widget did not open a new conversation');
+    // the workspace's queue shows it (live, from conversation / queue_changed frames)
+    await findConv(agent, ids.conv2, ['queued']);
+    await shot(visitor, '10-visitor-queued');
+  });
+
+  await step('the agent goes 在线 (online) and the queued visitor is assigned to them', async () => {
+    await agent.selectOption('#my-status', 'online');
+    await agent.locator('#status-pick[data-status="online"]').waitFor({ state: 'visible' });
+    await findConv(agent, ids.conv2, ['mine']);
+    await visitor.locator('#lingxi-widget-host .queue').waitFor({ state: 'hidden' });
+    await visitor.waitForFunction(() => {
+      const sub = document.querySelector('#lingxi-widget-host').shadowRoot.querySelector('.head .ttl span').textContent;
+      return /为您服务|is helping you/.test(sub);
+    }, null, { timeout: STEP_TIMEOUT });
+  });
+
+  await step('the chat header shows group, priority and entry page; "why this agent" names the rule', async () => {
+    await agent.click(`.conv[data-id="${ids.conv2}"]`);
+    await agent.locator('#chat-tags .chip[data-tag="group"]', { hasText: GROUP }).waitFor({ state: 'visible' });
+    await agent.locator('#chat-tags .chip[data-tag="priority"]', { hasText: '20' }).waitFor({ state: 'visible' });
+    await agent.locator('#chat-tags .chip[data-tag="entry"]', { hasText: '/demo' }).waitFor({ state: 'visible' });
+    const why = agent.locator('#info-why .why-item[data-kind="route"]').first();
+    await why.waitFor({ state: 'visible' });
+    const text = await why.textContent();
+    assert(text.includes(RULE) && text.includes(GROUP), `the explanation does not name the rule and group: ${JSON.stringify(text.slice(0, 300))}`);
+    assert(!(await agent.locator('#btn-takeover').isVisible()), 'Take over is offered to an agent (role agent)');
+    assert(await agent.locator('#btn-transfer').isVisible(), 'Transfer is not offered to the serving agent');
+  });
+
+  await step('an internal note is shown to agents (labelled 内部备注), never in the widget', async () => {
+    await agent.click('#composer-modes .mode[data-mode="note"]');
+    assert(await agent.locator('#composer.note-mode').isVisible(), 'the composer does not show note mode');
+    await agent.fill('#reply', NOTE);
+    await agent.press('#reply', 'Enter');
+    const note = agent.locator('#messages .msg.note', { hasText: NOTE });
+    await note.waitFor({ state: 'visible' });
+    assert((await note.locator('.note-tag').textContent()).trim() === '内部备注', 'the note carries no 内部备注 label');
+    const bg = await note.locator('.bubble').evaluate((el) => getComputedStyle(el).backgroundColor);
+    assert(bg !== 'rgb(79, 70, 229)' && bg !== 'rgb(255, 255, 255)', `the note looks like a reply (background ${bg})`);
+    // back to replying: this reply reaches the visitor after the note, so the note had its chance to leak
+    await agent.click('#composer-modes .mode[data-mode="reply"]');
+    await agent.fill('#reply', REPLY2);
+    await agent.press('#reply', 'Enter');
+    await visitor.locator(`${W.rows}.agent`, { hasText: REPLY2 }).waitFor({ state: 'visible' });
+    assert(!(await widgetText()).includes(`${uniq}-note`), 'the internal note reached the visitor');
+    await shot(agent, '11-agent-note');
+  });
+
+  await step('agent tags the visitor (wholesale) and marks them VIP', async () => {
+    await agent.fill('#seg-tag-input', 'wholesale');
+    await agent.press('#seg-tag-input', 'Enter');
+    await agent.locator('#seg-tags .chip.tag[data-tag="wholesale"]').waitFor({ state: 'visible' });
+    await agent.check('#seg-vip');
+    await agent.click('#seg-save');
+    await agent.locator('#chat-tags .chip.vip').waitFor({ state: 'visible' });
+    await agent.locator('#seg-save[disabled]').waitFor({ state: 'attached' });
+    const conv = await apiIn(agent, 'GET', `/api/v1/conversations/${ids.conv2}`);
+    const v = await apiIn(agent, 'GET', `/api/v1/visitors/${conv.body.visitor.id}`);
+    assert(v.body.vip === true && v.body.tags.includes('wholesale'), `the visitor is ${JSON.stringify(v.body)}`);
+  });
+
+  await step('a second agent signs in; the transfer dialog lists agents with status and load', async () => {
+    await signIn(agent2, '/agent', creds.agent2.email, creds.agent2.password);
+    await agent2.locator('#conn.open').waitFor({ state: 'visible' });
+    await agent2.locator('#status-pick[data-status="online"]').waitFor({ state: 'visible' });
+    await agent.click('#btn-transfer');
+    await agent.locator('#transfer-dialog[open]').waitFor({ state: 'visible' });
+    const pick = agent.locator(`#transfer-agents .pick[data-agent="${ids.agent2}"]:not(.off)`);
+    await pick.waitFor({ state: 'visible' });
+    const text = await pick.textContent();
+    assert(text.includes('在线') && /\d+\/5/.test(text), `the second agent is listed as ${JSON.stringify(text)}`);
+    await agent.locator(`#transfer-groups .pick[data-group="${ids.group}"]`).waitFor({ state: 'visible' });
+    await shot(agent, '12-transfer-dialog');
+  });
+
+  await step('agent transfers the conversation with a note; the second agent gets it, the visitor sees no note', async () => {
+    await agent.locator(`#transfer-agents .pick[data-agent="${ids.agent2}"] input`).check();
+    await agent.fill('#transfer-note', TNOTE);
+    await agent.click('#transfer-submit');
+    await agent.locator('#transfer-dialog').waitFor({ state: 'hidden' });
+    await agent.locator('#btn-transfer').waitFor({ state: 'hidden' }); // no longer theirs
+    const item = await findConv(agent2, ids.conv2, ['mine']);
+    await item.click();
+    await agent2.locator('#messages .msg.note', { hasText: TNOTE }).waitFor({ state: 'visible' });
+    const why = agent2.locator('#info-why .why-item[data-kind="transfer"]').first();
+    await why.waitFor({ state: 'visible' });
+    assert((await why.textContent()).includes(TNOTE), 'the explanation does not carry the transfer note');
+    await visitor.waitForFunction((name) => {
+      const sub = document.querySelector('#lingxi-widget-host').shadowRoot.querySelector('.head .ttl span').textContent;
+      return sub.includes(name);
+    }, ids.agent2Name, { timeout: STEP_TIMEOUT });
+    assert(!(await widgetText()).includes(`${uniq}-transfer`), 'the transfer note reached the visitor');
+  });
+
+  await step('a screenshot of the workspace is saved to the artifacts folder', async () => {
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    const file = path.join(ARTIFACTS, 'workspace-routing.png');
+    await agent2.locator('#info-why').scrollIntoViewIfNeeded(); // the explanation, next to the transfer note
+    await agent2.screenshot({ path: file });
+    const size = fs.statSync(file).size;
+    assert(size > 10_000, `the screenshot is only ${size} bytes`);
+    console.log(`      ${file}`);
+  });
+
+  await step('the admin (supervisor role) sees Take over and takes the conversation', async () => {
+    await admin.goto(`${BASE}/agent#c=${ids.conv2}`, { waitUntil: 'domcontentloaded' });
+    await admin.locator('#conn.open').waitFor({ state: 'visible' });
+    await admin.locator('#chat-name').waitFor({ state: 'visible' });
+    await admin.locator('#btn-takeover').waitFor({ state: 'visible' });
+    await admin.click('#btn-takeover'); // confirm() is accepted by the dialog handler
+    await admin.locator('#btn-takeover').waitFor({ state: 'hidden' });
+    await admin.locator('#info-why .why-item[data-kind="takeover"]').first().waitFor({ state: 'visible' });
+    await agent2.locator('#btn-transfer').waitFor({ state: 'hidden' });
+  });
+}
+
+// ------------------------------------------------------------------ tickets (工单)
+
+const TK_NOTE = `内部备注：已联系仓库 ${uniq}-tknote`;
+const TK_REPLY = `您好，退款已提交，预计 3 个工作日到账 <i>${uniq}</i>-tkreply`;
+const TK_SECOND = `E2E 工单 ${uniq}-second`;
+const TK_QUESTION = `订单还没发货 <img src=x onerror=alert(1)> ${uniq}-tkconv`;
+const tk = { id: null, number: null, second: null, secondNumber: null };
+
+async function statusOptions() {
+  return agent.locator('#tk-f-status option').evaluateAll((os) => os.map((o) => o.value));
+}
+async function setTicketStatus(s) {
+  await agent.selectOption('#tk-f-status', s);
+  await agent.locator(`#tk-pane[data-status="${s}"] #tk-f-status:not([disabled])`).waitFor({ state: 'attached' });
+}
+
+await step('the visitor\'s left message is announced in the chat; 创建工单 there still makes the conversation\'s own ticket', async () => {
+  assert(leftNumber, 'no ticket number from the widget step');
+  if (!(await agent.locator('#chats-view').isVisible())) await agent.click('#views .vs[data-view="chats"]');
+  const item = await findConv(agent, conversationId, ['closed', 'mine', 'assigned', 'queued', 'bot']);
+  await item.click();
+  await agent.locator('#chat-name').waitFor({ state: 'visible' });
+  await agent.waitForFunction(
+    (n) => (document.querySelector('#messages')?.textContent || '').includes('工单 #' + n),
+    leftNumber,
+    { timeout: STEP_TIMEOUT },
+  );
+  await agent.click('#btn-ticket');
+  await agent.locator('#tickets-view').waitFor({ state: 'visible' });
+  await agent.waitForFunction(
+    (n) => {
+      const pane = document.querySelector('#tk-pane');
+      return pane && !pane.hidden && pane.dataset.number && pane.dataset.number !== String(n);
+    },
+    leftNumber,
+    { timeout: STEP_TIMEOUT },
+  );
+  await agent.locator(`#tk-conv-link[data-conversation="${conversationId}"]`).waitFor({ state: 'visible' });
+  const number = await agent.locator('#tk-pane').getAttribute('data-number');
+  console.log(`      left message: #${leftNumber}; conversation ticket: #${number}`);
+});
+
+await step('agent creates a ticket from a new conversation (创建工单); it opens in the Tickets view', async () => {
+  // a new visitor asks the bot something
+  const ctx3 = await browser.newContext({ locale: 'zh-CN', viewport: { width: 1280, height: 860 } });
+  const visitor3 = await ctx3.newPage();
+  watch(visitor3, 'visitor3');
+  visitor3.setDefaultTimeout(STEP_TIMEOUT);
+  let convId;
+  try {
+    await visitor3.goto(BASE + '/demo', { waitUntil: 'domcontentloaded' });
+    await visitor3.locator(W.launcher).click();
+    await visitor3.locator(W.input).fill(TK_QUESTION);
+    await visitor3.locator(W.input).press('Enter');
+    await visitor3.waitForFunction(() => {
+      const root = document.querySelector('#lingxi-widget-host').shadowRoot;
+      return root.querySelector('.msgs .row.bot[data-seq]') !== null;
+    }, null, { timeout: STEP_TIMEOUT });
+    convId = await visitor3.evaluate(() => {
+      const key = document.querySelector('script[data-widget-key]').dataset.widgetKey;
+      return JSON.parse(localStorage.getItem('lingxi:widget:' + key)).conversation_id;
+    });
+  } finally {
+    await ctx3.close().catch(() => {});
+  }
+  await agent.click('#views .vs[data-view="chats"]');
+  const item = await findConv(agent, convId, ['bot', 'queued', 'mine', 'assigned', 'closed']);
+  await item.click();
+  await agent.locator('#messages .msg.visitor .bubble', { hasText: `${uniq}-tkconv` }).waitFor({ state: 'visible' });
+  await agent.click('#btn-ticket');
+  await agent.locator('#tickets-view').waitFor({ state: 'visible' });
+  const pane = agent.locator(`#tk-pane[data-number]:not([data-number="${leftNumber}"])`);
+  await pane.waitFor({ state: 'visible' });
+  tk.id = await pane.getAttribute('data-id');
+  tk.number = Number(await pane.getAttribute('data-number'));
+  assert((await pane.getAttribute('data-status')) === 'new', 'a new ticket is not 新建');
+  assert((await agent.locator('#tk-notice').count()) === 0, 'a new ticket is announced as an existing one');
+  await agent.locator(`#tk-conv-link[data-conversation="${convId}"]`).waitFor({ state: 'visible' });
+  // the transcript is the description, shown as text (the visitor's HTML included)
+  const desc = await agent.locator('#tk-desc').textContent();
+  assert(desc.includes(TK_QUESTION), `the description does not hold the transcript: ${JSON.stringify(desc.slice(0, 200))}`);
+  assert((await agent.locator('#tk-pane img').count()) === 0, 'visitor HTML became an element in the ticket');
+  console.log(`      ticket #${tk.number}: ${JSON.stringify((await agent.locator('#tk-title').textContent()).slice(0, 60))}`);
+});
+
+await step('agent adds an internal note and a public reply; they look different', async () => {
+  await agent.click('#tk-cmodes .mode[data-cmode="internal"]');
+  await agent.fill('#tk-comment', TK_NOTE);
+  await agent.click('#tk-comment-send');
+  const note = agent.locator('#tk-thread .tk-comment.internal', { hasText: `${uniq}-tknote` });
+  await note.waitFor({ state: 'visible' });
+  assert((await agent.locator('#tk-pane').getAttribute('data-status')) === 'new', 'an internal note changed the status');
+  await agent.click('#tk-cmodes .mode[data-cmode="public"]');
+  await agent.fill('#tk-comment', TK_REPLY);
+  await agent.click('#tk-comment-send');
+  const reply = agent.locator('#tk-thread .tk-comment.public', { hasText: `${uniq}</i>-tkreply` });
+  await reply.waitFor({ state: 'visible' });
+  assert((await reply.locator('.bd').textContent()) === TK_REPLY, 'the reply is not shown literally');
+  assert((await agent.locator('#tk-thread i').count()) === 0, 'reply HTML became an element');
+  assert((await note.locator('.ctag').textContent()).trim() === '内部备注', 'the note carries no 内部备注 label');
+  assert((await reply.locator('.ctag').textContent()).trim() === '回复客户', 'the reply carries no 回复客户 label');
+  const bg = (l) => l.evaluate((el) => getComputedStyle(el).backgroundColor);
+  assert((await bg(note)) !== (await bg(reply)), 'the internal note looks like a public reply');
+  // an agent's public reply opens a new ticket
+  await agent.locator('#tk-pane[data-status="open"]').waitFor({ state: 'attached' });
+});
+
+await step('agent moves the ticket along its life cycle; only allowed statuses are offered; a refusal is explained', async () => {
+  let opts = await statusOptions();
+  assert(JSON.stringify(opts) === JSON.stringify(['open', 'pending', 'on_hold', 'solved']), `offered from open: ${opts}`);
+  await setTicketStatus('pending');
+  await setTicketStatus('solved');
+  opts = await statusOptions();
+  assert(JSON.stringify(opts) === JSON.stringify(['solved', 'open', 'closed']), `offered from solved: ${opts}`);
+  // meanwhile someone else closes it; the page still offers 处理中 (reopen), which the server now refuses
+  const r = await apiIn(agent, 'PATCH', `/api/v1/tickets/${tk.id}`, { status: 'closed' });
+  assert(r.status === 200, `closing over the API answered ${r.status}: ${JSON.stringify(r.body)}`);
+  await agent.selectOption('#tk-f-status', 'open');
+  const err = agent.locator('#tk-error');
+  await err.waitFor({ state: 'visible' });
+  const msg = (await err.textContent()).trim();
+  assert(/^操作被拒绝：/.test(msg) && /closed|关闭/.test(msg), `the refusal reads ${JSON.stringify(msg)}`);
+  console.log(`      ${msg}`);
+  await agent.locator('#tk-pane[data-status="closed"] #tk-f-status[disabled]').waitFor({ state: 'attached' });
+  assert((await agent.locator('#tk-comment').count()) === 0, 'a closed ticket still offers the composer');
+});
+
+await step('the history lists every change (field, old → new, who, when)', async () => {
+  const me = (await agent.locator('#me-name').textContent()).trim();
+  const rows = agent.locator('#tk-history .tk-change[data-field="status"]');
+  await agent.waitForFunction(() => document.querySelectorAll('#tk-history .tk-change[data-field="status"]').length >= 4, null, { timeout: STEP_TIMEOUT });
+  const texts = await rows.allTextContents();
+  for (const [a, b] of [['新建', '处理中'], ['处理中', '待客户回复'], ['待客户回复', '已解决'], ['已解决', '已关闭']]) {
+    assert(texts.some((x) => x.includes(`${a} → ${b}`)), `no history row "${a} → ${b}" in ${JSON.stringify(texts)}`);
+  }
+  assert(texts.every((x) => x.includes(me)), `a status change does not name ${me}: ${JSON.stringify(texts)}`);
+  for (const f of ['created', 'internal_note', 'public_reply']) {
+    assert(await agent.locator(`#tk-history .tk-change[data-field="${f}"]`).count(), `no "${f}" row in the history`);
+  }
+});
+
+await step('agent creates a second ticket with the New ticket form', async () => {
+  await agent.click('#tk-new');
+  await agent.locator('#tk-new-dialog[open]').waitFor({ state: 'visible' });
+  await agent.click('#tk-n-submit'); // no title: the form says so
+  await agent.locator('#tk-new-form .form-error').waitFor({ state: 'visible' });
+  await agent.fill('#tk-n-title', TK_SECOND);
+  await agent.fill('#tk-n-desc', `第一行\n第二行 ${uniq}`);
+  await agent.fill('#tk-n-contact', '13800000000');
+  await agent.selectOption('#tk-n-priority', 'high');
+  await agent.fill('#tk-n-tags', 'e2e, 批量');
+  await agent.click('#tk-n-submit');
+  await agent.locator('#tk-new-dialog').waitFor({ state: 'hidden' });
+  await agent.locator('#tk-title', { hasText: TK_SECOND }).waitFor({ state: 'visible' });
+  const pane = agent.locator('#tk-pane');
+  tk.second = await pane.getAttribute('data-id');
+  tk.secondNumber = Number(await pane.getAttribute('data-number'));
+  assert(tk.second && tk.second !== tk.id, 'the new ticket did not open');
+  await agent.locator('#tk-pane .tk-top .chip[data-priority="high"]').waitFor({ state: 'visible' });
+  await agent.locator('#tk-tags .chip.tag[data-tag="批量"]').waitFor({ state: 'visible' });
+});
+
+await step('bulk: set status on two tickets, one is refused and the failure is listed', async () => {
+  await agent.click('#tk-views .tab[data-tkview="all"]');
+  await agent.selectOption('#tk-status', '');
+  await agent.fill('#tk-q', uniq);
+  for (const id of [tk.id, tk.second]) {
+    const row = agent.locator(`#tk-list .tk-row[data-id="${id}"]`);
+    await row.waitFor({ state: 'visible' });
+    await row.locator('.tk-check').check();
+  }
+  await agent.locator('#tk-bulk').waitFor({ state: 'visible' });
+  assert((await agent.locator('#tk-selected').textContent()).includes('2'), 'the bar does not count 2 selected');
+  await agent.selectOption('#tk-bulk-status', 'pending');
+  const result = agent.locator('#tk-bulk-result.bad');
+  await result.waitFor({ state: 'visible' });
+  const failures = result.locator('li');
+  assert((await failures.count()) === 1, `${await failures.count()} failures listed, expected 1`);
+  const line = (await failures.first().textContent()).trim();
+  assert((await failures.first().getAttribute('data-id')) === tk.id && line.startsWith(`#${tk.number}:`) && line.length > `#${tk.number}: `.length,
+    `the failure reads ${JSON.stringify(line)}`);
+  console.log(`      bulk failure: ${line}`);
+  await agent.locator(`#tk-list .tk-row[data-id="${tk.second}"][data-status="pending"]`).waitFor({ state: 'visible' });
+  // the refused one stays selected for another try; the other one is done
+  assert(await agent.locator(`#tk-list .tk-row[data-id="${tk.id}"] .tk-check`).isChecked(), 'the failed ticket was unselected');
+  assert(!(await agent.locator(`#tk-list .tk-row[data-id="${tk.second}"] .tk-check`).isChecked()), 'the updated ticket is still selected');
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  await agent.click(`#tk-list .tk-row[data-id="${tk.id}"] .tk-main`);
+  await agent.locator(`#tk-pane[data-id="${tk.id}"] #tk-history .tk-change`).first().waitFor({ state: 'visible' });
+  await agent.evaluate(() => document.querySelectorAll('.toasts .toast').forEach((el) => el.remove()));
+  const file = path.join(ARTIFACTS, 'workspace-tickets.png');
+  await agent.screenshot({ path: file });
+  assert(fs.statSync(file).size > 10_000, 'the tickets screenshot is too small');
+  console.log(`      ${file}`);
+  await agent.click('#tk-bulk-clear');
+});
+
+await step("the visitor's message is in the Unassigned view, shown as text", async () => {
+  assert(leftNumber, 'no ticket number from the widget step');
+  await agent.click('#tk-views .tab[data-tkview="unassigned"]');
+  await agent.fill('#tk-q', `${uniq}-left`);
+  const row = agent.locator(`#tk-list .tk-row[data-number="${leftNumber}"]`);
+  await row.waitFor({ state: 'visible' });
+  await row.locator('.tk-main').click();
+  await agent.locator(`#tk-pane[data-number="${leftNumber}"] #tk-desc`).waitFor({ state: 'visible' });
+  assert((await agent.locator('#tk-desc').textContent()) === LEFT_TEXT, 'the message is not shown literally');
+  assert((await agent.locator('#tk-desc *').count()) === 0, "the visitor's HTML became elements");
+  const facts = await agent.locator('#tk-pane .tk-facts').textContent();
+  assert(facts.includes('wang@example.com') && facts.includes('王小姐') && facts.includes('网页留言'), `the ticket's facts read ${JSON.stringify(facts)}`);
+  await shot(agent, '13-tickets-left-message');
+  // its conversation is one click away
+  await agent.click(`#tk-conv-link[data-conversation="${conversationId}"]`);
+  await agent.locator('#chats-view').waitFor({ state: 'visible' });
+  await agent.locator(`.conv.active[data-id="${conversationId}"]`).waitFor({ state: 'visible' });
+  await agent.locator('#messages .msg.visitor .bubble', { hasText: QUESTION }).first().waitFor({ state: 'visible' });
 });
 
 await step('no CSP violations, page errors or unexpected dialogs', async () => {

@@ -13,6 +13,8 @@ pub enum Event {
     MessageStored(Message),
     /// A conversation was created or changed (status, assignment…).
     ConversationChanged(Conversation),
+    /// The tenant's queue changed (a conversation entered or left it): queued visitors' positions may have moved.
+    QueueChanged(TenantId),
 }
 
 impl Event {
@@ -21,14 +23,16 @@ impl Event {
         match self {
             Event::MessageStored(m) => m.tenant_id,
             Event::ConversationChanged(c) => c.tenant_id,
+            Event::QueueChanged(t) => *t,
         }
     }
 
-    /// The conversation the event is about.
-    pub fn conversation_id(&self) -> ConversationId {
+    /// The conversation the event is about, if it is about one.
+    pub fn conversation_id(&self) -> Option<ConversationId> {
         match self {
-            Event::MessageStored(m) => m.conversation_id,
-            Event::ConversationChanged(c) => c.id,
+            Event::MessageStored(m) => Some(m.conversation_id),
+            Event::ConversationChanged(c) => Some(c.id),
+            Event::QueueChanged(_) => None,
         }
     }
 }

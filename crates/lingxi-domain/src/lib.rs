@@ -1,9 +1,12 @@
-//! Lingxi's pure decision logic: when to hand a conversation to a human and to whom.
+//! Lingxi's pure decision logic: when to hand a conversation to a human and to whom, the ticket life cycle and
+//! rules (`ticket`), SLA calendars and clocks (`sla`).
 //!
 //! Architecture invariant: nothing here reads the clock, the network or the database. Inputs in, decisions out.
 
 pub mod handoff;
 pub mod routing;
+pub mod sla;
+pub mod ticket;
 
 /// The language a reply should be written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,8 +1,20 @@
 //! Evaluation and training commands for the Lingxi understanding engine, mounted as `lingxi eval …` and
 //! `lingxi nlp …`.
+//!
+//! `lingxi eval classify` measures the ticket classifier (`lingxi_nlp::TicketClassifier`, the intent pipeline
+//! trained on past tickets) as routing uses it: top-1 accuracy and macro F1 over every test ticket, then the
+//! share below the triage threshold (sent to a triage group) and the accuracy of the tickets routed
+//! automatically, with a threshold sweep, the calibration error and the training and prediction times. With one
+//! labelled file, `--holdout 0.2 --seed 7` holds out a deterministic stratified fifth:
+//!
+//! ```text
+//! lingxi eval classify --train tickets.csv --holdout 0.2 --seed 7 --format json
+//! lingxi eval classify --train train.csv --test test.csv --threshold 0.6
+//! ```
 
 #![warn(missing_docs)]
 
+mod classify;
 mod data;
 mod intents;
 mod metrics;
@@ -10,6 +22,7 @@ mod sentiment;
 
 use clap::Subcommand;
 
+pub use classify::ClassifyArgs;
 pub use intents::IntentsArgs;
 pub use sentiment::{SentimentArgs, TrainSentimentArgs};
 
@@ -28,6 +41,8 @@ pub enum EvalCommand {
     Intents(IntentsArgs),
     /// Measure sentiment polarity (the shipped model, or one trained on --train).
     Sentiment(SentimentArgs),
+    /// Train the ticket classifier on labelled tickets and measure accuracy, triage share and routed accuracy.
+    Classify(ClassifyArgs),
 }
 
 /// `lingxi nlp …`: build the engine's shipped models.
@@ -42,6 +57,7 @@ pub fn run_eval(cmd: EvalCommand) -> anyhow::Result<()> {
     let report = match cmd {
         EvalCommand::Intents(args) => intents::run(&args)?,
         EvalCommand::Sentiment(args) => sentiment::run(&args)?,
+        EvalCommand::Classify(args) => classify::run(&args)?,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

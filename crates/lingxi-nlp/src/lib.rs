@@ -17,6 +17,7 @@ mod linear;
 mod matcher;
 mod normalize;
 mod sentiment;
+mod triage;
 mod vectorizer;
 
 pub use analyzer::{Analyzer, Token, TokenKind};
@@ -26,3 +27,4 @@ pub use intent::{Candidate, IntentConfig, IntentDecision, IntentModel, Outcome, 
 pub use keywords::KeywordExtractor;
 pub use normalize::{is_cjk, normalize, to_simplified};
 pub use sentiment::{Emotion, Polarity, SentimentExample, SentimentModel, SentimentReading};
+pub use triage::{DEFAULT_TRIAGE_THRESHOLD, TicketClass, TicketClassifier, ticket_text};

@@ -214,8 +214,14 @@ pub async fn ws(State(state): State<AppState>, agent: Agent, upgrade: WebSocketU
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum AgentFrame {
-    Conversation { conversation: ConversationView },
-    Message { message: MessageView },
+    Conversation {
+        conversation: Box<ConversationView>,
+    },
+    Message {
+        message: MessageView,
+    },
+    /// The queue changed: refresh queue views.
+    QueueChanged,
     Pong,
 }
 
@@ -240,8 +246,9 @@ async fn agent_socket(services: Services, who: Authenticated, socket: WebSocket)
             event = events.recv() => match event {
                 Ok(Event::MessageStored(m)) if m.tenant_id == tenant_id => AgentFrame::Message { message: MessageView::from(&m) },
                 Ok(Event::ConversationChanged(c)) if c.tenant_id == tenant_id => {
-                    AgentFrame::Conversation { conversation: ConversationView::new(&c, None) }
+                    AgentFrame::Conversation { conversation: Box::new(ConversationView::new(&c, None)) }
                 }
+                Ok(Event::QueueChanged(t)) if t == tenant_id => AgentFrame::QueueChanged,
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(_) => break,
             },

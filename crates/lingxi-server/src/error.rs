@@ -41,6 +41,7 @@ impl From<ServiceError> for AppError {
             ServiceError::NotFound(what) => AppError::new(ErrorCode::NotFound, format!("{what} not found")),
             ServiceError::Invalid(m) => AppError::new(ErrorCode::InvalidField, m),
             ServiceError::Conflict(m) => AppError::new(ErrorCode::Conflict, m),
+            ServiceError::Forbidden(m) => AppError::new(ErrorCode::Forbidden, m),
             ServiceError::UnknownWidgetKey => AppError::new(ErrorCode::UnknownWidgetKey, "unknown widget key"),
             ServiceError::Auth(AuthError::InvalidCredentials) => {
                 AppError::new(ErrorCode::InvalidCredentials, "invalid e-mail or password")

@@ -10,6 +10,8 @@ pub mod auth;
 pub mod error;
 pub mod kb;
 pub mod limits;
+pub mod routing;
+pub mod tickets;
 mod web;
 pub mod widget;
 
@@ -18,7 +20,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::Method;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use lingxi_service::Services;
 use lingxi_types::{ApiError, ErrorCode};
 use tower_http::cors::{Any, CorsLayer};
@@ -91,6 +93,33 @@ impl AppState {
         kb::export,
         kb::template,
         kb::test,
+        routing::set_status,
+        routing::list_agents,
+        routing::set_agent_profile,
+        routing::list_groups,
+        routing::create_group,
+        routing::update_group,
+        routing::delete_group,
+        routing::list_rules,
+        routing::replace_rules,
+        routing::transfer,
+        routing::take_over,
+        routing::add_note,
+        routing::assignments,
+        routing::get_visitor,
+        routing::set_segments,
+        tickets::list,
+        tickets::create,
+        tickets::get_one,
+        tickets::update,
+        tickets::comments,
+        tickets::add_comment,
+        tickets::history,
+        tickets::bulk,
+        tickets::from_conversation,
+        tickets::leave_message,
+        tickets::settings,
+        tickets::save_settings,
     ),
     components(schemas(ApiError, ErrorCode))
 )]
@@ -148,6 +177,26 @@ pub fn api_router() -> Router<AppState> {
         .route("/api/v1/kb/export", get(kb::export))
         .route("/api/v1/kb/template", get(kb::template))
         .route("/api/v1/kb/test", post(kb::test))
+        .route("/api/v1/me/status", put(routing::set_status))
+        .route("/api/v1/agents", get(routing::list_agents))
+        .route("/api/v1/admin/agents/{id}", put(routing::set_agent_profile))
+        .route("/api/v1/groups", get(routing::list_groups))
+        .route("/api/v1/admin/groups", post(routing::create_group))
+        .route("/api/v1/admin/groups/{id}", put(routing::update_group).delete(routing::delete_group))
+        .route("/api/v1/admin/routing-rules", get(routing::list_rules).put(routing::replace_rules))
+        .route("/api/v1/conversations/{id}/transfer", post(routing::transfer))
+        .route("/api/v1/conversations/{id}/takeover", post(routing::take_over))
+        .route("/api/v1/conversations/{id}/notes", post(routing::add_note))
+        .route("/api/v1/conversations/{id}/assignments", get(routing::assignments))
+        .route("/api/v1/visitors/{id}", get(routing::get_visitor))
+        .route("/api/v1/visitors/{id}/segments", put(routing::set_segments))
+        .route("/api/v1/tickets", get(tickets::list).post(tickets::create))
+        .route("/api/v1/tickets/bulk", post(tickets::bulk))
+        .route("/api/v1/tickets/{id}", get(tickets::get_one).patch(tickets::update))
+        .route("/api/v1/tickets/{id}/comments", get(tickets::comments).post(tickets::add_comment))
+        .route("/api/v1/tickets/{id}/history", get(tickets::history))
+        .route("/api/v1/conversations/{id}/ticket", post(tickets::from_conversation))
+        .route("/api/v1/admin/ticket-settings", get(tickets::settings).put(tickets::save_settings))
         .route("/api/{*rest}", axum::routing::any(agent::not_found))
 }
 
@@ -157,11 +206,12 @@ fn widget_public_router() -> Router<AppState> {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::CONTENT_TYPE])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
         .max_age(std::time::Duration::from_secs(3600));
     Router::new()
         .route("/api/v1/widget/config", get(widget::config))
         .route("/api/v1/widget/sessions", post(widget::create_session))
+        .route("/api/v1/widget/leave-message", post(tickets::leave_message))
         .layer(cors)
 }
 

@@ -14,6 +14,8 @@ pub struct RateLimitConfig {
     pub logins_per_minute: u32,
     /// New widget sessions per minute.
     pub widget_sessions_per_minute: u32,
+    /// Messages left through the widget's "leave a message" per minute (each becomes a ticket).
+    pub leave_messages_per_minute: u32,
     /// Visitor messages per second on one widget socket (bursts of 4× allowed).
     pub messages_per_second: u32,
     /// Whether limits apply at all (off for load tests on loopback).
@@ -22,7 +24,13 @@ pub struct RateLimitConfig {
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        Self { logins_per_minute: 20, widget_sessions_per_minute: 60, messages_per_second: 5, enabled: true }
+        Self {
+            logins_per_minute: 20,
+            widget_sessions_per_minute: 60,
+            leave_messages_per_minute: 10,
+            messages_per_second: 5,
+            enabled: true,
+        }
     }
 }
 
@@ -31,6 +39,7 @@ pub struct RateLimits {
     config: RateLimitConfig,
     login: DefaultKeyedRateLimiter<IpAddr>,
     widget_sessions: DefaultKeyedRateLimiter<IpAddr>,
+    leave_messages: DefaultKeyedRateLimiter<IpAddr>,
     calls: AtomicU64,
 }
 
@@ -45,6 +54,7 @@ impl RateLimits {
             config,
             login: RateLimiter::keyed(per_minute(config.logins_per_minute)),
             widget_sessions: RateLimiter::keyed(per_minute(config.widget_sessions_per_minute)),
+            leave_messages: RateLimiter::keyed(per_minute(config.leave_messages_per_minute)),
             calls: AtomicU64::new(0),
         }
     }
@@ -62,6 +72,7 @@ impl RateLimits {
         if self.calls.fetch_add(1, Ordering::Relaxed) % 1024 == 1023 {
             self.login.retain_recent();
             self.widget_sessions.retain_recent();
+            self.leave_messages.retain_recent();
         }
         let key = ip.unwrap_or(IpAddr::from([0, 0, 0, 0]));
         limiter.check_key(&key).map_err(|not_until| {
@@ -78,6 +89,11 @@ impl RateLimits {
     /// Counts a new widget session from `ip`.
     pub fn widget_session(&self, ip: Option<IpAddr>) -> Result<(), AppError> {
         self.check(&self.widget_sessions, ip)
+    }
+
+    /// Counts a left message from `ip`.
+    pub fn leave_message(&self, ip: Option<IpAddr>) -> Result<(), AppError> {
+        self.check(&self.leave_messages, ip)
     }
 
     /// A limiter for the messages of one widget socket, if limits apply.

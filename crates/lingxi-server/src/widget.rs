@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use lingxi_bus::Event;
 use lingxi_service::{ServiceError, Services, WidgetGrant};
-use lingxi_types::wire::{ConversationView, MessageView};
+use lingxi_types::wire::MessageView;
 use lingxi_types::{ApiError, ConversationId, ErrorCode, VisitorId};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -67,6 +67,8 @@ pub struct CreateSession {
     pub visitor: VisitorInput,
     /// A previous token, to continue its conversation.
     pub token: Option<String>,
+    /// The page the widget is opened on (routing rules may look at it), at most 2000 characters.
+    pub page: Option<String>,
 }
 
 /// A widget session.
@@ -95,6 +97,7 @@ pub async fn create_session(
         ("visitor.external_id", body.visitor.external_id.as_deref(), 200),
         ("widget_key", Some(body.widget_key.as_str()), 200),
         ("token", body.token.as_deref(), 200),
+        ("page", body.page.as_deref(), 2000),
     ] {
         if value.is_some_and(|v| v.chars().count() > max) {
             return Err(AppError::new(ErrorCode::InvalidField, format!("{field} is longer than {max} characters")));
@@ -107,6 +110,7 @@ pub async fn create_session(
             body.visitor.name.as_deref(),
             body.visitor.external_id.as_deref().filter(|s| !s.is_empty()),
             body.token.as_deref(),
+            body.page.as_deref(),
         )
         .await?;
     let status = if session.created { StatusCode::CREATED } else { StatusCode::OK };
@@ -151,12 +155,40 @@ enum ClientFrame {
     Ping,
 }
 
+/// What the visitor may know about their conversation: no routing internals (group, priority, which reveals VIP
+/// status, entry page, category) and no user ids.
+#[derive(Serialize)]
+struct VisitorConversation {
+    id: ConversationId,
+    status: lingxi_types::ConversationStatus,
+    assigned_agent: Option<AgentName>,
+    last_seq: i64,
+    created_at: String,
+}
+
+#[derive(Serialize)]
+struct AgentName {
+    name: String,
+}
+
+impl VisitorConversation {
+    fn new(c: &lingxi_types::Conversation) -> Self {
+        VisitorConversation {
+            id: c.id,
+            status: c.status,
+            assigned_agent: c.assigned_agent_name.clone().map(|name| AgentName { name }),
+            last_seq: c.last_seq,
+            created_at: lingxi_types::wire::rfc3339(c.created_at),
+        }
+    }
+}
+
 /// A frame to the widget.
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum ServerFrame {
     Hello {
-        conversation: ConversationView,
+        conversation: VisitorConversation,
     },
     Ack {
         client_id: String,
@@ -167,6 +199,11 @@ enum ServerFrame {
     Status {
         status: lingxi_types::ConversationStatus,
         agent_name: Option<String>,
+    },
+    /// The visitor's place in the queue, sent while queued and whenever it may have moved.
+    Queue {
+        position: i64,
+        estimated_wait_secs: Option<i64>,
     },
     Error {
         code: ErrorCode,
@@ -197,7 +234,12 @@ async fn widget_socket(
     let conversation = services.store.conversation(grant.tenant_id, grant.conversation_id).await?;
     // The highest seq this socket has delivered; the client resumes from its own before anything older is sent.
     let mut delivered = conversation.last_seq;
-    let _ = tx.send(ServerFrame::Hello { conversation: ConversationView::new(&conversation, None) }).await;
+    let _ = tx.send(ServerFrame::Hello { conversation: VisitorConversation::new(&conversation) }).await;
+    let mut queued = conversation.status == lingxi_types::ConversationStatus::Queued;
+    let mut last_queue = None;
+    if queued {
+        last_queue = send_queue(&services, grant, &tx, last_queue).await?;
+    }
     loop {
         tokio::select! {
             incoming = stream.next() => {
@@ -246,12 +288,20 @@ async fn widget_socket(
             }
             event = events.recv() => {
                 match event {
-                    Ok(ev) if ev.tenant_id() == grant.tenant_id && ev.conversation_id() == grant.conversation_id => match ev {
-                        Event::MessageStored(m) if m.seq > delivered => {
+                    Ok(Event::QueueChanged(t)) if t == grant.tenant_id && queued => {
+                        last_queue = send_queue(&services, grant, &tx, last_queue).await?;
+                    }
+                    Ok(ev) if ev.tenant_id() == grant.tenant_id && ev.conversation_id() == Some(grant.conversation_id) => match ev {
+                        Event::MessageStored(m) if m.seq > delivered && m.author != lingxi_types::Author::Note => {
                             delivered = deliver_after(&services, grant, delivered, &tx).await?.max(delivered);
                         }
                         Event::ConversationChanged(c) => {
                             let _ = tx.send(ServerFrame::Status { status: c.status, agent_name: c.assigned_agent_name.clone() }).await;
+                            queued = c.status == lingxi_types::ConversationStatus::Queued;
+                            last_queue = None;
+                            if queued {
+                                last_queue = send_queue(&services, grant, &tx, last_queue).await?;
+                            }
                         }
                         _ => {}
                     },
@@ -269,7 +319,26 @@ async fn widget_socket(
     Ok(())
 }
 
-/// Sends every stored message after `after_seq`, in order; returns the highest seq sent.
+/// Sends the visitor's queue position when it differs from the last one sent; returns what was sent last.
+async fn send_queue(
+    services: &Services,
+    grant: WidgetGrant,
+    tx: &mpsc::Sender<ServerFrame>,
+    last: Option<(i64, Option<i64>)>,
+) -> Result<Option<(i64, Option<i64>)>, ServiceError> {
+    let Some(info) = services.queue_info(grant.tenant_id, grant.conversation_id).await? else {
+        return Ok(last);
+    };
+    let now = Some((info.position, info.estimated_wait_secs));
+    if now != last {
+        let _ = tx
+            .send(ServerFrame::Queue { position: info.position, estimated_wait_secs: info.estimated_wait_secs })
+            .await;
+    }
+    Ok(now)
+}
+
+/// Sends every stored message the visitor may see after `after_seq`, in order; returns the highest seq sent.
 async fn deliver_after(
     services: &Services,
     grant: WidgetGrant,
@@ -278,7 +347,7 @@ async fn deliver_after(
 ) -> Result<i64, ServiceError> {
     let mut last = after_seq;
     loop {
-        let batch = services.store.messages_after(grant.tenant_id, grant.conversation_id, last, 200).await?;
+        let batch = services.store.visitor_messages_after(grant.tenant_id, grant.conversation_id, last, 200).await?;
         if batch.is_empty() {
             return Ok(last);
         }

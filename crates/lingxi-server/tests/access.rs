@@ -4,8 +4,8 @@
 
 use lingxi_bus::Bus;
 use lingxi_service::{Services, hash_password};
-use lingxi_store::{NewKbEntry, Store};
-use lingxi_types::{Role, Tenant};
+use lingxi_store::{Actor, AssignChecks, GroupInput, NewKbEntry, NewTicket, Store};
+use lingxi_types::{ConversationStatus, Explanation, Role, RoutingStrategy, Tenant};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
@@ -20,6 +20,10 @@ enum Access {
     Socket,
     /// Any signed-in user of the tenant.
     Member,
+    /// A widget token (checked for refusal without one).
+    Widget,
+    /// Owners, admins and supervisors.
+    Supervisor,
     /// Owners and admins.
     Admin,
 }
@@ -63,6 +67,43 @@ fn table() -> Vec<(&'static str, &'static str, Access, Value)> {
         ("GET", "/api/v1/kb/export", Member, Value::Null),
         ("GET", "/api/v1/kb/template", Member, Value::Null),
         ("POST", "/api/v1/kb/test", Member, json!({"text": "hello"})),
+        ("PUT", "/api/v1/me/status", Member, json!({"status": "away"})),
+        ("GET", "/api/v1/agents", Member, Value::Null),
+        ("PUT", "/api/v1/admin/agents/{id}", Admin, json!({"capacity": 5, "skills": ["en"]})),
+        ("GET", "/api/v1/groups", Member, Value::Null),
+        ("POST", "/api/v1/admin/groups", Admin, json!({"name": "g-{n}"})),
+        ("PUT", "/api/v1/admin/groups/{id}", Admin, json!({"name": "g-{n}", "strategy": "round_robin"})),
+        ("DELETE", "/api/v1/admin/groups/{id}", Admin, Value::Null),
+        ("GET", "/api/v1/admin/routing-rules", Admin, Value::Null),
+        (
+            "PUT",
+            "/api/v1/admin/routing-rules",
+            Admin,
+            json!({"items": [{"name": "en", "conditions": [{"field": "language", "equals": "en"}], "priority": 5}]}),
+        ),
+        ("POST", "/api/v1/conversations/{id}/transfer", Member, json!({"to_group": "{group}", "note": "n"})),
+        ("POST", "/api/v1/conversations/{id}/takeover", Supervisor, json!({})),
+        ("POST", "/api/v1/conversations/{id}/notes", Member, json!({"text": "note"})),
+        ("GET", "/api/v1/conversations/{id}/assignments", Member, Value::Null),
+        ("GET", "/api/v1/visitors/{id}", Member, Value::Null),
+        ("PUT", "/api/v1/visitors/{id}/segments", Member, json!({"tags": ["wholesale"], "vip": true})),
+        ("GET", "/api/v1/tickets", Member, Value::Null),
+        ("POST", "/api/v1/tickets", Member, json!({"title": "t-{n}", "tags": ["x"]})),
+        ("GET", "/api/v1/tickets/{id}", Member, Value::Null),
+        ("PATCH", "/api/v1/tickets/{id}", Member, json!({"status": "open", "priority": "high"})),
+        ("GET", "/api/v1/tickets/{id}/comments", Member, Value::Null),
+        ("POST", "/api/v1/tickets/{id}/comments", Member, json!({"body": "we are on it", "public": true})),
+        ("GET", "/api/v1/tickets/{id}/history", Member, Value::Null),
+        ("POST", "/api/v1/tickets/bulk", Member, json!({"ids": ["{ticket}"], "patch": {"add_tags": ["x"]}})),
+        ("POST", "/api/v1/conversations/{id}/ticket", Member, json!({})),
+        ("POST", "/api/v1/widget/leave-message", Widget, json!({"text": "call me back"})),
+        ("GET", "/api/v1/admin/ticket-settings", Admin, Value::Null),
+        (
+            "PUT",
+            "/api/v1/admin/ticket-settings",
+            Admin,
+            json!({"rules": [{"id": "r1", "name": "refunds urgent", "conditions": [{"field": "text", "op": "contains", "value": "退款"}], "actions": [{"action": "set_priority", "value": "urgent"}]}], "threshold": 0.6}),
+        ),
     ]
 }
 
@@ -75,6 +116,10 @@ struct World {
     services: Services,
     own: Tenant,
     other: Tenant,
+    /// A skill group of the own tenant (`{group}` in bodies).
+    group: String,
+    /// A ticket of the own tenant (`{ticket}` in bodies).
+    ticket: String,
     n: std::sync::atomic::AtomicUsize,
 }
 
@@ -85,7 +130,7 @@ impl World {
             // Sessions belong to a user: another tenant's (or user's) session id is simply not found.
             return Ok(format!("session-of-someone-in-{}", tenant.slug));
         }
-        if path.starts_with("/api/v1/admin/users/") {
+        if path.starts_with("/api/v1/admin/users/") || path.starts_with("/api/v1/admin/agents/") {
             let n = self.n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let u = self
                 .store
@@ -107,7 +152,26 @@ impl World {
                 .await?;
             return Ok(e.id.to_string());
         }
-        let s = self.services.open_widget_session(&tenant.widget_key, None, None, None).await?;
+        if path.starts_with("/api/v1/admin/groups/") {
+            let n = self.n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let input = GroupInput {
+                name: format!("target-{n}"),
+                strategy: RoutingStrategy::LeastLoaded,
+                skills: vec![],
+                sticky: true,
+                members: vec![],
+            };
+            return Ok(self.store.create_group(tenant.id, &input).await?.id.to_string());
+        }
+        if path.starts_with("/api/v1/tickets/") {
+            let actor = Actor { user_id: None, name: "test".into() };
+            let new = NewTicket { title: "t".into(), source: "api".into(), ..Default::default() };
+            return Ok(self.store.create_ticket(tenant.id, new, &actor).await?.id.to_string());
+        }
+        let s = self.services.open_widget_session(&tenant.widget_key, None, None, None, None).await?;
+        if path.starts_with("/api/v1/visitors/") {
+            return Ok(s.visitor_id.to_string());
+        }
         Ok(s.conversation.id.to_string())
     }
 
@@ -129,6 +193,27 @@ impl World {
         email: &str,
         token: &str,
     ) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+        if path.ends_with("/transfer") {
+            // Only the serving agent (or a supervisor) may transfer: the caller serves this one.
+            let id = self.object(&self.own, path).await?;
+            let me =
+                self.store.list_users(self.own.id).await?.into_iter().find(|u| u.email == email).ok_or("caller")?;
+            let explanation = Explanation {
+                kind: "claim".into(),
+                rule: None,
+                group: None,
+                strategy: None,
+                needs: vec![],
+                considered: 1,
+                candidates: vec![],
+                reason: "test".into(),
+                by: None,
+                note: None,
+            };
+            let from = [ConversationStatus::Bot];
+            self.store.assign(self.own.id, id.parse()?, &from, me.id, AssignChecks::EXPLICIT, &explanation).await?;
+            return Ok(id);
+        }
         if !path.starts_with("/api/v1/auth/sessions/") {
             return self.object(&self.own, path).await;
         }
@@ -160,7 +245,11 @@ impl World {
             // A string body is a CSV file (the import route).
             req = req.header("content-type", "text/csv").body(csv.replace("{n}", &n.to_string()));
         } else if !body.is_null() {
-            let text = body.to_string().replace("{n}", &n.to_string());
+            let text = body
+                .to_string()
+                .replace("{n}", &n.to_string())
+                .replace("{group}", &self.group)
+                .replace("{ticket}", &self.ticket);
             req = req.header("content-type", "application/json").body(text);
         }
         Ok(req.send().await?.status().as_u16())
@@ -180,7 +269,19 @@ async fn every_route_allows_and_denies_exactly_as_the_table_says() -> TestResult
     });
     let own = store.create_tenant("own", "Own", "wk_own").await?;
     let other = store.create_tenant("other", "Other", "wk_other").await?;
-    let world = World { base, http: reqwest::Client::new(), store, services, own, other, n: Default::default() };
+    let group = GroupInput {
+        name: "Transfers".into(),
+        strategy: RoutingStrategy::LeastLoaded,
+        skills: vec![],
+        sticky: true,
+        members: vec![],
+    };
+    let group = store.create_group(own.id, &group).await?.id.to_string();
+    let actor = Actor { user_id: None, name: "test".into() };
+    let new = NewTicket { title: "bulk".into(), source: "api".into(), ..Default::default() };
+    let ticket = store.create_ticket(own.id, new, &actor).await?.id.to_string();
+    let world =
+        World { base, http: reqwest::Client::new(), store, services, own, other, group, ticket, n: Default::default() };
 
     // The table covers the OpenAPI document exactly, and the document covers the router.
     let doc: Value = world.http.get(format!("{}/api/openapi.json", world.base)).send().await?.json().await?;
@@ -214,16 +315,20 @@ async fn every_route_allows_and_denies_exactly_as_the_table_says() -> TestResult
             Access::Public => {
                 assert!(![401, 403, 405].contains(&anonymous), "{method} {path}: public, got {anonymous}")
             }
-            Access::Socket | Access::Member | Access::Admin => {
+            Access::Socket | Access::Widget | Access::Member | Access::Supervisor | Access::Admin => {
                 assert!([400, 401].contains(&anonymous), "{method} {path}: anonymous got {anonymous}")
             }
         }
-        if matches!(access, Access::Public | Access::Socket) {
+        if matches!(access, Access::Public | Access::Socket | Access::Widget) {
             continue;
         }
         for role in ROLES {
             let (token, email) = world.token(&world.own, role).await?;
-            let allowed = access == Access::Member || role.can_administer();
+            let allowed = match access {
+                Access::Member => true,
+                Access::Supervisor => role.can_administer() || role == Role::Supervisor,
+                _ => role.can_administer(),
+            };
             // Another tenant's object first (a session route may revoke the caller's own session afterwards).
             if needs_id && allowed {
                 let foreign = path.replace("{id}", &world.object(&world.other, path).await?);

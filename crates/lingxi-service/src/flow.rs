@@ -2,15 +2,13 @@
 //! the agent replies and closes it. Every step persists first, then publishes on the bus, then records analytics.
 
 use crate::auth::{AuthError, Authenticated, new_token, token_hash};
-use crate::presence::PresenceGuard;
 use crate::{ServiceError, ServiceResult, Services, validate_text};
 use lingxi_bot::{BotReply, BotState, respond};
 use lingxi_bus::Event;
-use lingxi_domain::routing::{AgentSlot, DEFAULT_CAPACITY, pick_least_loaded};
-use lingxi_store::{Appended, ConversationFilter, NewMessage};
+use lingxi_domain::Lang;
+use lingxi_store::{Appended, NewMessage};
 use lingxi_types::*;
 use serde_json::json;
-use std::collections::HashMap;
 
 /// A visitor's widget session.
 #[derive(Clone, Debug)]
@@ -38,6 +36,9 @@ pub struct WidgetGrant {
     pub conversation_id: ConversationId,
 }
 
+/// Entry-page URLs are kept up to this many characters.
+const MAX_ENTRY_PAGE_CHARS: usize = 2000;
+
 const OPEN: &[ConversationStatus] =
     &[ConversationStatus::Bot, ConversationStatus::Queued, ConversationStatus::Assigned];
 
@@ -49,6 +50,7 @@ impl Services {
         name: Option<&str>,
         external_id: Option<&str>,
         previous_token: Option<&str>,
+        entry_page: Option<&str>,
     ) -> ServiceResult<WidgetSession> {
         let tenant = self.store.tenant_by_widget_key(widget_key).await?.ok_or(ServiceError::UnknownWidgetKey)?;
         if let Some(token) = previous_token
@@ -67,7 +69,10 @@ impl Services {
             format!("访客 Visitor-{suffix}")
         });
         let visitor = self.store.upsert_visitor(tenant.id, external_id, &visitor_name).await?;
-        let conversation = self.store.create_conversation(tenant.id, visitor.id, Channel::Web).await?;
+        let entry_page: Option<String> =
+            entry_page.map(str::trim).filter(|p| !p.is_empty()).map(|p| p.chars().take(MAX_ENTRY_PAGE_CHARS).collect());
+        let conversation =
+            self.store.create_conversation(tenant.id, visitor.id, Channel::Web, entry_page.as_deref()).await?;
         let token = new_token();
         self.store.create_widget_session(tenant.id, &token_hash(&token), visitor.id, conversation.id).await?;
         self.store
@@ -85,7 +90,12 @@ impl Services {
     }
 
     /// Appends a message and tells every live client.
-    async fn post(&self, tenant_id: TenantId, id: ConversationId, new: NewMessage) -> ServiceResult<Appended> {
+    pub(crate) async fn post(
+        &self,
+        tenant_id: TenantId,
+        id: ConversationId,
+        new: NewMessage,
+    ) -> ServiceResult<Appended> {
         let appended = self.store.append_message(tenant_id, id, new).await?;
         if !appended.duplicate {
             self.bus.publish(Event::MessageStored(appended.message.clone()));
@@ -93,7 +103,12 @@ impl Services {
         Ok(appended)
     }
 
-    async fn post_system(&self, tenant_id: TenantId, id: ConversationId, text: &str) -> ServiceResult<Message> {
+    pub(crate) async fn post_system(
+        &self,
+        tenant_id: TenantId,
+        id: ConversationId,
+        text: &str,
+    ) -> ServiceResult<Message> {
         let new = NewMessage {
             author: Author::System,
             author_user: None,
@@ -104,7 +119,7 @@ impl Services {
         Ok(self.post(tenant_id, id, new).await?.message)
     }
 
-    fn changed(&self, c: &Conversation) {
+    pub(crate) fn changed(&self, c: &Conversation) {
         self.bus.publish(Event::ConversationChanged(c.clone()));
     }
 
@@ -133,6 +148,13 @@ impl Services {
         {
             self.changed(&reopened);
         }
+        if conversation.language.is_none() {
+            let lang = match Lang::of(text) {
+                Lang::Zh => "zh",
+                Lang::En => "en",
+            };
+            self.store.set_conversation_context(grant.tenant_id, conversation.id, Some(lang), None).await?;
+        }
         let new = NewMessage {
             author: Author::Visitor,
             author_user: None,
@@ -158,14 +180,20 @@ impl Services {
         );
         let (text, kind, detail) = match &turn.reply {
             BotReply::Answer { entry_id, text, confidence } => {
+                self.remember_category(tenant_id, conversation.id, *entry_id).await?;
                 (text.clone(), EventKind::BotAnswered, json!({"entry_id": entry_id, "confidence": confidence}))
             }
             BotReply::ChitChat { text } => (text.clone(), EventKind::BotAnswered, json!({"chitchat": true})),
-            BotReply::Suggest { text, suggestions } => (
-                text.clone(),
-                EventKind::BotFailed,
-                json!({"outcome": "suggest", "candidates": suggestions.iter().map(|s| json!({"entry_id": s.entry_id, "confidence": s.confidence})).collect::<Vec<_>>()}),
-            ),
+            BotReply::Suggest { text, suggestions } => {
+                if let Some(best) = suggestions.first() {
+                    self.remember_category(tenant_id, conversation.id, best.entry_id).await?;
+                }
+                (
+                    text.clone(),
+                    EventKind::BotFailed,
+                    json!({"outcome": "suggest", "candidates": suggestions.iter().map(|s| json!({"entry_id": s.entry_id, "confidence": s.confidence})).collect::<Vec<_>>()}),
+                )
+            }
             BotReply::Admit { text } => (text.clone(), EventKind::BotFailed, json!({"outcome": "admit"})),
             BotReply::Handoff { reason } => {
                 self.store.set_bot_failures(tenant_id, conversation.id, 0).await?;
@@ -192,110 +220,41 @@ impl Services {
         Ok(())
     }
 
-    /// Hands a bot conversation to the humans: queue it, then assign an online agent if one has room.
+    /// Remembers the category of the entry the bot matched, for routing.
+    async fn remember_category(&self, tenant_id: TenantId, id: ConversationId, entry: EntryId) -> ServiceResult<()> {
+        if let Ok(e) = self.store.kb_entry(tenant_id, entry).await
+            && !e.category.trim().is_empty()
+        {
+            self.store.set_conversation_context(tenant_id, id, None, Some(e.category.trim())).await?;
+        }
+        Ok(())
+    }
+
+    /// Hands a bot conversation to the humans: route it to a group's queue, then dispatch.
     pub async fn handoff(
         &self,
         tenant_id: TenantId,
         id: ConversationId,
         reason: HandoffReason,
     ) -> ServiceResult<Conversation> {
-        let Some(queued) = self
-            .store
-            .transition_conversation(
-                tenant_id,
-                id,
-                &[ConversationStatus::Bot],
-                ConversationStatus::Queued,
-                None,
-                Some(reason),
-            )
-            .await?
-        else {
-            return Ok(self.store.conversation(tenant_id, id).await?);
-        };
-        self.store
-            .record_event(tenant_id, Some(id), EventKind::HandoffRequested, json!({"reason": reason.as_str()}))
-            .await?;
-        self.changed(&queued);
+        let current = self.store.conversation(tenant_id, id).await?;
+        if self.route_and_enqueue(&current, &[ConversationStatus::Bot], reason).await?.is_none() {
+            return Ok(current);
+        }
         self.post_system(tenant_id, id, "正在为您转接人工客服，请稍候… / Connecting you to an agent, please wait…")
             .await?;
-        match self.try_assign(tenant_id, id).await? {
-            Some(assigned) => Ok(assigned),
-            None => {
-                self.post_system(
-                    tenant_id,
-                    id,
-                    "当前客服繁忙或不在线，您已进入排队，客服接入后会第一时间回复您。 / All agents are busy or offline; \
-                     you are in the queue and an agent will reply as soon as one is available.",
-                )
-                .await?;
-                Ok(queued)
-            }
-        }
-    }
-
-    /// Assigns a queued conversation to the least-loaded online agent with room, if any.
-    async fn try_assign(&self, tenant_id: TenantId, id: ConversationId) -> ServiceResult<Option<Conversation>> {
-        let online = self.presence.online(tenant_id);
-        if online.is_empty() {
-            return Ok(None);
-        }
-        let loads: HashMap<UserId, i64> = self.store.agent_loads(tenant_id).await?.into_iter().collect();
-        let slots: Vec<AgentSlot> = online
-            .iter()
-            .map(|a| AgentSlot { agent: *a, load: loads.get(a).copied().unwrap_or(0), capacity: DEFAULT_CAPACITY })
-            .collect();
-        let Some(agent) = pick_least_loaded(&slots) else {
-            return Ok(None);
-        };
-        let Some(assigned) = self
-            .store
-            .transition_conversation(
+        self.dispatch(tenant_id).await?;
+        let now = self.store.conversation(tenant_id, id).await?;
+        if now.status == ConversationStatus::Queued {
+            self.post_system(
                 tenant_id,
                 id,
-                &[ConversationStatus::Queued],
-                ConversationStatus::Assigned,
-                Some(agent),
-                None,
-            )
-            .await?
-        else {
-            return Ok(None);
-        };
-        let candidates: Vec<_> = slots.iter().map(|s| json!({"agent": s.agent, "load": s.load})).collect();
-        self.store
-            .record_event(
-                tenant_id,
-                Some(id),
-                EventKind::AgentAssigned,
-                json!({"agent": agent, "rule": "least_loaded", "candidates": candidates}),
+                "当前客服繁忙或不在线，您已进入排队，客服接入后会第一时间回复您。 / All agents are busy or offline; \
+                 you are in the queue and an agent will reply as soon as one is available.",
             )
             .await?;
-        self.changed(&assigned);
-        let name = assigned.assigned_agent_name.clone().unwrap_or_default();
-        self.post_system(tenant_id, id, &format!("客服 {name} 为您服务 / {name} has joined the conversation")).await?;
-        Ok(Some(assigned))
-    }
-
-    /// Marks an agent online while the returned guard lives, and gives them waiting conversations.
-    pub async fn agent_online(&self, who: &Authenticated) -> ServiceResult<PresenceGuard> {
-        let guard = self.presence.connect(who.tenant.id, who.user.id);
-        self.drain_queue(who.tenant.id).await?;
-        Ok(guard)
-    }
-
-    /// Assigns queued conversations, oldest first, while online agents have room.
-    pub async fn drain_queue(&self, tenant_id: TenantId) -> ServiceResult<()> {
-        let filter =
-            ConversationFilter { statuses: vec![ConversationStatus::Queued], assigned_to: None, limit: Some(500) };
-        let mut queued = self.store.list_conversations(tenant_id, &filter).await?;
-        queued.sort_by_key(|(c, _)| c.updated_at);
-        for (c, _) in queued {
-            if self.try_assign(tenant_id, c.id).await?.is_none() {
-                break;
-            }
         }
-        Ok(())
+        Ok(now)
     }
 
     /// An agent's reply. Replying to a conversation no agent serves yet assigns it to the replying agent.
@@ -332,48 +291,6 @@ impl Services {
         Ok(appended)
     }
 
-    /// The agent takes a conversation that the bot or the queue holds.
-    pub async fn claim(&self, who: &Authenticated, id: ConversationId) -> ServiceResult<Conversation> {
-        let tenant_id = who.tenant.id;
-        let from = [ConversationStatus::Bot, ConversationStatus::Queued];
-        match self
-            .store
-            .transition_conversation(
-                tenant_id,
-                id,
-                &from,
-                ConversationStatus::Assigned,
-                Some(who.user.id),
-                Some(HandoffReason::AgentTakeover),
-            )
-            .await?
-        {
-            Some(assigned) => {
-                self.store
-                    .record_event(
-                        tenant_id,
-                        Some(id),
-                        EventKind::AgentAssigned,
-                        json!({"agent": who.user.id, "rule": "claimed"}),
-                    )
-                    .await?;
-                self.changed(&assigned);
-                let name = &who.user.name;
-                self.post_system(tenant_id, id, &format!("客服 {name} 为您服务 / {name} has joined the conversation"))
-                    .await?;
-                Ok(assigned)
-            }
-            None => {
-                let current = self.store.conversation(tenant_id, id).await?;
-                if current.status == ConversationStatus::Assigned && current.assigned_agent == Some(who.user.id) {
-                    Ok(current)
-                } else {
-                    Err(ServiceError::Conflict(format!("the conversation is {}", current.status)))
-                }
-            }
-        }
-    }
-
     /// Closes a conversation and records who closed it.
     pub async fn close(&self, who: &Authenticated, id: ConversationId) -> ServiceResult<Conversation> {
         let tenant_id = who.tenant.id;
@@ -389,6 +306,11 @@ impl Services {
             .await?;
         self.store.record_event(tenant_id, Some(id), EventKind::ConversationClosed, json!({"by": who.user.id})).await?;
         self.changed(&closed);
+        if current.status == ConversationStatus::Queued {
+            self.bus.publish(Event::QueueChanged(tenant_id));
+        }
+        // The agent's slot is free: give it to the queue.
+        self.dispatch(tenant_id).await?;
         Ok(closed)
     }
 }

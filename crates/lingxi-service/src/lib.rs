@@ -8,6 +8,9 @@ mod auth;
 mod flow;
 mod kb;
 mod presence;
+mod routing;
+mod sla;
+mod tickets;
 
 pub use flow::{WidgetGrant, WidgetSession};
 
@@ -16,6 +19,8 @@ pub use auth::{
 };
 pub use kb::{BotTest, ImportMode, ImportReport, RETRAIN_DELAY};
 pub use presence::PresenceGuard;
+pub use routing::{ABSENT_GRACE_MS, GroupSpec, QueueInfo, TransferTarget};
+pub use tickets::{MIN_CLASSIFIER_EXAMPLES, TICKET_SOURCES, TicketInput, TicketPatch, TicketSettings};
 
 use lingxi_bus::Bus;
 use lingxi_store::{Store, StoreError};
@@ -33,6 +38,9 @@ pub enum ServiceError {
     /// The state does not allow it.
     #[error("{0}")]
     Conflict(String),
+    /// The caller's role does not allow it.
+    #[error("{0}")]
+    Forbidden(String),
     /// The widget key is unknown.
     #[error("unknown widget key")]
     UnknownWidgetKey,
@@ -68,12 +76,22 @@ pub struct Services {
     pub bus: Bus,
     presence: presence::Presence,
     kb: Arc<kb::KbModels>,
+    tickets: Arc<tickets::TicketModels>,
+    /// This node's name in claims (SLA timers).
+    node: String,
 }
 
 impl Services {
     /// Services over a store and a bus.
     pub fn new(store: Store, bus: Bus) -> Services {
-        Services { store, bus, presence: presence::Presence::default(), kb: Arc::default() }
+        Services {
+            store,
+            bus,
+            presence: presence::Presence::default(),
+            kb: Arc::default(),
+            tickets: Arc::default(),
+            node: format!("node-{}", uuid::Uuid::now_v7()),
+        }
     }
 }
 

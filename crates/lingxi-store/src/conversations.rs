@@ -40,15 +40,16 @@ pub struct ConversationFilter {
     pub limit: Option<i64>,
 }
 
-const CONVERSATION_SELECT: &str = "SELECT c.id, c.tenant_id, c.visitor_id, v.name AS visitor_name, c.channel, \
-     c.status, c.assigned_agent, u.name AS agent_name, c.handoff_reason, c.last_seq, c.bot_failures, \
+pub(crate) const CONVERSATION_SELECT: &str = "SELECT c.id, c.tenant_id, c.visitor_id, v.name AS visitor_name, \
+     c.channel, c.status, c.assigned_agent, u.name AS agent_name, c.handoff_reason, c.last_seq, c.bot_failures, \
+     c.group_id, c.priority, c.route_rule, c.queued_at, c.language, c.entry_page, c.category, \
      c.created_at, c.updated_at, c.closed_at \
      FROM conversations c JOIN visitors v ON v.id = c.visitor_id LEFT JOIN users u ON u.id = c.assigned_agent";
 
 const MESSAGE_COLUMNS: &str =
     "id, tenant_id, conversation_id, seq, author, author_user, author_name, text, client_id, created_at";
 
-fn conversation(row: &AnyRow) -> StoreResult<Conversation> {
+pub(crate) fn conversation(row: &AnyRow) -> StoreResult<Conversation> {
     Ok(Conversation {
         id: id(row, "id")?,
         tenant_id: id(row, "tenant_id")?,
@@ -61,6 +62,13 @@ fn conversation(row: &AnyRow) -> StoreResult<Conversation> {
         handoff_reason: opt_enum_col(row, "handoff_reason", HandoffReason::parse)?,
         last_seq: int(row, "last_seq")?,
         bot_failures: int(row, "bot_failures")?,
+        group_id: opt_id(row, "group_id")?,
+        priority: int(row, "priority")?,
+        route_rule: opt_text(row, "route_rule")?,
+        queued_at: opt_ts(row, "queued_at")?,
+        language: opt_text(row, "language")?,
+        entry_page: opt_text(row, "entry_page")?,
+        category: opt_text(row, "category")?,
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
         closed_at: opt_ts(row, "closed_at")?,
@@ -88,9 +96,13 @@ fn visitor(row: &AnyRow) -> StoreResult<Visitor> {
         tenant_id: id(row, "tenant_id")?,
         external_id: opt_text(row, "external_id")?,
         name: text(row, "name")?,
+        tags: serde_json::from_str(&text(row, "tags")?).map_err(|e| StoreError::Corrupt(format!("bad tags: {e}")))?,
+        vip: int(row, "vip")? != 0,
         created_at: ts(row, "created_at")?,
     })
 }
+
+const VISITOR_COLUMNS: &str = "id, tenant_id, external_id, name, tags, vip, created_at";
 
 impl Store {
     /// The visitor with this external id (created when new), or a new anonymous visitor without one.
@@ -101,10 +113,9 @@ impl Store {
         name: &str,
     ) -> StoreResult<Visitor> {
         if let Some(ext) = external_id {
-            let row = sqlx::query(
-                "SELECT id, tenant_id, external_id, name, created_at FROM visitors \
-                 WHERE tenant_id = $1 AND external_id = $2",
-            )
+            let row = sqlx::query(&format!(
+                "SELECT {VISITOR_COLUMNS} FROM visitors WHERE tenant_id = $1 AND external_id = $2"
+            ))
             .bind(tid(tenant_id))
             .bind(ext)
             .fetch_optional(&self.pool)
@@ -118,6 +129,8 @@ impl Store {
             tenant_id,
             external_id: external_id.map(str::to_owned),
             name: name.to_owned(),
+            tags: Vec::new(),
+            vip: false,
             created_at: now(),
         };
         let inserted = sqlx::query(
@@ -146,18 +159,20 @@ impl Store {
         tenant_id: TenantId,
         visitor_id: VisitorId,
         channel: Channel,
+        entry_page: Option<&str>,
     ) -> StoreResult<Conversation> {
         let id = ConversationId::generate();
         let at = millis(now());
         sqlx::query(
             "INSERT INTO conversations (id, tenant_id, visitor_id, channel, status, last_seq, bot_failures, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 0, 0, $6, $6)",
+             entry_page, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 0, 0, $6, $7, $7)",
         )
         .bind(id.to_string())
         .bind(tid(tenant_id))
         .bind(visitor_id.to_string())
         .bind(channel.as_str())
         .bind(ConversationStatus::Bot.as_str())
+        .bind(entry_page)
         .bind(at)
         .execute(&self.pool)
         .await?;
@@ -344,7 +359,8 @@ impl Store {
         row.as_ref().map(message).transpose()
     }
 
-    /// Messages of a conversation with `seq > after_seq`, in order, at most `limit`.
+    /// Messages of a conversation with `seq > after_seq`, in order, at most `limit` (agents' view: internal
+    /// notes included).
     pub async fn messages_after(
         &self,
         tenant_id: TenantId,
@@ -352,8 +368,31 @@ impl Store {
         after_seq: i64,
         limit: i64,
     ) -> StoreResult<Vec<Message>> {
+        self.messages_page(tenant_id, conversation_id, after_seq, limit, true).await
+    }
+
+    /// Messages the visitor may see (internal notes left out) with `seq > after_seq`, in order, at most `limit`.
+    pub async fn visitor_messages_after(
+        &self,
+        tenant_id: TenantId,
+        conversation_id: ConversationId,
+        after_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Message>> {
+        self.messages_page(tenant_id, conversation_id, after_seq, limit, false).await
+    }
+
+    async fn messages_page(
+        &self,
+        tenant_id: TenantId,
+        conversation_id: ConversationId,
+        after_seq: i64,
+        limit: i64,
+        include_notes: bool,
+    ) -> StoreResult<Vec<Message>> {
+        let notes = if include_notes { "" } else { " AND author <> 'note'" };
         let rows = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 AND conversation_id = $2 AND seq > $3 \
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 AND conversation_id = $2 AND seq > $3{notes} \
              ORDER BY seq LIMIT $4"
         ))
         .bind(tid(tenant_id))
@@ -400,6 +439,58 @@ impl Store {
             return Ok(None);
         }
         self.conversation(tenant_id, id).await.map(Some)
+    }
+
+    /// Records what routing needs to know about a conversation; `None` leaves a field as it is.
+    pub async fn set_conversation_context(
+        &self,
+        tenant_id: TenantId,
+        id: ConversationId,
+        language: Option<&str>,
+        category: Option<&str>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE conversations SET language = COALESCE($1, language), category = COALESCE($2, category) \
+             WHERE tenant_id = $3 AND id = $4",
+        )
+        .bind(language)
+        .bind(category)
+        .bind(tid(tenant_id))
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// One visitor of the tenant.
+    pub async fn visitor(&self, tenant_id: TenantId, id: VisitorId) -> StoreResult<Visitor> {
+        let row = sqlx::query(&format!("SELECT {VISITOR_COLUMNS} FROM visitors WHERE tenant_id = $1 AND id = $2"))
+            .bind(tid(tenant_id))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(visitor).transpose()?.ok_or(StoreError::NotFound("visitor"))
+    }
+
+    /// Sets a visitor's tags and VIP flag.
+    pub async fn set_visitor_segments(
+        &self,
+        tenant_id: TenantId,
+        id: VisitorId,
+        tags: &[String],
+        vip: bool,
+    ) -> StoreResult<Visitor> {
+        let done = sqlx::query("UPDATE visitors SET tags = $1, vip = $2 WHERE tenant_id = $3 AND id = $4")
+            .bind(serde_json::to_string(tags).unwrap_or_else(|_| "[]".into()))
+            .bind(i64::from(vip))
+            .bind(tid(tenant_id))
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("visitor"));
+        }
+        self.visitor(tenant_id, id).await
     }
 
     /// Sets the count of consecutive visitor messages the bot could not answer.

@@ -11,15 +11,21 @@ mod audit;
 mod conversations;
 mod events;
 mod kb;
+mod routing;
 mod rows;
 mod tenants;
 pub mod testing;
+mod tickets;
 mod users;
 
 pub use audit::{AuditRecord, NewAudit};
 pub use conversations::{Appended, ConversationFilter, NewMessage};
 pub use events::StoredEvent;
 pub use kb::{KbFilter, KbUpsertCounts, NewKbEntry};
+pub use routing::{AssignChecks, AssignOutcome, AvailableAgent, GroupInput, HEARTBEAT_TTL_MS};
+pub use tickets::{
+    Actor, NewTicket, Ticket, TicketChange, TicketComment, TicketFilter, TicketSettingsRow, diff as ticket_diff,
+};
 pub use users::{LoginCandidate, NewSession, SessionRecord};
 
 use lingxi_types::TenantId;

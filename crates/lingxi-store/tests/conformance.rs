@@ -39,7 +39,7 @@ async fn tenant(store: &Store, slug: &str) -> Result<Tenant, StoreError> {
 conformance!(messages_get_gapless_sequence_numbers_and_dedupe_by_client_id, |store: Store| async move {
     let t = tenant(&store, "a").await?;
     let v = store.upsert_visitor(t.id, None, "Visitor").await?;
-    let c = store.create_conversation(t.id, v.id, Channel::Web).await?;
+    let c = store.create_conversation(t.id, v.id, Channel::Web, None).await?;
     assert_eq!(c.status, ConversationStatus::Bot);
     let first = store.append_message(t.id, c.id, visitor_text("你好 <b>hi</b>", Some("c1"))).await?;
     assert_eq!((first.message.seq, first.duplicate), (1, false));
@@ -59,7 +59,7 @@ conformance!(messages_get_gapless_sequence_numbers_and_dedupe_by_client_id, |sto
 conformance!(concurrent_appends_never_skip_or_repeat_a_sequence_number, |store: Store| async move {
     let t = tenant(&store, "conc").await?;
     let v = store.upsert_visitor(t.id, None, "V").await?;
-    let c = store.create_conversation(t.id, v.id, Channel::Web).await?;
+    let c = store.create_conversation(t.id, v.id, Channel::Web, None).await?;
     let mut tasks = Vec::new();
     for i in 0..40 {
         let store = store.clone();
@@ -81,7 +81,7 @@ conformance!(nothing_is_readable_across_tenants, |store: Store| async move {
     let a = tenant(&store, "iso-a").await?;
     let b = tenant(&store, "iso-b").await?;
     let v = store.upsert_visitor(a.id, Some("ext-1"), "V").await?;
-    let c = store.create_conversation(a.id, v.id, Channel::Web).await?;
+    let c = store.create_conversation(a.id, v.id, Channel::Web, None).await?;
     store.append_message(a.id, c.id, visitor_text("secret", None)).await?;
     store.create_kb_entry(a.id, NewKbEntry { question: "q".into(), answer: "a".into(), ..Default::default() }).await?;
     assert!(matches!(store.conversation(b.id, c.id).await, Err(StoreError::NotFound(_))));
@@ -104,7 +104,7 @@ conformance!(transitions_are_compare_and_set, |store: Store| async move {
     let t = tenant(&store, "cas").await?;
     let agent = store.create_user(t.id, "a@x.test", "Li Na", Role::Agent, "hash").await?;
     let v = store.upsert_visitor(t.id, None, "V").await?;
-    let c = store.create_conversation(t.id, v.id, Channel::Web).await?;
+    let c = store.create_conversation(t.id, v.id, Channel::Web, None).await?;
     let queued = store
         .transition_conversation(
             t.id,
@@ -257,7 +257,7 @@ conformance!(kb_entries_round_trip, |store: Store| async move {
 conformance!(events_are_recorded_per_conversation, |store: Store| async move {
     let t = tenant(&store, "ev").await?;
     let v = store.upsert_visitor(t.id, None, "V").await?;
-    let c = store.create_conversation(t.id, v.id, Channel::Web).await?;
+    let c = store.create_conversation(t.id, v.id, Channel::Web, None).await?;
     store.record_event(t.id, Some(c.id), EventKind::ConversationOpened, serde_json::json!({})).await?;
     store
         .record_event(t.id, Some(c.id), EventKind::HandoffRequested, serde_json::json!({"reason": "visitor_request"}))

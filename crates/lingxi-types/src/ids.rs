@@ -63,3 +63,19 @@ id_type!(
     /// An analytics event.
     EventId
 );
+id_type!(
+    /// A skill group (技能组): agents who serve one kind of conversation.
+    GroupId
+);
+id_type!(
+    /// A routing rule: conditions on a conversation that send it to a group.
+    RuleId
+);
+id_type!(
+    /// One stored assignment decision.
+    AssignmentId
+);
+id_type!(
+    /// A ticket (工单).
+    TicketId
+);

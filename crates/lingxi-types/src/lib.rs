@@ -5,8 +5,10 @@
 pub mod error;
 pub mod ids;
 pub mod model;
+pub mod routing;
 pub mod wire;
 
 pub use error::{ApiError, ErrorCode};
 pub use ids::*;
 pub use model::*;
+pub use routing::*;

@@ -72,6 +72,8 @@ string_enum!(
         Agent = "agent",
         /// The system (status changes).
         System = "system",
+        /// An agent's internal note: shown to agents only, never to the visitor.
+        Note = "note",
     }
 );
 
@@ -100,6 +102,37 @@ string_enum!(
         NegativeEmotion = "negative_emotion",
         /// An agent took the conversation over.
         AgentTakeover = "agent_takeover",
+        /// An agent or supervisor transferred the conversation to a group.
+        Transfer = "transfer",
+        /// The agent serving it went offline.
+        AgentOffline = "agent_offline",
+    }
+);
+
+string_enum!(
+    /// An agent's availability as they set it; routing only assigns to `online` agents who are connected.
+    AgentStatus {
+        /// Takes new conversations.
+        Online = "online",
+        /// Serves current conversations, takes no new ones.
+        Busy = "busy",
+        /// Away from the desk for a while.
+        Away = "away",
+        /// Not working.
+        Offline = "offline",
+    }
+);
+
+string_enum!(
+    /// How a skill group picks one of its available agents.
+    RoutingStrategy {
+        /// The agent serving the fewest conversations (ties: the one who waited longest for a new one).
+        LeastLoaded = "least_loaded",
+        /// Turn by turn: the agent whose last assignment is oldest.
+        RoundRobin = "round_robin",
+        /// The agent whose skills best cover what the conversation needs (language, category, the group's
+        /// skills); ties by load.
+        SkillMatch = "skill_match",
     }
 );
 
@@ -176,6 +209,10 @@ pub struct Visitor {
     pub external_id: Option<String>,
     /// Display name.
     pub name: String,
+    /// Tags (segments), system and manual.
+    pub tags: Vec<String>,
+    /// Whether a VIP: routed ahead of everyone else.
+    pub vip: bool,
     /// When first seen.
     pub created_at: DateTime<Utc>,
 }
@@ -205,6 +242,20 @@ pub struct Conversation {
     pub last_seq: i64,
     /// How many consecutive visitor messages the bot could not answer.
     pub bot_failures: i64,
+    /// The skill group it was routed to, if any.
+    pub group_id: Option<GroupId>,
+    /// Queue priority (higher first).
+    pub priority: i64,
+    /// The name of the routing rule that chose its group, if any.
+    pub route_rule: Option<String>,
+    /// When it last entered the queue.
+    pub queued_at: Option<DateTime<Utc>>,
+    /// The visitor's language (`zh` or `en`), from their first message.
+    pub language: Option<String>,
+    /// The page the widget was opened on.
+    pub entry_page: Option<String>,
+    /// The knowledge-base category the bot last matched.
+    pub category: Option<String>,
     /// Opened at.
     pub created_at: DateTime<Utc>,
     /// Last activity.

@@ -75,6 +75,18 @@ pub struct ConversationView {
     pub last_message: Option<MessageView>,
     /// Why it was handed off.
     pub handoff_reason: Option<HandoffReason>,
+    /// The skill group it was routed to.
+    pub group_id: Option<GroupId>,
+    /// Queue priority (higher first; VIPs get 100 more).
+    pub priority: i64,
+    /// When it entered the queue (RFC 3339).
+    pub queued_at: Option<String>,
+    /// The visitor's language.
+    pub language: Option<String>,
+    /// The page the widget was opened on.
+    pub entry_page: Option<String>,
+    /// The knowledge-base category the bot last matched.
+    pub category: Option<String>,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
@@ -97,6 +109,12 @@ impl ConversationView {
             last_seq: c.last_seq,
             last_message: last_message.map(MessageView::from),
             handoff_reason: c.handoff_reason,
+            group_id: c.group_id,
+            priority: c.priority,
+            queued_at: c.queued_at.map(rfc3339),
+            language: c.language.clone(),
+            entry_page: c.entry_page.clone(),
+            category: c.category.clone(),
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
             closed_at: c.closed_at.map(rfc3339),

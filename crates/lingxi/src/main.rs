@@ -2,6 +2,7 @@
 //!
 //! Configuration is layered: built-in defaults < environment variables (`LINGXI_*`) < command-line flags.
 
+mod bench;
 mod demo;
 mod kb;
 
@@ -95,6 +96,11 @@ enum Command {
         #[command(subcommand)]
         command: lingxi_eval::NlpCommand,
     },
+    /// Load commands that print measured numbers (e.g. assignments per second).
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -145,6 +151,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Eval { command } => lingxi_eval::run_eval(command),
         Command::Nlp { command } => lingxi_eval::run_nlp(command),
+        Command::Bench { command } => runtime()?.block_on(bench::run(command)),
         Command::Serve { bind, no_demo, no_rate_limits, db } => {
             runtime()?.block_on(serve(bind, no_demo, no_rate_limits, db))
         }
@@ -173,6 +180,7 @@ async fn serve(bind: SocketAddr, no_demo: bool, no_rate_limits: bool, db: DbArgs
         Some(demo)
     };
     let services = Services::new(store.clone(), lingxi_bus::Bus::default());
+    let ticker = services.spawn_routing_ticker();
     let limits = lingxi_server::limits::RateLimitConfig { enabled: !no_rate_limits, ..Default::default() };
     let state = lingxi_server::AppState::with_limits(services, demo_tenant.as_ref().map(|d| d.slug.clone()), limits);
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
@@ -189,6 +197,7 @@ async fn serve(bind: SocketAddr, no_demo: bool, no_rate_limits: bool, db: DbArgs
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    ticker.abort();
     store.close().await;
     Ok(())
 }

@@ -1,0 +1,742 @@
+// Lingxi agent workspace, tickets (工单): views (mine / unassigned / my groups / all) with status, tag and text
+// filters, paging, bulk actions, the ticket's detail (life cycle, fields, tags, replies and internal notes, history)
+// and the "new ticket" form. Every ticket, customer and agent text is rendered as text, never as HTML.
+import { api, t, h, $, clear, toast, formatTime, formatDateTime } from '/common.js';
+
+export const STATUSES = ['new', 'open', 'pending', 'on_hold', 'solved', 'closed'];
+export const PRIORITIES = ['low', 'normal', 'high', 'urgent'];
+/** The life cycle (crates/lingxi-domain/src/ticket.rs): where a ticket may go from each status. */
+export const NEXT = {
+  new: ['open', 'pending', 'on_hold', 'solved'],
+  open: ['pending', 'on_hold', 'solved'],
+  pending: ['open', 'on_hold', 'solved'],
+  on_hold: ['open', 'pending', 'solved'],
+  solved: ['open', 'closed'],
+  closed: [],
+};
+const VIEWS = ['mine', 'unassigned', 'groups', 'all'];
+const VIEW_KEY = 'lingxi:agent:tkview';
+const PAGE = 25;
+
+const tk = {
+  me: null,
+  active: false,
+  view: 'mine',
+  status: 'unsolved',
+  tag: '',
+  q: '',
+  offset: 0,
+  items: [],
+  total: 0,
+  loading: false,
+  listError: '',
+  listSeq: 0,
+  numbers: new Map(),   // ticket id -> number (for bulk failures of tickets not on this page)
+  selected: new Set(),
+  bulkResult: null,     // { ok, failed: [{ id, number, message }] }
+  agents: [],           // AgentProfile[]
+  groups: [],           // SkillGroup[]
+  openId: null,
+  ticket: null,
+  comments: null,
+  history: null,
+  error: '',            // the last refused change, shown in the detail pane
+  notice: '',           // e.g. "this conversation already had this ticket"
+  cmode: 'public',      // composer: public reply | internal note
+  draft: '',            // composer text, kept across re-renders
+  tagDraft: null,       // { id, tags, dirty }
+  busy: false,
+};
+
+let ctx = { openConversation: () => {} };
+
+function label(prefix, v) {
+  const k = prefix + v;
+  const s = t(k);
+  return s === k ? String(v) : s;
+}
+const statusLabel = (s) => label('tk.status.', s);
+const priorityLabel = (p) => label('tk.priority.', p);
+const sourceLabel = (s) => label('tk.source.', s);
+
+function agentName(id) {
+  if (!id) return '';
+  const a = tk.agents.find((x) => x.user_id === id);
+  if (a) return a.name;
+  if (tk.ticket && tk.ticket.assignee_id === id && tk.ticket.assignee_name) return tk.ticket.assignee_name;
+  return String(id).slice(0, 8) + '…';
+}
+function groupName(id) {
+  if (!id) return '';
+  const g = tk.groups.find((x) => x.id === id);
+  return g ? g.name : String(id).slice(0, 8) + '…';
+}
+
+/**
+ * The server explains refusals in English (life cycle, closed ticket, stale version): say the known ones in the
+ * agent's language, keep any other message as it is.
+ */
+export function localizeRefusal(msg) {
+  const m0 = String(msg || '');
+  let m = /^a ticket cannot go from (\w+) to (\w+)\.?$/i.exec(m0);
+  if (m) return m[1] === 'closed' ? t('tk.err.closed_final') : t('tk.err.transition', { from: statusLabel(m[1]), to: statusLabel(m[2]) });
+  m = /^the ticket is already (\w+)\.?$/i.exec(m0);
+  if (m) return t('tk.err.already', { status: statusLabel(m[1]) });
+  m = /^ticket #(\d+) is closed; create a follow-up/i.exec(m0);
+  if (m) return t('tk.err.closed', { n: m[1] });
+  m = /^ticket #(\d+) changed (since you read it|meanwhile)/i.exec(m0);
+  if (m) return t('tk.err.stale', { n: m[1] });
+  return m0;
+}
+
+export function statusBadge(s) {
+  return h('span', { class: `badge tk-st tk-st-${s}`, dataset: { status: s } }, statusLabel(s));
+}
+function priorityChip(p) {
+  return h('span', { class: `chip tk-pr tk-pr-${p}`, dataset: { priority: p } }, priorityLabel(p));
+}
+
+// ------------------------------------------------------------------ set-up
+
+export function initTickets(options) {
+  ctx = { ...ctx, ...options };
+  try { const v = sessionStorage.getItem(VIEW_KEY); if (VIEWS.includes(v)) tk.view = v; } catch (_) { /* ignore */ }
+  for (const b of document.querySelectorAll('#tk-views .tab')) b.addEventListener('click', () => setListView(b.dataset.tkview));
+  $('#tk-status').addEventListener('change', (e) => { tk.status = e.target.value; tk.offset = 0; refreshList(); });
+  let timer = null;
+  const later = () => { clearTimeout(timer); timer = setTimeout(() => { tk.offset = 0; refreshList(); }, 300); };
+  $('#tk-tag').addEventListener('input', (e) => { tk.tag = e.target.value.trim(); later(); });
+  $('#tk-q').addEventListener('input', (e) => { tk.q = e.target.value.trim(); later(); });
+  $('#tk-prev').addEventListener('click', () => { tk.offset = Math.max(0, tk.offset - PAGE); refreshList(); });
+  $('#tk-next').addEventListener('click', () => { tk.offset += PAGE; refreshList(); });
+  $('#tk-all').addEventListener('change', (e) => {
+    for (const x of tk.items) { if (e.target.checked) tk.selected.add(x.id); else tk.selected.delete(x.id); }
+    renderList();
+  });
+  $('#tk-bulk-assign').addEventListener('change', (e) => {
+    const v = e.target.value;
+    if (!v) return;
+    e.target.value = '';
+    bulk({ assignee_id: v === '__none' ? null : v });
+  });
+  $('#tk-bulk-status').addEventListener('change', (e) => {
+    const v = e.target.value;
+    if (!v) return;
+    e.target.value = '';
+    bulk({ status: v });
+  });
+  const addTag = () => {
+    const v = $('#tk-bulk-tag').value.trim();
+    if (!v) return;
+    bulk({ add_tags: [v] }).then((done) => { if (done) $('#tk-bulk-tag').value = ''; });
+  };
+  $('#tk-bulk-tag-add').addEventListener('click', addTag);
+  $('#tk-bulk-tag').addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.isComposing && e.keyCode !== 229) { e.preventDefault(); addTag(); }
+  });
+  $('#tk-bulk-clear').addEventListener('click', () => { tk.selected.clear(); renderList(); });
+  $('#tk-new').addEventListener('click', openNewForm);
+  $('#tk-new-form').addEventListener('submit', (e) => { e.preventDefault(); submitNewForm(); });
+  $('#tk-n-cancel').addEventListener('click', () => $('#tk-new-dialog').close());
+  setInterval(() => { if (tk.active && tk.me && !document.hidden && !tk.loading) refreshList(true); }, 20000);
+  return { start, stop, show, hide, open, render };
+}
+
+function start(me) {
+  tk.me = me;
+  loadPeople();
+}
+
+function stop() {
+  tk.me = null;
+  tk.active = false;
+  tk.items = [];
+  tk.total = 0;
+  tk.selected.clear();
+  tk.bulkResult = null;
+  tk.openId = null;
+  tk.ticket = null;
+  if ($('#tk-new-dialog').open) $('#tk-new-dialog').close();
+  $('#tk-pane').hidden = true;
+  $('#tk-empty').hidden = false;
+}
+
+function show() {
+  tk.active = true;
+  loadPeople();
+  renderList();
+  refreshList();
+  if (tk.openId) loadDetail(tk.openId);
+}
+
+function hide() { tk.active = false; }
+
+/** Re-render everything (language change). */
+function render() {
+  renderList();
+  renderDetail();
+  fillBulkSelects();
+  if ($('#tk-new-dialog').open) fillFormSelects();
+}
+
+async function loadPeople() {
+  if (!tk.me) return;
+  try {
+    const [a, g] = await Promise.all([api('/api/v1/agents', { quiet: true }), api('/api/v1/groups', { quiet: true })]);
+    tk.agents = (a.items || []).slice().sort((x, y) => String(x.name).localeCompare(String(y.name)));
+    tk.groups = (g.items || []).slice().sort((x, y) => String(x.name).localeCompare(String(y.name)));
+  } catch (_) { /* selects offer what we know */ }
+  fillBulkSelects();
+  if (tk.ticket) renderDetail();
+}
+
+// ------------------------------------------------------------------ list
+
+function setListView(v) {
+  if (!VIEWS.includes(v)) v = 'mine';
+  tk.view = v;
+  tk.offset = 0;
+  try { sessionStorage.setItem(VIEW_KEY, v); } catch (_) { /* ignore */ }
+  renderList();
+  refreshList();
+}
+
+async function refreshList(quiet = false) {
+  if (!tk.me) return;
+  const seq = ++tk.listSeq;
+  const p = new URLSearchParams({ view: tk.view, limit: String(PAGE), offset: String(tk.offset) });
+  if (tk.status) p.set('status', tk.status);
+  if (tk.tag) p.set('tag', tk.tag);
+  if (tk.q) p.set('q', tk.q);
+  tk.loading = true;
+  if (!quiet) renderList();
+  try {
+    const res = await api('/api/v1/tickets?' + p.toString(), { quiet: true });
+    if (seq !== tk.listSeq) return;
+    tk.items = res.items || [];
+    tk.total = res.total || 0;
+    tk.listError = '';
+    for (const x of tk.items) tk.numbers.set(x.id, x.number);
+    if (!tk.items.length && tk.offset > 0 && tk.total > 0) {
+      // the page emptied (tickets moved out of the view): go back to the last page that has some
+      tk.offset = Math.max(0, Math.floor((tk.total - 1) / PAGE) * PAGE);
+      tk.loading = false;
+      refreshList(quiet);
+      return;
+    }
+  } catch (e) {
+    if (seq !== tk.listSeq) return;
+    tk.listError = e.detail;
+  } finally {
+    if (seq === tk.listSeq) tk.loading = false;
+  }
+  renderList();
+}
+
+function renderList() {
+  for (const b of document.querySelectorAll('#tk-views .tab')) {
+    const on = b.dataset.tkview === tk.view;
+    b.classList.toggle('active', on);
+    b.setAttribute('aria-selected', on ? 'true' : 'false');
+  }
+  if ($('#tk-status').value !== tk.status) $('#tk-status').value = tk.status;
+  const list = $('#tk-list');
+  clear(list);
+  if (tk.listError) list.appendChild(h('div', { class: 'list-empty' }, tk.listError));
+  else if (!tk.items.length) list.appendChild(h('div', { class: 'list-empty' }, t(tk.loading ? 'tk.list.loading' : 'tk.list.empty')));
+  for (const x of tk.items) list.appendChild(ticketRow(x));
+  // paging
+  const from = tk.total ? tk.offset + 1 : 0;
+  const to = tk.offset + tk.items.length;
+  $('#tk-range').textContent = tk.total ? t('tk.range', { from, to, total: tk.total }) : t('tk.range.none');
+  $('#tk-prev').disabled = tk.offset <= 0;
+  $('#tk-next').disabled = to >= tk.total;
+  // selection and bulk bar
+  const onPage = tk.items.filter((x) => tk.selected.has(x.id)).length;
+  const all = $('#tk-all');
+  all.checked = tk.items.length > 0 && onPage === tk.items.length;
+  all.indeterminate = onPage > 0 && onPage < tk.items.length;
+  all.disabled = !tk.items.length;
+  $('#tk-selected').textContent = tk.selected.size ? t('tk.bulk.selected', { n: tk.selected.size }) : '';
+  $('#tk-bulk').hidden = tk.selected.size === 0;
+  renderBulkResult();
+}
+
+function ticketRow(x) {
+  const check = h('input', { type: 'checkbox', class: 'tk-check', 'aria-label': t('tk.list.select', { n: x.number }) });
+  check.checked = tk.selected.has(x.id);
+  check.addEventListener('change', () => {
+    if (check.checked) tk.selected.add(x.id); else tk.selected.delete(x.id);
+    renderList();
+  });
+  const openIt = () => open(x.id);
+  return h('div', { class: 'tk-row' + (x.id === tk.openId ? ' active' : ''), dataset: { id: x.id, number: String(x.number), status: x.status } },
+    check,
+    h('div', {
+      class: 'tk-main', role: 'button', tabindex: '0', onclick: openIt,
+      onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); openIt(); } },
+    },
+    h('div', { class: 'r1' },
+      h('span', { class: 'tk-num' }, '#' + x.number),
+      h('span', { class: 'tk-title' }, x.title),
+      h('span', { class: 'time', title: formatDateTime(x.updated_at) }, formatTime(x.updated_at))),
+    h('div', { class: 'r2' },
+      statusBadge(x.status),
+      priorityChip(x.priority),
+      h('span', { class: 'tk-assignee' + (x.assignee_id ? '' : ' none') }, x.assignee_id ? (x.assignee_name || agentName(x.assignee_id)) : t('tk.unassigned')),
+      (x.tags || []).slice(0, 3).map((tag) => h('span', { class: 'chip tag' }, tag)))));
+}
+
+// ------------------------------------------------------------------ bulk actions
+
+function fillBulkSelects() {
+  const assign = $('#tk-bulk-assign');
+  clear(assign);
+  assign.appendChild(h('option', { value: '' }, t('tk.bulk.assign')));
+  assign.appendChild(h('option', { value: '__none' }, t('tk.bulk.unassign')));
+  for (const a of tk.agents) assign.appendChild(h('option', { value: a.user_id }, a.name));
+  const st = $('#tk-bulk-status');
+  clear(st);
+  st.appendChild(h('option', { value: '' }, t('tk.bulk.status')));
+  for (const s of STATUSES) st.appendChild(h('option', { value: s }, statusLabel(s)));
+}
+
+/** One change to every selected ticket; each succeeds or fails on its own, and every failure is listed. */
+async function bulk(patch) {
+  const ids = [...tk.selected];
+  if (!ids.length) return false;
+  for (const el of document.querySelectorAll('#tk-bulk select, #tk-bulk button, #tk-bulk input')) el.disabled = true;
+  try {
+    const res = await api('/api/v1/tickets/bulk', { method: 'POST', body: { ids, patch }, quiet: true });
+    const items = res.items || [];
+    const failed = [];
+    let ok = 0;
+    for (const r of items) {
+      if (r.ok) {
+        ok++;
+        tk.selected.delete(r.id); // failures stay selected, ready for another try
+        if (r.ticket) tk.numbers.set(r.id, r.ticket.number);
+      } else {
+        const err = r.error || {};
+        failed.push({ id: r.id, number: tk.numbers.get(r.id), message: localizeRefusal(err.message || err.code || '') });
+      }
+    }
+    tk.bulkResult = { ok, failed };
+    if (tk.openId && ids.includes(tk.openId)) loadDetail(tk.openId);
+    refreshList(true);
+    if (!failed.length) toast(t('tk.bulk.done', { ok }), 'success', 1800);
+    return true;
+  } catch (e) {
+    if (e.status !== 401) tk.bulkResult = { ok: 0, failed: [], error: e.detail };
+    return false;
+  } finally {
+    for (const el of document.querySelectorAll('#tk-bulk select, #tk-bulk button, #tk-bulk input')) el.disabled = false;
+    renderList();
+  }
+}
+
+function renderBulkResult() {
+  const box = $('#tk-bulk-result');
+  clear(box);
+  const r = tk.bulkResult;
+  if (!r) { box.hidden = true; return; }
+  box.hidden = false;
+  const bad = !!(r.error || r.failed.length);
+  box.className = 'tk-bulk-result' + (bad ? ' bad' : '');
+  const dismiss = h('button', { type: 'button', class: 'btn btn-ghost btn-sm', onclick: () => { tk.bulkResult = null; renderBulkResult(); } }, t('tk.bulk.close'));
+  if (r.error) {
+    box.appendChild(h('div', { class: 'sum' }, h('span', null, r.error), dismiss));
+    return;
+  }
+  box.appendChild(h('div', { class: 'sum' },
+    h('span', null, r.failed.length ? t('tk.bulk.partial', { ok: r.ok, failed: r.failed.length }) : t('tk.bulk.done', { ok: r.ok })),
+    dismiss));
+  if (r.failed.length) {
+    box.appendChild(h('ul', null, r.failed.map((f) => h('li', { dataset: { id: f.id } },
+      h('b', null, f.number ? '#' + f.number : String(f.id).slice(0, 8)), ': ', f.message))));
+  }
+}
+
+// ------------------------------------------------------------------ detail
+
+/** Opens a ticket in the detail pane; `notice` is shown above it (e.g. it already existed). */
+async function open(id, notice = '') {
+  if (!id) return;
+  if (tk.openId !== id) {
+    tk.error = '';
+    tk.draft = '';
+    tk.tagDraft = null;
+    tk.ticket = null;
+    tk.comments = null;
+    tk.history = null;
+    tk.cmode = 'public';
+  }
+  tk.notice = notice;
+  tk.openId = id;
+  try { history.replaceState(null, '', '#t=' + encodeURIComponent(id)); } catch (_) { /* ignore */ }
+  for (const row of document.querySelectorAll('#tk-list .tk-row')) row.classList.toggle('active', row.dataset.id === id);
+  renderDetail();
+  await loadDetail(id);
+}
+
+async function loadDetail(id) {
+  const enc = encodeURIComponent(id);
+  try {
+    const [tkt, comments, hist] = await Promise.all([
+      api(`/api/v1/tickets/${enc}`, { quiet: true }),
+      api(`/api/v1/tickets/${enc}/comments`, { quiet: true }),
+      api(`/api/v1/tickets/${enc}/history`, { quiet: true }),
+    ]);
+    if (tk.openId !== id) return;
+    tk.ticket = tkt;
+    tk.numbers.set(tkt.id, tkt.number);
+    tk.comments = comments.items || [];
+    tk.history = hist.items || [];
+    if (!tk.tagDraft || tk.tagDraft.id !== id || !tk.tagDraft.dirty) tk.tagDraft = { id, tags: [...(tkt.tags || [])], dirty: false };
+    // keep the list row in step with what we just read
+    const i = tk.items.findIndex((x) => x.id === id);
+    if (i >= 0) { tk.items[i] = tkt; renderList(); }
+  } catch (e) {
+    if (tk.openId !== id || e.status === 401) return;
+    tk.error = e.detail;
+  }
+  renderDetail();
+}
+
+function renderDetail() {
+  const pane = $('#tk-pane');
+  const empty = $('#tk-empty');
+  if (!tk.openId) { pane.hidden = true; empty.hidden = false; return; }
+  pane.hidden = false;
+  empty.hidden = true;
+  // keep what the agent is typing and where they scrolled
+  const scroller = $('#tk-detail');
+  const top = scroller.scrollTop;
+  const focusId = document.activeElement && pane.contains(document.activeElement) ? document.activeElement.id : null;
+  clear(pane);
+  const x = tk.ticket;
+  pane.dataset.id = tk.openId;
+  if (!x) {
+    pane.removeAttribute('data-number');
+    pane.appendChild(h('div', { class: 'tk-top' }, tk.error ? h('div', { class: 'form-error', id: 'tk-error' }, tk.error) : h('span', { class: 'muted' }, t('loading'))));
+    return;
+  }
+  pane.dataset.number = String(x.number);
+  pane.dataset.status = x.status;
+  pane.appendChild(renderTop(x));
+  const main = h('div', { class: 'tk-col-main' });
+  main.appendChild(h('div', { class: 'tk-card' },
+    h('h4', null, t('tk.f.description')),
+    h('div', { class: 'tk-desc', id: 'tk-desc' }, x.description || t('tk.f.no_description'))));
+  main.appendChild(renderComments(x));
+  const side = h('div', { class: 'tk-col-side' });
+  side.appendChild(renderFields(x));
+  side.appendChild(renderFacts(x));
+  side.appendChild(renderHistory());
+  pane.appendChild(main);
+  pane.appendChild(side);
+  scroller.scrollTop = top;
+  if (focusId) { const el = document.getElementById(focusId); if (el) el.focus(); }
+}
+
+function renderTop(x) {
+  return h('div', { class: 'tk-top' },
+    tk.notice ? h('div', { class: 'notice-line', id: 'tk-notice' }, tk.notice) : null,
+    h('h2', null,
+      h('span', { class: 'tk-num', id: 'tk-number' }, '#' + x.number),
+      h('span', { class: 'tk-title', id: 'tk-title' }, x.title),
+      statusBadge(x.status),
+      priorityChip(x.priority)),
+    h('div', { class: 'meta' },
+      [sourceLabel(x.source), x.requester_name, formatDateTime(x.created_at)].filter(Boolean).join(' · ')),
+    tk.error ? h('div', { class: 'form-error', id: 'tk-error', role: 'alert' }, tk.error) : null);
+}
+
+function fieldRow(key, control) {
+  return h('label', { class: 'tk-field' }, h('span', null, t(key)), control);
+}
+
+function renderFields(x) {
+  const closed = x.status === 'closed';
+  // status: the current one and the ones the life cycle allows from it
+  const st = h('select', { class: 'select', id: 'tk-f-status', disabled: closed || tk.busy });
+  for (const s of [x.status, ...(NEXT[x.status] || [])]) st.appendChild(h('option', { value: s }, statusLabel(s)));
+  st.value = x.status;
+  st.addEventListener('change', () => { if (st.value !== x.status) patch({ status: st.value }); });
+
+  const pr = h('select', { class: 'select', id: 'tk-f-priority', disabled: closed || tk.busy });
+  for (const p of PRIORITIES) pr.appendChild(h('option', { value: p }, priorityLabel(p)));
+  pr.value = x.priority;
+  pr.addEventListener('change', () => { if (pr.value !== x.priority) patch({ priority: pr.value }); });
+
+  const as = h('select', { class: 'select', id: 'tk-f-assignee', disabled: closed || tk.busy });
+  as.appendChild(h('option', { value: '' }, t('tk.unassigned')));
+  const agents = [...tk.agents];
+  if (x.assignee_id && !agents.some((a) => a.user_id === x.assignee_id)) agents.push({ user_id: x.assignee_id, name: x.assignee_name || agentName(x.assignee_id) });
+  for (const a of agents) as.appendChild(h('option', { value: a.user_id }, a.name + (tk.me && a.user_id === tk.me.id ? ` (${t('agent.you')})` : '')));
+  as.value = x.assignee_id || '';
+  as.addEventListener('change', () => { if ((as.value || null) !== (x.assignee_id || null)) patch({ assignee_id: as.value || null }); });
+
+  const gr = h('select', { class: 'select', id: 'tk-f-group', disabled: closed || tk.busy });
+  gr.appendChild(h('option', { value: '' }, t('tk.f.no_group')));
+  const groups = [...tk.groups];
+  if (x.group_id && !groups.some((g) => g.id === x.group_id)) groups.push({ id: x.group_id, name: groupName(x.group_id) });
+  for (const g of groups) gr.appendChild(h('option', { value: g.id }, g.name));
+  gr.value = x.group_id || '';
+  gr.addEventListener('change', () => { if ((gr.value || null) !== (x.group_id || null)) patch({ group_id: gr.value || null }); });
+
+  return h('div', { class: 'tk-card tk-fields' },
+    fieldRow('tk.f.status', st),
+    fieldRow('tk.f.priority', pr),
+    fieldRow('tk.f.assignee', as),
+    fieldRow('tk.f.group', gr),
+    closed ? h('div', { class: 'muted small' }, t('tk.f.closed_final')) : null,
+    renderTags(x, closed));
+}
+
+function renderTags(x, closed) {
+  const d = tk.tagDraft && tk.tagDraft.id === x.id ? tk.tagDraft : (tk.tagDraft = { id: x.id, tags: [...(x.tags || [])], dirty: false });
+  const box = h('div', { class: 'tk-tags-edit' }, h('div', { class: 'tk-sub' }, t('tk.f.tags')));
+  const tags = h('div', { class: 'seg-tags', id: 'tk-tags' });
+  if (!d.tags.length) tags.appendChild(h('span', { class: 'muted small' }, t('tk.f.tags.none')));
+  d.tags.forEach((tag, i) => {
+    tags.appendChild(h('span', { class: 'chip tag', dataset: { tag } }, tag,
+      closed ? null : h('button', {
+        type: 'button', class: 'x', title: t('tk.f.tag.remove', { tag }), 'aria-label': t('tk.f.tag.remove', { tag }),
+        onclick: () => { d.tags.splice(i, 1); d.dirty = true; renderDetail(); },
+      }, '×')));
+  });
+  box.appendChild(tags);
+  if (closed) return box;
+  const input = h('input', { class: 'input', id: 'tk-tag-input', maxlength: '40', placeholder: t('tk.f.tag.ph') });
+  const add = () => {
+    const v = input.value.trim();
+    if (!v) return;
+    if (!d.tags.some((y) => y.toLowerCase() === v.toLowerCase())) d.tags.push(v);
+    d.dirty = true;
+    renderDetail();
+    const again = $('#tk-tag-input');
+    if (again) again.focus();
+  };
+  input.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.isComposing && e.keyCode !== 229) { e.preventDefault(); add(); }
+  });
+  box.appendChild(h('div', { class: 'seg-add' }, input, h('button', { class: 'btn btn-sm', type: 'button', onclick: add }, t('agent.seg.add'))));
+  box.appendChild(h('button', {
+    class: 'btn btn-sm btn-primary', type: 'button', id: 'tk-tags-save', disabled: !d.dirty || tk.busy,
+    onclick: () => {
+      const pending = input.value.trim(); // a tag typed but not added counts too
+      if (pending && !d.tags.some((y) => y.toLowerCase() === pending.toLowerCase())) d.tags.push(pending);
+      // the whole list is replaced: send the version we read, so nobody else's tag is dropped unseen
+      patch({ tags: d.tags, version: x.version }, true);
+    },
+  }, t('tk.f.tags.save')));
+  return box;
+}
+
+function renderFacts(x) {
+  const none = t('agent.info.none');
+  const row = (k, v, cls) => [h('dt', null, t(k)), h('dd', cls ? { class: cls } : null, v == null || v === '' ? none : v)];
+  const conv = x.conversation_id
+    ? h('button', { type: 'button', class: 'btn btn-sm tk-conv-link', id: 'tk-conv-link', dataset: { conversation: x.conversation_id }, onclick: () => ctx.openConversation(x.conversation_id) }, t('tk.f.open_conversation'))
+    : null;
+  return h('div', { class: 'tk-card' },
+    h('dl', { class: 'kv tk-facts' },
+      row('tk.f.requester', x.requester_name),
+      row('tk.f.contact', x.requester_contact),
+      row('tk.f.source', sourceLabel(x.source)),
+      row('tk.f.conversation', conv),
+      x.category ? row('tk.f.category', x.category) : null,
+      x.ticket_type ? row('tk.f.type', x.ticket_type) : null,
+      row('tk.f.created', formatDateTime(x.created_at)),
+      row('tk.f.updated', formatDateTime(x.updated_at))));
+}
+
+function renderComments(x) {
+  const card = h('div', { class: 'tk-card' }, h('h4', null, t('tk.comments')));
+  const thread = h('div', { class: 'tk-thread', id: 'tk-thread' });
+  if (!tk.comments) thread.appendChild(h('div', { class: 'muted small' }, t('loading')));
+  else if (!tk.comments.length) thread.appendChild(h('div', { class: 'muted small' }, t('tk.comments.empty')));
+  for (const c of tk.comments || []) {
+    const kind = c.public ? 'public' : 'internal';
+    thread.appendChild(h('div', { class: `tk-comment ${kind}`, dataset: { kind } },
+      h('div', { class: 'hd' },
+        h('span', { class: 'ctag ' + kind }, t('tk.comment.' + kind)),
+        h('b', null, c.author_name || ''),
+        h('span', { title: formatDateTime(c.created_at) }, formatTime(c.created_at))),
+      h('div', { class: 'bd' }, c.body)));
+  }
+  card.appendChild(thread);
+  if (x.status === 'closed') {
+    card.appendChild(h('div', { class: 'muted small tk-closed-note' }, t('tk.comment.closed')));
+    return card;
+  }
+  const modes = h('div', { class: 'composer-modes', id: 'tk-cmodes', role: 'tablist' },
+    ['public', 'internal'].map((m) => h('button', {
+      type: 'button', class: 'mode' + (tk.cmode === m ? ' active' : ''), role: 'tab', 'aria-selected': tk.cmode === m ? 'true' : 'false',
+      dataset: { cmode: m }, onclick: () => { tk.cmode = m; renderDetail(); const ta = $('#tk-comment'); if (ta) ta.focus(); },
+    }, t('tk.comment.' + m))));
+  const ta = h('textarea', { id: 'tk-comment', class: 'textarea', rows: '3', maxlength: '20000', placeholder: t(`tk.comment.${tk.cmode}.ph`) });
+  ta.value = tk.draft;
+  ta.addEventListener('input', () => { tk.draft = ta.value; });
+  ta.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey) && !e.isComposing) { e.preventDefault(); sendComment(); }
+  });
+  const send = h('button', { type: 'button', class: 'btn btn-primary btn-sm', id: 'tk-comment-send', onclick: sendComment }, t(`tk.comment.send.${tk.cmode}`));
+  card.appendChild(h('div', { class: `tk-composer ${tk.cmode}` }, modes, ta,
+    h('div', { class: 'tk-composer-actions' }, h('span', { class: 'muted small' }, t('tk.comment.hint')), send)));
+  return card;
+}
+
+function historyValue(field, v) {
+  if (v == null || v === '') return t('tk.history.none');
+  if (field === 'status') return statusLabel(v);
+  if (field === 'priority') return priorityLabel(v);
+  if (field === 'assignee') return agentName(v);
+  if (field === 'group') return groupName(v);
+  return v;
+}
+
+function renderHistory() {
+  const card = h('div', { class: 'tk-card' }, h('h4', null, t('tk.history')));
+  const list = h('ol', { class: 'tk-history', id: 'tk-history' });
+  if (!tk.history) list.appendChild(h('li', { class: 'muted small' }, t('loading')));
+  else if (!tk.history.length) list.appendChild(h('li', { class: 'muted small' }, t('tk.history.empty')));
+  // newest first
+  for (const c of [...(tk.history || [])].reverse()) {
+    let what;
+    if (c.field === 'created') what = h('span', null, t('tk.history.created', { v: c.new_value || '' }));
+    else if (c.field === 'public_reply' || c.field === 'internal_note') what = h('span', null, t('tk.history.' + c.field));
+    else {
+      what = h('span', null,
+        h('b', { class: 'fld' }, label('tk.field.', c.field)), ' ',
+        h('span', { class: 'old' }, historyValue(c.field, c.old_value)),
+        h('span', { class: 'arrow' }, ' → '),
+        h('span', { class: 'new' }, historyValue(c.field, c.new_value)));
+    }
+    list.appendChild(h('li', { class: 'tk-change', dataset: { field: c.field } },
+      what,
+      h('div', { class: 'by' }, h('span', null, c.actor_name || ''), ' · ', h('span', { title: formatDateTime(c.created_at) }, formatDateTime(c.created_at)))));
+  }
+  card.appendChild(list);
+  return card;
+}
+
+// ------------------------------------------------------------------ changes
+
+/** PATCH the open ticket. A refusal (life cycle, stale version) is shown, and the ticket is read again. */
+async function patch(body, tags = false) {
+  const id = tk.openId;
+  if (!id || tk.busy) return;
+  tk.busy = true;
+  tk.error = '';
+  tk.notice = '';
+  renderDetail();
+  try {
+    const x = await api(`/api/v1/tickets/${encodeURIComponent(id)}`, { method: 'PATCH', body, quiet: true });
+    if (tk.openId !== id) return;
+    tk.ticket = x;
+    if (tags) tk.tagDraft = { id, tags: [...(x.tags || [])], dirty: false };
+    toast(t('tk.saved'), 'success', 1400);
+  } catch (e) {
+    if (e.status === 401 || tk.openId !== id) return;
+    tk.error = e.status === 409 ? t('tk.refused', { msg: localizeRefusal(e.detail) }) : e.detail;
+    if (tags && e.status === 409) tk.tagDraft = null; // read the tags again; the agent re-applies their change
+  } finally {
+    tk.busy = false;
+  }
+  // read it again (the refusal may come from someone else's change), with its history
+  await loadDetail(id);
+  refreshList(true);
+}
+
+async function sendComment() {
+  const id = tk.openId;
+  const ta = $('#tk-comment');
+  if (!id || !ta) return;
+  const body = ta.value.trim();
+  if (!body) { ta.focus(); return; }
+  const isPublic = tk.cmode === 'public';
+  const btn = $('#tk-comment-send');
+  btn.disabled = true;
+  tk.error = '';
+  try {
+    await api(`/api/v1/tickets/${encodeURIComponent(id)}/comments`, { method: 'POST', body: { body, public: isPublic }, quiet: true });
+    if (tk.openId === id) tk.draft = '';
+    toast(t(isPublic ? 'tk.comment.added.public' : 'tk.comment.added.internal'), 'success', 1600);
+  } catch (e) {
+    if (e.status === 401) return;
+    if (tk.openId === id) tk.error = e.status === 409 ? t('tk.refused', { msg: localizeRefusal(e.detail) }) : e.detail;
+  } finally {
+    btn.disabled = false;
+  }
+  // a public reply to a new ticket opens it: read the ticket, its thread and history again
+  await loadDetail(id);
+  refreshList(true);
+}
+
+// ------------------------------------------------------------------ new ticket
+
+function fillFormSelects() {
+  const pr = $('#tk-n-priority');
+  const keepP = pr.value || 'normal';
+  clear(pr);
+  for (const p of PRIORITIES) pr.appendChild(h('option', { value: p }, priorityLabel(p)));
+  pr.value = keepP;
+  const as = $('#tk-n-assignee');
+  const keepA = as.value;
+  clear(as);
+  as.appendChild(h('option', { value: '' }, t('tk.unassigned')));
+  for (const a of tk.agents) as.appendChild(h('option', { value: a.user_id }, a.name));
+  as.value = keepA;
+  const gr = $('#tk-n-group');
+  const keepG = gr.value;
+  clear(gr);
+  gr.appendChild(h('option', { value: '' }, t('tk.f.no_group')));
+  for (const g of tk.groups) gr.appendChild(h('option', { value: g.id }, g.name));
+  gr.value = keepG;
+}
+
+function openNewForm() {
+  const form = $('#tk-new-form');
+  form.reset();
+  form.querySelector('.form-error').hidden = true;
+  fillFormSelects();
+  $('#tk-n-priority').value = 'normal';
+  $('#tk-new-dialog').showModal();
+  $('#tk-n-title').focus();
+  loadPeople().then(() => { if ($('#tk-new-dialog').open) fillFormSelects(); });
+}
+
+async function submitNewForm() {
+  const form = $('#tk-new-form');
+  const err = form.querySelector('.form-error');
+  err.hidden = true;
+  const title = $('#tk-n-title').value.trim();
+  if (!title) { err.textContent = t('tk.form.need_title'); err.hidden = false; $('#tk-n-title').focus(); return; }
+  const body = { title, description: $('#tk-n-desc').value, priority: $('#tk-n-priority').value || 'normal' };
+  const name = $('#tk-n-name').value.trim();
+  const contact = $('#tk-n-contact').value.trim();
+  if (name) body.requester_name = name;
+  if (contact) body.requester_contact = contact;
+  if ($('#tk-n-assignee').value) body.assignee_id = $('#tk-n-assignee').value;
+  if ($('#tk-n-group').value) body.group_id = $('#tk-n-group').value;
+  const tags = $('#tk-n-tags').value.split(/[,，]/).map((s) => s.trim()).filter(Boolean);
+  if (tags.length) body.tags = tags;
+  const btn = $('#tk-n-submit');
+  btn.disabled = true;
+  try {
+    const x = await api('/api/v1/tickets', { method: 'POST', body, quiet: true });
+    $('#tk-new-dialog').close();
+    toast(t('tk.form.created', { n: x.number }), 'success', 2400);
+    tk.numbers.set(x.id, x.number);
+    refreshList(true);
+    open(x.id);
+  } catch (e) {
+    if (e.status === 401) return;
+    err.textContent = e.detail;
+    err.hidden = false;
+  } finally {
+    btn.disabled = false;
+  }
+}
