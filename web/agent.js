@@ -1,21 +1,39 @@
-// Lingxi agent workspace: conversation list, chat pane, visitor card, routing (status, transfer, takeover,
-// internal notes, assignment explanations, visitor segments). All visitor and agent text is rendered as text.
+// Lingxi agent workspace: conversation list (views, search, filters, unread), chat pane (typing, receipts,
+// attachments, canned replies), visitor card (identity, value, browsing track, orders, history), routing (status,
+// transfer, takeover, internal notes, assignment explanations, visitor segments). All visitor and agent text is
+// rendered as text.
 import {
-  api, t, h, $, clear, initLang, onLangChange, initAuth, LiveSocket, wsUrl, getToken, toast,
+  api, t, h, $, clear, initLang, onLangChange, initAuth, LiveSocket, wsUrl, getToken, toast, ApiError,
   formatTime, formatDateTime, roleLabel, initials, hueOf, uuid, lang,
 } from '/common.js';
 import { initTickets } from '/tickets.js';
 
-const TABS = ['queued', 'mine', 'assigned', 'bot', 'closed'];
-const TAB_KEY = 'lingxi:agent:tab';
+const SCOPES = ['mine', 'queue', 'all'];
+const SCOPE_KEY = 'lingxi:agent:scope';
 const VIEW_KEY = 'lingxi:agent:view';
+const DEFAULT_FILTERS = { status: 'open', channel: '', tag: '', agent: '', from: '', to: '' };
+const TYPING_EVERY_MS = 3000; // send `typing: true` at most this often while typing
+const TYPING_IDLE_MS = 4000;  // no keystroke for this long: `typing: false`
+const TYPING_TTL_MS = 6000;   // a received `typing: true` expires after this long without a repeat
+const ATTACH_MAX = 10 * 1024 * 1024;
+const ATTACH_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'application/pdf', 'text/plain', 'text/csv', 'application/zip'];
+const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
 
 const state = {
   me: null,
-  convs: new Map(),     // id -> conversation
-  unread: new Map(),    // id -> count of visitor messages not yet seen
-  tab: null,
-  search: '',
+  convs: new Map(),     // id -> conversation (every one we know of; the list shows those of the current query)
+  unread: new Map(),    // id -> visitor messages the caller has not read (from the server, then counted live)
+  readSent: new Map(),  // id -> highest seq we told the server we read
+  receipts: new Map(),  // id -> { delivered, read }: how far the visitor's widget got
+  typing: new Map(),    // id -> time until which the visitor counts as typing
+  scope: 'mine',        // mine | queue | all
+  q: '',                // search words (server-side)
+  filters: { ...DEFAULT_FILTERS },
+  listIds: new Set(),   // ids the server answered for the current query
+  matched: new Map(),   // id -> the newest message matching q (or null: the visitor's name matched)
+  listError: '',
+  listLoading: false,
+  listSeq: 0,
   selectedId: null,
   socket: null,
   everConnected: false,
@@ -26,7 +44,10 @@ const state = {
   composeMode: 'reply', // reply | note
   visitor: null,        // the open conversation's visitor record (tags, vip)
   segDraft: null,       // { visitorId, tags, vip, dirty } being edited
+  card: null,           // { visitorId, data, error } : GET /visitors/{id}/card
+  cardEdit: null,       // { name, email, phone, attrs: [[k, v, removed]], add: [[k, v]] } while editing the profile
   why: null,            // { convId, key, items, error }: the open conversation's assignment explanations
+  canned: null,         // { convId, items, error }: canned replies with previews for the open conversation
   view: 'chats',        // chats | tickets
 };
 const STATUSES = ['online', 'busy', 'away', 'offline'];
@@ -39,8 +60,10 @@ const auth = initAuth({ onReady: start, onLogout: stop });
 $('#logout').addEventListener('click', () => auth.logout());
 onLangChange(() => {
   renderMe(); renderList(); renderChatHead(); renderInfo(); renderComposer(); rerenderMessages();
-  renderMyStatus(); renderSegments(); renderWhy();
+  renderMyStatus(); renderSegments(); renderWhy(); renderCard(); renderTyping(); renderAgentFilter();
   if ($('#transfer-dialog').open) renderTransferLists();
+  if ($('#canned-dialog').open) renderCannedManager();
+  if (!$('#canned-pop').hidden) renderCannedPop();
   setConn(state.connState || 'connecting');
   tickets.render();
 });
@@ -48,9 +71,41 @@ for (const b of document.querySelectorAll('#views .vs')) b.addEventListener('cli
 $('#btn-ticket').addEventListener('click', createTicket);
 
 for (const btn of document.querySelectorAll('#tabs .tab')) {
-  btn.addEventListener('click', () => setTab(btn.dataset.tab));
+  btn.addEventListener('click', () => setScope(btn.dataset.tab));
 }
-$('#search').addEventListener('input', (e) => { state.search = e.target.value.trim().toLowerCase(); renderList(); });
+let searchTimer = null;
+$('#search').addEventListener('input', (e) => {
+  const v = e.target.value.trim().slice(0, 200);
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => { if (v !== state.q) { state.q = v; refreshList(true); } }, 300);
+});
+$('#search').addEventListener('keydown', (e) => {
+  if (e.key === 'Enter') { clearTimeout(searchTimer); state.q = e.target.value.trim().slice(0, 200); refreshList(true); }
+});
+$('#filter-toggle').addEventListener('click', () => {
+  const box = $('#filters');
+  box.hidden = !box.hidden;
+  $('#filter-toggle').setAttribute('aria-expanded', box.hidden ? 'false' : 'true');
+});
+let filterTimer = null;
+for (const [id, key] of [['#f-status', 'status'], ['#f-channel', 'channel'], ['#f-tag', 'tag'], ['#f-agent', 'agent'], ['#f-from', 'from'], ['#f-to', 'to']]) {
+  const el = $(id);
+  const apply = () => {
+    const v = el.value.trim();
+    if (state.filters[key] === v) return;
+    state.filters[key] = v;
+    renderFilterCount();
+    clearTimeout(filterTimer);
+    filterTimer = setTimeout(() => refreshList(true), key === 'tag' ? 350 : 0);
+  };
+  el.addEventListener(el.tagName === 'SELECT' || el.type === 'date' ? 'change' : 'input', apply);
+}
+$('#f-clear').addEventListener('click', () => {
+  state.filters = { ...DEFAULT_FILTERS };
+  syncFilterInputs();
+  renderFilterCount();
+  refreshList(true);
+});
 $('#btn-claim').addEventListener('click', claim);
 $('#btn-close').addEventListener('click', closeConv);
 $('#btn-transfer').addEventListener('click', openTransfer);
@@ -64,15 +119,45 @@ $('#transfer-cancel').addEventListener('click', () => $('#transfer-dialog').clos
 $('#reply-form').addEventListener('submit', (e) => { e.preventDefault(); sendReply(); });
 const reply = $('#reply');
 reply.addEventListener('keydown', (e) => {
+  if (cannedKeydown(e)) return;
   if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
     e.preventDefault();
     sendReply();
   }
 });
-reply.addEventListener('input', autosizeReply);
+reply.addEventListener('input', () => { autosizeReply(); onComposerInput(); });
+reply.addEventListener('blur', () => { setTimeout(() => { if (document.activeElement !== reply) typingStop(); }, 150); });
+reply.addEventListener('click', slashSuggest);
 function autosizeReply() {
   reply.style.height = 'auto';
   reply.style.height = Math.min(160, Math.max(42, reply.scrollHeight)) + 'px';
+}
+$('#btn-attach').addEventListener('click', () => $('#attach-input').click());
+$('#attach-input').addEventListener('change', (e) => {
+  const files = [...(e.target.files || [])];
+  e.target.value = '';
+  for (const f of files) sendAttachment(f);
+});
+$('#btn-canned').addEventListener('click', () => { if ($('#canned-pop').hidden) openCannedMenu(); else closeCannedPop(); });
+$('#canned-filter').addEventListener('input', renderCannedPop);
+$('#canned-filter').addEventListener('keydown', (e) => {
+  if (e.key === 'Escape') { e.preventDefault(); closeCannedPop(); reply.focus(); return; }
+  cannedKeydown(e);
+});
+$('#canned-manage').addEventListener('click', () => { closeCannedPop(); openCannedManager(); });
+document.addEventListener('mousedown', (e) => {
+  const pop = $('#canned-pop');
+  if (!pop.hidden && !pop.contains(e.target) && e.target !== reply && !$('#btn-canned').contains(e.target)) closeCannedPop();
+});
+$('#canned-close').addEventListener('click', () => $('#canned-dialog').close());
+$('#canned-form').addEventListener('submit', (e) => { e.preventDefault(); saveCanned(); });
+$('#cr-reset').addEventListener('click', () => editCanned(null));
+$('#cr-new').addEventListener('click', () => { editCanned(null); $('#cr-shortcut').focus(); });
+for (const v of ['visitor.name', 'agent.name', 'tenant.name', 'visitor.email', 'visitor.phone']) {
+  $('#cr-vars').appendChild(h('button', {
+    type: 'button', class: 'chip var', dataset: { var: v },
+    onclick: () => insertAtCursor($('#cr-text'), `{{${v}}}`),
+  }, `{{${v}}}`));
 }
 
 async function start(user) {
@@ -80,14 +165,27 @@ async function start(user) {
   renderMe();
   state.convs.clear();
   state.unread.clear();
-  await refreshList(true);
-  loadGroups();
+  state.readSent.clear();
+  state.receipts.clear();
+  state.typing.clear();
+  state.q = '';
+  $('#search').value = '';
+  state.filters = { ...DEFAULT_FILTERS };
+  syncFilterInputs();
+  renderFilterCount();
+  $('#tabs .tab[data-tab="all"]').hidden = !isSupervisor();
   let saved = null;
-  try { saved = sessionStorage.getItem(TAB_KEY); } catch (_) { /* ignore */ }
-  if (!TABS.includes(saved)) saved = countFor('queued') > 0 ? 'queued' : 'mine';
-  setTab(saved);
+  try { saved = sessionStorage.getItem(SCOPE_KEY); } catch (_) { /* ignore */ }
+  if (!SCOPES.includes(saved) || (saved === 'all' && !isSupervisor())) saved = null;
+  state.scope = saved || 'mine';
+  renderScopeTabs();
+  await refreshList(true);
+  // nothing of mine yet but people waiting: start on the queue
+  if (!saved && countFor('mine') === 0 && countFor('queue') > 0) setScope('queue');
+  loadGroups();
   connectSocket();
   tickets.start(user);
+  loadAgents();
   const hash = new URLSearchParams(location.hash.slice(1));
   const wanted = hash.get('c');
   const wantedTicket = hash.get('t');
@@ -97,7 +195,18 @@ async function start(user) {
   else if (wanted) view = 'chats';
   setView(view === 'tickets' ? 'tickets' : 'chats');
   if (wantedTicket) tickets.open(wantedTicket);
-  if (wanted && state.convs.has(wanted)) select(wanted);
+  if (wanted) openById(wanted);
+}
+
+/** Open a conversation by id, fetching it first when the list does not hold it (deep links, other views). */
+async function openById(id) {
+  if (!state.convs.has(id)) {
+    try { upsert(await api(`/api/v1/conversations/${encodeURIComponent(id)}`, { quiet: true })); } catch (e) {
+      if (e.status !== 401) toast(e.detail, 'error');
+      return;
+    }
+  }
+  select(id);
 }
 
 // ------------------------------------------------------------------ view switch: conversations | tickets
@@ -116,14 +225,23 @@ function setView(view) {
   if (view === 'tickets') tickets.show(); else tickets.hide();
 }
 
-/** From a ticket: back to the conversations, with this one open. */
+/** From a ticket or the visitor card: back to the conversations, with this one open. */
 async function openConversation(id) {
   setView('chats');
   if (!state.convs.has(id)) {
     try { upsert(await api(`/api/v1/conversations/${encodeURIComponent(id)}`, { quiet: true })); } catch (e) { toast(e.detail, 'error'); return; }
   }
   const c = state.convs.get(id);
-  if (c && !inTab(c, state.tab)) setTab(c.status === 'assigned' ? (isMine(c) ? 'mine' : 'assigned') : c.status);
+  if (c && !listed(c)) {
+    // show it where it lives: my view, the queue, or (supervisors) everything; any status
+    const scope = assignedToMe(c) ? 'mine' : (c.status === 'queued' && inMyGroups(c)) ? 'queue' : isSupervisor() ? 'all' : state.scope;
+    if (!matchesFilters(c) || state.q) {
+      state.q = ''; $('#search').value = '';
+      state.filters = { ...DEFAULT_FILTERS, status: '' };
+      syncFilterInputs(); renderFilterCount();
+    }
+    if (scope !== state.scope) setScope(scope); else refreshList(true);
+  }
   select(id);
 }
 
@@ -141,6 +259,7 @@ async function createTicket() {
     toast(msg, existed ? 'info' : 'success', 3600);
     setView('tickets');
     tickets.open(tkt.id, existed ? msg : '');
+    scheduleCardRefresh();
   } catch (e) {
     if (e.status !== 401) toast(e.detail, 'error');
   } finally {
@@ -150,16 +269,23 @@ async function createTicket() {
 
 function stop() {
   tickets.stop();
+  typingStop();
   if (state.socket) state.socket.stop();
   if ($('#transfer-dialog').open) $('#transfer-dialog').close();
+  if ($('#canned-dialog').open) $('#canned-dialog').close();
+  closeCannedPop();
   state.myStatus = null;
   state.agents = [];
   renderMyStatus();
   state.socket = null;
   state.selectedId = null;
   state.chat = null;
+  state.card = null;
+  state.cardEdit = null;
+  state.canned = null;
   state.convs.clear();
   state.unread.clear();
+  state.typing.clear();
   showChat(false);
   updateTitle();
 }
@@ -176,24 +302,72 @@ function renderMe() {
 
 // ------------------------------------------------------------------ data
 
+function listParams(scope, filters, q) {
+  const p = new URLSearchParams();
+  p.set('view', scope);
+  if (filters.status) p.set('status', filters.status);
+  if (q) p.set('q', q);
+  if (filters.channel) p.set('channel', filters.channel);
+  if (filters.tag) p.set('tag', filters.tag);
+  if (filters.agent) p.set('agent', filters.agent);
+  if (filters.from) p.set('from', filters.from);
+  if (filters.to) p.set('to', filters.to);
+  p.set('limit', '200');
+  return p.toString();
+}
+
+/**
+ * Reload the list: the current view with its search and filters, plus my open conversations and the queue
+ * (unfiltered) for the tab counters. The newest call wins when several overlap.
+ */
 async function refreshList(quiet = false) {
-  try {
-    const [open, closed] = await Promise.all([
-      api('/api/v1/conversations?status=open&limit=200', { quiet }),
-      api('/api/v1/conversations?status=closed&limit=100', { quiet }),
-    ]);
-    const seen = new Set();
-    for (const c of [...(open.items || []), ...(closed.items || [])]) {
+  if (!state.me) return;
+  const seq = ++state.listSeq;
+  state.listLoading = true;
+  const main = `/api/v1/conversations?${listParams(state.scope, state.filters, state.q)}`;
+  const counters = [
+    `/api/v1/conversations?${listParams('mine', { ...DEFAULT_FILTERS }, '')}`,
+    `/api/v1/conversations?view=queue&status=queued&limit=200`,
+  ].filter((u) => u !== main);
+  const answers = await Promise.allSettled([main, ...counters].map((u) => api(u, { quiet: true })));
+  if (seq !== state.listSeq) return; // a newer query is on its way
+  state.listLoading = false;
+  const seen = new Set();
+  const take = (items) => {
+    for (const c of items || []) {
       seen.add(c.id);
+      if (typeof c.unread === 'number') {
+        const open = c.id === state.selectedId && !document.hidden && state.view === 'chats';
+        if (open && c.unread > 0) markRead(c.id, c.last_seq || 0); else setUnread(c.id, c.unread);
+      }
+      noteReceipt(c.id, c.visitor_delivered_seq, c.visitor_read_seq);
       upsert(c, false);
     }
-    for (const id of [...state.convs.keys()]) {
-      if (!seen.has(id) && id !== state.selectedId) state.convs.delete(id);
-    }
-    renderList();
-  } catch (e) {
-    if (e.status !== 401 && quiet) toast(e.message, 'error');
+  };
+  const [first, ...rest] = answers;
+  if (first.status === 'fulfilled') {
+    const items = first.value.items || [];
+    state.listIds = new Set(items.map((c) => c.id));
+    state.matched = new Map(state.q ? items.map((c) => [c.id, c.matched || null]) : []);
+    state.listError = '';
+    take(items);
+  } else {
+    const e = first.reason;
+    if (e && e.status === 401) return;
+    state.listIds = new Set();
+    state.matched = new Map();
+    state.listError = (e && e.detail) || t('error.generic');
+    if (!quiet) toast(state.listError, 'error');
   }
+  for (const r of rest) if (r.status === 'fulfilled') take(r.value.items);
+  // forget what no answer holds any more (the open conversation stays)
+  if (first.status === 'fulfilled') {
+    for (const id of [...state.convs.keys()]) {
+      if (!seen.has(id) && id !== state.selectedId) { state.convs.delete(id); state.unread.delete(id); }
+    }
+  }
+  renderList();
+  if (state.selectedId) { renderChatHead(); renderInfo(); renderComposer(); }
 }
 
 function upsert(c, render = true) {
@@ -205,7 +379,8 @@ function upsert(c, render = true) {
     c = { ...c, last_message: prev.last_message, last_seq: Math.max(prev.last_seq || 0, c.last_seq || 0) };
   }
   state.convs.set(c.id, c);
-  if (render && c.status === 'queued' && (!prev || prev.status !== 'queued')) {
+  noteReceipt(c.id, c.visitor_delivered_seq, c.visitor_read_seq);
+  if (render && c.status === 'queued' && (!prev || prev.status !== 'queued') && inMyGroups(c)) {
     toast(t('agent.new_queued', { name: visitorName(c) }), 'info', 4000);
   }
   if (render) {
@@ -213,27 +388,86 @@ function upsert(c, render = true) {
     if (c.id === state.selectedId) {
       renderChatHead(); renderInfo(); renderComposer();
       if (state.why && state.why.key !== whyKey(c)) loadWhy(c);
+      scheduleCardRefresh();
     }
+    // only the server can say whether a search or a tag filter matches a conversation it has not listed
+    if ((state.q || state.filters.tag) && !state.listIds.has(c.id)) scheduleListRefresh();
   }
   if (c.group_id && !state.groups.has(c.group_id)) loadGroups();
 }
 
-function isMine(c) { return c.status === 'assigned' && c.assigned_agent && state.me && c.assigned_agent.id === state.me.id; }
+function setUnread(id, n) {
+  if (n > 0) state.unread.set(id, n); else state.unread.delete(id);
+}
 
-function inTab(c, tab) {
-  switch (tab) {
-    case 'queued': return c.status === 'queued';
-    case 'mine': return isMine(c);
-    case 'assigned': return c.status === 'assigned';
-    case 'bot': return c.status === 'bot';
-    case 'closed': return c.status === 'closed';
+/** POST /read up to `seq` (never backwards) and clear the badge. */
+function markRead(id, seq) {
+  setUnread(id, 0);
+  if (!seq || seq <= (state.readSent.get(id) || 0)) return;
+  state.readSent.set(id, seq);
+  api(`/api/v1/conversations/${encodeURIComponent(id)}/read`, { method: 'POST', body: { seq }, quiet: true })
+    .catch(() => { if ((state.readSent.get(id) || 0) === seq) state.readSent.delete(id); });
+}
+
+function noteReceipt(id, delivered, read) {
+  if (typeof delivered !== 'number' && typeof read !== 'number') return;
+  const r = state.receipts.get(id) || { delivered: 0, read: 0 };
+  const next = { delivered: Math.max(r.delivered, delivered || 0, read || 0), read: Math.max(r.read, read || 0) };
+  if (next.delivered === r.delivered && next.read === r.read && state.receipts.has(id)) return;
+  state.receipts.set(id, next);
+  if (state.chat && state.chat.id === id) renderReceipts();
+}
+
+/** Serving it now. */
+function isMine(c) { return c.status === 'assigned' && assignedToMe(c); }
+function assignedToMe(c) { return !!(c && c.assigned_agent && state.me && c.assigned_agent.id === state.me.id); }
+
+/** Queued in one of my groups, or in no group (what the server's `queue` view holds). */
+function inMyGroups(c) {
+  if (!c.group_id) return true;
+  const me = state.agents.find((a) => state.me && a.user_id === state.me.id);
+  if (!me) return true; // not known yet: the server's answer decides
+  return (me.groups || []).includes(c.group_id);
+}
+
+function inScope(c, scope) {
+  switch (scope) {
+    case 'mine': return assignedToMe(c);
+    case 'queue': return c.status === 'queued' && inMyGroups(c);
+    case 'all': return isSupervisor();
     default: return false;
   }
 }
 
-function countFor(tab) {
+function dayOf(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '';
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+}
+
+/** The filters the page can check itself (status, channel, agent, dates); search words and tags only the server can. */
+function matchesFilters(c) {
+  const f = state.filters;
+  if (f.status === 'open' && c.status === 'closed') return false;
+  if (f.status && f.status !== 'open' && c.status !== f.status) return false;
+  if (f.channel && c.channel !== f.channel) return false;
+  if (f.agent && (!c.assigned_agent || c.assigned_agent.id !== f.agent)) return false;
+  const day = dayOf(c.created_at);
+  if (f.from && day && day < f.from) return false;
+  if (f.to && day && day > f.to) return false;
+  return true;
+}
+
+/** Is the conversation in the list as it stands (server answer, kept current by live frames)? */
+function listed(c) {
+  if (!inScope(c, state.scope) || !matchesFilters(c)) return false;
+  if (state.listIds.has(c.id)) return true;
+  return !state.q && !state.filters.tag;
+}
+
+function countFor(scope) {
   let n = 0;
-  for (const c of state.convs.values()) if (inTab(c, tab)) n++;
+  for (const c of state.convs.values()) if (inScope(c, scope) && c.status !== 'closed') n++;
   return n;
 }
 
@@ -245,46 +479,95 @@ function visitorName(c) {
   return (c && c.visitor && c.visitor.name) || t('agent.visitor.anon');
 }
 
+let listTimer = null;
+function scheduleListRefresh(ms = 1200) {
+  if (listTimer) return;
+  listTimer = setTimeout(() => { listTimer = null; refreshList(true); }, ms);
+}
+
 // ------------------------------------------------------------------ list
 
-function setTab(tab) {
-  if (!TABS.includes(tab)) tab = 'queued';
-  state.tab = tab;
-  try { sessionStorage.setItem(TAB_KEY, tab); } catch (_) { /* ignore */ }
+function setScope(scope) {
+  if (!SCOPES.includes(scope) || (scope === 'all' && !isSupervisor())) scope = 'mine';
+  const changed = scope !== state.scope;
+  state.scope = scope;
+  try { sessionStorage.setItem(SCOPE_KEY, scope); } catch (_) { /* ignore */ }
+  renderScopeTabs();
+  if (changed) { state.listIds = new Set(); state.matched = new Map(); }
+  renderList();
+  refreshList(true);
+}
+
+function renderScopeTabs() {
   for (const b of document.querySelectorAll('#tabs .tab')) {
-    const on = b.dataset.tab === tab;
+    const on = b.dataset.tab === state.scope;
     b.classList.toggle('active', on);
     b.setAttribute('aria-selected', on ? 'true' : 'false');
   }
-  renderList();
+}
+
+function syncFilterInputs() {
+  const f = state.filters;
+  $('#f-status').value = f.status;
+  $('#f-channel').value = f.channel;
+  $('#f-tag').value = f.tag;
+  renderAgentFilter();
+  $('#f-from').value = f.from;
+  $('#f-to').value = f.to;
+}
+
+function renderFilterCount() {
+  let n = 0;
+  for (const k of Object.keys(DEFAULT_FILTERS)) if ((state.filters[k] || '') !== DEFAULT_FILTERS[k]) n++;
+  const el = $('#filter-n');
+  el.hidden = n === 0;
+  el.textContent = String(n);
+  $('#filter-toggle').classList.toggle('on', n > 0);
+}
+
+/** The agent filter's choices come from GET /agents. */
+function renderAgentFilter() {
+  const sel = $('#f-agent');
+  const keep = state.filters.agent;
+  clear(sel);
+  sel.appendChild(h('option', { value: '' }, t('agent.filter.any')));
+  const agents = [...state.agents].sort((a, b) => String(a.name).localeCompare(String(b.name)));
+  if (keep && !agents.some((a) => a.user_id === keep)) sel.appendChild(h('option', { value: keep }, keep));
+  for (const a of agents) {
+    sel.appendChild(h('option', { value: a.user_id }, a.name + (state.me && a.user_id === state.me.id ? ` (${t('agent.you')})` : '')));
+  }
+  sel.value = keep;
 }
 
 function renderList() {
   if (!state.me) return;
-  // tab counters
-  for (const tab of ['queued', 'mine', 'assigned', 'bot']) {
-    const el = document.querySelector(`[data-count="${tab}"]`);
-    const n = countFor(tab);
+  for (const scope of ['mine', 'queue']) {
+    const el = document.querySelector(`[data-count="${scope}"]`);
+    const n = countFor(scope);
     el.hidden = n === 0;
     el.textContent = n > 99 ? '99+' : String(n);
   }
   const list = $('#conv-list');
   const items = [...state.convs.values()]
-    .filter((c) => inTab(c, state.tab))
-    .filter((c) => {
-      if (!state.search) return true;
-      const hay = [visitorName(c), c.visitor && c.visitor.id, c.last_message && c.last_message.text, c.id].join(' ').toLowerCase();
-      return hay.includes(state.search);
-    })
-    .sort(state.tab === 'queued' ? queueOrder : (a, b) => (activity(a) < activity(b) ? 1 : activity(a) > activity(b) ? -1 : 0));
+    .filter(listed)
+    .sort(state.scope === 'queue' ? queueOrder : (a, b) => (activity(a) < activity(b) ? 1 : activity(a) > activity(b) ? -1 : 0));
   clear(list);
-  if (!items.length) {
+  list.dataset.scope = state.scope;
+  list.dataset.q = state.q;
+  if (state.listError) {
+    list.appendChild(h('div', { class: 'list-error', role: 'alert' }, state.listError));
+  } else if (!items.length) {
+    const key = state.q ? 'agent.list.empty.search' : (hasFilters() ? 'agent.list.empty.filtered' : 'agent.list.empty.' + state.scope);
     list.appendChild(h('div', { class: 'list-empty' },
       svgIcon(['M21 15a2 2 0 0 1-2 2H7l-4 4V5a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2z']),
-      t('agent.list.empty.' + state.tab)));
+      t(key, { q: state.q })));
   }
   for (const c of items) list.appendChild(convItem(c));
   updateTitle();
+}
+
+function hasFilters() {
+  return Object.keys(DEFAULT_FILTERS).some((k) => (state.filters[k] || '') !== DEFAULT_FILTERS[k]);
 }
 
 /** The order the dispatcher serves the queue in: higher priority first, then who has waited longest. */
@@ -303,31 +586,76 @@ function isVip(c) {
   return !!(state.visitor && c.visitor && state.visitor.id === c.visitor.id && state.visitor.vip);
 }
 
+function isTyping(id) {
+  const until = state.typing.get(id);
+  return !!until && until > Date.now();
+}
+
+/** The search words: whitespace-separated, as the server splits them. */
+function qWords() {
+  return state.q.split(/\s+/).map((w) => w.trim()).filter(Boolean);
+}
+
+/** A short piece of `text` around the first search word, the words marked (text nodes and <mark>, never HTML). */
+function snippet(text, words) {
+  const s = String(text || '').replace(/\s+/g, ' ').trim();
+  const lower = s.toLowerCase();
+  let at = -1;
+  for (const w of words) { const i = lower.indexOf(w.toLowerCase()); if (i >= 0 && (at < 0 || i < at)) at = i; }
+  let from = 0;
+  if (at > 24) from = at - 20;
+  let piece = s.slice(from, from + 90);
+  if (from > 0) piece = '…' + piece;
+  if (from + 90 < s.length) piece += '…';
+  const parts = [];
+  const lw = words.map((w) => w.toLowerCase()).filter(Boolean);
+  let i = 0;
+  const pl = piece.toLowerCase();
+  while (i < piece.length) {
+    let hit = null;
+    for (const w of lw) if (pl.startsWith(w, i) && (!hit || w.length > hit.length)) hit = w;
+    if (hit) { parts.push(h('mark', null, piece.slice(i, i + hit.length))); i += hit.length; continue; }
+    let j = i + 1;
+    while (j < piece.length && !lw.some((w) => pl.startsWith(w, j))) j++;
+    parts.push(piece.slice(i, j));
+    i = j;
+  }
+  return parts;
+}
+
 function convItem(c) {
   const unread = state.unread.get(c.id) || 0;
   const lm = c.last_message;
+  const matched = state.q ? state.matched.get(c.id) : undefined;
   let preview;
-  if (lm) {
+  if (isTyping(c.id)) {
+    preview = h('span', { class: 'preview typing' }, t('agent.typing.short'));
+  } else if (matched) {
+    const who = matched.author === 'visitor' ? '' : (matched.author === 'note' ? t('author.note') : (matched.author_name || t('author.' + matched.author))) + ': ';
+    preview = h('span', { class: 'preview matched', title: matched.text, dataset: { seq: String(matched.seq) } },
+      who ? h('span', { class: 'who' }, who) : null, snippet(matched.text, qWords()));
+  } else if (lm) {
     const who = lm.author === 'visitor' ? '' : (lm.author === 'agent' ? (lm.author_name || t('author.agent')) : t('author.' + lm.author)) + ': ';
+    const text = lm.author === 'system' ? localizeSystem(lm.text) : (lm.text || (lm.attachment ? `[${t('agent.attachment')}] ${lm.attachment.name}` : ''));
     // an internal note is previewed with its label, never mistaken for a reply
-    preview = h('span', { class: 'preview' }, who ? h('span', { class: 'who' }, who) : null, oneLine(lm.author === 'system' ? localizeSystem(lm.text) : lm.text));
+    preview = h('span', { class: 'preview' }, who ? h('span', { class: 'who' }, who) : null, oneLine(text));
   } else {
     preview = h('span', { class: 'preview' }, h('span', { class: 'who' }, t('agent.nomsg')));
   }
   const name = visitorName(c);
-  const agentName = c.assigned_agent ? (isMine(c) ? `${c.assigned_agent.name} (${t('agent.you')})` : c.assigned_agent.name) : null;
+  const agentName = c.assigned_agent ? (assignedToMe(c) ? `${c.assigned_agent.name} (${t('agent.you')})` : c.assigned_agent.name) : null;
   const item = h('div', {
     class: 'conv' + (c.id === state.selectedId ? ' active' : '') + (unread ? ' unread' : ''),
     role: 'button',
     tabindex: '0',
-    dataset: { id: c.id, status: c.status },
+    dataset: { id: c.id, status: c.status, unread: String(unread) },
     onclick: () => select(c.id),
     onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); select(c.id); } },
   },
   avatar(name, c.visitor && c.visitor.id),
   h('div', { class: 'body' },
     h('div', { class: 'row1' }, h('span', { class: 'name' }, name), h('span', { class: 'time' }, formatTime(activity(c)))),
-    h('div', { class: 'row2' }, preview, unread ? h('span', { class: 'count' }, unread > 99 ? '99+' : String(unread)) : null),
+    h('div', { class: 'row2' }, preview, unread ? h('span', { class: 'count unread-badge', title: t('agent.unread', { n: unread }) }, unread > 99 ? '99+' : String(unread)) : null),
     h('div', { class: 'row3' }, statusBadge(c.status),
       isVip(c) ? h('span', { class: 'chip vip' }, t('agent.vip')) : null,
       agentName ? h('span', { class: 'agent-tag' }, agentName) : null,
@@ -388,7 +716,10 @@ function svgIcon(paths) {
 
 function updateTitle() {
   let total = 0;
-  for (const n of state.unread.values()) total += n;
+  for (const [id, n] of state.unread) {
+    const c = state.convs.get(id);
+    if (c && (inScope(c, 'mine') || inScope(c, 'queue'))) total += n;
+  }
   const base = t('agent.title');
   document.title = total ? `(${total}) ${base}` : base;
 }
@@ -404,31 +735,40 @@ function showChat(on) {
 
 async function select(id) {
   if (!state.convs.has(id)) return;
+  const prevId = state.selectedId;
+  if (prevId && prevId !== id) typingStop();
   state.selectedId = id;
-  state.unread.delete(id);
   history.replaceState(null, '', '#c=' + encodeURIComponent(id));
   state.chat = { id, maxSeq: 0, seqEls: new Map(), pending: new Map(), loading: true, syncing: false, again: false, lastRow: null, messages: [] };
   state.composeMode = 'reply';
   const conv = state.convs.get(id);
   if (!state.visitor || !conv.visitor || state.visitor.id !== conv.visitor.id) { state.visitor = null; state.segDraft = null; }
+  if (!state.card || !conv.visitor || state.card.visitorId !== conv.visitor.id) { state.card = null; state.cardEdit = null; }
   state.why = null;
+  if (!state.canned || state.canned.convId !== id) state.canned = null;
+  closeCannedPop();
   showChat(true);
   renderList();
   renderChatHead();
   renderInfo();
   renderComposer();
   renderSegments();
+  renderCard();
   renderWhy();
-  loadVisitor(conv);
+  renderTyping();
+  loadCard(conv);
   loadWhy(conv);
+  loadCanned(id);
   const box = $('#messages');
   clear(box);
   box.appendChild(h('div', { class: 'history-loading' }, t('agent.history.loading')));
   reply.value = '';
   autosizeReply();
   await syncMessages(true);
+  if (state.chat && state.chat.id === id && !document.hidden) markRead(id, state.chat.maxSeq);
   const c = state.convs.get(id);
-  if (c && c.status !== 'closed') reply.focus();
+  if (c && c.status !== 'closed' && state.selectedId === id) reply.focus();
+  renderList();
 }
 
 function renderChatHead() {
@@ -517,6 +857,11 @@ function renderComposer() {
   notice.hidden = !text;
   form.hidden = c.status === 'closed';
   $('#composer-modes').hidden = c.status === 'closed';
+  $('#composer-tools').hidden = c.status === 'closed';
+  if (c.status === 'closed') closeCannedPop();
+  // internal notes are text only: files always go to the visitor
+  $('#btn-attach').disabled = noting;
+  $('#btn-attach').title = t(noting ? 'agent.attach.note' : 'agent.attach.title');
   $('#composer').classList.toggle('note-mode', noting);
   for (const b of document.querySelectorAll('#composer-modes .mode')) {
     const on = b.dataset.mode === state.composeMode;
@@ -528,7 +873,9 @@ function renderComposer() {
 }
 
 function setComposeMode(mode) {
-  state.composeMode = mode === 'note' ? 'note' : 'reply';
+  const next = mode === 'note' ? 'note' : 'reply';
+  if (next === 'note') typingStop(); // notes are not typed to the visitor
+  state.composeMode = next;
   renderComposer();
 }
 
@@ -537,23 +884,15 @@ function renderInfo() {
   const box = $('#info-main');
   if (!c) return;
   clear(box);
-  const name = visitorName(c);
   const none = t('agent.info.none');
   const handoff = c.handoff_reason ? (t('handoff.' + c.handoff_reason) !== 'handoff.' + c.handoff_reason ? t('handoff.' + c.handoff_reason) : c.handoff_reason) : none;
   const channel = t('agent.channel.' + c.channel) !== 'agent.channel.' + c.channel ? t('agent.channel.' + c.channel) : (c.channel || none);
   const row = (k, v, cls) => [h('dt', null, t(k)), h('dd', cls ? { class: cls } : null, v == null || v === '' ? none : v)];
-  box.appendChild(h('div', { class: 'info-head' }, avatar(name, c.visitor && c.visitor.id, 'lg'), h('h3', null, name), statusBadge(c.status)));
   box.appendChild(h('div', { class: 'info-sec' },
-    h('h4', null, t('agent.info.title')),
-    h('dl', { class: 'kv' },
-      row('agent.info.name', name),
-      row('agent.info.visitor_id', c.visitor && c.visitor.id, 'mono'),
-      row('agent.info.channel', channel),
-    )));
-  box.appendChild(h('div', { class: 'info-sec' },
-    h('h4', null, t('agent.info.status')),
+    h('h4', null, t('agent.info.conversation')),
     h('dl', { class: 'kv' },
       row('agent.info.status', t('status.' + c.status)),
+      row('agent.info.channel', channel),
       row('agent.info.agent', c.assigned_agent ? c.assigned_agent.name : t('agent.unassigned')),
       row('agent.info.handoff', handoff),
       row('agent.info.messages', String(c.last_seq || 0)),
@@ -685,16 +1024,71 @@ function buildMessageRow(m, prev) {
       avatar(label, label),
       h('div', { class: 'col' },
         h('div', { class: 'who' }, h('span', { class: 'note-tag' }, t('author.note')), h('span', null, label), h('span', null, formatTime(m.created_at))),
-        h('div', { class: 'bubble' }, m.text)));
+        bubble(m.text, m.attachment)));
   }
   const av = m.author === 'bot'
     ? h('span', { class: 'avatar bot' }, svgIcon(['M12 8V4H8', 'M4 12a8 8 0 0 1 8-8', 'M5 10h14a1 1 0 0 1 1 1v7a2 2 0 0 1-2 2H6a2 2 0 0 1-2-2v-7a1 1 0 0 1 1-1z', 'M9 15h.01', 'M15 15h.01']))
     : avatar(label, m.author === 'visitor' ? (state.convs.get(m.conversation_id) || {}).visitor?.id : label);
+  const toVisitor = m.author === 'agent' || m.author === 'bot';
   return h('div', { class: `msg ${m.author}` + (cont ? ' cont' : ''), dataset: { seq: String(m.seq), author: m.author } },
     av,
     h('div', { class: 'col' },
       h('div', { class: 'who' }, h('span', null, label), h('span', null, formatTime(m.created_at))),
-      h('div', { class: 'bubble' }, m.text)));
+      bubble(m.text, m.attachment),
+      toVisitor ? h('div', { class: 'rcpt', dataset: { state: receiptState(m.conversation_id, m.seq) } }, receiptText(m.conversation_id, m.seq)) : null));
+}
+
+/** A message bubble: its text, and its attachment (an image thumbnail or a download link). */
+function bubble(text, att) {
+  const b = h('div', { class: 'bubble' + (att ? ' has-att' : '') + (att && !text ? ' att-only' : '') });
+  if (text) b.appendChild(h('span', { class: 'txt' }, text));
+  if (att) b.appendChild(attachmentEl(att));
+  return b;
+}
+
+function attachmentUrl(att) { return `/api/v1/attachments/${encodeURIComponent(att.id)}`; }
+
+function formatSize(n) {
+  const x = Number(n) || 0;
+  if (x < 1024) return t('agent.size.b', { n: x });
+  if (x < 1024 * 1024) return t('agent.size.kb', { n: (x / 1024).toFixed(x < 10 * 1024 ? 1 : 0) });
+  return t('agent.size.mb', { n: (x / 1024 / 1024).toFixed(1) });
+}
+
+function attachmentEl(att) {
+  const url = attachmentUrl(att);
+  const name = String(att.name || t('agent.attachment'));
+  if (IMAGE_TYPES.includes(att.content_type)) {
+    return h('a', { class: 'att att-img', href: url, target: '_blank', rel: 'noopener', title: `${name} · ${formatSize(att.size)}`, dataset: { attachment: att.id } },
+      h('img', { src: url, alt: name, loading: 'lazy' }));
+  }
+  return h('a', { class: 'att att-file', href: url, download: name, title: name, dataset: { attachment: att.id } },
+    svgIcon(['M14 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V8z', 'M14 2v6h6', 'M12 18v-6', 'M9 15l3 3 3-3']),
+    h('span', { class: 'att-name' }, name),
+    h('span', { class: 'att-size' }, formatSize(att.size)));
+}
+
+/** read | delivered | sent: how far the visitor's widget got with the message at `seq`. */
+function receiptState(convId, seq) {
+  const r = state.receipts.get(convId);
+  if (r && r.read >= seq) return 'read';
+  if (r && r.delivered >= seq) return 'delivered';
+  return 'sent';
+}
+
+function receiptText(convId, seq) {
+  return t('agent.rcpt.' + receiptState(convId, seq));
+}
+
+function renderReceipts() {
+  const chat = state.chat;
+  if (!chat) return;
+  for (const [seq, row] of chat.seqEls) {
+    const el = row.querySelector(':scope .rcpt');
+    if (!el) continue;
+    const st = receiptState(chat.id, seq);
+    if (el.dataset.state !== st) { el.dataset.state = st; el.textContent = t('agent.rcpt.' + st); }
+  }
 }
 
 function rerenderMessages() {
@@ -716,32 +1110,62 @@ function rerenderMessages() {
 
 async function sendReply(retryRow) {
   if (!retryRow && state.composeMode === 'note') { sendNote(); return; }
+  closeCannedPop();
   const chat = state.chat;
   const c = chat && state.convs.get(chat.id);
   if (!c || c.status === 'closed') return;
-  let text, clientId, row;
+  let row;
   if (retryRow) {
-    text = retryRow.dataset.text; clientId = retryRow.dataset.clientId; row = retryRow;
-    row.classList.remove('failed'); row.classList.add('pending');
-    row.querySelector('.state').textContent = t('agent.sending');
+    row = retryRow;
   } else {
-    text = reply.value;
+    const text = reply.value;
     if (!text.trim()) return;
     reply.value = '';
     autosizeReply();
-    clientId = uuid();
-    row = h('div', { class: 'msg agent mine pending', dataset: { pending: '1', clientId, text } },
-      avatar(state.me.name, state.me.name),
-      h('div', { class: 'col' },
-        h('div', { class: 'who' }, h('span', null, state.me.name)),
-        h('div', { class: 'bubble' }, text),
-        h('div', { class: 'state' }, t('agent.sending'))));
-    $('#messages').appendChild(row);
-    chat.pending.set(clientId, row);
-    scrollToBottom(true);
+    typingStop();
+    row = pendingRow(chat, text, null);
   }
+  await deliver(chat, c, row);
+}
+
+/** Our own message on screen until the server has stored it (then addMessage replaces it). */
+function pendingRow(chat, text, file) {
+  const clientId = uuid();
+  const att = file ? h('span', { class: 'att att-file pending-file' },
+    svgIcon(['M14 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V8z', 'M14 2v6h6']),
+    h('span', { class: 'att-name' }, file.name), h('span', { class: 'att-size' }, formatSize(file.size))) : null;
+  const row = h('div', { class: 'msg agent mine pending', dataset: { pending: '1', clientId, text } },
+    avatar(state.me.name, state.me.name),
+    h('div', { class: 'col' },
+      h('div', { class: 'who' }, h('span', null, state.me.name)),
+      h('div', { class: 'bubble' + (file ? ' has-att' : '') }, text ? h('span', { class: 'txt' }, text) : null, att),
+      h('div', { class: 'state' }, t(file ? 'agent.attach.uploading' : 'agent.sending'))));
+  $('#messages').appendChild(row);
+  chat.pending.set(clientId, row);
+  if (file) { chat.files = chat.files || new Map(); chat.files.set(clientId, file); }
+  scrollToBottom(true);
+  return row;
+}
+
+/** Upload the row's file when it has one and is not uploaded yet, then POST the message; a failure offers a retry. */
+async function deliver(chat, c, row) {
+  const clientId = row.dataset.clientId;
+  const text = row.dataset.text || '';
+  const st = row.querySelector('.state');
+  row.classList.remove('failed'); row.classList.add('pending');
+  st.onclick = null;
   try {
-    const m = await api(`/api/v1/conversations/${encodeURIComponent(c.id)}/messages`, { method: 'POST', body: { text, client_id: clientId } });
+    const file = chat.files && chat.files.get(clientId);
+    if (file && !row.dataset.attachmentId) {
+      st.textContent = t('agent.attach.uploading');
+      const att = await uploadFile(`/api/v1/conversations/${encodeURIComponent(c.id)}/attachments?name=${encodeURIComponent(file.name)}`, file);
+      row.dataset.attachmentId = att.id;
+    }
+    st.textContent = t('agent.sending');
+    const body = { text, client_id: clientId };
+    if (row.dataset.attachmentId) body.attachment_id = row.dataset.attachmentId;
+    const m = await api(`/api/v1/conversations/${encodeURIComponent(c.id)}/messages`, { method: 'POST', body, quiet: true });
+    if (chat.files) chat.files.delete(clientId);
     if (m && typeof m.seq === 'number') {
       if (state.chat === chat) {
         if (!chat.loading && m.seq === chat.maxSeq + 1) addMessage(m);
@@ -749,19 +1173,74 @@ async function sendReply(retryRow) {
         else if (chat.pending.has(clientId)) { chat.pending.get(clientId).remove(); chat.pending.delete(clientId); }
       }
       bumpConversation(m);
+      renderList();
     }
     // replying to a queued/bot conversation assigns it to us: refresh our view of it
     if (c.status !== 'assigned') {
       api(`/api/v1/conversations/${encodeURIComponent(c.id)}`, { quiet: true }).then((fresh) => upsert(fresh)).catch(() => {});
     }
   } catch (e) {
+    if (e.status === 401) return;
     if (state.chat === chat && chat.pending.has(clientId)) {
       row.classList.remove('pending'); row.classList.add('failed');
-      const st = row.querySelector('.state');
-      st.textContent = `${e.message} · ${t('agent.failed')}`;
-      st.onclick = () => sendReply(row);
+      st.textContent = `${e.detail || e.message} · ${t('agent.failed')}`;
+      st.onclick = () => deliver(chat, state.convs.get(chat.id) || c, row);
+    } else {
+      toast(e.detail || e.message, 'error');
     }
   }
+}
+
+function guessType(name) {
+  const ext = String(name || '').toLowerCase().split('.').pop();
+  return ({ png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', gif: 'image/gif', webp: 'image/webp', pdf: 'application/pdf',
+    txt: 'text/plain', csv: 'text/csv', zip: 'application/zip' })[ext] || '';
+}
+
+function fileType(file) {
+  const ty = String(file.type || '').toLowerCase();
+  if (ty === 'image/jpg') return 'image/jpeg';
+  if (ty === 'application/x-zip-compressed') return 'application/zip';
+  return ATTACH_TYPES.includes(ty) ? ty : (guessType(file.name) || ty);
+}
+
+/** POST raw bytes (the attachment routes take the file as the body, its type as Content-Type). */
+async function uploadFile(url, file) {
+  const headers = { 'Accept': 'application/json', 'X-Lingxi-Csrf': '1', 'Content-Type': fileType(file) || 'application/octet-stream' };
+  const tok = getToken();
+  if (tok) headers['Authorization'] = 'Bearer ' + tok;
+  let res;
+  try {
+    res = await fetch(url, { method: 'POST', headers, body: file, credentials: 'same-origin' });
+  } catch (_) {
+    throw new ApiError(0, 'network_error', t('error.network'));
+  }
+  const text = await res.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch (_) { data = null; }
+  if (!res.ok) {
+    const code = data && typeof data.code === 'string' ? data.code : undefined;
+    const serverMsg = data && typeof data.message === 'string' ? data.message : '';
+    const known = code && t('err.' + code) !== 'err.' + code;
+    let msg = known ? t('err.' + code) : (serverMsg || `${t('error.generic')} (HTTP ${res.status})`);
+    if (res.status === 413) msg = t('agent.attach.too_big', { name: file.name });
+    if (res.status === 415) msg = t('agent.attach.bad_type', { name: file.name });
+    throw new ApiError(res.status, code, msg, res.status === 413 || res.status === 415 ? '' : serverMsg);
+  }
+  return data;
+}
+
+/** The attach button: check size and type here (the server checks again, by signature), then upload and send. */
+function sendAttachment(file) {
+  const chat = state.chat;
+  const c = chat && state.convs.get(chat.id);
+  if (!c || c.status === 'closed') return;
+  if (state.composeMode === 'note') { toast(t('agent.attach.note'), 'info'); return; }
+  if (file.size > ATTACH_MAX) { toast(t('agent.attach.too_big', { name: file.name }), 'error'); return; }
+  if (!ATTACH_TYPES.includes(fileType(file))) { toast(t('agent.attach.bad_type', { name: file.name }), 'error'); return; }
+  if (file.size === 0) { toast(t('agent.attach.empty', { name: file.name }), 'error'); return; }
+  const row = pendingRow(chat, '', file);
+  deliver(chat, c, row);
 }
 
 // An internal note: stored in the conversation for agents, never delivered to the visitor.
@@ -803,7 +1282,7 @@ async function claim() {
     const c = await api(`/api/v1/conversations/${encodeURIComponent(id)}/claim`, { method: 'POST' });
     upsert(c);
     toast(t('agent.claimed'), 'success', 2000);
-    if (state.tab === 'queued' || state.tab === 'bot') setTab('mine');
+    if (state.scope !== 'mine' && state.scope !== 'all') setScope('mine');
     reply.focus();
   } catch (_) { /* toast shown */ } finally { btn.disabled = false; }
 }
@@ -853,6 +1332,8 @@ async function loadAgents() {
         // a list read before (or while) our own status change must not undo it on screen
         if (me && !state.statusBusy && statusSeq === state.statusSeq) state.myStatus = me.status;
         renderMyStatus();
+        renderAgentFilter();
+        renderList(); // the queue view depends on my groups
         if ($('#transfer-dialog').open) renderTransferLists();
       } catch (_) { /* a later pong or frame retries */ }
     } while (agentsAgain);
@@ -914,6 +1395,323 @@ function scheduleQueueRefresh() {
   }, 250);
 }
 
+// ------------------------------------------------------------------ visitor card (identity, value, track, orders, history)
+
+const TIERS = ['none', 'new', 'regular', 'valued', 'top'];
+let cardSeq = 0;
+
+/** GET /visitors/{id}/card; the tags/VIP editor reads the same visitor. Falls back to GET /visitors/{id}. */
+async function loadCard(c) {
+  if (!c || !c.visitor || !c.visitor.id) return;
+  const vid = c.visitor.id;
+  const seq = ++cardSeq;
+  try {
+    const data = await api(`/api/v1/visitors/${encodeURIComponent(vid)}/card`, { quiet: true });
+    const open = state.convs.get(state.selectedId);
+    if (seq !== cardSeq || !open || !open.visitor || open.visitor.id !== vid) return;
+    state.card = { visitorId: vid, data, error: null };
+    applyVisitor(vid, data.visitor);
+  } catch (e) {
+    if (seq !== cardSeq || e.status === 401) return;
+    state.card = { visitorId: vid, data: state.card && state.card.visitorId === vid ? state.card.data : null, error: e.detail };
+    renderCard();
+    if (!state.visitor) loadVisitor(c);
+  }
+}
+
+/** A fresh visitor record (card, PATCH or segments answer): the editor, the head, the list and the card follow it. */
+function applyVisitor(vid, v) {
+  if (!v) return;
+  state.visitor = v;
+  if (state.card && state.card.data && state.card.visitorId === vid) state.card.data.visitor = { ...state.card.data.visitor, ...v };
+  if (!state.segDraft || state.segDraft.visitorId !== vid || !state.segDraft.dirty) {
+    state.segDraft = { visitorId: vid, tags: [...(v.tags || [])], vip: !!v.vip, dirty: false };
+  }
+  // the name shown for this visitor's conversations
+  if (v.name) {
+    for (const [id, c] of state.convs) {
+      if (c.visitor && (c.visitor.id === vid || c.visitor.id === v.id) && c.visitor.name !== v.name) state.convs.set(id, { ...c, visitor: { ...c.visitor, name: v.name } });
+    }
+  }
+  renderSegments();
+  renderCard();
+  renderChatHead();
+  renderInfo();
+  renderList();
+}
+
+let cardTimer = null;
+/** Conversation changes (and time) bring new track events, orders and tickets: reload the card, once per burst. */
+function scheduleCardRefresh(ms = 1500) {
+  clearTimeout(cardTimer);
+  cardTimer = setTimeout(() => {
+    const c = state.convs.get(state.selectedId);
+    if (c && !state.cardEdit && !document.hidden) loadCard(c);
+  }, ms);
+}
+setInterval(() => { if (state.selectedId && state.view === 'chats') scheduleCardRefresh(0); }, 60000);
+
+function tierLabel(tier) { return t('agent.card.tier.' + (TIERS.includes(tier) ? tier : 'none')); }
+
+function money(amount, currency) {
+  if (amount === null || amount === undefined || amount === '') return '';
+  const n = Number(amount);
+  if (!Number.isFinite(n)) return `${currency || ''} ${amount}`.trim();
+  try {
+    return new Intl.NumberFormat(lang() === 'zh' ? 'zh-CN' : 'en-GB', { style: 'currency', currency: currency || 'CNY' }).format(n);
+  } catch (_) {
+    return `${currency || ''} ${n.toFixed(2)}`.trim();
+  }
+}
+
+function trackKindLabel(ev) {
+  const k = 'agent.track.kind.' + ev.kind;
+  if (ev.kind === 'custom') return ev.name || t('agent.track.kind.custom');
+  return t(k) === k ? String(ev.kind || '') : t(k);
+}
+
+/** A link only for http(s) URLs (visitor-supplied text otherwise stays text). */
+function safeLink(url, text, cls) {
+  const s = String(url || '');
+  let ok = false;
+  try { ok = ['http:', 'https:'].includes(new URL(s).protocol); } catch (_) { ok = false; }
+  return ok
+    ? h('a', { class: cls, href: s, target: '_blank', rel: 'noopener noreferrer nofollow', title: s }, text)
+    : h('span', { class: cls, title: s }, text);
+}
+
+function renderCard() {
+  const main = $('#card-main');
+  const more = $('#card-more');
+  if (!main || !more) return;
+  clear(main);
+  clear(more);
+  const c = state.convs.get(state.selectedId);
+  if (!c) return;
+  const card = state.card && c.visitor && state.card.visitorId === c.visitor.id ? state.card : null;
+  const data = card && card.data;
+  const v = (data && data.visitor) || state.visitor || { name: c.visitor && c.visitor.name, id: c.visitor && c.visitor.id };
+  const name = v.name || visitorName(c);
+  const value = (data && data.value) || null;
+  const tier = value ? value.tier : null;
+  $('#info-card').dataset.visitor = v.id || '';
+  $('#info-card').dataset.tier = tier || '';
+
+  // head: avatar, name, value tier, VIP, refresh
+  main.appendChild(h('div', { class: 'info-head vcard-head' },
+    avatar(name, c.visitor && c.visitor.id, 'lg'),
+    h('h3', { class: 'vc-name' }, name),
+    h('div', { class: 'vc-badges' },
+      tier ? h('span', { class: 'tier', dataset: { tier } }, tierLabel(tier)) : null,
+      v.vip ? h('span', { class: 'chip vip' }, t('agent.vip')) : null,
+      statusBadge(c.status)),
+    value && value.orders ? h('div', { class: 'vc-value muted small' }, t('agent.card.value', { n: value.orders, amount: money(value.spent, value.currency) })) : null,
+    h('button', { class: 'btn btn-ghost btn-sm vc-refresh', type: 'button', title: t('agent.card.refresh'), onclick: () => loadCard(c) }, t('agent.card.refresh'))));
+  if (card && card.error && !data) {
+    main.appendChild(h('div', { class: 'info-sec' }, h('div', { class: 'muted small' }, card.error)));
+  }
+
+  // identity and attributes (editable)
+  main.appendChild(state.cardEdit ? profileEditor(v) : profileView(v, !!data));
+  if (!data) {
+    if (!card) more.appendChild(h('div', { class: 'info-sec muted small' }, t('loading')));
+    return;
+  }
+
+  // value
+  more.appendChild(h('div', { class: 'info-sec vc-value-sec' },
+    h('h4', null, t('agent.card.value.title')),
+    h('dl', { class: 'kv' },
+      h('dt', null, t('agent.card.tier')), h('dd', null, h('span', { class: 'tier', dataset: { tier: tier || 'none' } }, tierLabel(tier))),
+      h('dt', null, t('agent.card.orders_n')), h('dd', null, String(value ? value.orders || 0 : 0)),
+      h('dt', null, t('agent.card.spent')), h('dd', null, value ? money(value.spent || 0, value.currency) : '—'))));
+
+  // browsing track (访客轨迹): oldest first, as the server orders it
+  const track = data.track || [];
+  const trackSec = h('div', { class: 'info-sec vc-track-sec' },
+    h('h4', null, t('agent.card.track'), track.length ? h('span', { class: 'muted small n' }, ` · ${track.length}`) : null));
+  if (!track.length) trackSec.appendChild(h('div', { class: 'muted small' }, t('agent.card.track.none')));
+  const ol = h('ol', { class: 'track', 'data-testid': 'visitor-track' });
+  for (const ev of track) {
+    const what = ev.product_name || ev.title || ev.name || '';
+    const amount = ev.amount !== null && ev.amount !== undefined && ev.amount !== '' ? money(ev.amount, ev.currency) : '';
+    ol.appendChild(h('li', { class: 'track-item', dataset: { kind: ev.kind || '', product: ev.product_id || '' } },
+      h('div', { class: 't-line' },
+        h('span', { class: 't-kind' }, trackKindLabel(ev)),
+        h('time', { class: 't-time', datetime: ev.at, title: formatDateTime(ev.at) }, formatTime(ev.at))),
+      what || amount ? h('div', { class: 't-what' }, what ? h('span', { class: 't-title' }, what) : null, amount ? h('span', { class: 't-amount' }, amount) : null) : null,
+      ev.url ? h('div', { class: 't-url' }, safeLink(ev.url, shortPage(ev.url), 't-link')) : null));
+  }
+  if (track.length) trackSec.appendChild(ol);
+  more.appendChild(trackSec);
+  // newest at the bottom, in view
+  requestAnimationFrame(() => { ol.scrollTop = ol.scrollHeight; });
+
+  // orders
+  const orders = data.orders || [];
+  const ordSec = h('div', { class: 'info-sec vc-orders' }, h('h4', null, t('agent.card.orders'), orders.length ? h('span', { class: 'muted small n' }, ` · ${orders.length}`) : null));
+  if (!orders.length) ordSec.appendChild(h('div', { class: 'muted small' }, t('agent.card.orders.none')));
+  for (const o of orders) {
+    const items = (o.items || []).map((it) => `${it.name}${it.quantity && it.quantity !== 1 ? ` ×${it.quantity}` : ''}`).join('，');
+    ordSec.appendChild(h('div', { class: 'vc-order', dataset: { id: o.id, status: o.status || '' } },
+      h('div', { class: 'o-line' },
+        h('span', { class: 'mono o-no' }, '#' + (o.external_id || o.id)),
+        h('span', { class: 'badge plain o-status', dataset: { status: o.status || '' } }, orderStatus(o.status)),
+        h('b', { class: 'o-amount' }, money(o.amount, o.currency))),
+      items ? h('div', { class: 'o-items' }, items) : null,
+      h('div', { class: 'muted small' }, formatDateTime(o.placed_at || o.created_at))));
+  }
+  more.appendChild(ordSec);
+
+  // previous conversations
+  const convs = (data.conversations || []).filter((x) => x.id !== c.id);
+  const cSec = h('div', { class: 'info-sec vc-convs' }, h('h4', null, t('agent.card.conversations'), convs.length ? h('span', { class: 'muted small n' }, ` · ${convs.length}`) : null));
+  if (!convs.length) cSec.appendChild(h('div', { class: 'muted small' }, t('agent.card.conversations.none')));
+  for (const x of convs) {
+    const lm = x.last_message;
+    cSec.appendChild(h('button', {
+      type: 'button', class: 'vc-conv', dataset: { id: x.id },
+      onclick: () => openConversation(x.id),
+    },
+    h('span', { class: 'vc-conv-top' }, statusBadge(x.status), h('span', { class: 'muted small' }, formatDateTime(x.created_at))),
+    lm ? h('span', { class: 'vc-conv-last' }, oneLine(lm.author === 'system' ? localizeSystem(lm.text) : lm.text)) : null));
+  }
+  more.appendChild(cSec);
+
+  // tickets
+  const tks = data.tickets || [];
+  const tSec = h('div', { class: 'info-sec vc-tickets' }, h('h4', null, t('agent.card.tickets'), tks.length ? h('span', { class: 'muted small n' }, ` · ${tks.length}`) : null));
+  if (!tks.length) tSec.appendChild(h('div', { class: 'muted small' }, t('agent.card.tickets.none')));
+  for (const k of tks) {
+    tSec.appendChild(h('button', {
+      type: 'button', class: 'vc-ticket', dataset: { id: k.id, number: String(k.number) },
+      onclick: () => { setView('tickets'); tickets.open(k.id); },
+    },
+    h('span', { class: 'mono' }, '#' + k.number),
+    h('span', { class: 'vc-ticket-subj' }, k.subject || ''),
+    h('span', { class: 'badge plain' }, t('tk.status.' + k.status) === 'tk.status.' + k.status ? k.status : t('tk.status.' + k.status))));
+  }
+  more.appendChild(tSec);
+}
+
+function orderStatus(s) {
+  const k = 'agent.order.status.' + s;
+  return t(k) === k ? String(s || '') : t(k);
+}
+
+function profileView(v, loaded) {
+  const none = t('agent.info.none');
+  const row = (k, val, cls, key) => [h('dt', null, t(k)), h('dd', { class: cls || null, dataset: key ? { field: key } : null }, val == null || val === '' ? none : val)];
+  const attrs = v.attributes && typeof v.attributes === 'object' ? Object.entries(v.attributes) : [];
+  const sec = h('div', { class: 'info-sec vc-profile' },
+    h('div', { class: 'sec-head' }, h('h4', null, t('agent.info.title')),
+      loaded ? h('button', { class: 'btn btn-ghost btn-sm', type: 'button', id: 'card-edit', onclick: startProfileEdit }, t('agent.card.edit')) : null),
+    h('dl', { class: 'kv' },
+      row('agent.info.name', v.name, null, 'name'),
+      row('agent.info.external_id', v.external_id, 'mono', 'external_id'),
+      row('agent.card.email', v.email, null, 'email'),
+      row('agent.card.phone', v.phone, null, 'phone'),
+      row('agent.info.visitor_id', v.id, 'mono', 'id'),
+      v.created_at ? row('agent.card.first_seen', formatDateTime(v.created_at)) : null,
+      v.last_seen_at ? row('agent.card.last_seen', formatDateTime(v.last_seen_at)) : null));
+  if (attrs.length) {
+    sec.appendChild(h('div', { class: 'vc-attrs-title muted small' }, t('agent.card.attributes')));
+    sec.appendChild(h('dl', { class: 'kv vc-attrs' }, attrs.map(([k, val]) => [h('dt', { title: k }, k), h('dd', { dataset: { attr: k } }, String(val))])));
+  }
+  return sec;
+}
+
+function startProfileEdit() {
+  const v = (state.card && state.card.data && state.card.data.visitor) || state.visitor;
+  if (!v) return;
+  const attrs = v.attributes && typeof v.attributes === 'object' ? Object.entries(v.attributes) : [];
+  state.cardEdit = { name: v.name || '', email: '', phone: '', attrs: attrs.map(([k, val]) => ({ key: k, value: String(val), orig: String(val), removed: false })), add: [{ key: '', value: '' }], error: '' };
+  renderCard();
+  const first = $('#pe-name');
+  if (first) first.focus();
+}
+
+function profileEditor(v) {
+  const e = state.cardEdit;
+  const field = (id, label, value, attrs, on) => {
+    const input = h('input', { class: 'input', id, value, ...attrs });
+    input.addEventListener('input', () => on(input.value));
+    return h('div', { class: 'field' }, h('label', { for: id }, t(label)), input);
+  };
+  const form = h('form', { class: 'info-sec vc-edit', id: 'card-form', novalidate: true });
+  form.appendChild(h('h4', null, t('agent.card.edit.title')));
+  if (e.error) form.appendChild(h('div', { class: 'form-error', role: 'alert' }, e.error));
+  form.appendChild(field('pe-name', 'agent.info.name', e.name, { maxlength: '100' }, (x) => { e.name = x; }));
+  form.appendChild(field('pe-email', 'agent.card.email', e.email, { type: 'email', maxlength: '200', placeholder: v.email || '' }, (x) => { e.email = x; }));
+  form.appendChild(field('pe-phone', 'agent.card.phone', e.phone, { maxlength: '40', placeholder: v.phone || '' }, (x) => { e.phone = x; }));
+  if (v.email || v.phone) form.appendChild(h('div', { class: 'muted small hint' }, t('agent.card.edit.masked')));
+  form.appendChild(h('div', { class: 'vc-attrs-title muted small' }, t('agent.card.attributes')));
+  const list = h('div', { class: 'pe-attrs' });
+  e.attrs.forEach((a) => {
+    const val = h('input', { class: 'input', value: a.value, maxlength: '500', disabled: a.removed, 'aria-label': a.key, dataset: { attr: a.key } });
+    val.addEventListener('input', () => { a.value = val.value; });
+    list.appendChild(h('div', { class: 'pe-attr' + (a.removed ? ' removed' : '') },
+      h('span', { class: 'pe-key', title: a.key }, a.key), val,
+      h('button', {
+        type: 'button', class: 'btn btn-ghost btn-sm', title: t(a.removed ? 'agent.card.attr.restore' : 'agent.card.attr.remove'),
+        onclick: () => { a.removed = !a.removed; renderCard(); },
+      }, a.removed ? '↺' : '×')));
+  });
+  e.add.forEach((a, i) => {
+    const key = h('input', { class: 'input pe-new-key', value: a.key, maxlength: '64', placeholder: t('agent.card.attr.key') });
+    const val = h('input', { class: 'input pe-new-value', value: a.value, maxlength: '500', placeholder: t('agent.card.attr.value') });
+    key.addEventListener('input', () => { a.key = key.value; });
+    val.addEventListener('input', () => { a.value = val.value; });
+    list.appendChild(h('div', { class: 'pe-attr new' }, key, val,
+      i === e.add.length - 1
+        ? h('button', { type: 'button', class: 'btn btn-ghost btn-sm', title: t('agent.card.attr.add'), onclick: () => { e.add.push({ key: '', value: '' }); renderCard(); } }, '+')
+        : h('button', { type: 'button', class: 'btn btn-ghost btn-sm', title: t('agent.card.attr.remove'), onclick: () => { e.add.splice(i, 1); renderCard(); } }, '×')));
+  });
+  form.appendChild(list);
+  form.appendChild(h('div', { class: 'seg-actions pe-actions' },
+    h('button', { class: 'btn btn-sm', type: 'button', onclick: () => { state.cardEdit = null; renderCard(); } }, t('agent.card.edit.cancel')),
+    h('button', { class: 'btn btn-sm btn-primary', type: 'submit', id: 'card-save' }, t('agent.card.edit.save'))));
+  form.addEventListener('submit', (ev) => { ev.preventDefault(); saveProfile(); });
+  return form;
+}
+
+/** PATCH /visitors/{id} with what changed: name, e-mail, phone, attributes (null removes one). */
+async function saveProfile() {
+  const e = state.cardEdit;
+  const c = state.convs.get(state.selectedId);
+  const v = (state.card && state.card.data && state.card.data.visitor) || state.visitor;
+  if (!e || !c || !v) return;
+  const body = {};
+  if (e.name.trim() && e.name.trim() !== (v.name || '')) body.name = e.name.trim();
+  if (e.email.trim()) body.email = e.email.trim();
+  if (e.phone.trim()) body.phone = e.phone.trim();
+  const attributes = {};
+  for (const a of e.attrs) {
+    if (a.removed) attributes[a.key] = null;
+    else if (a.value !== a.orig) attributes[a.key] = a.value;
+  }
+  for (const a of e.add) {
+    const k = a.key.trim();
+    if (!k) continue;
+    attributes[k] = a.value;
+  }
+  if (Object.keys(attributes).length) body.attributes = attributes;
+  if (!Object.keys(body).length) { state.cardEdit = null; renderCard(); return; }
+  const btn = $('#card-save');
+  if (btn) btn.disabled = true;
+  try {
+    const updated = await api(`/api/v1/visitors/${encodeURIComponent(v.id || c.visitor.id)}`, { method: 'PATCH', body, quiet: true });
+    state.cardEdit = null;
+    applyVisitor(c.visitor.id, updated);
+    toast(t('agent.card.saved'), 'success', 1600);
+    loadCard(c);
+  } catch (err) {
+    if (err.status === 401) return;
+    e.error = err.detail;
+    renderCard();
+  }
+}
+
 // ------------------------------------------------------------------ visitor tags and VIP
 
 async function loadVisitor(c) {
@@ -943,9 +1741,6 @@ function renderSegments() {
   if (!c || !d || !c.visitor || d.visitorId !== c.visitor.id) {
     box.appendChild(h('div', { class: 'muted small' }, t('loading')));
     return;
-  }
-  if (state.visitor && state.visitor.external_id) {
-    box.appendChild(h('dl', { class: 'kv seg-kv' }, h('dt', null, t('agent.info.external_id')), h('dd', { class: 'mono' }, state.visitor.external_id)));
   }
   const tags = h('div', { class: 'seg-tags', id: 'seg-tags' });
   if (!d.tags.length) tags.appendChild(h('span', { class: 'muted small' }, t('agent.seg.none')));
@@ -991,8 +1786,8 @@ async function saveSegments() {
   if (btn) btn.disabled = true;
   try {
     const v = await api(`/api/v1/visitors/${encodeURIComponent(d.visitorId)}/segments`, { method: 'PUT', body: { tags: d.tags, vip: d.vip }, quiet: true });
-    state.visitor = v;
-    state.segDraft = { visitorId: v.id, tags: [...(v.tags || [])], vip: !!v.vip, dirty: false };
+    state.segDraft = { visitorId: d.visitorId, tags: [...(v.tags || [])], vip: !!v.vip, dirty: false };
+    applyVisitor(d.visitorId, v);
     toast(t('agent.seg.saved'), 'success', 1600);
   } catch (e) {
     toast(e.detail, 'error');
@@ -1171,7 +1966,7 @@ async function takeOver() {
     const c = await api(`/api/v1/conversations/${encodeURIComponent(id)}/takeover`, { method: 'POST', quiet: true });
     upsert(c);
     toast(t('agent.takeover.done'), 'success', 2000);
-    if (state.tab !== 'mine') setTab('mine');
+    if (state.scope !== 'mine' && state.scope !== 'all') setScope('mine');
     syncMessages();
     reply.focus();
   } catch (e) {
@@ -1201,6 +1996,7 @@ function connectSocket() {
     onPong: () => loadAgents(),
     onOpen: () => {
       state.socket.send({ type: 'ping' });
+      typingSent = { convId: null, at: 0, on: false };
       if (state.everConnected) {
         // we may have missed frames while disconnected
         refreshList();
@@ -1212,6 +2008,8 @@ function connectSocket() {
       if (f.type === 'conversation' && f.conversation) upsert(f.conversation);
       else if (f.type === 'message' && f.message) onLiveMessage(f.message);
       else if (f.type === 'queue_changed') scheduleQueueRefresh();
+      else if (f.type === 'typing') onTypingFrame(f);
+      else if (f.type === 'receipt') noteReceipt(f.conversation_id, f.delivered_seq, f.read_seq);
     },
   });
   state.socket.start();
@@ -1226,10 +2024,18 @@ function bumpConversation(m) {
   return true;
 }
 
+/** The open conversation is on screen: chats view, page visible. */
+function chatVisible(id) {
+  return !!state.chat && state.chat.id === id && state.view === 'chats' && !document.hidden;
+}
+
+const fetching = new Set();
 function onLiveMessage(m) {
   const known = bumpConversation(m);
-  if (!known) {
-    api(`/api/v1/conversations/${encodeURIComponent(m.conversation_id)}`, { quiet: true }).then((c) => upsert(c)).catch(() => {});
+  if (!known && !fetching.has(m.conversation_id)) {
+    fetching.add(m.conversation_id);
+    api(`/api/v1/conversations/${encodeURIComponent(m.conversation_id)}`, { quiet: true })
+      .then((c) => upsert(c)).catch(() => {}).finally(() => fetching.delete(m.conversation_id));
   }
   const chat = state.chat;
   const viewing = chat && chat.id === m.conversation_id;
@@ -1237,11 +2043,22 @@ function onLiveMessage(m) {
     if (!chat.loading && m.seq === chat.maxSeq + 1) addMessage(m);
     else if (m.seq > chat.maxSeq) syncMessages();
   }
-  if (m.author === 'visitor' && (!viewing || document.hidden)) {
-    state.unread.set(m.conversation_id, (state.unread.get(m.conversation_id) || 0) + 1);
+  if (m.author === 'visitor') {
+    // a visitor who sent a message has stopped typing it
+    if (state.typing.delete(m.conversation_id) && viewing) renderTyping();
+    if (chatVisible(m.conversation_id)) markReadSoon(m.conversation_id, m.seq);
+    else setUnread(m.conversation_id, (state.unread.get(m.conversation_id) || 0) + 1);
   }
+  if (state.q && !state.listIds.has(m.conversation_id)) scheduleListRefresh();
   renderList();
-  if (viewing) renderInfo();
+  if (viewing) { renderInfo(); if (m.attachment || m.author === 'system') scheduleCardRefresh(); }
+}
+
+let readTimer = null;
+function markReadSoon(id, seq) {
+  clearTimeout(readTimer);
+  setUnread(id, 0);
+  readTimer = setTimeout(() => markRead(id, Math.max(seq, state.chat && state.chat.id === id ? state.chat.maxSeq : 0)), 300);
 }
 
 // deep link: /agent#c=<conversation id>
@@ -1249,15 +2066,335 @@ window.addEventListener('hashchange', () => {
   const wantedTicket = new URLSearchParams(location.hash.slice(1)).get('t');
   if (wantedTicket && state.me) { setView('tickets'); tickets.open(wantedTicket); return; }
   const wanted = new URLSearchParams(location.hash.slice(1)).get('c');
-  if (wanted && wanted !== state.selectedId && state.me) {
-    if (state.convs.has(wanted)) select(wanted);
-    else api(`/api/v1/conversations/${encodeURIComponent(wanted)}`, { quiet: true }).then((c) => { upsert(c); select(c.id); }).catch(() => {});
-  }
+  if (wanted && wanted !== state.selectedId && state.me) { setView('chats'); openById(wanted); }
 });
 
-document.addEventListener('visibilitychange', () => {
-  if (!document.hidden && state.selectedId && state.unread.has(state.selectedId)) {
-    state.unread.delete(state.selectedId);
+function readOpenChat() {
+  const id = state.selectedId;
+  if (id && state.chat && chatVisible(id) && !state.chat.loading) {
+    markRead(id, state.chat.maxSeq);
     renderList();
   }
+}
+document.addEventListener('visibilitychange', () => {
+  if (document.hidden) typingStop();
+  else readOpenChat();
 });
+for (const b of document.querySelectorAll('#views .vs')) b.addEventListener('click', () => { if (b.dataset.view === 'chats') readOpenChat(); });
+
+// ------------------------------------------------------------------ typing, both ways
+
+let typingSent = { convId: null, at: 0, on: false };
+let typingIdle = null;
+
+function sendTyping(convId, on) {
+  if (!state.socket || !convId) return;
+  if (state.socket.send({ type: 'typing', conversation_id: convId, typing: on })) {
+    typingSent = { convId, at: on ? Date.now() : 0, on };
+  }
+}
+
+/** Keystrokes in the reply box: `typing: true` at most every 3 s, `false` after a pause, on send and on leaving. */
+function onComposerInput() {
+  slashSuggest();
+  const c = state.convs.get(state.selectedId);
+  if (!c || c.status === 'closed' || state.composeMode !== 'reply') return;
+  if (!reply.value.trim()) { typingStop(); return; }
+  if (typingSent.convId !== c.id || !typingSent.on || Date.now() - typingSent.at >= TYPING_EVERY_MS) sendTyping(c.id, true);
+  clearTimeout(typingIdle);
+  typingIdle = setTimeout(typingStop, TYPING_IDLE_MS);
+}
+
+function typingStop() {
+  clearTimeout(typingIdle);
+  if (typingSent.on && typingSent.convId) sendTyping(typingSent.convId, false);
+}
+
+function onTypingFrame(f) {
+  if (!f.conversation_id || (f.author && f.author !== 'visitor')) return;
+  if (f.typing) state.typing.set(f.conversation_id, Date.now() + TYPING_TTL_MS);
+  else state.typing.delete(f.conversation_id);
+  if (f.conversation_id === state.selectedId) renderTyping();
+  renderList();
+  scheduleTypingExpiry();
+}
+
+let typingExpiry = null;
+function scheduleTypingExpiry() {
+  clearTimeout(typingExpiry);
+  let next = Infinity;
+  for (const until of state.typing.values()) next = Math.min(next, until);
+  if (next === Infinity) return;
+  typingExpiry = setTimeout(() => {
+    const now = Date.now();
+    let changed = false;
+    for (const [id, until] of state.typing) if (until <= now) { state.typing.delete(id); changed = true; }
+    if (changed) { renderTyping(); renderList(); }
+    scheduleTypingExpiry();
+  }, Math.max(50, next - Date.now() + 20));
+}
+
+function renderTyping() {
+  const el = $('#typing');
+  const c = state.convs.get(state.selectedId);
+  const on = !!c && isTyping(c.id) && c.status !== 'closed';
+  el.hidden = !on;
+  if (on) $('#typing-text').textContent = t('agent.typing', { name: visitorName(c) });
+}
+
+// ------------------------------------------------------------------ canned replies (快捷回复)
+
+/** GET /canned-replies?conversation_id=…: the caller's and the team's, with variables filled in for this chat. */
+async function loadCanned(convId) {
+  try {
+    const res = await api(`/api/v1/canned-replies?conversation_id=${encodeURIComponent(convId)}`, { quiet: true });
+    if (state.selectedId !== convId) return;
+    state.canned = { convId, items: res.items || [], error: null };
+  } catch (e) {
+    if (e.status === 401 || state.selectedId !== convId) return;
+    state.canned = { convId, items: state.canned && state.canned.convId === convId ? state.canned.items : [], error: e.detail };
+  }
+  if (!$('#canned-pop').hidden) renderCannedPop();
+}
+
+const pop = { mode: null, token: null, active: 0, shown: [] }; // mode: menu | slash
+
+function openCannedMenu() {
+  pop.mode = 'menu';
+  pop.active = 0;
+  $('#canned-filter').value = '';
+  $('#canned-pop').hidden = false;
+  $('#canned-pop').dataset.mode = 'menu';
+  $('#btn-canned').setAttribute('aria-expanded', 'true');
+  renderCannedPop();
+  $('#canned-filter').focus();
+  if (state.selectedId) loadCanned(state.selectedId);
+}
+
+function closeCannedPop() {
+  pop.mode = null;
+  pop.token = null;
+  const el = $('#canned-pop');
+  if (el) el.hidden = true;
+  const b = $('#btn-canned');
+  if (b) b.setAttribute('aria-expanded', 'false');
+}
+
+/** "/" + shortcut typed at the cursor (after a space or at the start): suggest the matching canned replies. */
+function slashSuggest() {
+  const upto = reply.value.slice(0, reply.selectionStart || 0);
+  const m = /(?:^|\s)\/([A-Za-z0-9_-]{0,32})$/.exec(upto);
+  if (!m) { if (pop.mode === 'slash') closeCannedPop(); return; }
+  const token = m[1];
+  if (pop.mode !== 'slash' || pop.token !== token) pop.active = 0;
+  pop.mode = 'slash';
+  pop.token = token;
+  $('#canned-pop').dataset.mode = 'slash';
+  renderCannedPop();
+  $('#canned-pop').hidden = pop.shown.length === 0 && !!state.canned;
+}
+
+function cannedMatches() {
+  const items = (state.canned && state.canned.items) || [];
+  if (pop.mode === 'slash') {
+    const tok = (pop.token || '').toLowerCase();
+    const starts = items.filter((x) => String(x.shortcut).toLowerCase().startsWith(tok));
+    const rest = tok ? items.filter((x) => !starts.includes(x) && String(x.title).toLowerCase().includes(tok)) : [];
+    return [...starts, ...rest];
+  }
+  const f = $('#canned-filter').value.trim().toLowerCase();
+  if (!f) return items;
+  return items.filter((x) => [x.shortcut, x.title, x.text, x.preview].some((s) => String(s || '').toLowerCase().includes(f)));
+}
+
+function renderCannedPop() {
+  const box = $('#canned-items');
+  clear(box);
+  $('#canned-pop').querySelector('.canned-pop-head').hidden = pop.mode === 'slash';
+  pop.shown = cannedMatches();
+  if (pop.active >= pop.shown.length) pop.active = Math.max(0, pop.shown.length - 1);
+  if (!state.canned) { box.appendChild(h('div', { class: 'muted small canned-empty' }, t('loading'))); return; }
+  if (state.canned.error) box.appendChild(h('div', { class: 'muted small canned-empty' }, state.canned.error));
+  if (!pop.shown.length && !state.canned.error) {
+    box.appendChild(h('div', { class: 'muted small canned-empty' }, t(state.canned.items.length ? 'agent.canned.nomatch' : 'agent.canned.none')));
+  }
+  pop.shown.forEach((x, i) => {
+    box.appendChild(h('button', {
+      type: 'button', role: 'option', class: 'canned-item' + (i === pop.active ? ' active' : ''),
+      'aria-selected': i === pop.active ? 'true' : 'false',
+      dataset: { id: x.id, shortcut: x.shortcut, scope: x.scope },
+      onmousedown: (e) => e.preventDefault(), // keep the focus (and the cursor) in the reply box
+      onclick: () => pickCanned(x),
+      onmouseenter: () => { pop.active = i; for (const [j, el] of [...box.querySelectorAll('.canned-item')].entries()) el.classList.toggle('active', j === i); },
+    },
+    h('span', { class: 'ci-top' },
+      h('span', { class: 'ci-short mono' }, '/' + x.shortcut),
+      h('b', { class: 'ci-title' }, x.title),
+      h('span', { class: 'chip ci-scope', dataset: { scope: x.scope } }, t('agent.canned.scope.' + x.scope))),
+    h('span', { class: 'ci-text' }, oneLine(x.preview || x.text))));
+  });
+  if (pop.mode === 'menu' && !(state.canned.items || []).length) {
+    box.appendChild(h('button', { type: 'button', class: 'btn btn-sm canned-create', onclick: () => { closeCannedPop(); openCannedManager(); } }, t('agent.canned.create')));
+  }
+}
+
+/** Arrow keys, Enter/Tab and Escape while the suggestions are open. Returns true when it took the key. */
+function cannedKeydown(e) {
+  if (!pop.mode || $('#canned-pop').hidden || e.isComposing) return false;
+  if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+    if (!pop.shown.length) return false;
+    e.preventDefault();
+    pop.active = (pop.active + (e.key === 'ArrowDown' ? 1 : pop.shown.length - 1)) % pop.shown.length;
+    renderCannedPop();
+    const act = $('#canned-items .canned-item.active');
+    if (act) act.scrollIntoView({ block: 'nearest' });
+    return true;
+  }
+  if ((e.key === 'Enter' || e.key === 'Tab') && pop.shown.length) {
+    e.preventDefault();
+    pickCanned(pop.shown[pop.active]);
+    return true;
+  }
+  if (e.key === 'Escape') {
+    e.preventDefault();
+    closeCannedPop();
+    reply.focus();
+    return true;
+  }
+  return false;
+}
+
+/** Put the reply's text (variables filled in) into the composer: in place of "/shortcut", or at the cursor. */
+function pickCanned(x) {
+  if (!x) return;
+  const text = x.preview || x.text || '';
+  if (pop.mode === 'slash') {
+    const end = reply.selectionStart || 0;
+    const upto = reply.value.slice(0, end);
+    const m = /(?:^|\s)(\/[A-Za-z0-9_-]{0,32})$/.exec(upto);
+    const start = m ? end - m[1].length : end;
+    reply.value = reply.value.slice(0, start) + text + reply.value.slice(end);
+    reply.selectionStart = reply.selectionEnd = start + text.length;
+  } else {
+    insertAtCursor(reply, text);
+  }
+  closeCannedPop();
+  autosizeReply();
+  reply.focus();
+  onComposerInput();
+}
+
+function insertAtCursor(el, text) {
+  const s = el.selectionStart ?? el.value.length;
+  const e = el.selectionEnd ?? el.value.length;
+  el.value = el.value.slice(0, s) + text + el.value.slice(e);
+  el.selectionStart = el.selectionEnd = s + text.length;
+  el.focus();
+}
+
+// the manager: create, edit and delete (personal ones; team ones for supervisors and above)
+
+const manager = { items: [], editing: null };
+
+async function openCannedManager() {
+  const dlg = $('#canned-dialog');
+  $('#cr-scope').querySelector('option[value="team"]').disabled = !isSupervisor();
+  editCanned(null);
+  renderCannedManager();
+  if (!dlg.open) dlg.showModal();
+  await loadManager();
+}
+
+async function loadManager() {
+  try {
+    const res = await api('/api/v1/canned-replies', { quiet: true });
+    manager.items = res.items || [];
+    manager.error = '';
+  } catch (e) {
+    if (e.status === 401) return;
+    manager.error = e.detail;
+  }
+  renderCannedManager();
+}
+
+function canEditCanned(x) { return x.scope === 'personal' || isSupervisor(); }
+
+function renderCannedManager() {
+  const list = $('#canned-list');
+  clear(list);
+  if (manager.error) list.appendChild(h('div', { class: 'form-error' }, manager.error));
+  if (!manager.items.length) list.appendChild(h('div', { class: 'muted small canned-empty' }, t('agent.canned.none')));
+  const sorted = [...manager.items].sort((a, b) => (a.scope === b.scope ? String(a.shortcut).localeCompare(String(b.shortcut)) : a.scope === 'personal' ? -1 : 1));
+  for (const x of sorted) {
+    const editable = canEditCanned(x);
+    list.appendChild(h('div', { class: 'cm-item' + (manager.editing === x.id ? ' editing' : ''), dataset: { id: x.id, shortcut: x.shortcut, scope: x.scope } },
+      h('div', { class: 'ci-top' },
+        h('span', { class: 'ci-short mono' }, '/' + x.shortcut),
+        h('b', { class: 'ci-title' }, x.title),
+        h('span', { class: 'chip ci-scope', dataset: { scope: x.scope } }, t('agent.canned.scope.' + x.scope))),
+      h('div', { class: 'ci-text' }, x.text),
+      editable ? h('div', { class: 'cm-actions' },
+        h('button', { type: 'button', class: 'btn btn-ghost btn-sm cm-edit', onclick: () => editCanned(x) }, t('agent.canned.edit')),
+        h('button', { type: 'button', class: 'btn btn-ghost btn-sm btn-danger cm-delete', onclick: () => deleteCanned(x) }, t('agent.canned.delete'))) : null));
+  }
+  $('#cr-form-title').textContent = t(manager.editing ? 'agent.canned.editing' : 'agent.canned.new');
+}
+
+function editCanned(x) {
+  manager.editing = x ? x.id : null;
+  const form = $('#canned-form');
+  form.querySelector('.form-error').hidden = true;
+  $('#cr-scope').value = x ? x.scope : 'personal';
+  $('#cr-scope').disabled = !!x; // the scope of an existing reply stays
+  $('#cr-shortcut').value = x ? x.shortcut : '';
+  $('#cr-title').value = x ? x.title : '';
+  $('#cr-text').value = x ? x.text : '';
+  renderCannedManager();
+}
+
+async function saveCanned() {
+  const form = $('#canned-form');
+  const err = form.querySelector('.form-error');
+  err.hidden = true;
+  const body = {
+    scope: $('#cr-scope').value,
+    shortcut: $('#cr-shortcut').value.trim().replace(/^\//, ''),
+    title: $('#cr-title').value.trim(),
+    text: $('#cr-text').value,
+  };
+  const fail = (msg) => { err.textContent = msg; err.hidden = false; };
+  if (!/^[A-Za-z0-9_-]{1,32}$/.test(body.shortcut)) { fail(t('agent.canned.err.shortcut')); $('#cr-shortcut').focus(); return; }
+  if (!body.title) { fail(t('agent.canned.err.title')); $('#cr-title').focus(); return; }
+  if (!body.text.trim()) { fail(t('agent.canned.err.text')); $('#cr-text').focus(); return; }
+  const btn = $('#cr-save');
+  btn.disabled = true;
+  try {
+    if (manager.editing) {
+      await api(`/api/v1/canned-replies/${encodeURIComponent(manager.editing)}`, { method: 'PUT', body, quiet: true });
+    } else {
+      await api('/api/v1/canned-replies', { method: 'POST', body, quiet: true });
+    }
+    toast(t('agent.canned.saved'), 'success', 1600);
+    editCanned(null);
+    await loadManager();
+    if (state.selectedId) loadCanned(state.selectedId);
+  } catch (e) {
+    if (e.status === 401) return;
+    fail(e.code === 'already_exists' ? t('agent.canned.err.taken', { shortcut: body.shortcut }) : e.detail);
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+async function deleteCanned(x) {
+  if (!window.confirm(t('agent.canned.delete.confirm', { shortcut: x.shortcut }))) return;
+  try {
+    await api(`/api/v1/canned-replies/${encodeURIComponent(x.id)}`, { method: 'DELETE', quiet: true });
+    if (manager.editing === x.id) editCanned(null);
+    toast(t('agent.canned.deleted'), 'success', 1600);
+    await loadManager();
+    if (state.selectedId) loadCanned(state.selectedId);
+  } catch (e) {
+    if (e.status !== 401) toast(e.detail, 'error');
+  }
+}

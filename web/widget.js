@@ -24,9 +24,16 @@
   var ORIGIN = new URL(script.src, location.href).origin;
   var WS_ORIGIN = ORIGIN.replace(/^http/, 'ws');
   var STORE_KEY = 'lingxi:widget:' + WIDGET_KEY;
+  var ANON_KEY = 'lingxi.anon.' + WIDGET_KEY; // shared with tracker.js: the visitor who chats is the visitor who browsed
   var LANG_KEY = 'lingxi:widget:lang';
   var OPEN_KEY = 'lingxi:widget:open:' + WIDGET_KEY;
   var MAX_LEN = 4000;
+  var MAX_FILE = 10 * 1024 * 1024;
+  var FILE_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'application/pdf', 'text/plain', 'text/csv', 'application/zip'];
+  var IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
+  var TYPING_EVERY_MS = 3000; // `typing: true` at most this often while typing
+  var TYPING_IDLE_MS = 4000;  // no keystroke for this long: `typing: false`
+  var TYPING_TTL_MS = 6000;   // an agent's `typing: true` expires after this long without a repeat
 
   // ------------------------------------------------------------------ strings
 
@@ -47,6 +54,9 @@
       lmName: '您的称呼（可选）', lmContact: '手机号或邮箱', lmText: '请描述您的问题', lmSubmit: '提交留言', lmCancel: '取消',
       lmSending: '正在提交…', lmNeedText: '请填写留言内容', lmNeedContact: '请留下手机号或邮箱，方便我们联系您',
       lmBadContact: '请填写有效的手机号或邮箱', lmDone: '已收到您的留言，工单号 #{n}', lmFailed: '留言提交失败：{msg}',
+      agentTyping: '{name} 正在输入…', attach: '发送图片或文件', uploading: '上传中…', attachment: '附件',
+      fileTooBig: '「{name}」超过 10 MB，无法发送', fileType: '只能发送图片（PNG/JPEG/GIF/WebP）、PDF、TXT、CSV 或 ZIP 文件',
+      fileEmpty: '「{name}」是空文件', fileFailed: '文件没有发出：{msg}', kb: '{n} KB', mb: '{n} MB', bytes: '{n} B',
     },
     en: {
       launcher: 'Chat with us', launcherOpen: 'Open chat', close: 'Minimise', langToggle: '中文', langTitle: '切换到中文',
@@ -64,6 +74,9 @@
       lmName: 'Your name (optional)', lmContact: 'Phone or e-mail', lmText: 'How can we help?', lmSubmit: 'Send message', lmCancel: 'Cancel',
       lmSending: 'Sending…', lmNeedText: 'Please write your message', lmNeedContact: 'Please give a phone number or e-mail so we can answer',
       lmBadContact: 'Please give a valid phone number or e-mail', lmDone: 'We got your message — ticket #{n}', lmFailed: 'Your message was not sent: {msg}',
+      agentTyping: '{name} is typing…', attach: 'Send an image or a file', uploading: 'Uploading…', attachment: 'Attachment',
+      fileTooBig: '“{name}” is larger than 10 MB and cannot be sent', fileType: 'Only images (PNG/JPEG/GIF/WebP), PDF, TXT, CSV or ZIP files can be sent',
+      fileEmpty: '“{name}” is empty', fileFailed: 'The file was not sent: {msg}', kb: '{n} KB', mb: '{n} MB', bytes: '{n} B',
     },
   };
 
@@ -123,6 +136,8 @@
   var ICON_SEND = ['M22 2L11 13', 'M22 2l-7 20-4-9-9-4 20-7z'];
   var ICON_AGENT = ['M3 18v-6a9 9 0 0 1 18 0v6', 'M21 19a2 2 0 0 1-2 2h-1a2 2 0 0 1-2-2v-3a2 2 0 0 1 2-2h3zM3 19a2 2 0 0 0 2 2h1a2 2 0 0 0 2-2v-3a2 2 0 0 0-2-2H3z'];
   var ICON_CHECK = ['M20 6L9 17l-5-5'];
+  var ICON_CLIP = ['M21.4 11.1l-9.2 9.2a6 6 0 0 1-8.5-8.5l9.2-9.2a4 4 0 0 1 5.7 5.7l-9.2 9.2a2 2 0 0 1-2.8-2.8l8.5-8.5'];
+  var ICON_FILE = ['M14 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V8z', 'M14 2v6h6', 'M12 18v-6', 'M9 15l3 3 3-3'];
 
   function fmtTime(iso) {
     var d = iso ? new Date(iso) : new Date();
@@ -207,6 +222,21 @@
     '.sendb{flex:none;width:36px;height:36px;border:0;border-radius:10px;background:var(--p);color:#fff;display:flex;align-items:center;justify-content:center;transition:background .15s,opacity .15s}',
     '.sendb:hover{background:var(--p2)}',
     '.sendb:disabled{opacity:.35;cursor:default}',
+    '.attb{flex:none;width:32px;height:36px;border:0;border-radius:10px;background:transparent;color:#8a91a5;display:flex;align-items:center;justify-content:center;margin-left:-6px}',
+    '.attb:hover{color:var(--p);background:var(--pl)}',
+    '.attb:disabled{opacity:.35;cursor:default}',
+    '.bub .txt{display:block}',
+    '.bub.hasatt .txt{margin-bottom:6px}',
+    '.bub.attonly{padding:4px}',
+    '.att{display:block;line-height:0}',
+    '.att img{display:block;max-width:220px;max-height:180px;border-radius:10px;background:#eef0f5;min-width:40px;min-height:30px;object-fit:contain}',
+    '.attf{display:flex;align-items:center;gap:8px;padding:7px 10px;border-radius:10px;background:#f3f4f8;color:var(--text);text-decoration:none;line-height:1.35;max-width:260px}',
+    '.attf svg{flex:none;color:var(--p)}',
+    '.attf b{font-size:13px;font-weight:600;overflow-wrap:anywhere}',
+    '.attf small{font-size:11px;color:var(--muted);white-space:nowrap}',
+    '.row.visitor .attf{background:rgba(255,255,255,.16);color:#fff}',
+    '.row.visitor .attf svg,.row.visitor .attf small{color:#e0e7ff}',
+    '.typingrow .who{font-size:11.5px;color:var(--muted);margin:0 2px 3px}',
     '.foot{flex:none;text-align:center;font-size:11px;color:#a3aab9;padding:0 0 8px;background:#fff}',
     '.ended{flex:none;padding:16px;background:#fff;border-top:1px solid var(--line);text-align:center}',
     '.ended b{display:block;font-size:14px;margin-bottom:2px}',
@@ -251,6 +281,11 @@
     sessionPromise: null,
     sentAny: false,
     typingTimer: null,
+    typingSent: 0,         // when we last told the server `typing: true` (0: not typing)
+    typingIdle: null,
+    deliveredSent: 0,      // the highest seq we reported delivered / read on this connection
+    readSent: 0,
+    ackTimer: null,
     unread: 0,
     recentStatus: {},      // status kind -> { at, paired }: status notes shown lately
     recentSystem: {},      // status kind -> { at, paired }: system messages shown lately
@@ -353,6 +388,11 @@
   input.maxLength = MAX_LEN;
   var sendBtn = el('button', 'sendb'); sendBtn.type = 'button'; sendBtn.disabled = true;
   sendBtn.appendChild(icon(ICON_SEND, 18));
+  var attBtn = el('button', 'attb'); attBtn.type = 'button'; attBtn.setAttribute('data-action', 'attach');
+  attBtn.appendChild(icon(ICON_CLIP, 18));
+  var fileInput = el('input'); fileInput.type = 'file'; fileInput.hidden = true;
+  fileInput.accept = FILE_TYPES.join(',') + ',.png,.jpg,.jpeg,.gif,.webp,.pdf,.txt,.csv,.zip';
+  box.appendChild(attBtn); box.appendChild(fileInput);
   box.appendChild(input); box.appendChild(sendBtn);
   comp.appendChild(box);
   panel.appendChild(comp);
@@ -376,6 +416,8 @@
     closeBtn.setAttribute('aria-label', T('close'));
     input.placeholder = T('placeholder');
     sendBtn.title = T('send');
+    attBtn.title = T('attach');
+    attBtn.setAttribute('aria-label', T('attach'));
     sendBtn.setAttribute('aria-label', T('send'));
     connBar.textContent = T('reconnecting');
     endedTitle.textContent = T('closedTitle');
@@ -480,7 +522,7 @@
 
   // ------------------------------------------------------------------ message rows
 
-  function buildRow(author, name, text, iso) {
+  function buildRow(author, name, text, iso, attachment) {
     var row = el('div', 'row ' + author);
     if (author !== 'visitor') {
       var av = el('div', 'av');
@@ -490,12 +532,63 @@
     }
     var col = el('div', 'col');
     if (author !== 'visitor') col.appendChild(el('div', 'who', name));
-    var bub = el('div', 'bub', text);
+    var bub = el('div', 'bub');
+    fillBubble(bub, text, attachment);
     col.appendChild(bub);
     var meta = el('div', 'meta', iso === undefined ? '' : fmtTime(iso));
     if (iso !== null) col.appendChild(meta);
     row.appendChild(col);
     return row;
+  }
+
+  // A bubble's content: the text alone (as text), or the text and the attachment (thumbnail or download link).
+  function fillBubble(bub, text, att) {
+    while (bub.firstChild) bub.removeChild(bub.firstChild);
+    bub.className = 'bub' + (att ? ' hasatt' : '') + (att && !text ? ' attonly' : '');
+    if (!att) { bub.textContent = text == null ? '' : String(text); return; }
+    if (text) bub.appendChild(el('span', 'txt', text));
+    bub.appendChild(attachmentEl(att));
+  }
+
+  function fileSize(n) {
+    var x = Number(n) || 0;
+    if (x < 1024) return T('bytes', { n: x });
+    if (x < 1024 * 1024) return T('kb', { n: (x / 1024).toFixed(x < 10240 ? 1 : 0) });
+    return T('mb', { n: (x / 1024 / 1024).toFixed(1) });
+  }
+
+  function attachmentEl(att) {
+    var name = String(att.name || T('attachment'));
+    // `local`: our own file still on its way up (no server copy yet): its name and size only
+    if (att.local || !att.id) {
+      var p = el('span', 'attf');
+      p.appendChild(icon(ICON_FILE, 20));
+      var pt = el('span'); pt.appendChild(el('b', null, name)); pt.appendChild(document.createTextNode(' ')); pt.appendChild(el('small', null, fileSize(att.size)));
+      p.appendChild(pt);
+      return p;
+    }
+    var url = ORIGIN + '/api/v1/widget/attachments/' + encodeURIComponent(att.id) + '?token=' + encodeURIComponent(store.token || '');
+    var a = document.createElement('a');
+    a.href = url;
+    a.target = '_blank';
+    a.rel = 'noopener';
+    a.setAttribute('data-attachment', att.id);
+    if (IMAGE_TYPES.indexOf(att.content_type) >= 0) {
+      a.className = 'att';
+      a.title = name;
+      var img = document.createElement('img');
+      img.src = url;
+      img.alt = name;
+      img.loading = 'lazy';
+      a.appendChild(img);
+    } else {
+      a.className = 'attf';
+      a.setAttribute('download', name);
+      a.appendChild(icon(ICON_FILE, 20));
+      var t = el('span'); t.appendChild(el('b', null, name)); t.appendChild(document.createTextNode(' ')); t.appendChild(el('small', null, fileSize(att.size)));
+      a.appendChild(t);
+    }
+    return a;
   }
 
   function initial(name) {
@@ -533,22 +626,43 @@
   }
 
   var typingRow = null;
-  function showTyping(on) {
+  var typingWho = null; // null: the bot is "thinking"; a string: that agent is typing
+  // The "…" bubble: the bot while it answers (agentName undefined), or an agent typing (their name).
+  function showTyping(on, agentName) {
     clearTimeout(state.typingTimer);
     if (on) {
+      var who = agentName === undefined || agentName === null ? null : String(agentName);
+      if (typingRow && typingWho !== who) { if (typingRow.parentNode) typingRow.parentNode.removeChild(typingRow); typingRow = null; }
       if (!typingRow) {
-        typingRow = el('div', 'row bot typingrow');
-        var av = el('div', 'av'); av.appendChild(icon(ICON_CHAT, 15));
-        av.style.marginTop = '0';
-        var t = el('div', 'typing'); t.appendChild(el('i')); t.appendChild(el('i')); t.appendChild(el('i'));
-        typingRow.appendChild(av); typingRow.appendChild(t);
+        typingWho = who;
+        typingRow = el('div', 'row ' + (who === null ? 'bot' : 'agent') + ' typingrow');
+        var av = el('div', 'av');
+        var dots = el('div', 'typing'); dots.appendChild(el('i')); dots.appendChild(el('i')); dots.appendChild(el('i'));
+        typingRow.appendChild(av);
+        if (who === null) {
+          av.appendChild(icon(ICON_CHAT, 15));
+          av.style.marginTop = '0';
+          typingRow.appendChild(dots);
+        } else {
+          av.textContent = initial(who || T('agentFallback'));
+          var col = el('div', 'col');
+          col.appendChild(el('div', 'who', T('agentTyping', { name: who || T('agentFallback') })));
+          col.appendChild(dots);
+          typingRow.appendChild(col);
+        }
       }
       msgs.appendChild(typingRow);
-      scrollDown(true);
-      state.typingTimer = setTimeout(function () { showTyping(false); }, 8000);
+      scrollDown(who === null);
+      state.typingTimer = setTimeout(function () { showTyping(false); }, who === null ? 8000 : TYPING_TTL_MS);
     } else if (typingRow && typingRow.parentNode) {
       typingRow.parentNode.removeChild(typingRow);
     }
+  }
+
+  function onTypingFrame(f) {
+    if (f.author && f.author !== 'agent') return;
+    if (f.typing) showTyping(true, f.name || state.agentName || '');
+    else if (typingWho !== null) showTyping(false);
   }
 
   function setLocalState(entry, st) {
@@ -556,6 +670,7 @@
     var meta = row.querySelector('.meta');
     row.classList.remove('pending', 'failed');
     if (st === 'pending') { row.classList.add('pending'); meta.textContent = T('sending'); }
+    else if (st === 'uploading') { row.classList.add('pending'); meta.textContent = T('uploading'); }
     else if (st === 'failed') { row.classList.add('failed'); meta.textContent = T('failed'); }
     else {
       meta.textContent = '';
@@ -579,6 +694,7 @@
       removeFromOutbox(m.client_id);
       row = entry.row;
       row.removeAttribute('data-unseq');
+      if (m.attachment) fillBubble(row.querySelector('.bub'), m.text, m.attachment);
       setLocalState(entry, 'sent');
       insertSequenced(row);
     } else if (m.author === 'system') {
@@ -593,7 +709,7 @@
     } else {
       var author = m.author === 'agent' || m.author === 'bot' || m.author === 'visitor' ? m.author : 'bot';
       var name = author === 'bot' ? T('botName') : author === 'agent' ? (m.author_name || T('agentFallback')) : null;
-      row = buildRow(author, name, m.text, m.created_at);
+      row = buildRow(author, name, m.text, m.created_at, m.attachment || null);
       insertSequenced(row);
       if (author === 'visitor') state.sentAny = true;
     }
@@ -605,6 +721,45 @@
       else if (m.seq > (store.seen || 0)) { state.unread++; renderBadge(); }
     }
     scrollDown(m.author === 'visitor');
+    scheduleAcks();
+  }
+
+  // Delivered / read: tell the server how far we got (`delivered` on receipt, `read` while the panel is open and
+  // the page visible). Both only grow; sent again after each (re)connect.
+  function scheduleAcks() {
+    clearTimeout(state.ackTimer);
+    state.ackTimer = setTimeout(sendAcks, 150);
+  }
+  function sendAcks() {
+    var ws = state.ws;
+    if (!ws || !state.wsOpen || ws.readyState !== 1 || !state.gotHello) return;
+    var seq = state.maxSeq;
+    if (seq > state.deliveredSent) {
+      ws.send(JSON.stringify({ type: 'delivered', seq: seq }));
+      state.lastSentKind = 'delivered';
+      state.deliveredSent = seq;
+    }
+    if (state.open && !document.hidden && seq > state.readSent) {
+      ws.send(JSON.stringify({ type: 'read', seq: seq }));
+      state.lastSentKind = 'read';
+      state.readSent = seq;
+    }
+  }
+  document.addEventListener('visibilitychange', function () {
+    if (!document.hidden) scheduleAcks();
+    else typingStop();
+  });
+
+  // The anonymous id tracker.js keeps for this widget key (made here when the tracker is not on the page).
+  function anonId() {
+    var id = null;
+    try { id = localStorage.getItem(ANON_KEY); } catch (e) { /* storage blocked */ }
+    if (!id || !/^[A-Za-z0-9-]{8,64}$/.test(id)) {
+      id = state.anonId || uuid();
+      try { localStorage.setItem(ANON_KEY, id); } catch (e) { /* keep it for this page */ }
+    }
+    state.anonId = id;
+    return id;
   }
 
   function markSeen() {
@@ -809,11 +964,110 @@
     ensureSession();
   }
 
+  // ------------------------------------------------------------------ files: upload, then send the message with it
+
+  function fileType(file) {
+    var ty = String(file.type || '').toLowerCase();
+    if (ty === 'image/jpg') ty = 'image/jpeg';
+    if (ty === 'application/x-zip-compressed') ty = 'application/zip';
+    if (FILE_TYPES.indexOf(ty) >= 0) return ty;
+    var ext = String(file.name || '').toLowerCase().split('.').pop();
+    var byExt = { png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', gif: 'image/gif', webp: 'image/webp', pdf: 'application/pdf',
+      txt: 'text/plain', csv: 'text/csv', zip: 'application/zip' };
+    return byExt[ext] || ty;
+  }
+
+  function sendFile(file) {
+    if (state.status === 'closed' || !file) return;
+    var type = fileType(file);
+    if (file.size > MAX_FILE) { addNote(T('fileTooBig', { name: file.name }), 'err'); return; }
+    if (FILE_TYPES.indexOf(type) < 0) { addNote(T('fileType'), 'err'); return; }
+    if (!file.size) { addNote(T('fileEmpty', { name: file.name }), 'err'); return; }
+    var cid = uuid();
+    var row = buildRow('visitor', null, '', undefined, { local: true, name: file.name, size: file.size, content_type: type });
+    row.setAttribute('data-unseq', '1');
+    row.setAttribute('data-client-id', cid);
+    var entry = { text: '', row: row, acked: false, seq: null, failed: false, createdAt: new Date().toISOString(), file: file, fileType: type, attachmentId: null };
+    state.local[cid] = entry;
+    if (typingRow && typingRow.parentNode === msgs) msgs.insertBefore(row, typingRow); else msgs.appendChild(row);
+    row.querySelector('.meta').addEventListener('click', function () {
+      if (!entry.failed) return;
+      entry.failed = false;
+      if (entry.attachmentId) { state.outbox.push(cid); setLocalState(entry, 'pending'); transmit(cid); }
+      else uploadFile(cid);
+    });
+    state.sentAny = true;
+    renderQuick();
+    scrollDown(true);
+    uploadFile(cid);
+  }
+
+  function uploadFile(cid) {
+    var entry = state.local[cid];
+    if (!entry) return;
+    setLocalState(entry, 'uploading');
+    ensureSession().then(function () {
+      return fetch(ORIGIN + '/api/v1/widget/attachments?name=' + encodeURIComponent(entry.file.name), {
+        method: 'POST',
+        headers: { 'Authorization': 'Bearer ' + store.token, 'Content-Type': entry.fileType },
+        body: entry.file,
+        credentials: 'omit',
+      });
+    }).then(function (res) {
+      return res.text().then(function (txt) {
+        var data = null; try { data = txt ? JSON.parse(txt) : null; } catch (e) { data = null; }
+        if (!res.ok) {
+          var msg = res.status === 413 ? T('fileTooBig', { name: entry.file.name }) : res.status === 415 ? T('fileType')
+            : ((data && data.message) || ('HTTP ' + res.status));
+          throw new Error(msg);
+        }
+        return data;
+      });
+    }).then(function (att) {
+      if (state.local[cid] !== entry) return; // a new conversation started meanwhile
+      entry.attachmentId = att.id;
+      state.outbox.push(cid);
+      setLocalState(entry, 'pending');
+      transmit(cid);
+    }).catch(function (e) {
+      if (state.local[cid] !== entry) return;
+      entry.failed = true;
+      setLocalState(entry, 'failed');
+      addNote(T('fileFailed', { msg: e && e.message ? e.message : '' }), 'err');
+    });
+  }
+
+  // ------------------------------------------------------------------ typing: `true` at most every 3 s, `false` on a pause or send
+
+  function sendTypingFrame(on) {
+    var ws = state.ws;
+    if (!ws || !state.wsOpen || ws.readyState !== 1) { if (!on) state.typingSent = 0; return; }
+    ws.send(JSON.stringify({ type: 'typing', typing: on }));
+    state.lastSentKind = 'typing';
+    state.typingSent = on ? Date.now() : 0;
+  }
+
+  function onInputTyping() {
+    if (state.status === 'closed') return;
+    if (!input.value.trim()) { typingStop(); return; }
+    if (!state.typingSent || Date.now() - state.typingSent >= TYPING_EVERY_MS) sendTypingFrame(true);
+    clearTimeout(state.typingIdle);
+    state.typingIdle = setTimeout(typingStop, TYPING_IDLE_MS);
+  }
+
+  function typingStop() {
+    clearTimeout(state.typingIdle);
+    if (state.typingSent) sendTypingFrame(false);
+  }
+
   function transmit(cid) {
     var entry = state.local[cid];
     if (!entry || entry.acked) return;
     if (state.ws && state.wsOpen && state.ws.readyState === 1) {
-      state.ws.send(JSON.stringify({ type: 'message', client_id: cid, text: entry.text }));
+      var frame = { type: 'message', client_id: cid, text: entry.text };
+      if (entry.attachmentId) frame.attachment_id = entry.attachmentId;
+      state.ws.send(JSON.stringify(frame));
+      state.lastSentKind = 'message';
       entry.sentAt = Date.now();
       if (state.status === 'bot') showTyping(true);
     }
@@ -835,7 +1089,8 @@
 
   function onErrorFrame(f) {
     var cid = f.client_id;
-    if (!cid && state.outbox.length) {
+    // (only when a message was the last frame we sent: a refused typing/receipt frame is no message's fault)
+    if (!cid && state.outbox.length && state.lastSentKind === 'message') {
       // the server rejected a frame without saying which: the most recently transmitted message is the suspect
       var latest = null;
       state.outbox.forEach(function (id) { var e = state.local[id]; if (e && e.sentAt && (!latest || e.sentAt >= state.local[latest].sentAt)) latest = id; });
@@ -860,6 +1115,8 @@
 
   function resetConversationView(withDivider) {
     state.maxSeq = 0;
+    state.deliveredSent = 0;
+    state.readSent = 0;
     state.seqEls = {};
     state.local = {};
     state.outbox = [];
@@ -895,7 +1152,7 @@
         // the page the widget is on: routing rules may look at it (e.g. "/refund" pages to the after-sales group).
         // Without the #fragment, which browsers never send to servers (it may hold a sign-in token).
         var page = String(location.href).split('#')[0].slice(0, 2000);
-        var body = { widget_key: WIDGET_KEY, visitor: {}, page: page };
+        var body = { widget_key: WIDGET_KEY, visitor: {}, page: page, anonymous_id: anonId() };
         if (store.token) body.token = store.token;
         fetch(ORIGIN + '/api/v1/widget/sessions', {
           method: 'POST',
@@ -966,13 +1223,18 @@
         case 'hello':
           state.gotHello = true;
           state.failsWithoutHello = 0;
+          state.deliveredSent = 0;
+          state.readSent = 0;
+          state.typingSent = 0;
           applyConversation(f.conversation);
+          scheduleAcks();
           break;
         case 'message': onServerMessage(f.message && typeof f.message === 'object' ? f.message : f); break;
         case 'ack': onAck(f); break;
         case 'status': onStatus(f); break;
         case 'queue': onQueue(f); break;
         case 'error': onErrorFrame(f); break;
+        case 'typing': onTypingFrame(f); break;
         default: break;
       }
     };
@@ -1032,6 +1294,7 @@
     if (open) {
       ensureSession();
       markSeen();
+      scheduleAcks();
       scrollDown(true);
       setTimeout(function () { if (!comp.hidden) input.focus(); }, 60);
     }
@@ -1053,7 +1316,15 @@
     input.style.height = Math.min(120, input.scrollHeight) + 'px';
     sendBtn.disabled = !input.value.trim();
   }
-  input.addEventListener('input', autosize);
+  input.addEventListener('input', function () { autosize(); onInputTyping(); });
+  input.addEventListener('blur', function () { setTimeout(function () { if (root.activeElement !== input) typingStop(); }, 150); });
+  attBtn.addEventListener('click', function () { fileInput.click(); });
+  fileInput.addEventListener('change', function () {
+    var files = Array.prototype.slice.call(fileInput.files || []);
+    fileInput.value = '';
+    files.forEach(sendFile);
+    input.focus();
+  });
   input.addEventListener('keydown', function (e) {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
       e.preventDefault();
@@ -1064,6 +1335,7 @@
   function submit() {
     var v = input.value;
     if (!v.trim()) return;
+    typingStop();
     sendText(v);
     input.value = '';
     autosize();
