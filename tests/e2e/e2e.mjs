@@ -1,7 +1,9 @@
 // End-to-end browser test of the Lingxi web UI: the visitor's widget on /demo, the agent workspace on /agent and
 // the admin console's Routing tab (skill groups, capacity, rules), agent status, the visitor's queue position,
 // internal notes, transfer between two agents and a supervisor takeover; tickets (工单): the widget's "leave a
-// message", a ticket from a conversation, its life cycle, replies and notes, history, bulk actions and views.
+// message", a ticket from a conversation, its life cycle, replies and notes, history, bulk actions and views;
+// the workspace: the visitor's browsing track (tracker.js) on the visitor card, unread badges and read marks,
+// typing both ways, delivered/read receipts, canned replies, attachments both ways, search in Chinese and English.
 //
 //   cd tests/e2e && npm ci
 //   LINGXI_URL=http://127.0.0.1:18080 LINGXI_AGENT_EMAIL=… LINGXI_AGENT_PASSWORD=… node e2e.mjs
@@ -19,6 +21,7 @@
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 
 const BASE = (process.env.LINGXI_URL || '').replace(/\/+$/, '');
@@ -29,7 +32,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const SHOTS = process.env.LINGXI_SCREENSHOTS || '';
 const ARTIFACTS = process.env.LINGXI_ARTIFACTS || SHOTS || path.join(path.dirname(fileURLToPath(import.meta.url)), 'artifacts');
 const STEP_TIMEOUT = 20_000;   // per step
-const TOTAL_TIMEOUT = 180_000; // whole run
+const TOTAL_TIMEOUT = 300_000; // whole run
 
 let passed = 0;
 let failed = 0;
@@ -59,6 +62,37 @@ const QUESTION = '怎么退货';
 const AGENT_REPLY = `您好，我是人工客服，马上帮您处理退货 (${uniq})`;
 const XSS = `<img src=x onerror=alert(1)> 测试 ${uniq}`;
 const problems = []; // CSP violations, page errors, unexpected dialogs
+// the workspace steps: the visitor's identity (tracker identify), what they browse, what they type
+const VISITOR_NAME = `李雷 ${uniq}`;
+const VISITOR_EMAIL = `lilei.${uniq}@example.com`;
+const TYPED = `耳机续航多久？Do the headphones support Bluetooth 5.3? ${uniq}-typed`;
+const CANNED_SHORTCUT = `e2e${uniq}`.replace(/[^A-Za-z0-9]/g, '').slice(0, 32);
+const CANNED_TEXT = `您好 {{visitor.name}}，退货地址已发送到您的邮箱，请查收 (${uniq}-canned)`;
+const products = { viewed: [], added: null }; // the demo products' names as the page shows them
+
+/** A small PNG (w×h, two colour bands), made here: no file on disk needed. */
+function makePng(w, h) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => { let c = n; for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1; return c >>> 0; });
+  const crc32 = (buf) => { let c = 0xffffffff; for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8); return (c ^ 0xffffffff) >>> 0; };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const crc = Buffer.alloc(4); crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([len, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0); ihdr.writeUInt32BE(h, 4); ihdr[8] = 8; ihdr[9] = 2; // 8-bit RGB
+  const raw = Buffer.alloc((w * 3 + 1) * h);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const o = y * (w * 3 + 1) + 1 + x * 3;
+      const top = y < h / 2;
+      raw[o] = top ? 79 : 255; raw[o + 1] = top ? 70 : 90; raw[o + 2] = top ? 229 : 54;
+    }
+  }
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+const PNG = makePng(64, 40);
 
 const browser = await chromium.launch({
   executablePath: CHROMIUM,
@@ -215,6 +249,42 @@ await step('visitor opens /demo and the widget loads', async () => {
   await shot(visitor, '01-demo');
 });
 
+await step('visitor views two products and adds one to the cart (tracker.js); the shop tells who they are', async () => {
+  await visitor.waitForFunction(() => window.lingxi && typeof window.lingxi.track === 'function', null, { timeout: STEP_TIMEOUT });
+  const anon = await visitor.evaluate(() => {
+    const key = document.querySelector('script[data-widget-key]').dataset.widgetKey;
+    return localStorage.getItem('lingxi.anon.' + key);
+  });
+  assert(anon && anon === await visitor.evaluate(() => window.lingxi.anonymousId()), 'the tracker keeps no anonymous id in localStorage');
+  const name = (id) => visitor.locator(`.product[data-product-id="${id}"] h3`).textContent().then((x) => x.trim());
+  const tracked = [];
+  const onResponse = (r) => { if (r.url().endsWith('/api/v1/track') && r.request().method() === 'POST') tracked.push(r); };
+  visitor.on('response', onResponse);
+  await visitor.click('.product[data-product-id="p1"] .pic');
+  await visitor.click('.product[data-product-id="p3"] h3');
+  await visitor.click('.product[data-product-id="p3"] .add');
+  products.viewed = [await name('p1'), await name('p3')];
+  products.added = await name('p3');
+  await visitor.evaluate(() => window.lingxi.flush());
+  // the page_view of the load and the three events were accepted
+  const deadline = Date.now() + STEP_TIMEOUT;
+  let accepted = 0;
+  while (Date.now() < deadline) {
+    accepted = 0;
+    for (const r of tracked) {
+      assert(r.status() === 202, `POST /api/v1/track answered ${r.status()}: ${await r.text().catch(() => '')}`);
+      accepted += (await r.json()).accepted || 0;
+    }
+    if (accepted >= 4) break;
+    await visitor.waitForTimeout(200);
+  }
+  visitor.off('response', onResponse);
+  assert(accepted >= 4, `the server accepted ${accepted} tracked events, expected 4 (page_view, 2 × product_view, add_to_cart)`);
+  const who = await visitor.evaluate(([name, email]) => window.lingxi.identify({ user_id: 'e2e-' + name.split(' ')[1], name, email, phone: '13812345678' }), [VISITOR_NAME, VISITOR_EMAIL]);
+  assert(who && who.visitor_id, `identify answered ${JSON.stringify(who)}`);
+  console.log(`      viewed ${products.viewed.join(', ')}; added ${products.added}`);
+});
+
 await step('visitor opens the chat panel and sees the greeting', async () => {
   await visitor.locator(W.launcher).click();
   await visitor.locator(W.panel).waitFor({ state: 'visible' });
@@ -315,22 +385,24 @@ await step('agent signs in on /agent', async () => {
   await agent.locator('#conn.open').waitFor({ state: 'visible' });
 });
 
-await step('agent sees the conversation in the list and opens it', async () => {
-  const item = agent.locator(`.conv[data-id="${conversationId}"]`);
-  const deadline = Date.now() + STEP_TIMEOUT;
-  let found = false;
-  while (!found && Date.now() < deadline) {
-    for (const tab of ['queued', 'mine', 'assigned', 'bot']) {
-      await agent.click(`#tabs .tab[data-tab="${tab}"]`);
-      if (await item.count()) { found = true; break; }
-    }
-    if (!found) await agent.waitForTimeout(500);
-  }
-  assert(found, `conversation ${conversationId} is not in the queued/mine/active/bot lists`);
+await step('agent sees the conversation in the list (with an unread badge) and opens it; it is marked read', async () => {
+  const item = await findConv(agent, conversationId, ['queue', 'mine']);
+  // the visitor's messages are unread for this agent
+  const badge = item.locator('.unread-badge');
+  await badge.waitFor({ state: 'visible' });
+  const n = Number((await badge.textContent()).trim());
+  assert(n >= 2, `the unread badge reads ${n}, expected at least 2 (the question and 转人工)`);
   await shot(agent, '04-agent-list');
   await item.click();
   await agent.locator('#chat').waitFor({ state: 'attached' });
   await agent.locator('#chat-name').waitFor({ state: 'visible' });
+  await agent.locator(`.conv[data-id="${conversationId}"] .unread-badge`).waitFor({ state: 'detached' });
+  // POST /read reached the server: the list it answers has nothing unread for this conversation
+  await agent.waitForFunction(async (id) => {
+    const r = await fetch('/api/v1/conversations?limit=200', { credentials: 'same-origin' });
+    const c = (await r.json()).items.find((x) => x.id === id);
+    return c && c.unread === 0;
+  }, conversationId, { timeout: STEP_TIMEOUT, polling: 300 });
 });
 
 await step("agent sees the visitor's history (question, bot answer, 转人工)", async () => {
@@ -339,6 +411,28 @@ await step("agent sees the visitor's history (question, bot answer, 转人工)",
   await box.locator('.msg.bot .bubble').first().waitFor({ state: 'visible' });
   await box.locator('.msg.visitor .bubble', { hasText: '转人工' }).first().waitFor({ state: 'visible' });
   await agent.locator('#info .kv').first().waitFor({ state: 'visible' });
+});
+
+await step('the visitor card shows who it is and the browsing track, products in the order viewed', async () => {
+  const card = agent.locator('[data-testid="visitor-card"]');
+  await card.waitFor({ state: 'visible' });
+  await card.locator('.vc-name', { hasText: VISITOR_NAME }).waitFor({ state: 'visible' });
+  // an agent sees the e-mail masked, never whole
+  const email = (await card.locator('.vc-profile dd[data-field="email"]').textContent()).trim();
+  assert(email.includes('*') && email.endsWith('@example.com') && !email.includes(VISITOR_EMAIL.split('@')[0]), `the e-mail is shown as ${JSON.stringify(email)}`);
+  await card.locator('.tier[data-tier]').first().waitFor({ state: 'visible' });
+  const track = card.locator('[data-testid="visitor-track"]');
+  await track.waitFor({ state: 'visible' });
+  const items = await track.locator('.track-item').evaluateAll((lis) => lis.map((li) => ({ kind: li.dataset.kind, text: li.textContent })));
+  const shop = items.filter((x) => x.kind === 'product_view' || x.kind === 'add_to_cart');
+  const want = [['product_view', products.viewed[0]], ['product_view', products.viewed[1]], ['add_to_cart', products.added]];
+  assert(shop.length >= 3, `the track lists ${JSON.stringify(items)}`);
+  const last = shop.slice(-3);
+  for (let i = 0; i < 3; i++) {
+    assert(last[i].kind === want[i][0] && last[i].text.includes(want[i][1]), `track item ${i + 1} is ${JSON.stringify(last[i])}, expected ${want[i][0]} of ${want[i][1]}`);
+  }
+  assert(items.findIndex((x) => x.kind === 'page_view') < items.indexOf(shop[shop.length - 3]), 'the page view is not before the product views');
+  console.log(`      track: ${items.map((x) => x.kind).join(' → ')}`);
 });
 
 await step('agent claims (when queued) and replies with Enter', async () => {
@@ -360,6 +454,30 @@ await step("visitor sees the agent's reply, with the agent's name", async () => 
   await shot(visitor, '05-visitor-agent-reply');
 });
 
+await step("the agent's reply is marked read (已读) once the visitor has seen it", async () => {
+  const row = agent.locator('#messages .msg.agent[data-seq]', { hasText: AGENT_REPLY });
+  await row.locator('.rcpt[data-state="read"]').waitFor({ state: 'visible' });
+  const text = (await row.locator('.rcpt').textContent()).trim();
+  assert(text.includes('已读'), `the receipt reads ${JSON.stringify(text)}`);
+});
+
+await step('typing: the agent sees the visitor typing, and the indicator goes when the message is sent', async () => {
+  await visitor.locator(W.input).fill(TYPED.slice(0, 12));
+  await agent.locator('#typing:not([hidden])').waitFor({ state: 'visible' });
+  assert((await agent.locator('#typing-text').textContent()).includes('正在输入'), 'the typing line does not say 正在输入');
+  await visitor.locator(W.input).fill(TYPED);
+  await visitor.locator(W.input).press('Enter');
+  await agent.locator('#messages .msg.visitor .bubble', { hasText: `${uniq}-typed` }).waitFor({ state: 'visible' });
+  await agent.locator('#typing').waitFor({ state: 'hidden' });
+  // and the other way: the visitor sees the agent typing, until the agent clears the box
+  await agent.fill('#reply', '正在为您查询');
+  const typing = visitor.locator('#lingxi-widget-host .typingrow.agent');
+  await typing.waitFor({ state: 'visible' });
+  assert((await typing.textContent()).includes('正在输入'), `the widget's typing line reads ${JSON.stringify(await typing.textContent())}`);
+  await agent.fill('#reply', '');
+  await typing.waitFor({ state: 'detached' });
+});
+
 await step('visitor text with HTML is shown literally in the workspace (no <img> created)', async () => {
   await visitor.locator(W.input).fill(XSS);
   await visitor.locator(W.input).press('Enter');
@@ -375,6 +493,118 @@ await step('visitor text with HTML is shown literally in the workspace (no <img>
   const vImgs = await visitor.evaluate(() => document.querySelector('#lingxi-widget-host').shadowRoot.querySelectorAll('.msgs img').length);
   assert(vImgs === 0, `${vImgs} <img> element(s) were created in the widget`);
   await shot(agent, '06-agent-xss-literal');
+});
+
+await step('agent creates a canned reply with a variable in the manager', async () => {
+  await agent.click('#btn-canned');
+  await agent.locator('#canned-pop').waitFor({ state: 'visible' });
+  await agent.click('#canned-manage');
+  await agent.locator('#canned-dialog[open]').waitFor({ state: 'visible' });
+  await agent.fill('#cr-shortcut', CANNED_SHORTCUT);
+  await agent.fill('#cr-title', `E2E 退货地址 ${uniq}`);
+  await agent.fill('#cr-text', CANNED_TEXT.replace('{{visitor.name}}', ''));
+  // the variable goes in with its chip, at the cursor
+  await agent.locator('#cr-text').evaluate((el, at) => { el.focus(); el.selectionStart = el.selectionEnd = at; }, CANNED_TEXT.indexOf('{{'));
+  await agent.click('#cr-vars .chip.var[data-var="visitor.name"]');
+  assert((await agent.locator('#cr-text').inputValue()) === CANNED_TEXT, `the text reads ${JSON.stringify(await agent.locator('#cr-text').inputValue())}`);
+  await agent.click('#cr-save');
+  await agent.locator(`#canned-list .cm-item[data-shortcut="${CANNED_SHORTCUT}"]`).waitFor({ state: 'visible' });
+  // an unknown variable is refused by the server, and the form says so
+  await agent.fill('#cr-shortcut', CANNED_SHORTCUT + 'x');
+  await agent.fill('#cr-title', 'bad');
+  await agent.fill('#cr-text', '{{order.secret}}');
+  await agent.click('#cr-save');
+  await agent.locator('#canned-form .form-error').waitFor({ state: 'visible' });
+  await agent.click('#cr-reset');
+  await agent.click('#canned-close');
+  await agent.locator('#canned-dialog').waitFor({ state: 'hidden' });
+});
+
+await step('agent types "/" + shortcut, picks the canned reply and sends it; the visitor gets it with their name', async () => {
+  const expected = CANNED_TEXT.replace('{{visitor.name}}', VISITOR_NAME);
+  await agent.fill('#reply', '');
+  await agent.locator('#reply').type('/' + CANNED_SHORTCUT.slice(0, 5));
+  const item = agent.locator(`#canned-pop .canned-item[data-shortcut="${CANNED_SHORTCUT}"]`);
+  await item.waitFor({ state: 'visible' });
+  assert((await item.textContent()).includes(VISITOR_NAME), 'the suggestion does not preview the filled-in text');
+  await agent.keyboard.press('Escape');
+  await agent.locator('#canned-pop').waitFor({ state: 'hidden' });
+  // the menu inserts it at the cursor
+  await agent.fill('#reply', '');
+  await agent.click('#btn-canned');
+  await agent.fill('#canned-filter', CANNED_SHORTCUT);
+  await agent.click(`#canned-pop .canned-item[data-shortcut="${CANNED_SHORTCUT}"]`);
+  await agent.locator('#canned-pop').waitFor({ state: 'hidden' });
+  assert((await agent.locator('#reply').inputValue()) === expected, `the menu put ${JSON.stringify(await agent.locator('#reply').inputValue())} in the composer`);
+  // then the shortcut way
+  await agent.fill('#reply', '');
+  await agent.locator('#reply').type('/' + CANNED_SHORTCUT);
+  await item.waitFor({ state: 'visible' });
+  await agent.locator('#reply').press('Enter'); // picks the suggestion
+  await agent.locator('#canned-pop').waitFor({ state: 'hidden' });
+  assert((await agent.locator('#reply').inputValue()) === expected, `the composer holds ${JSON.stringify(await agent.locator('#reply').inputValue())}`);
+  await agent.locator('#reply').press('Enter'); // sends
+  await agent.locator('#messages .msg.agent[data-seq] .bubble', { hasText: `${uniq}-canned` }).waitFor({ state: 'visible' });
+  const row = visitor.locator(`${W.rows}.agent`, { hasText: `${uniq}-canned` });
+  await row.waitFor({ state: 'visible' });
+  assert((await row.locator('.bub').textContent()) === expected, `the visitor got ${JSON.stringify(await row.locator('.bub').textContent())}`);
+});
+
+await step('the visitor sends a PNG; the agent sees the image; the agent sends a file back', async () => {
+  await visitor.locator('#lingxi-widget-host .comp input[type=file]').setInputFiles({ name: `截图-${uniq}.png`, mimeType: 'image/png', buffer: PNG });
+  const img = agent.locator('#messages .msg.visitor[data-seq] .att-img img');
+  await img.first().waitFor({ state: 'visible' });
+  await agent.waitForFunction(() => {
+    const im = [...document.querySelectorAll('#messages .msg.visitor[data-seq] .att-img img')].pop();
+    return im && im.complete && im.naturalWidth === 64 && im.naturalHeight === 40;
+  }, null, { timeout: STEP_TIMEOUT });
+  assert((await img.last().getAttribute('alt')) === `截图-${uniq}.png`, 'the image does not carry its file name');
+  // the widget shows it from the server too
+  await visitor.waitForFunction(() => {
+    const root = document.querySelector('#lingxi-widget-host').shadowRoot;
+    const im = [...root.querySelectorAll('.row.visitor[data-seq] .att img')].pop();
+    return im && im.complete && im.naturalWidth === 64;
+  }, null, { timeout: STEP_TIMEOUT });
+  // the agent's file reaches the visitor as a download link with its name and size
+  const note = `退货须知 ${uniq}\n1. 保持商品完好\n`;
+  await agent.setInputFiles('#attach-input', { name: `退货须知-${uniq}.txt`, mimeType: 'text/plain', buffer: Buffer.from(note) });
+  await agent.locator('#messages .msg.agent[data-seq] .att-file', { hasText: `退货须知-${uniq}.txt` }).waitFor({ state: 'visible' });
+  const link = visitor.locator('#lingxi-widget-host .row.agent .attf', { hasText: `退货须知-${uniq}.txt` });
+  await link.waitFor({ state: 'visible' });
+  const href = await link.getAttribute('href');
+  const got = await visitor.evaluate(async (u) => { const r = await fetch(u); return { status: r.status, type: r.headers.get('content-type'), text: await r.text() }; }, href);
+  assert(got.status === 200 && got.text === note && /^text\/plain/.test(got.type || ''), `the download answered ${JSON.stringify(got)}`);
+  // a file the server does not take is refused before upload, with a message
+  await agent.setInputFiles('#attach-input', { name: 'run.exe', mimeType: 'application/x-msdownload', buffer: Buffer.from('MZ') });
+  await agent.locator('.toast-error', { hasText: 'run.exe' }).waitFor({ state: 'visible' });
+});
+
+await step('search finds the conversation by a Chinese word and by an English word (with the matched message)', async () => {
+  for (const word of ['续航', 'bluetooth']) {
+    await agent.fill('#search', word);
+    const item = agent.locator(`#conv-list[data-q="${word}"] .conv[data-id="${conversationId}"]`);
+    await item.waitFor({ state: 'visible' });
+    const mark = item.locator('.preview.matched mark').first();
+    await mark.waitFor({ state: 'visible' });
+    assert((await mark.textContent()).toLowerCase() === word.toLowerCase(), `the matched word is ${JSON.stringify(await mark.textContent())}`);
+    assert((await item.locator('.preview.matched').textContent()).includes(`${uniq}-typed`) || (await item.locator('.preview.matched').getAttribute('title')).includes(`${uniq}-typed`), 'the snippet is not the matching message');
+  }
+  await agent.fill('#search', `没有这个词 zq${uniq}x`);
+  await agent.locator(`#conv-list[data-q="没有这个词 zq${uniq}x"] .list-empty`).waitFor({ state: 'visible' });
+  await agent.fill('#search', '');
+  await agent.locator(`#conv-list[data-q=""] .conv[data-id="${conversationId}"]`).waitFor({ state: 'visible' });
+});
+
+await step('a screenshot of the workspace with the visitor card is saved (workspace-visitor-card.png)', async () => {
+  await agent.click(`.conv[data-id="${conversationId}"]`);
+  await agent.locator('[data-testid="visitor-track"] .track-item').first().waitFor({ state: 'visible' });
+  await agent.evaluate(() => document.querySelectorAll('.toasts .toast').forEach((el) => el.remove()));
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const file = path.join(ARTIFACTS, 'workspace-visitor-card.png');
+  await agent.screenshot({ path: file });
+  const size = fs.statSync(file).size;
+  assert(size > 10_000, `the screenshot is only ${size} bytes`);
+  console.log(`      ${file}`);
 });
 
 await step('agent closes the conversation; both sides show it closed', async () => {
@@ -426,18 +656,28 @@ async function signIn(page, pathname, email, password) {
   if (outcome === 'error') throw new Error(`sign-in of ${email} refused: ${(await page.locator('#login-form .form-error').textContent()).trim()}`);
 }
 
-/** Clicks through the workspace's tabs until the conversation shows in one of them. */
-async function findConv(page, id, tabs = ['mine', 'queued', 'assigned', 'bot']) {
+/** Clicks through the workspace's views (any status, no search) until the conversation shows in one of them. */
+async function findConv(page, id, views = ['mine', 'queue', 'all']) {
   const item = page.locator(`.conv[data-id="${id}"]`);
+  if (await page.locator('#search').inputValue()) await page.fill('#search', '');
+  if ((await page.locator('#f-status').inputValue()) !== '') {
+    if (await page.locator('#filters').isHidden()) await page.click('#filter-toggle');
+    await page.selectOption('#f-status', '');
+    await page.click('#filter-toggle'); // fold the filters away again
+  }
   const deadline = Date.now() + STEP_TIMEOUT;
   while (Date.now() < deadline) {
-    for (const tab of tabs) {
-      await page.click(`#tabs .tab[data-tab="${tab}"]`);
-      if (await item.count()) return item;
+    for (const view of views) {
+      const tab = page.locator(`#tabs .tab[data-tab="${view}"]`);
+      if (!(await tab.isVisible())) continue; // "All" is for supervisors and above
+      await tab.click();
+      try {
+        await item.waitFor({ state: 'visible', timeout: 800 });
+        return item;
+      } catch (_) { /* not in this view (yet) */ }
     }
-    await page.waitForTimeout(300);
   }
-  throw new Error(`conversation ${id} is not in the ${tabs.join('/')} lists`);
+  throw new Error(`conversation ${id} is not in the ${views.join('/')} views`);
 }
 
 async function widgetText() {
@@ -593,7 +833,7 @@ if (!creds) {
     });
     assert(ids.conv2 && ids.conv2 !== conversationId, 'the widget did not open a new conversation');
     // the workspace's queue shows it (live, from conversation / queue_changed frames)
-    await findConv(agent, ids.conv2, ['queued']);
+    await findConv(agent, ids.conv2, ['queue']);
     await shot(visitor, '10-visitor-queued');
   });
 
@@ -727,7 +967,7 @@ async function setTicketStatus(s) {
 await step('the visitor\'s left message is announced in the chat; 创建工单 there still makes the conversation\'s own ticket', async () => {
   assert(leftNumber, 'no ticket number from the widget step');
   if (!(await agent.locator('#chats-view').isVisible())) await agent.click('#views .vs[data-view="chats"]');
-  const item = await findConv(agent, conversationId, ['closed', 'mine', 'assigned', 'queued', 'bot']);
+  const item = await findConv(agent, conversationId, ['mine', 'queue', 'all']);
   await item.click();
   await agent.locator('#chat-name').waitFor({ state: 'visible' });
   await agent.waitForFunction(
@@ -774,8 +1014,8 @@ await step('agent creates a ticket from a new conversation (创建工单); it op
     await ctx3.close().catch(() => {});
   }
   await agent.click('#views .vs[data-view="chats"]');
-  const item = await findConv(agent, convId, ['bot', 'queued', 'mine', 'assigned', 'closed']);
-  await item.click();
+  // a conversation the bot serves is in no list of an agent's (their own and their queue): a link opens it
+  await agent.evaluate((id) => { location.hash = 'c=' + id; }, convId);
   await agent.locator('#messages .msg.visitor .bubble', { hasText: `${uniq}-tkconv` }).waitFor({ state: 'visible' });
   await agent.click('#btn-ticket');
   await agent.locator('#tickets-view').waitFor({ state: 'visible' });
