@@ -893,6 +893,7 @@ function renderInfo() {
     h('dl', { class: 'kv' },
       row('agent.info.status', t('status.' + c.status)),
       row('agent.info.channel', channel),
+      row('agent.info.visitor_id', c.visitor && c.visitor.id, 'mono'),
       row('agent.info.agent', c.assigned_agent ? c.assigned_agent.name : t('agent.unassigned')),
       row('agent.info.handoff', handoff),
       row('agent.info.messages', String(c.last_seq || 0)),
@@ -1482,9 +1483,11 @@ function safeLink(url, text, cls) {
 
 function renderCard() {
   const main = $('#card-main');
+  const mid = $('#card-track');
   const more = $('#card-more');
   if (!main || !more) return;
   clear(main);
+  clear(mid);
   clear(more);
   const c = state.convs.get(state.selectedId);
   if (!c) return;
@@ -1505,7 +1508,8 @@ function renderCard() {
       tier ? h('span', { class: 'tier', dataset: { tier } }, tierLabel(tier)) : null,
       v.vip ? h('span', { class: 'chip vip' }, t('agent.vip')) : null,
       statusBadge(c.status)),
-    value && value.orders ? h('div', { class: 'vc-value muted small' }, t('agent.card.value', { n: value.orders, amount: money(value.spent, value.currency) })) : null,
+    value ? h('div', { class: 'vc-value muted small', title: t('agent.card.value.title') },
+      value.orders ? t('agent.card.value', { n: value.orders, amount: money(value.spent, value.currency) }) : t('agent.card.value.none')) : null,
     h('button', { class: 'btn btn-ghost btn-sm vc-refresh', type: 'button', title: t('agent.card.refresh'), onclick: () => loadCard(c) }, t('agent.card.refresh'))));
   if (card && card.error && !data) {
     main.appendChild(h('div', { class: 'info-sec' }, h('div', { class: 'muted small' }, card.error)));
@@ -1514,17 +1518,9 @@ function renderCard() {
   // identity and attributes (editable)
   main.appendChild(state.cardEdit ? profileEditor(v) : profileView(v, !!data));
   if (!data) {
-    if (!card) more.appendChild(h('div', { class: 'info-sec muted small' }, t('loading')));
+    if (!card) mid.appendChild(h('div', { class: 'info-sec muted small' }, t('loading')));
     return;
   }
-
-  // value
-  more.appendChild(h('div', { class: 'info-sec vc-value-sec' },
-    h('h4', null, t('agent.card.value.title')),
-    h('dl', { class: 'kv' },
-      h('dt', null, t('agent.card.tier')), h('dd', null, h('span', { class: 'tier', dataset: { tier: tier || 'none' } }, tierLabel(tier))),
-      h('dt', null, t('agent.card.orders_n')), h('dd', null, String(value ? value.orders || 0 : 0)),
-      h('dt', null, t('agent.card.spent')), h('dd', null, value ? money(value.spent || 0, value.currency) : '—'))));
 
   // browsing track (访客轨迹): oldest first, as the server orders it
   const track = data.track || [];
@@ -1543,7 +1539,7 @@ function renderCard() {
       ev.url ? h('div', { class: 't-url' }, safeLink(ev.url, shortPage(ev.url), 't-link')) : null));
   }
   if (track.length) trackSec.appendChild(ol);
-  more.appendChild(trackSec);
+  mid.appendChild(trackSec);
   // newest at the bottom, in view
   requestAnimationFrame(() => { ol.scrollTop = ol.scrollHeight; });
 
@@ -1561,7 +1557,7 @@ function renderCard() {
       items ? h('div', { class: 'o-items' }, items) : null,
       h('div', { class: 'muted small' }, formatDateTime(o.placed_at || o.created_at))));
   }
-  more.appendChild(ordSec);
+  mid.appendChild(ordSec);
 
   // previous conversations
   const convs = (data.conversations || []).filter((x) => x.id !== c.id);
@@ -1611,8 +1607,6 @@ function profileView(v, loaded) {
       row('agent.info.external_id', v.external_id, 'mono', 'external_id'),
       row('agent.card.email', v.email, null, 'email'),
       row('agent.card.phone', v.phone, null, 'phone'),
-      row('agent.info.visitor_id', v.id, 'mono', 'id'),
-      v.created_at ? row('agent.card.first_seen', formatDateTime(v.created_at)) : null,
       v.last_seen_at ? row('agent.card.last_seen', formatDateTime(v.last_seen_at)) : null));
   if (attrs.length) {
     sec.appendChild(h('div', { class: 'vc-attrs-title muted small' }, t('agent.card.attributes')));
