@@ -138,7 +138,13 @@
     who = who && typeof who === 'object' ? who : {};
     var body = { widget_key: WIDGET_KEY, anonymous_id: anonId() };
     ['user_id', 'email', 'phone', 'name'].forEach(function (k) { if (who[k] != null && who[k] !== '') body[k] = String(who[k]); });
-    if (who.attributes && typeof who.attributes === 'object') body.attributes = who.attributes;
+    if (who.attributes && typeof who.attributes === 'object') {
+      // string values (null removes one)
+      body.attributes = {};
+      for (var a in who.attributes) {
+        if (Object.prototype.hasOwnProperty.call(who.attributes, a)) body.attributes[a] = who.attributes[a] == null ? null : String(who.attributes[a]);
+      }
+    }
     return flush().then(function () {
       return post('/api/v1/track/identify', body, true);
     }).then(function (data) {

@@ -122,6 +122,9 @@ let admin = null;  // the admin's page (/admin, later /agent for the takeover), 
 let agent2 = null; // a second agent's workspace, likewise
 watch(visitor, 'visitor');
 watch(agent, 'agent');
+// what the tracker sent from the visitor's page (from its first page view on)
+const tracked = [];
+visitor.on('response', (r) => { if (r.url().endsWith('/api/v1/track') && r.request().method() === 'POST') tracked.push(r); });
 visitor.setDefaultTimeout(STEP_TIMEOUT);
 agent.setDefaultTimeout(STEP_TIMEOUT);
 
@@ -257,9 +260,6 @@ await step('visitor views two products and adds one to the cart (tracker.js); th
   });
   assert(anon && anon === await visitor.evaluate(() => window.lingxi.anonymousId()), 'the tracker keeps no anonymous id in localStorage');
   const name = (id) => visitor.locator(`.product[data-product-id="${id}"] h3`).textContent().then((x) => x.trim());
-  const tracked = [];
-  const onResponse = (r) => { if (r.url().endsWith('/api/v1/track') && r.request().method() === 'POST') tracked.push(r); };
-  visitor.on('response', onResponse);
   await visitor.click('.product[data-product-id="p1"] .pic');
   await visitor.click('.product[data-product-id="p3"] h3');
   await visitor.click('.product[data-product-id="p3"] .add');
@@ -278,7 +278,6 @@ await step('visitor views two products and adds one to the cart (tracker.js); th
     if (accepted >= 4) break;
     await visitor.waitForTimeout(200);
   }
-  visitor.off('response', onResponse);
   assert(accepted >= 4, `the server accepted ${accepted} tracked events, expected 4 (page_view, 2 × product_view, add_to_cart)`);
   const who = await visitor.evaluate(([name, email]) => window.lingxi.identify({ user_id: 'e2e-' + name.split(' ')[1], name, email, phone: '13812345678' }), [VISITOR_NAME, VISITOR_EMAIL]);
   assert(who && who.visitor_id, `identify answered ${JSON.stringify(who)}`);
@@ -598,6 +597,8 @@ await step('search finds the conversation by a Chinese word and by an English wo
 await step('a screenshot of the workspace with the visitor card is saved (workspace-visitor-card.png)', async () => {
   await agent.click(`.conv[data-id="${conversationId}"]`);
   await agent.locator('[data-testid="visitor-track"] .track-item').first().waitFor({ state: 'visible' });
+  await agent.locator('[data-testid="visitor-track"]').scrollIntoViewIfNeeded();
+  await agent.locator('#messages .att-img img').last().scrollIntoViewIfNeeded();
   await agent.evaluate(() => document.querySelectorAll('.toasts .toast').forEach((el) => el.remove()));
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const file = path.join(ARTIFACTS, 'workspace-visitor-card.png');
@@ -853,7 +854,9 @@ if (!creds) {
     await agent.locator('#chat-tags .chip[data-tag="group"]', { hasText: GROUP }).waitFor({ state: 'visible' });
     await agent.locator('#chat-tags .chip[data-tag="priority"]', { hasText: '20' }).waitFor({ state: 'visible' });
     await agent.locator('#chat-tags .chip[data-tag="entry"]', { hasText: '/demo' }).waitFor({ state: 'visible' });
-    const why = agent.locator('#info-why .why-item[data-kind="route"]').first();
+    // routed by the rule; "sticky" when the visitor comes back to their last agent (the same browser is the same
+    // visitor: the widget sends the tracker's anonymous id)
+    const why = agent.locator('#info-why .why-item[data-kind="route"], #info-why .why-item[data-kind="sticky"]').first();
     await why.waitFor({ state: 'visible' });
     const text = await why.textContent();
     assert(text.includes(RULE) && text.includes(GROUP), `the explanation does not name the rule and group: ${JSON.stringify(text.slice(0, 300))}`);
