@@ -3,7 +3,7 @@
 //! The in-process bus is a broadcast channel per tenant-agnostic stream; subscribers filter by tenant and
 //! conversation. A NATS-backed bus for several nodes implements the same [`Bus`] surface later (issue 8).
 
-use lingxi_types::{Conversation, ConversationId, Message, TenantId};
+use lingxi_types::{Author, Conversation, ConversationId, Message, TenantId};
 use tokio::sync::broadcast;
 
 /// Something that happened and that live clients (widget, workspace) must learn about.
@@ -15,6 +15,30 @@ pub enum Event {
     ConversationChanged(Conversation),
     /// The tenant's queue changed (a conversation entered or left it): queued visitors' positions may have moved.
     QueueChanged(TenantId),
+    /// Someone started or stopped typing (not stored).
+    Typing {
+        /// The tenant.
+        tenant_id: TenantId,
+        /// The conversation.
+        conversation_id: ConversationId,
+        /// `Visitor` or `Agent`.
+        author: Author,
+        /// The agent's name.
+        name: Option<String>,
+        /// Typing now.
+        typing: bool,
+    },
+    /// The visitor's delivered / read marks moved.
+    Receipt {
+        /// The tenant.
+        tenant_id: TenantId,
+        /// The conversation.
+        conversation_id: ConversationId,
+        /// Received up to.
+        delivered_seq: i64,
+        /// Seen up to.
+        read_seq: i64,
+    },
 }
 
 impl Event {
@@ -24,6 +48,7 @@ impl Event {
             Event::MessageStored(m) => m.tenant_id,
             Event::ConversationChanged(c) => c.tenant_id,
             Event::QueueChanged(t) => *t,
+            Event::Typing { tenant_id, .. } | Event::Receipt { tenant_id, .. } => *tenant_id,
         }
     }
 
@@ -33,6 +58,7 @@ impl Event {
             Event::MessageStored(m) => Some(m.conversation_id),
             Event::ConversationChanged(c) => Some(c.id),
             Event::QueueChanged(_) => None,
+            Event::Typing { conversation_id, .. } | Event::Receipt { conversation_id, .. } => Some(*conversation_id),
         }
     }
 }

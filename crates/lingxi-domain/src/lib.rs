@@ -7,6 +7,7 @@ pub mod handoff;
 pub mod routing;
 pub mod sla;
 pub mod ticket;
+pub mod workspace;
 
 /// The language a reply should be written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,8 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use lingxi_bus::Event;
-use lingxi_service::{Authenticated, Services};
-use lingxi_store::ConversationFilter;
+use lingxi_service::{Authenticated, ListRequest, Services};
 use lingxi_types::wire::{ConversationView, ItemList, MessageView, UserView};
 use lingxi_types::{ApiError, ConversationId, ConversationStatus, ErrorCode};
 use serde::{Deserialize, Serialize};
@@ -79,15 +78,31 @@ pub async fn me(agent: Agent) -> Json<UserView> {
 /// `GET /api/v1/conversations` query.
 #[derive(Deserialize, IntoParams)]
 pub struct ListQuery {
+    /// `mine`, `queue` (my groups' queue) or `all` (supervisors and above). Default: `all` for supervisors and
+    /// above, `mine` and `queue` together for agents.
+    pub view: Option<String>,
     /// `bot`, `queued`, `assigned`, `closed`, or `open` (not closed); all when absent.
     pub status: Option<String>,
+    /// Search words (Chinese or English; each must occur in a message or the visitor's name).
+    pub q: Option<String>,
+    /// Channel.
+    pub channel: Option<String>,
+    /// A visitor tag.
+    pub tag: Option<String>,
+    /// The serving agent's user id.
+    pub agent: Option<String>,
+    /// Created at or after (RFC 3339 or `YYYY-MM-DD`).
+    pub from: Option<String>,
+    /// Created up to (RFC 3339, or `YYYY-MM-DD` for that whole day).
+    pub to: Option<String>,
     /// At most this many (default 100, max 500).
     pub limit: Option<i64>,
 }
 
-/// The tenant's conversations, newest activity first.
+/// The caller's conversations, newest activity first, with unread counts; searchable and filterable.
 #[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations", params(ListQuery),
-    responses((status = 200, body = ItemList<ConversationView>), (status = 401, body = ApiError)))]
+    responses((status = 200, body = ItemList<ConversationView>), (status = 400, body = ApiError),
+              (status = 401, body = ApiError), (status = 403, body = ApiError)))]
 pub async fn list(
     State(state): State<AppState>,
     agent: Agent,
@@ -100,9 +115,29 @@ pub async fn list(
             AppError::new(ErrorCode::InvalidField, "status must be bot, queued, assigned, closed, open or all")
         })?],
     };
-    let filter = ConversationFilter { statuses, assigned_to: None, limit: q.limit };
-    let items = state.services.store.list_conversations(agent.who.tenant.id, &filter).await?;
-    Ok(Json(ItemList { items: items.iter().map(|(c, m)| ConversationView::new(c, m.as_ref())).collect() }))
+    let req = ListRequest {
+        view: q.view,
+        statuses,
+        q: q.q,
+        channel: q.channel,
+        tag: q.tag,
+        agent: q.agent,
+        from: q.from,
+        to: q.to,
+        limit: q.limit,
+    };
+    let items = state.services.list_for(&agent.who, &req).await?;
+    Ok(Json(ItemList {
+        items: items
+            .iter()
+            .map(|l| {
+                let mut v = ConversationView::new(&l.conversation, l.last.as_ref());
+                v.unread = l.unread;
+                v.matched = l.matched.as_ref().map(|m| m.as_ref().map(MessageView::from));
+                v
+            })
+            .collect(),
+    }))
 }
 
 fn parse_id(id: &str) -> AppResult<ConversationId> {
@@ -157,6 +192,8 @@ pub struct ReplyRequest {
     pub text: String,
     /// Idempotency key.
     pub client_id: Option<String>,
+    /// A file uploaded before to `/conversations/{id}/attachments` (the text may then be empty).
+    pub attachment_id: Option<String>,
 }
 
 /// An agent reply, delivered live to the visitor.
@@ -172,7 +209,12 @@ pub async fn reply(
     if let Some(c) = &body.client_id {
         check_len("client_id", c, 64)?;
     }
-    let appended = state.services.agent_message(&agent.who, parse_id(&id)?, &body.text, body.client_id).await?;
+    let attachment = match body.attachment_id.as_deref() {
+        Some(a) => Some(a.parse().map_err(|_| AppError::new(ErrorCode::NotFound, "attachment not found"))?),
+        None => None,
+    };
+    let appended =
+        state.services.agent_message_with(&agent.who, parse_id(&id)?, &body.text, body.client_id, attachment).await?;
     Ok((StatusCode::CREATED, Json(MessageView::from(&appended.message))).into_response())
 }
 
@@ -222,7 +264,27 @@ enum AgentFrame {
     },
     /// The queue changed: refresh queue views.
     QueueChanged,
+    /// The visitor is (not) typing.
+    Typing {
+        conversation_id: ConversationId,
+        author: lingxi_types::Author,
+        typing: bool,
+    },
+    /// The visitor's widget received / showed messages up to these seqs.
+    Receipt {
+        conversation_id: ConversationId,
+        delivered_seq: i64,
+        read_seq: i64,
+    },
     Pong,
+}
+
+/// A frame from the workspace.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum AgentClientFrame {
+    Ping,
+    Typing { conversation_id: ConversationId, typing: bool },
 }
 
 async fn agent_socket(services: Services, who: Authenticated, socket: WebSocket) {
@@ -239,7 +301,16 @@ async fn agent_socket(services: Services, who: Authenticated, socket: WebSocket)
     loop {
         let frame = tokio::select! {
             incoming = stream.next() => match incoming {
-                Some(Ok(WsMessage::Text(t))) if t.contains("\"ping\"") => AgentFrame::Pong,
+                Some(Ok(WsMessage::Text(t))) => match serde_json::from_str::<AgentClientFrame>(&t) {
+                    Ok(AgentClientFrame::Ping) => AgentFrame::Pong,
+                    Ok(AgentClientFrame::Typing { conversation_id, typing }) => {
+                        if let Err(e) = services.agent_typing(&who, conversation_id, typing).await {
+                            tracing::debug!(error = %e, "typing frame refused");
+                        }
+                        continue;
+                    }
+                    Err(_) => continue,
+                },
                 Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => continue,
             },
@@ -249,6 +320,14 @@ async fn agent_socket(services: Services, who: Authenticated, socket: WebSocket)
                     AgentFrame::Conversation { conversation: Box::new(ConversationView::new(&c, None)) }
                 }
                 Ok(Event::QueueChanged(t)) if t == tenant_id => AgentFrame::QueueChanged,
+                Ok(Event::Typing { tenant_id: t, conversation_id, author, typing, .. })
+                    if t == tenant_id && author == lingxi_types::Author::Visitor =>
+                {
+                    AgentFrame::Typing { conversation_id, author, typing }
+                }
+                Ok(Event::Receipt { tenant_id: t, conversation_id, delivered_seq, read_seq }) if t == tenant_id => {
+                    AgentFrame::Receipt { conversation_id, delivered_seq, read_seq }
+                }
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(_) => break,
             },

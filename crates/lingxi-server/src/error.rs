@@ -42,6 +42,8 @@ impl From<ServiceError> for AppError {
             ServiceError::Invalid(m) => AppError::new(ErrorCode::InvalidField, m),
             ServiceError::Conflict(m) => AppError::new(ErrorCode::Conflict, m),
             ServiceError::Forbidden(m) => AppError::new(ErrorCode::Forbidden, m),
+            ServiceError::TooLarge(m) => AppError::new(ErrorCode::PayloadTooLarge, m),
+            ServiceError::UnsupportedMedia(m) => AppError::new(ErrorCode::UnsupportedMediaType, m),
             ServiceError::UnknownWidgetKey => AppError::new(ErrorCode::UnknownWidgetKey, "unknown widget key"),
             ServiceError::Auth(AuthError::InvalidCredentials) => {
                 AppError::new(ErrorCode::InvalidCredentials, "invalid e-mail or password")

@@ -14,6 +14,7 @@ pub mod routing;
 pub mod tickets;
 mod web;
 pub mod widget;
+pub mod workspace;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -120,6 +121,22 @@ impl AppState {
         tickets::leave_message,
         tickets::settings,
         tickets::save_settings,
+        workspace::mark_read,
+        workspace::upload,
+        workspace::download,
+        workspace::widget_upload,
+        workspace::widget_download,
+        workspace::list_canned,
+        workspace::create_canned,
+        workspace::update_canned,
+        workspace::delete_canned,
+        workspace::card,
+        workspace::patch_visitor,
+        workspace::visitor_orders,
+        workspace::track,
+        workspace::identify,
+        workspace::upsert_order,
+        workspace::import_orders,
     ),
     components(schemas(ApiError, ErrorCode))
 )]
@@ -188,7 +205,23 @@ pub fn api_router() -> Router<AppState> {
         .route("/api/v1/conversations/{id}/takeover", post(routing::take_over))
         .route("/api/v1/conversations/{id}/notes", post(routing::add_note))
         .route("/api/v1/conversations/{id}/assignments", get(routing::assignments))
-        .route("/api/v1/visitors/{id}", get(routing::get_visitor))
+        .route("/api/v1/visitors/{id}", get(routing::get_visitor).patch(workspace::patch_visitor))
+        .route("/api/v1/visitors/{id}/card", get(workspace::card))
+        .route("/api/v1/visitors/{id}/orders", get(workspace::visitor_orders))
+        .route("/api/v1/conversations/{id}/read", post(workspace::mark_read))
+        .route(
+            "/api/v1/conversations/{id}/attachments",
+            post(workspace::upload).layer(DefaultBodyLimit::max(workspace::UPLOAD_BODY_LIMIT)),
+        )
+        .route("/api/v1/attachments/{id}", get(workspace::download))
+        .route("/api/v1/widget/attachments/{id}", get(workspace::widget_download))
+        .route("/api/v1/canned-replies", get(workspace::list_canned).post(workspace::create_canned))
+        .route("/api/v1/canned-replies/{id}", put(workspace::update_canned).delete(workspace::delete_canned))
+        .route("/api/v1/orders", post(workspace::upsert_order))
+        .route(
+            "/api/v1/orders/import",
+            post(workspace::import_orders).layer(DefaultBodyLimit::max(workspace::ORDERS_IMPORT_MAX_BYTES)),
+        )
         .route("/api/v1/visitors/{id}/segments", put(routing::set_segments))
         .route("/api/v1/tickets", get(tickets::list).post(tickets::create))
         .route("/api/v1/tickets/bulk", post(tickets::bulk))
@@ -212,6 +245,12 @@ fn widget_public_router() -> Router<AppState> {
         .route("/api/v1/widget/config", get(widget::config))
         .route("/api/v1/widget/sessions", post(widget::create_session))
         .route("/api/v1/widget/leave-message", post(tickets::leave_message))
+        .route(
+            "/api/v1/widget/attachments",
+            post(workspace::widget_upload).layer(DefaultBodyLimit::max(workspace::UPLOAD_BODY_LIMIT)),
+        )
+        .route("/api/v1/track", post(workspace::track))
+        .route("/api/v1/track/identify", post(workspace::identify))
         .layer(cors)
 }
 

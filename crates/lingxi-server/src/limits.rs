@@ -16,6 +16,10 @@ pub struct RateLimitConfig {
     pub widget_sessions_per_minute: u32,
     /// Messages left through the widget's "leave a message" per minute (each becomes a ticket).
     pub leave_messages_per_minute: u32,
+    /// Tracker calls (event batches, identify) per minute.
+    pub track_calls_per_minute: u32,
+    /// Widget file uploads per minute.
+    pub uploads_per_minute: u32,
     /// Visitor messages per second on one widget socket (bursts of 4× allowed).
     pub messages_per_second: u32,
     /// Whether limits apply at all (off for load tests on loopback).
@@ -28,6 +32,8 @@ impl Default for RateLimitConfig {
             logins_per_minute: 20,
             widget_sessions_per_minute: 60,
             leave_messages_per_minute: 10,
+            track_calls_per_minute: 120,
+            uploads_per_minute: 20,
             messages_per_second: 5,
             enabled: true,
         }
@@ -40,6 +46,8 @@ pub struct RateLimits {
     login: DefaultKeyedRateLimiter<IpAddr>,
     widget_sessions: DefaultKeyedRateLimiter<IpAddr>,
     leave_messages: DefaultKeyedRateLimiter<IpAddr>,
+    track: DefaultKeyedRateLimiter<IpAddr>,
+    uploads: DefaultKeyedRateLimiter<IpAddr>,
     calls: AtomicU64,
 }
 
@@ -55,6 +63,8 @@ impl RateLimits {
             login: RateLimiter::keyed(per_minute(config.logins_per_minute)),
             widget_sessions: RateLimiter::keyed(per_minute(config.widget_sessions_per_minute)),
             leave_messages: RateLimiter::keyed(per_minute(config.leave_messages_per_minute)),
+            track: RateLimiter::keyed(per_minute(config.track_calls_per_minute)),
+            uploads: RateLimiter::keyed(per_minute(config.uploads_per_minute)),
             calls: AtomicU64::new(0),
         }
     }
@@ -73,6 +83,8 @@ impl RateLimits {
             self.login.retain_recent();
             self.widget_sessions.retain_recent();
             self.leave_messages.retain_recent();
+            self.track.retain_recent();
+            self.uploads.retain_recent();
         }
         let key = ip.unwrap_or(IpAddr::from([0, 0, 0, 0]));
         limiter.check_key(&key).map_err(|not_until| {
@@ -94,6 +106,16 @@ impl RateLimits {
     /// Counts a left message from `ip`.
     pub fn leave_message(&self, ip: Option<IpAddr>) -> Result<(), AppError> {
         self.check(&self.leave_messages, ip)
+    }
+
+    /// Counts a tracker call from `ip`.
+    pub fn track(&self, ip: Option<IpAddr>) -> Result<(), AppError> {
+        self.check(&self.track, ip)
+    }
+
+    /// Counts a widget upload from `ip`.
+    pub fn upload(&self, ip: Option<IpAddr>) -> Result<(), AppError> {
+        self.check(&self.uploads, ip)
     }
 
     /// A limiter for the messages of one widget socket, if limits apply.

@@ -69,6 +69,9 @@ pub struct CreateSession {
     pub token: Option<String>,
     /// The page the widget is opened on (routing rules may look at it), at most 2000 characters.
     pub page: Option<String>,
+    /// The browser's anonymous id, shared with the tracker (`lingxi.anon.<widget key>` in `localStorage`): ties
+    /// the chat to the visitor's browsing track.
+    pub anonymous_id: Option<String>,
 }
 
 /// A widget session.
@@ -111,6 +114,7 @@ pub async fn create_session(
             body.visitor.external_id.as_deref().filter(|s| !s.is_empty()),
             body.token.as_deref(),
             body.page.as_deref(),
+            body.anonymous_id.as_deref().filter(|s| !s.is_empty()),
         )
         .await?;
     let status = if session.created { StatusCode::CREATED } else { StatusCode::OK };
@@ -150,8 +154,24 @@ pub async fn ws(
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum ClientFrame {
-    Message { client_id: String, text: String },
-    Resume { after_seq: i64 },
+    Message {
+        client_id: String,
+        text: String,
+        #[serde(default)]
+        attachment_id: Option<lingxi_types::AttachmentId>,
+    },
+    Resume {
+        after_seq: i64,
+    },
+    Typing {
+        typing: bool,
+    },
+    Delivered {
+        seq: i64,
+    },
+    Read {
+        seq: i64,
+    },
     Ping,
 }
 
@@ -211,6 +231,12 @@ enum ServerFrame {
         #[serde(skip_serializing_if = "Option::is_none")]
         client_id: Option<String>,
     },
+    /// An agent is (not) typing.
+    Typing {
+        author: lingxi_types::Author,
+        name: Option<String>,
+        typing: bool,
+    },
     Pong,
 }
 
@@ -254,7 +280,10 @@ async fn widget_socket(
                     Ok(ClientFrame::Resume { after_seq }) => {
                         delivered = deliver_after(&services, grant, after_seq.max(0), &tx).await?.max(after_seq.max(0));
                     }
-                    Ok(ClientFrame::Message { client_id, text }) => {
+                    Ok(ClientFrame::Typing { typing }) => services.visitor_typing(&grant, typing),
+                    Ok(ClientFrame::Delivered { seq }) => services.visitor_receipt(&grant, seq, 0).await?,
+                    Ok(ClientFrame::Read { seq }) => services.visitor_receipt(&grant, seq, seq).await?,
+                    Ok(ClientFrame::Message { client_id, text, attachment_id }) => {
                         if limiter.as_ref().is_some_and(|l| l.check().is_err()) {
                             // Not stored and not acknowledged: the client resends it later with the same client_id.
                             let _ = tx.send(ServerFrame::Error { code: ErrorCode::RateLimited, message: "too many messages; slow down".into(), client_id: Some(client_id) }).await;
@@ -264,7 +293,7 @@ async fn widget_socket(
                             let _ = tx.send(ServerFrame::Error { code: ErrorCode::InvalidField, message: "client_id must be 1 to 64 characters".into(), client_id: None }).await;
                             continue;
                         }
-                        match services.visitor_message(grant, Some(client_id.clone()), &text).await {
+                        match services.visitor_message_with(grant, Some(client_id.clone()), &text, attachment_id).await {
                             Ok(appended) => {
                                 let m = &appended.message;
                                 let _ = tx.send(ServerFrame::Ack { client_id, message_id: m.id, seq: m.seq }).await;
@@ -294,6 +323,9 @@ async fn widget_socket(
                     Ok(ev) if ev.tenant_id() == grant.tenant_id && ev.conversation_id() == Some(grant.conversation_id) => match ev {
                         Event::MessageStored(m) if m.seq > delivered && m.author != lingxi_types::Author::Note => {
                             delivered = deliver_after(&services, grant, delivered, &tx).await?.max(delivered);
+                        }
+                        Event::Typing { author: lingxi_types::Author::Agent, name, typing, .. } => {
+                            let _ = tx.send(ServerFrame::Typing { author: lingxi_types::Author::Agent, name, typing }).await;
                         }
                         Event::ConversationChanged(c) => {
                             let _ = tx.send(ServerFrame::Status { status: c.status, agent_name: c.assigned_agent_name.clone() }).await;

@@ -87,6 +87,27 @@ fn table() -> Vec<(&'static str, &'static str, Access, Value)> {
         ("GET", "/api/v1/conversations/{id}/assignments", Member, Value::Null),
         ("GET", "/api/v1/visitors/{id}", Member, Value::Null),
         ("PUT", "/api/v1/visitors/{id}/segments", Member, json!({"tags": ["wholesale"], "vip": true})),
+        ("PATCH", "/api/v1/visitors/{id}", Member, json!({"attributes": {"plan": "gold"}, "email": "a@b.cn"})),
+        ("GET", "/api/v1/visitors/{id}/card", Member, Value::Null),
+        ("GET", "/api/v1/visitors/{id}/orders", Member, Value::Null),
+        ("POST", "/api/v1/conversations/{id}/read", Member, json!({"seq": 1})),
+        ("POST", "/api/v1/conversations/{id}/attachments", Member, json!("a,b\n1,2\n")),
+        ("GET", "/api/v1/attachments/{id}", Member, Value::Null),
+        ("POST", "/api/v1/widget/attachments", Widget, json!("a,b\n1,2\n")),
+        ("GET", "/api/v1/widget/attachments/{id}", Widget, Value::Null),
+        ("GET", "/api/v1/canned-replies", Member, Value::Null),
+        (
+            "POST",
+            "/api/v1/canned-replies",
+            Member,
+            json!({"shortcut": "s{n}", "title": "t", "text": "hi {{visitor.name}}"}),
+        ),
+        ("PUT", "/api/v1/canned-replies/{id}", Supervisor, json!({"shortcut": "s{n}", "title": "t", "text": "hello"})),
+        ("DELETE", "/api/v1/canned-replies/{id}", Supervisor, Value::Null),
+        ("POST", "/api/v1/track", Public, Value::Null),
+        ("POST", "/api/v1/track/identify", Public, Value::Null),
+        ("POST", "/api/v1/orders", Supervisor, json!({"external_id": "o-{n}", "status": "paid", "amount": "10.00"})),
+        ("POST", "/api/v1/orders/import", Supervisor, json!("order_id,amount\no-{n},10\n")),
         ("GET", "/api/v1/tickets", Member, Value::Null),
         ("POST", "/api/v1/tickets", Member, json!({"title": "t-{n}", "tags": ["x"]})),
         ("GET", "/api/v1/tickets/{id}", Member, Value::Null),
@@ -168,7 +189,23 @@ impl World {
             let new = NewTicket { title: "t".into(), source: "api".into(), ..Default::default() };
             return Ok(self.store.create_ticket(tenant.id, new, &actor).await?.id.to_string());
         }
-        let s = self.services.open_widget_session(&tenant.widget_key, None, None, None, None).await?;
+        if path.starts_with("/api/v1/canned-replies/") {
+            let n = self.n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            return Ok(self
+                .store
+                .create_canned_reply(tenant.id, None, &format!("c{n}"), "t", "x")
+                .await?
+                .id
+                .to_string());
+        }
+        let s = self.services.open_widget_session(&tenant.widget_key, None, None, None, None, None).await?;
+        if path.contains("/attachments/") {
+            let a = self
+                .store
+                .store_attachment(tenant.id, s.conversation.id, "visitor", "a.txt", "text/plain", b"hi".to_vec())
+                .await?;
+            return Ok(a.id.to_string());
+        }
         if path.starts_with("/api/v1/visitors/") {
             return Ok(s.visitor_id.to_string());
         }

@@ -51,6 +51,7 @@ impl Services {
         external_id: Option<&str>,
         previous_token: Option<&str>,
         entry_page: Option<&str>,
+        anonymous_id: Option<&str>,
     ) -> ServiceResult<WidgetSession> {
         let tenant = self.store.tenant_by_widget_key(widget_key).await?.ok_or(ServiceError::UnknownWidgetKey)?;
         if let Some(token) = previous_token
@@ -68,7 +69,11 @@ impl Services {
             let suffix: String = new_token().chars().take(4).collect();
             format!("访客 Visitor-{suffix}")
         });
-        let visitor = self.store.upsert_visitor(tenant.id, external_id, &visitor_name).await?;
+        // The browser's anonymous id (shared with the tracker) ties the chat to the browsing track; a customer id
+        // ties it to the customer, across browsers and channels.
+        let customer = crate::CustomerRef { user_id: external_id.map(str::to_owned), ..Default::default() };
+        let identities = crate::identities_of(&customer, anonymous_id)?;
+        let visitor = self.store.resolve_visitor(tenant.id, &identities, &visitor_name).await?;
         let entry_page: Option<String> =
             entry_page.map(str::trim).filter(|p| !p.is_empty()).map(|p| p.chars().take(MAX_ENTRY_PAGE_CHARS).collect());
         let conversation =
@@ -115,6 +120,7 @@ impl Services {
             author_name: None,
             text: text.to_owned(),
             client_id: None,
+            attachment: None,
         };
         Ok(self.post(tenant_id, id, new).await?.message)
     }
@@ -131,7 +137,19 @@ impl Services {
         client_id: Option<String>,
         text: &str,
     ) -> ServiceResult<Appended> {
-        validate_text(text)?;
+        self.visitor_message_with(grant, client_id, text, None).await
+    }
+
+    /// [`Services::visitor_message`] with an attachment uploaded before (the text may then be empty).
+    pub async fn visitor_message_with(
+        &self,
+        grant: WidgetGrant,
+        client_id: Option<String>,
+        text: &str,
+        attachment: Option<AttachmentId>,
+    ) -> ServiceResult<Appended> {
+        validate_message(text, attachment.is_some())?;
+        let attachment = self.attachment_for(grant.tenant_id, grant.conversation_id, attachment).await?;
         let conversation = self.store.conversation(grant.tenant_id, grant.conversation_id).await?;
         if conversation.status == ConversationStatus::Closed
             && let Some(reopened) = self
@@ -161,6 +179,7 @@ impl Services {
             author_name: None,
             text: text.to_owned(),
             client_id,
+            attachment,
         };
         self.post(grant.tenant_id, grant.conversation_id, new).await
     }
@@ -211,7 +230,14 @@ impl Services {
                 return Ok(());
             }
         };
-        let new = NewMessage { author: Author::Bot, author_user: None, author_name: None, text, client_id: None };
+        let new = NewMessage {
+            author: Author::Bot,
+            author_user: None,
+            author_name: None,
+            text,
+            client_id: None,
+            attachment: None,
+        };
         self.post(tenant_id, conversation.id, new).await?;
         self.store.record_event(tenant_id, Some(conversation.id), kind, detail).await?;
         if turn.state.consecutive_failures != conversation.bot_failures {
@@ -265,8 +291,21 @@ impl Services {
         text: &str,
         client_id: Option<String>,
     ) -> ServiceResult<Appended> {
-        validate_text(text)?;
+        self.agent_message_with(who, id, text, client_id, None).await
+    }
+
+    /// [`Services::agent_message`] with an attachment uploaded before (the text may then be empty).
+    pub async fn agent_message_with(
+        &self,
+        who: &Authenticated,
+        id: ConversationId,
+        text: &str,
+        client_id: Option<String>,
+        attachment: Option<AttachmentId>,
+    ) -> ServiceResult<Appended> {
+        validate_message(text, attachment.is_some())?;
         let tenant_id = who.tenant.id;
+        let attachment = self.attachment_for(tenant_id, id, attachment).await?;
         let conversation = self.store.conversation(tenant_id, id).await?;
         match conversation.status {
             ConversationStatus::Closed => return Err(ServiceError::Conflict("the conversation is closed".into())),
@@ -281,6 +320,7 @@ impl Services {
             author_name: Some(who.user.name.clone()),
             text: text.to_owned(),
             client_id,
+            attachment,
         };
         let appended = self.post(tenant_id, id, new).await?;
         if !appended.duplicate && !self.store.has_event(tenant_id, id, EventKind::FirstResponse).await? {
@@ -313,4 +353,15 @@ impl Services {
         self.dispatch(tenant_id).await?;
         Ok(closed)
     }
+}
+
+/// A message's text: may be empty only when it carries an attachment.
+fn validate_message(text: &str, has_attachment: bool) -> ServiceResult<()> {
+    if has_attachment && text.trim().is_empty() {
+        if text.chars().count() > crate::MAX_TEXT_CHARS {
+            return Err(ServiceError::Invalid("text is too long".into()));
+        }
+        return Ok(());
+    }
+    validate_text(text).map(|_| ())
 }

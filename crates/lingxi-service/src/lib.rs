@@ -5,14 +5,21 @@
 //! behaviour that does not depend on HTTP belong here.
 
 mod auth;
+mod customers;
 mod flow;
 mod kb;
 mod presence;
 mod routing;
 mod sla;
 mod tickets;
+mod workspace;
 
+pub use customers::{
+    CustomerRef, MAX_ORDER_ROWS, MAX_TRACK_BATCH, OrderImportReport, OrderInput, OrderRowError, TRACK_KINDS,
+    TrackInput, VisitorCard, identities_of, normalise_email, normalise_phone,
+};
 pub use flow::{WidgetGrant, WidgetSession};
+pub use workspace::{ListRequest, ListView, MAX_CANNED_CHARS, MAX_QUERY_CHARS};
 
 pub use auth::{
     AuthError, Authenticated, ClientInfo, LOCK_THRESHOLD, hash_password, new_token, token_hash, validate_new_password,
@@ -41,6 +48,12 @@ pub enum ServiceError {
     /// The caller's role does not allow it.
     #[error("{0}")]
     Forbidden(String),
+    /// The upload is too big.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The upload's type is not accepted.
+    #[error("{0}")]
+    UnsupportedMedia(String),
     /// The widget key is unknown.
     #[error("unknown widget key")]
     UnknownWidgetKey,

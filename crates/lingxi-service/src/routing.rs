@@ -7,6 +7,7 @@
 
 use crate::auth::Authenticated;
 use crate::presence::PresenceGuard;
+use crate::workspace::is_supervisor;
 use crate::{ServiceError, ServiceResult, Services, validate_text};
 use lingxi_bus::Event;
 use lingxi_domain::routing::{AgentSlot, MAX_CAPACITY, RouteFacts, needs, pick, route};
@@ -82,10 +83,6 @@ fn clean_list(what: &str, items: &[String], max_items: usize, max_chars: usize) 
         }
     }
     Ok(out)
-}
-
-fn is_supervisor(who: &Authenticated) -> bool {
-    matches!(who.user.role, Role::Owner | Role::Admin | Role::Supervisor)
 }
 
 fn now_ms() -> i64 {
@@ -596,6 +593,7 @@ impl Services {
             author_name: Some(who.user.name.clone()),
             text: text.to_owned(),
             client_id: None,
+            attachment: None,
         };
         Ok(self.post(who.tenant.id, id, new).await?.message)
     }
@@ -724,8 +722,9 @@ impl Services {
         // A waiting conversation of a new (or former) VIP moves in the queue at once.
         let filter = lingxi_store::ConversationFilter {
             statuses: vec![ConversationStatus::Queued],
-            assigned_to: None,
+            visitor_id: Some(visitor_id),
             limit: Some(500),
+            ..Default::default()
         };
         let mut moved = false;
         for (c, _) in self.store.list_conversations(tenant_id, &filter).await? {

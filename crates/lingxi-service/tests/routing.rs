@@ -54,8 +54,10 @@ impl Shop {
         page: &str,
         text: &str,
     ) -> Result<Conversation, Box<dyn std::error::Error + Send + Sync>> {
-        let s =
-            self.services.open_widget_session(&self.tenant.widget_key, Some(who), Some(who), None, Some(page)).await?;
+        let s = self
+            .services
+            .open_widget_session(&self.tenant.widget_key, Some(who), Some(who), None, Some(page), None)
+            .await?;
         let grant = self.services.widget_grant(&s.token).await?;
         self.services.visitor_message(grant, None, text).await?;
         Ok(self.services.handoff(self.tenant.id, s.conversation.id, HandoffReason::VisitorRequest).await?)
@@ -206,7 +208,7 @@ async fn vips_first_then_first_come_first_served_within_a_priority_on(store: Sto
     let first = shop.ask("n1", "/", "hi").await?;
     let second = shop.ask("n2", "/", "hi").await?;
     // A VIP asks last.
-    let s = shop.services.open_widget_session(&shop.tenant.widget_key, None, Some("boss"), None, None).await?;
+    let s = shop.services.open_widget_session(&shop.tenant.widget_key, None, Some("boss"), None, None, None).await?;
     shop.services.set_visitor_segments(shop.tenant.id, s.visitor_id, &["gold".into()], true).await?;
     let vip = shop.services.handoff(shop.tenant.id, s.conversation.id, HandoffReason::VisitorRequest).await?;
     assert_eq!(vip.priority, VIP_PRIORITY);

@@ -137,7 +137,7 @@ async fn conversation_on(store: Store, _b: Store) -> TestResult {
     let t = store.create_tenant("s", "S", "wk_s").await?;
     let services = Services::new(store.clone(), Bus::default());
     let li = agent(&store, &t, "Li").await?;
-    let s = services.open_widget_session(&t.widget_key, Some("王女士"), None, None, None).await?;
+    let s = services.open_widget_session(&t.widget_key, Some("王女士"), None, None, None, None).await?;
     let grant = services.widget_grant(&s.token).await?;
     services.visitor_message(grant, None, "我的退款三天了还没到账").await?;
     services.agent_message(&li, s.conversation.id, "我帮您查一下", None).await?;

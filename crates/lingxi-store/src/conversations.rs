@@ -18,6 +18,8 @@ pub struct NewMessage {
     pub text: String,
     /// The sender's idempotency key.
     pub client_id: Option<String>,
+    /// The file it carries (already stored with `store_attachment`).
+    pub attachment: Option<AttachmentRef>,
 }
 
 /// The outcome of an append.
@@ -34,8 +36,26 @@ pub struct Appended {
 pub struct ConversationFilter {
     /// Only these statuses (all when empty).
     pub statuses: Vec<ConversationStatus>,
-    /// Only those assigned to this agent.
+    /// Scope: those assigned to this agent…
     pub assigned_to: Option<UserId>,
+    /// …or (either scope matches) those queued in these groups or in no group.
+    pub queued_in: Option<Vec<GroupId>>,
+    /// Only those served by this agent.
+    pub agent: Option<UserId>,
+    /// Only this visitor's.
+    pub visitor_id: Option<VisitorId>,
+    /// Only this channel.
+    pub channel: Option<Channel>,
+    /// Only visitors with this tag.
+    pub tag: Option<String>,
+    /// Created at or after.
+    pub created_from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Created before.
+    pub created_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// Every word must occur in a message or in the visitor's name (case-insensitive).
+    pub words: Vec<String>,
+    /// Count unread visitor messages for this user.
+    pub reader: Option<UserId>,
     /// At most this many (default 100).
     pub limit: Option<i64>,
 }
@@ -43,11 +63,11 @@ pub struct ConversationFilter {
 pub(crate) const CONVERSATION_SELECT: &str = "SELECT c.id, c.tenant_id, c.visitor_id, v.name AS visitor_name, \
      c.channel, c.status, c.assigned_agent, u.name AS agent_name, c.handoff_reason, c.last_seq, c.bot_failures, \
      c.group_id, c.priority, c.route_rule, c.queued_at, c.language, c.entry_page, c.category, \
-     c.created_at, c.updated_at, c.closed_at \
+     c.created_at, c.updated_at, c.closed_at, c.visitor_delivered_seq, c.visitor_read_seq \
      FROM conversations c JOIN visitors v ON v.id = c.visitor_id LEFT JOIN users u ON u.id = c.assigned_agent";
 
 const MESSAGE_COLUMNS: &str =
-    "id, tenant_id, conversation_id, seq, author, author_user, author_name, text, client_id, created_at";
+    "id, tenant_id, conversation_id, seq, author, author_user, author_name, text, client_id, created_at, attachment";
 
 pub(crate) fn conversation(row: &AnyRow) -> StoreResult<Conversation> {
     Ok(Conversation {
@@ -72,6 +92,8 @@ pub(crate) fn conversation(row: &AnyRow) -> StoreResult<Conversation> {
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
         closed_at: opt_ts(row, "closed_at")?,
+        visitor_delivered_seq: int(row, "visitor_delivered_seq")?,
+        visitor_read_seq: int(row, "visitor_read_seq")?,
     })
 }
 
@@ -86,11 +108,15 @@ fn message(row: &AnyRow) -> StoreResult<Message> {
         author_name: opt_text(row, "author_name")?,
         text: text(row, "text")?,
         client_id: opt_text(row, "client_id")?,
+        attachment: opt_text(row, "attachment")?
+            .map(|a| serde_json::from_str(&a))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("bad attachment: {e}")))?,
         created_at: ts(row, "created_at")?,
     })
 }
 
-fn visitor(row: &AnyRow) -> StoreResult<Visitor> {
+pub(crate) fn visitor(row: &AnyRow) -> StoreResult<Visitor> {
     Ok(Visitor {
         id: id(row, "id")?,
         tenant_id: id(row, "tenant_id")?,
@@ -98,11 +124,18 @@ fn visitor(row: &AnyRow) -> StoreResult<Visitor> {
         name: text(row, "name")?,
         tags: serde_json::from_str(&text(row, "tags")?).map_err(|e| StoreError::Corrupt(format!("bad tags: {e}")))?,
         vip: int(row, "vip")? != 0,
+        email: opt_text(row, "email")?,
+        phone: opt_text(row, "phone")?,
+        attributes: serde_json::from_str(&text(row, "attributes")?)
+            .map_err(|e| StoreError::Corrupt(format!("bad attributes: {e}")))?,
+        merged_into: opt_id(row, "merged_into")?,
+        last_seen_at: opt_ts(row, "last_seen_at")?,
         created_at: ts(row, "created_at")?,
     })
 }
 
-const VISITOR_COLUMNS: &str = "id, tenant_id, external_id, name, tags, vip, created_at";
+pub(crate) const VISITOR_COLUMNS: &str =
+    "id, tenant_id, external_id, name, tags, vip, email, phone, attributes, merged_into, last_seen_at, created_at";
 
 impl Store {
     /// The visitor with this external id (created when new), or a new anonymous visitor without one.
@@ -113,44 +146,30 @@ impl Store {
         name: &str,
     ) -> StoreResult<Visitor> {
         if let Some(ext) = external_id {
-            let row = sqlx::query(&format!(
-                "SELECT {VISITOR_COLUMNS} FROM visitors WHERE tenant_id = $1 AND external_id = $2"
-            ))
-            .bind(tid(tenant_id))
-            .bind(ext)
-            .fetch_optional(&self.pool)
-            .await?;
-            if let Some(row) = row {
-                return visitor(&row);
-            }
+            return self.resolve_visitor(tenant_id, &[(crate::IdentityKind::User, ext.to_owned())], name).await;
         }
         let v = Visitor {
             id: VisitorId::generate(),
             tenant_id,
-            external_id: external_id.map(str::to_owned),
+            external_id: None,
             name: name.to_owned(),
             tags: Vec::new(),
             vip: false,
+            email: None,
+            phone: None,
+            attributes: Default::default(),
+            merged_into: None,
+            last_seen_at: Some(now()),
             created_at: now(),
         };
-        let inserted = sqlx::query(
-            "INSERT INTO visitors (id, tenant_id, external_id, name, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(v.id.to_string())
-        .bind(tid(tenant_id))
-        .bind(v.external_id.clone())
-        .bind(&v.name)
-        .bind(millis(v.created_at))
-        .execute(&self.pool)
-        .await;
-        match inserted {
-            Ok(_) => Ok(v),
-            // Two first visits with the same external id raced: the other one won, use it.
-            Err(e) if is_unique_violation(&e) && external_id.is_some() => {
-                Box::pin(self.upsert_visitor(tenant_id, external_id, name)).await
-            }
-            Err(e) => Err(e.into()),
-        }
+        sqlx::query("INSERT INTO visitors (id, tenant_id, name, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $4)")
+            .bind(v.id.to_string())
+            .bind(tid(tenant_id))
+            .bind(&v.name)
+            .bind(millis(v.created_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(v)
     }
 
     /// Opens a conversation for a visitor; the bot serves it first.
@@ -227,45 +246,7 @@ impl Store {
         tenant_id: TenantId,
         filter: &ConversationFilter,
     ) -> StoreResult<Vec<(Conversation, Option<Message>)>> {
-        let mut sql = format!("{CONVERSATION_SELECT} WHERE c.tenant_id = $1");
-        let mut n = 1;
-        if !filter.statuses.is_empty() {
-            let marks: Vec<String> = filter
-                .statuses
-                .iter()
-                .map(|_| {
-                    n += 1;
-                    format!("${n}")
-                })
-                .collect();
-            sql.push_str(&format!(" AND c.status IN ({})", marks.join(", ")));
-        }
-        if filter.assigned_to.is_some() {
-            n += 1;
-            sql.push_str(&format!(" AND c.assigned_agent = ${n}"));
-        }
-        n += 1;
-        sql.push_str(&format!(" ORDER BY c.updated_at DESC, c.id DESC LIMIT ${n}"));
-        let mut q = sqlx::query(&sql).bind(tid(tenant_id));
-        for s in &filter.statuses {
-            q = q.bind(s.as_str());
-        }
-        if let Some(agent) = filter.assigned_to {
-            q = q.bind(agent.to_string());
-        }
-        q = q.bind(filter.limit.unwrap_or(100).clamp(1, 500));
-        let rows = q.fetch_all(&self.pool).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let c = conversation(row)?;
-            let last = if c.last_seq > 0 {
-                self.messages_after(tenant_id, c.id, c.last_seq - 1, 1).await?.into_iter().next()
-            } else {
-                None
-            };
-            out.push((c, last));
-        }
-        Ok(out)
+        Ok(self.search_conversations(tenant_id, filter).await?.into_iter().map(|l| (l.conversation, l.last)).collect())
     }
 
     /// Durably appends a message with the next sequence number of its conversation. A message whose
@@ -307,10 +288,11 @@ impl Store {
             author_name: new.author_name,
             text: new.text,
             client_id: new.client_id,
+            attachment: new.attachment,
             created_at: at,
         };
         let inserted = sqlx::query(&format!(
-            "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         ))
         .bind(m.id.to_string())
         .bind(tid(tenant_id))
@@ -322,6 +304,7 @@ impl Store {
         .bind(&m.text)
         .bind(m.client_id.clone())
         .bind(millis(at))
+        .bind(m.attachment.as_ref().and_then(|a| serde_json::to_string(a).ok()))
         .execute(&mut *tx)
         .await;
         match inserted {

@@ -9,6 +9,7 @@
 
 mod audit;
 mod conversations;
+mod customers;
 mod events;
 mod kb;
 mod routing;
@@ -17,9 +18,14 @@ mod tenants;
 pub mod testing;
 mod tickets;
 mod users;
+mod workspace;
 
 pub use audit::{AuditRecord, NewAudit};
 pub use conversations::{Appended, ConversationFilter, NewMessage};
+pub use customers::{
+    Identity, IdentityKind, NOT_COUNTED_STATUSES, NewOrder, NewVisitorEvent, Order, OrderItem, OrderTotals,
+    OrderUpsert, TicketBrief, VisitorEvent, VisitorPatch,
+};
 pub use events::StoredEvent;
 pub use kb::{KbFilter, KbUpsertCounts, NewKbEntry};
 pub use routing::{AssignChecks, AssignOutcome, AvailableAgent, GroupInput, HEARTBEAT_TTL_MS};
@@ -27,6 +33,7 @@ pub use tickets::{
     Actor, NewTicket, Ticket, TicketChange, TicketComment, TicketFilter, TicketSettingsRow, diff as ticket_diff,
 };
 pub use users::{LoginCandidate, NewSession, SessionRecord};
+pub use workspace::{CannedReply, ListedConversation, StoredAttachment};
 
 use lingxi_types::TenantId;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

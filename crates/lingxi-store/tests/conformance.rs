@@ -29,6 +29,7 @@ fn visitor_text(text: &str, client_id: Option<&str>) -> NewMessage {
         author_name: None,
         text: text.to_owned(),
         client_id: client_id.map(str::to_owned),
+        attachment: None,
     }
 }
 

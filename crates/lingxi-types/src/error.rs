@@ -12,6 +12,8 @@ pub enum ErrorCode {
     InvalidField,
     /// The body is larger than the limit.
     PayloadTooLarge,
+    /// The file type is not accepted, or the file is not of the type it claims.
+    UnsupportedMediaType,
     /// No valid session or token was presented.
     Unauthenticated,
     /// E-mail or password is wrong.
@@ -46,6 +48,7 @@ impl ErrorCode {
         match self {
             Self::BadRequest | Self::InvalidField | Self::TenantRequired => 400,
             Self::PayloadTooLarge => 413,
+            Self::UnsupportedMediaType => 415,
             Self::Unauthenticated | Self::InvalidCredentials => 401,
             Self::Forbidden | Self::CsrfRequired => 403,
             Self::NotFound | Self::UnknownWidgetKey => 404,
@@ -62,6 +65,7 @@ impl ErrorCode {
             Self::BadRequest => "bad_request",
             Self::InvalidField => "invalid_field",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Unauthenticated => "unauthenticated",
             Self::InvalidCredentials => "invalid_credentials",
             Self::TenantRequired => "tenant_required",

@@ -79,3 +79,15 @@ id_type!(
     /// A ticket (工单).
     TicketId
 );
+id_type!(
+    /// A file attached to a conversation.
+    AttachmentId
+);
+id_type!(
+    /// A customer's order, as the business reported it.
+    OrderId
+);
+id_type!(
+    /// A canned reply (快捷回复).
+    CannedReplyId
+);

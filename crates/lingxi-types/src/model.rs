@@ -213,6 +213,16 @@ pub struct Visitor {
     pub tags: Vec<String>,
     /// Whether a VIP: routed ahead of everyone else.
     pub vip: bool,
+    /// E-mail, when known.
+    pub email: Option<String>,
+    /// Phone, when known.
+    pub phone: Option<String>,
+    /// Custom attributes (plan, city, …).
+    pub attributes: std::collections::BTreeMap<String, String>,
+    /// Set when this visitor was merged into another one: that one holds everything now.
+    pub merged_into: Option<VisitorId>,
+    /// When a tracked event or a conversation last came from them.
+    pub last_seen_at: Option<DateTime<Utc>>,
     /// When first seen.
     pub created_at: DateTime<Utc>,
 }
@@ -262,6 +272,10 @@ pub struct Conversation {
     pub updated_at: DateTime<Utc>,
     /// Closed at.
     pub closed_at: Option<DateTime<Utc>>,
+    /// The visitor's widget received the messages up to this seq.
+    pub visitor_delivered_seq: i64,
+    /// The visitor has seen the messages up to this seq.
+    pub visitor_read_seq: i64,
 }
 
 /// One message of a conversation.
@@ -285,8 +299,23 @@ pub struct Message {
     pub text: String,
     /// The sender's idempotency key.
     pub client_id: Option<String>,
+    /// The file it carries.
+    pub attachment: Option<AttachmentRef>,
     /// Stored at.
     pub created_at: DateTime<Utc>,
+}
+
+/// A file carried by a message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AttachmentRef {
+    /// Its id (download at `/api/v1/attachments/{id}`).
+    pub id: AttachmentId,
+    /// The file name as uploaded.
+    pub name: String,
+    /// The checked media type.
+    pub content_type: String,
+    /// Bytes.
+    pub size: i64,
 }
 
 /// A knowledge-base (FAQ) entry.

@@ -28,6 +28,8 @@ pub struct MessageView {
     pub text: String,
     /// The sender's idempotency key.
     pub client_id: Option<String>,
+    /// The file it carries.
+    pub attachment: Option<AttachmentRef>,
     /// RFC 3339 time.
     pub created_at: String,
 }
@@ -42,6 +44,7 @@ impl From<&Message> for MessageView {
             author_name: m.author_name.clone(),
             text: m.text.clone(),
             client_id: m.client_id.clone(),
+            attachment: m.attachment.clone(),
             created_at: rfc3339(m.created_at),
         }
     }
@@ -93,6 +96,16 @@ pub struct ConversationView {
     pub updated_at: String,
     /// RFC 3339.
     pub closed_at: Option<String>,
+    /// The visitor's widget received the messages up to this seq.
+    pub visitor_delivered_seq: i64,
+    /// The visitor has seen the messages up to this seq.
+    pub visitor_read_seq: i64,
+    /// Visitor messages the caller has not read (lists only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unread: Option<i64>,
+    /// With a search: the newest message that matched (`null` when only the visitor's name did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matched: Option<Option<MessageView>>,
 }
 
 impl ConversationView {
@@ -118,6 +131,10 @@ impl ConversationView {
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
             closed_at: c.closed_at.map(rfc3339),
+            visitor_delivered_seq: c.visitor_delivered_seq,
+            visitor_read_seq: c.visitor_read_seq,
+            unread: None,
+            matched: None,
         }
     }
 }
