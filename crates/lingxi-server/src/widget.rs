@@ -143,8 +143,8 @@ pub async fn ws(
 ) -> AppResult<Response> {
     let grant = state.services.widget_grant(&q.token).await?;
     Ok(upgrade.max_message_size(crate::MAX_WS_FRAME).on_upgrade(move |socket| async move {
-        let limiter = state.limits.message_limiter();
-        if let Err(e) = widget_socket(state.services, grant, limiter, socket).await {
+        let limiters = (state.limits.message_limiter(), state.limits.message_limiter());
+        if let Err(e) = widget_socket(state.services, grant, limiters, socket).await {
             tracing::debug!(error = %e, "widget socket ended");
         }
     }))
@@ -243,7 +243,7 @@ enum ServerFrame {
 async fn widget_socket(
     services: Services,
     grant: WidgetGrant,
-    limiter: Option<governor::DefaultDirectRateLimiter>,
+    (limiter, control): (Option<governor::DefaultDirectRateLimiter>, Option<governor::DefaultDirectRateLimiter>),
     socket: WebSocket,
 ) -> Result<(), ServiceError> {
     let (mut sink, mut stream) = socket.split();
@@ -280,6 +280,9 @@ async fn widget_socket(
                     Ok(ClientFrame::Resume { after_seq }) => {
                         delivered = deliver_after(&services, grant, after_seq.max(0), &tx).await?.max(after_seq.max(0));
                     }
+                    // Typing and receipts have their own budget (a flood of them is dropped, never answered).
+                    Ok(ClientFrame::Typing { .. } | ClientFrame::Delivered { .. } | ClientFrame::Read { .. })
+                        if control.as_ref().is_some_and(|l| l.check().is_err()) => {}
                     Ok(ClientFrame::Typing { typing }) => services.visitor_typing(&grant, typing),
                     Ok(ClientFrame::Delivered { seq }) => services.visitor_receipt(&grant, seq, 0).await?,
                     Ok(ClientFrame::Read { seq }) => services.visitor_receipt(&grant, seq, seq).await?,

@@ -594,3 +594,145 @@ async fn users_see_and_revoke_their_own_sessions() -> TestResult {
     assert_eq!(server.get("/api/v1/me", &shop.agent).await?.0, 200);
     Ok(())
 }
+
+/// The workspace over HTTP and both sockets: tracked browsing shows on the visitor card, typing and receipts travel
+/// live, attachments are checked, bound to their conversation and served safely, search and unread come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workspace_over_http_and_sockets() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let server = TestServer::start(&sqlite_url(&dir).await).await?;
+    let shop = server.tenant("ws").await?;
+    // The tracker (CORS, from the shop's own site) records the browsing before the chat.
+    let pre = server
+        .http
+        .request(reqwest::Method::OPTIONS, server.url("/api/v1/track"))
+        .header("origin", "https://shop.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await?;
+    assert_eq!(pre.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()), Some("*"));
+    let anon = "browser-7f3a9c21";
+    let events = json!({"widget_key": shop.widget_key, "anonymous_id": anon, "events": [
+        {"kind": "page_view", "url": "https://shop.example/", "title": "首页"},
+        {"kind": "product_view", "product_id": "sku-1", "product_name": "<b>羊毛大衣</b>", "url": "https://shop.example/p/1"}]});
+    let (code, tracked) = server.post("/api/v1/track", "", events).await?;
+    assert_eq!((code, tracked["accepted"].as_u64()), (202, Some(2)));
+    let (code, bad) = server
+        .post("/api/v1/track", "", json!({"widget_key": shop.widget_key, "anonymous_id": anon, "events": []}))
+        .await?;
+    assert_eq!((code, bad["code"].as_str()), (400, Some("invalid_field")));
+    let r = server
+        .http
+        .post(server.url("/api/v1/widget/sessions"))
+        .json(&json!({"widget_key": shop.widget_key, "anonymous_id": anon, "visitor": {"name": "Tom"}}))
+        .send()
+        .await?;
+    let session: Value = r.json().await?;
+    assert_eq!(session["visitor_id"], tracked["visitor_id"], "the chat's visitor is the tracked browser");
+    let token = session["token"].as_str().ok_or("token")?.to_owned();
+    let conversation_id = session["conversation_id"].as_str().ok_or("id")?.to_owned();
+    let (_, card) = server
+        .get(&format!("/api/v1/visitors/{}/card", session["visitor_id"].as_str().ok_or("v")?), &shop.agent)
+        .await?;
+    assert_eq!(card["track"][1]["product_name"], "<b>羊毛大衣</b>", "stored as text; the UI renders it as text");
+    assert_eq!(card["value"]["tier"], "none");
+
+    let mut visitor = widget_ws(&server, &token).await?;
+    until(&mut visitor, |f| f["type"] == "hello").await?;
+    let (mut agent_ws, _) =
+        tokio_tungstenite::connect_async(server.ws_url(&format!("/api/v1/agent/ws?token={}", shop.agent))).await?;
+    send(&mut agent_ws, json!({"type": "ping"})).await?;
+    until(&mut agent_ws, |f| f["type"] == "pong").await?;
+
+    // Typing both ways.
+    send(&mut visitor, json!({"type": "typing", "typing": true})).await?;
+    let typing = until(&mut agent_ws, |f| f["type"] == "typing").await?;
+    assert_eq!(
+        (typing["conversation_id"].as_str(), typing["typing"].as_bool()),
+        (Some(conversation_id.as_str()), Some(true))
+    );
+    send(&mut agent_ws, json!({"type": "typing", "conversation_id": conversation_id, "typing": true})).await?;
+    let typing = until(&mut visitor, |f| f["type"] == "typing").await?;
+    assert_eq!((typing["author"].as_str(), typing["name"].as_str()), (Some("agent"), Some("Li Na")));
+
+    // The visitor attaches a picture; a disguised or too big file is refused with a typed error.
+    let png: Vec<u8> =
+        vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D, b'I', b'H', b'D', b'R', 1, 2];
+    let upload = |body: Vec<u8>, kind: &'static str| {
+        server
+            .http
+            .post(server.url("/api/v1/widget/attachments?name=%E7%85%A7%E7%89%87.png"))
+            .bearer_auth(&token)
+            .header("content-type", kind)
+            .body(body)
+            .send()
+    };
+    let r = upload(b"<script>alert(1)</script>".to_vec(), "text/html").await?;
+    assert_eq!(r.status(), 415);
+    assert_eq!(r.json::<Value>().await?["code"], "unsupported_media_type");
+    let r = upload(b"GIF89a not a png".to_vec(), "image/png").await?;
+    assert_eq!(r.status(), 415);
+    let r = upload(png.clone(), "image/png").await?;
+    assert_eq!(r.status(), 201);
+    let attachment: Value = r.json().await?;
+    assert_eq!(attachment["name"], "照片.png");
+    send(&mut visitor, json!({"type": "message", "client_id": "a-1", "text": "", "attachment_id": attachment["id"]}))
+        .await?;
+    until(&mut visitor, |f| f["type"] == "ack").await?;
+    let seen = until(&mut agent_ws, |f| f["type"] == "message" && f["message"]["author"] == "visitor").await?;
+    assert_eq!(seen["message"]["attachment"]["id"], attachment["id"]);
+    let id = attachment["id"].as_str().ok_or("id")?;
+    let r = server.http.get(server.url(&format!("/api/v1/attachments/{id}"))).bearer_auth(&shop.agent).send().await?;
+    assert_eq!(r.status(), 200);
+    let header = |r: &reqwest::Response, h: &str| r.headers().get(h).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    assert_eq!(header(&r, "content-type").as_deref(), Some("image/png"));
+    assert_eq!(header(&r, "x-content-type-options").as_deref(), Some("nosniff"));
+    assert!(
+        header(&r, "content-disposition").is_some_and(|d| d.starts_with("inline") && d.contains("UTF-8''%E7%85%A7"))
+    );
+    assert_eq!(r.bytes().await?.to_vec(), png);
+    let own = server.http.get(server.url(&format!("/api/v1/widget/attachments/{id}?token={token}"))).send().await?;
+    assert_eq!(own.status(), 200);
+    let (other_token, _) = server.widget_session(&shop.widget_key).await?;
+    let theirs =
+        server.http.get(server.url(&format!("/api/v1/widget/attachments/{id}?token={other_token}"))).send().await?;
+    assert_eq!(theirs.status(), 404, "another visitor cannot fetch it");
+    let big = server
+        .http
+        .post(server.url(&format!("/api/v1/conversations/{conversation_id}/attachments?name=big.txt")))
+        .bearer_auth(&shop.agent)
+        .header("content-type", "text/plain")
+        .body(vec![b'a'; 11 * 1024 * 1024])
+        .send()
+        .await;
+    if let Ok(r) = big {
+        assert_eq!(r.status(), 413, "an oversized file is refused (or the connection reset while sending)");
+    }
+
+    // The agent replies; the widget reports delivery and reading; the agent sees the receipt.
+    send(&mut visitor, json!({"type": "message", "client_id": "t-1", "text": "这件大衣有货吗 coat"})).await?;
+    until(&mut visitor, |f| f["type"] == "ack").await?;
+    let (code, reply) = server
+        .post(&format!("/api/v1/conversations/{conversation_id}/messages"), &shop.agent, json!({"text": "有货"}))
+        .await?;
+    assert_eq!(code, 201);
+    let seq = reply["seq"].as_i64().ok_or("seq")?;
+    send(&mut visitor, json!({"type": "read", "seq": seq})).await?;
+    let receipt = until(&mut agent_ws, |f| f["type"] == "receipt").await?;
+    assert_eq!((receipt["delivered_seq"].as_i64(), receipt["read_seq"].as_i64()), (Some(seq), Some(seq)));
+
+    // Search and unread counts in the list.
+    let (_, found) = server.get("/api/v1/conversations?view=mine&q=%E5%A4%A7%E8%A1%A3", &shop.agent).await?;
+    assert_eq!(found["items"][0]["id"].as_str(), Some(conversation_id.as_str()));
+    assert!(found["items"][0]["matched"]["text"].as_str().is_some_and(|t| t.contains("大衣")));
+    assert_eq!(found["items"][0]["unread"], 2, "the picture and the question");
+    let (code, _) =
+        server.post(&format!("/api/v1/conversations/{conversation_id}/read"), &shop.agent, json!({"seq": seq})).await?;
+    assert_eq!(code, 204);
+    let (_, mine) = server.get("/api/v1/conversations?view=mine&q=COAT", &shop.agent).await?;
+    assert_eq!(mine["items"][0]["unread"], 0);
+    let (code, e) = server.get("/api/v1/conversations?view=all", &shop.agent).await?;
+    assert_eq!((code, e["code"].as_str()), (403, Some("forbidden")));
+    Ok(())
+}

@@ -446,6 +446,17 @@ impl Services {
     /// placed_at`; `items` is `name x quantity` separated by `;`). A file with any bad row changes nothing.
     pub async fn import_orders(&self, who: &Authenticated, data: &[u8]) -> ServiceResult<OrderImportReport> {
         self.order_admin(who)?;
+        self.import_orders_into(who.tenant.id, data, &mut |_, _| {}).await
+    }
+
+    /// [`Services::import_orders`] for the operator (the CLI): no role check; `progress(done, total)` is called as
+    /// the valid rows are applied.
+    pub async fn import_orders_into(
+        &self,
+        tenant_id: TenantId,
+        data: &[u8],
+        progress: &mut (dyn FnMut(usize, usize) + Send),
+    ) -> ServiceResult<OrderImportReport> {
         let text = std::str::from_utf8(data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data))
             .map_err(|_| invalid("the file must be UTF-8 CSV"))?;
         let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
@@ -505,14 +516,19 @@ impl Services {
         if !report.errors.is_empty() {
             return Ok(report);
         }
-        for (customer, order) in rows {
-            let visitor = self.customer_visitor(who.tenant.id, &customer).await?;
-            match self.store.upsert_order(who.tenant.id, visitor, &order).await?.1 {
+        let total = rows.len();
+        for (done, (customer, order)) in rows.into_iter().enumerate() {
+            let visitor = self.customer_visitor(tenant_id, &customer).await?;
+            if done % 100 == 0 {
+                progress(done, total);
+            }
+            match self.store.upsert_order(tenant_id, visitor, &order).await?.1 {
                 OrderUpsert::Created => report.created += 1,
                 OrderUpsert::Updated => report.updated += 1,
                 OrderUpsert::Unchanged => report.unchanged += 1,
             }
         }
+        progress(total, total);
         Ok(report)
     }
 }

@@ -5,6 +5,7 @@
 mod bench;
 mod demo;
 mod kb;
+mod orders;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -86,6 +87,11 @@ enum Command {
         #[command(subcommand)]
         command: kb::KbCommand,
     },
+    /// Customers' orders (shown on the visitor card): import from CSV.
+    Orders {
+        #[command(subcommand)]
+        command: orders::OrdersCommand,
+    },
     /// Evaluation of the understanding engine on labelled data.
     Eval {
         #[command(subcommand)]
@@ -157,6 +163,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Admin { command } => runtime()?.block_on(admin(command)),
         Command::Kb { command } => runtime()?.block_on(kb::run(command)),
+        Command::Orders { command } => runtime()?.block_on(orders::run(command)),
     }
 }
 
