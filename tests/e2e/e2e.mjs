@@ -382,6 +382,8 @@ await step('agent signs in on /agent', async () => {
     throw new Error(`sign-in refused: ${(await agent.locator('#login-form .form-error').textContent()).trim()}`);
   }
   await agent.locator('#conn.open').waitFor({ state: 'visible' });
+  assert(await agent.locator('#tabs .tab[data-tab="mine"]').isVisible() && await agent.locator('#tabs .tab[data-tab="queue"]').isVisible(), 'no 我的 / 排队 views');
+  assert(!(await agent.locator('#tabs .tab[data-tab="all"]').isVisible()), 'an agent (role agent) is offered the 全部 view');
 });
 
 await step('agent sees the conversation in the list (with an unread badge) and opens it; it is marked read', async () => {
@@ -896,6 +898,34 @@ if (!creds) {
     assert(v.body.vip === true && v.body.tags.includes('wholesale'), `the visitor is ${JSON.stringify(v.body)}`);
   });
 
+  await step('the tag filter finds the tagged visitor\'s conversations, and only those', async () => {
+    await agent.click('#filter-toggle');
+    await agent.locator('#filters').waitFor({ state: 'visible' });
+    await agent.selectOption('#f-status', '');
+    await agent.fill('#f-tag', 'wholesale');
+    await agent.locator(`#conv-list .conv[data-id="${ids.conv2}"]`).waitFor({ state: 'visible' });
+    await agent.fill('#f-tag', `no-such-tag-${uniq}`);
+    await agent.locator('#conv-list .list-empty').waitFor({ state: 'visible' });
+    await agent.click('#f-clear');
+    await agent.locator(`#conv-list .conv[data-id="${ids.conv2}"]`).waitFor({ state: 'visible' });
+    await agent.click('#filter-toggle');
+    await agent.locator('#filters').waitFor({ state: 'hidden' });
+  });
+
+  await step("the visitor card lists the visitor's other conversation and its ticket; a click opens it", async () => {
+    // the same browser came back: the same visitor, with the conversation of the first steps and its left message
+    const other = agent.locator(`[data-testid="visitor-card"] .vc-conv[data-id="${conversationId}"]`);
+    await other.waitFor({ state: 'visible' });
+    await other.click();
+    await agent.locator(`.conv.active[data-id="${conversationId}"]`).waitFor({ state: 'visible' });
+    await agent.locator('#messages .msg.visitor .bubble', { hasText: QUESTION }).first().waitFor({ state: 'visible' });
+    await agent.locator(`[data-testid="visitor-card"] .vc-ticket[data-number="${leftNumber}"]`).waitFor({ state: 'visible' });
+    // and back to the conversation being served
+    await agent.locator(`[data-testid="visitor-card"] .vc-conv[data-id="${ids.conv2}"]`).click();
+    await agent.locator(`.conv.active[data-id="${ids.conv2}"]`).waitFor({ state: 'visible' });
+    await agent.locator('#btn-transfer').waitFor({ state: 'visible' });
+  });
+
   await step('a second agent signs in; the transfer dialog lists agents with status and load', async () => {
     await signIn(agent2, '/agent', creds.agent2.email, creds.agent2.password);
     await agent2.locator('#conn.open').waitFor({ state: 'visible' });
@@ -944,6 +974,7 @@ if (!creds) {
     await admin.locator('#conn.open').waitFor({ state: 'visible' });
     await admin.locator('#chat-name').waitFor({ state: 'visible' });
     await admin.locator('#btn-takeover').waitFor({ state: 'visible' });
+    assert(await admin.locator('#tabs .tab[data-tab="all"]').isVisible(), 'the admin is not offered the 全部 view');
     await admin.click('#btn-takeover'); // confirm() is accepted by the dialog handler
     await admin.locator('#btn-takeover').waitFor({ state: 'hidden' });
     await admin.locator('#info-why .why-item[data-kind="takeover"]').first().waitFor({ state: 'visible' });
