@@ -526,9 +526,14 @@ function renderFilterCount() {
 }
 
 /** The agent filter's choices come from GET /agents. */
+let agentFilterKey = '';
 function renderAgentFilter() {
   const sel = $('#f-agent');
   const keep = state.filters.agent;
+  // rebuilt only when the choices change (GET /agents comes back often)
+  const key = [lang(), keep, ...state.agents.map((a) => `${a.user_id}:${a.name}`)].join('|');
+  if (key === agentFilterKey && sel.options.length) { sel.value = keep; return; }
+  agentFilterKey = key;
   clear(sel);
   sel.appendChild(h('option', { value: '' }, t('agent.filter.any')));
   const agents = [...state.agents].sort((a, b) => String(a.name).localeCompare(String(b.name)));
