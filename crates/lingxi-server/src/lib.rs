@@ -8,6 +8,7 @@ pub mod admin;
 pub mod agent;
 pub mod auth;
 pub mod error;
+pub mod intake;
 pub mod kb;
 pub mod limits;
 pub mod routing;
@@ -137,6 +138,15 @@ impl AppState {
         workspace::identify,
         workspace::upsert_order,
         workspace::import_orders,
+        intake::list_sources,
+        intake::create_source,
+        intake::update_source,
+        intake::delete_source,
+        intake::shipped,
+        intake::shipped_sample,
+        intake::import,
+        intake::runs,
+        intake::run,
     ),
     components(schemas(ApiError, ErrorCode))
 )]
@@ -230,6 +240,16 @@ pub fn api_router() -> Router<AppState> {
         .route("/api/v1/tickets/{id}/history", get(tickets::history))
         .route("/api/v1/conversations/{id}/ticket", post(tickets::from_conversation))
         .route("/api/v1/admin/ticket-settings", get(tickets::settings).put(tickets::save_settings))
+        .route("/api/v1/admin/intake/sources", get(intake::list_sources).post(intake::create_source))
+        .route("/api/v1/admin/intake/sources/{id}", put(intake::update_source).delete(intake::delete_source))
+        .route("/api/v1/admin/intake/shipped", get(intake::shipped))
+        .route("/api/v1/admin/intake/shipped/{id}/sample", get(intake::shipped_sample))
+        .route(
+            "/api/v1/admin/intake/import",
+            post(intake::import).layer(DefaultBodyLimit::max(lingxi_service::INTAKE_MAX_BYTES)),
+        )
+        .route("/api/v1/admin/intake/runs", get(intake::runs))
+        .route("/api/v1/admin/intake/runs/{id}", get(intake::run))
         .route("/api/{*rest}", axum::routing::any(agent::not_found))
 }
 

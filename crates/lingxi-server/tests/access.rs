@@ -108,6 +108,25 @@ fn table() -> Vec<(&'static str, &'static str, Access, Value)> {
         ("POST", "/api/v1/track/identify", Public, Value::Null),
         ("POST", "/api/v1/orders", Supervisor, json!({"external_id": "o-{n}", "status": "paid", "amount": "10.00"})),
         ("POST", "/api/v1/orders/import", Supervisor, json!("order_id,amount\no-{n},10\n")),
+        ("GET", "/api/v1/admin/intake/sources", Admin, Value::Null),
+        (
+            "POST",
+            "/api/v1/admin/intake/sources",
+            Admin,
+            json!({"name": "s-{n}", "mapping": {"name": "m", "kind": "order", "platform": "own", "columns": {"external_id": ["order_no"]}}}),
+        ),
+        (
+            "PUT",
+            "/api/v1/admin/intake/sources/{id}",
+            Admin,
+            json!({"name": "s-{n}", "mapping": {"name": "m", "kind": "order", "platform": "own", "columns": {"external_id": ["order_no"]}}}),
+        ),
+        ("DELETE", "/api/v1/admin/intake/sources/{id}", Admin, Value::Null),
+        ("GET", "/api/v1/admin/intake/shipped", Admin, Value::Null),
+        ("GET", "/api/v1/admin/intake/shipped/{id}/sample", Admin, Value::Null),
+        ("POST", "/api/v1/admin/intake/import", Admin, json!("order_no\nA-{n}\n")),
+        ("GET", "/api/v1/admin/intake/runs", Admin, Value::Null),
+        ("GET", "/api/v1/admin/intake/runs/{id}", Admin, Value::Null),
         ("GET", "/api/v1/tickets", Member, Value::Null),
         ("POST", "/api/v1/tickets", Member, json!({"title": "t-{n}", "tags": ["x"]})),
         ("GET", "/api/v1/tickets/{id}", Member, Value::Null),
@@ -188,6 +207,18 @@ impl World {
             let actor = Actor { user_id: None, name: "test".into() };
             let new = NewTicket { title: "t".into(), source: "api".into(), ..Default::default() };
             return Ok(self.store.create_ticket(tenant.id, new, &actor).await?.id.to_string());
+        }
+        if path.starts_with("/api/v1/admin/intake/shipped/") {
+            // Shipped mappings are the same for every tenant: the id names one; there is nothing foreign to find.
+            return Ok(if tenant.id == self.own.id { "tmall-refunds".into() } else { "no-such-mapping".into() });
+        }
+        if path.starts_with("/api/v1/admin/intake/sources/") {
+            let n = self.n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let m = r#"{"name":"m","kind":"order","platform":"own","columns":{"external_id":["order_no"]}}"#;
+            return Ok(self.store.save_intake_source(tenant.id, None, &format!("src-{n}"), m, true).await?.id);
+        }
+        if path.starts_with("/api/v1/admin/intake/runs/") {
+            return Ok(self.store.start_intake_run(tenant.id, "src", "f.csv", None).await?.id);
         }
         if path.starts_with("/api/v1/canned-replies/") {
             let n = self.n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -274,7 +305,9 @@ impl World {
         body: &Value,
     ) -> Result<u16, Box<dyn std::error::Error + Send + Sync>> {
         let n = self.n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let mut req = self.http.request(method.parse()?, format!("{}{}", self.base, path));
+        // The import names its source in the query (a shipped mapping here).
+        let query = if path.ends_with("/intake/import") { "?source=tmall-refunds" } else { "" };
+        let mut req = self.http.request(method.parse()?, format!("{}{}{}", self.base, path, query));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }

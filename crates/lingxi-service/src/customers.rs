@@ -270,13 +270,14 @@ impl Services {
             orders: self.store.visitor_orders(t, visitor.id, 20).await?,
             conversations: self.store.visitor_conversations(t, visitor.id, 20).await?,
             tickets: self.store.visitor_tickets(t, visitor.id, 20).await?,
-            visitor: self.masked(who, visitor),
+            visitor: self.masked_for(who, visitor),
             totals,
             tier,
         })
     }
 
-    fn masked(&self, who: &Authenticated, mut v: Visitor) -> Visitor {
+    /// The visitor with e-mail and phone masked unless the caller is a supervisor or above.
+    pub(crate) fn masked_for(&self, who: &Authenticated, mut v: Visitor) -> Visitor {
         if !is_supervisor(who) {
             v.email = v.email.as_deref().map(mask_email);
             v.phone = v.phone.as_deref().map(mask_phone);
@@ -321,7 +322,7 @@ impl Services {
         }
         let patch = VisitorPatch { name, email, phone, attributes };
         let updated = self.store.patch_visitor(who.tenant.id, v.id, &patch).await?;
-        Ok(self.masked(who, updated))
+        Ok(self.masked_for(who, updated))
     }
 
     /// Stores tracked events of an anonymous browser; returns the visitor they belong to and how many were stored.

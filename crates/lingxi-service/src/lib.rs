@@ -7,6 +7,7 @@
 mod auth;
 mod customers;
 mod flow;
+mod intake;
 mod kb;
 mod presence;
 mod routing;
@@ -19,6 +20,9 @@ pub use customers::{
     TrackInput, VisitorCard, identities_of, normalise_email, normalise_phone,
 };
 pub use flow::{WidgetGrant, WidgetSession};
+pub use intake::{
+    INTAKE_MAX_BYTES, IntakePlan, IntakeProgress, IntakeReport, IntakeRowError, IntakeUpload, mapping_from_json,
+};
 pub use workspace::{ListRequest, ListView, MAX_CANNED_CHARS, MAX_QUERY_CHARS};
 
 pub use auth::{

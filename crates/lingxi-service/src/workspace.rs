@@ -201,7 +201,8 @@ impl Services {
         id: ConversationId,
     ) -> ServiceResult<BTreeMap<&'static str, String>> {
         let c = self.store.conversation(who.tenant.id, id).await?;
-        let v = self.store.live_visitor(who.tenant.id, c.visitor_id).await?;
+        // Contact details are masked for agents here as on the visitor card.
+        let v = self.masked_for(who, self.store.live_visitor(who.tenant.id, c.visitor_id).await?);
         let mut values = BTreeMap::new();
         values.insert("visitor.name", v.name);
         values.insert("visitor.email", v.email.unwrap_or_default());

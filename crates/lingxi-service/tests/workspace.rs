@@ -188,7 +188,11 @@ async fn chat_pane_on(store: Store, _b: Store) -> TestResult {
     let shortcuts = |l: Vec<lingxi_store::CannedReply>| l.into_iter().map(|r| r.shortcut).collect::<Vec<_>>();
     assert_eq!(shortcuts(s.canned_replies(&li).await?), vec!["bye", "hi"]);
     assert_eq!(shortcuts(s.canned_replies(&wang).await?), vec!["bye"], "personal replies are private");
+    s.update_visitor(&boss, grant.visitor_id, None, Some(Some("wang.fang@example.com".into())), None, BTreeMap::new())
+        .await?;
     let values = s.canned_values(&li, id).await?;
+    assert_eq!(values["visitor.email"], "w***@example.com", "agents get contact details masked in replies too");
+    assert_eq!(s.canned_values(&boss, id).await?["visitor.email"], "wang.fang@example.com");
     assert_eq!(lingxi_domain::workspace::expand(&mine.text, &values), "您好 王芳，我是Li Na");
     assert_eq!(lingxi_domain::workspace::expand(&team.text, &values), "感谢您联系Shop CP");
     assert!(matches!(s.delete_canned_reply(&wang, mine.id).await, Err(ServiceError::NotFound(_))));

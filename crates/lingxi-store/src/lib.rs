@@ -11,6 +11,7 @@ mod audit;
 mod conversations;
 mod customers;
 mod events;
+mod intake;
 mod kb;
 mod routing;
 mod rows;
@@ -27,6 +28,7 @@ pub use customers::{
     OrderUpsert, TicketBrief, VisitorEvent, VisitorPatch,
 };
 pub use events::StoredEvent;
+pub use intake::{IntakeApplied, IntakeRow, IntakeRun, IntakeSource};
 pub use kb::{KbFilter, KbUpsertCounts, NewKbEntry};
 pub use routing::{AssignChecks, AssignOutcome, AvailableAgent, GroupInput, HEARTBEAT_TTL_MS};
 pub use tickets::{

@@ -4,6 +4,7 @@
 
 mod bench;
 mod demo;
+mod intake;
 mod kb;
 mod orders;
 
@@ -87,6 +88,11 @@ enum Command {
         #[command(subcommand)]
         command: kb::KbCommand,
     },
+    /// Marketplace exports (orders, refunds, reviews) through a column mapping; refunds and bad reviews → tickets.
+    Intake {
+        #[command(subcommand)]
+        command: intake::IntakeCommand,
+    },
     /// Customers' orders (shown on the visitor card): import from CSV.
     Orders {
         #[command(subcommand)]
@@ -164,6 +170,7 @@ fn main() -> anyhow::Result<()> {
         Command::Admin { command } => runtime()?.block_on(admin(command)),
         Command::Kb { command } => runtime()?.block_on(kb::run(command)),
         Command::Orders { command } => runtime()?.block_on(orders::run(command)),
+        Command::Intake { command } => runtime()?.block_on(intake::run(command)),
     }
 }
 
