@@ -14,7 +14,7 @@ export const NEXT = {
   solved: ['open', 'closed'],
   closed: [],
 };
-const VIEWS = ['mine', 'unassigned', 'groups', 'all'];
+const VIEWS = ['mine', 'unassigned', 'groups', 'overdue', 'all'];
 const VIEW_KEY = 'lingxi:agent:tkview';
 const PAGE = 25;
 

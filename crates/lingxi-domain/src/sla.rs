@@ -798,6 +798,34 @@ pub struct SlaPolicy {
     /// When the clocks warn.
     #[serde(default)]
     pub warn_before: WarnBefore,
+    /// What happens on a breach.
+    #[serde(default)]
+    pub escalation: Escalation,
+}
+
+/// What a breach of a policy does, besides recording it in the ticket's history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escalation {
+    /// Raise the priority one level (default on).
+    #[serde(default = "yes")]
+    pub raise_priority: bool,
+    /// Move the ticket to this group (an id), where it is assigned again.
+    #[serde(default)]
+    pub reassign_group_id: Option<String>,
+    /// Tell the supervisors' system: an HTTP(S) URL that receives `POST {"event":"sla.breach",…}` (retried until it
+    /// answers 2xx).
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Escalation {
+    fn default() -> Self {
+        Escalation { raise_priority: true, reassign_group_id: None, webhook_url: None }
+    }
 }
 
 impl SlaPolicy {
@@ -1192,6 +1220,7 @@ mod tests {
             resolution: None,
             business_hours: true,
             warn_before: WarnBefore::default(),
+            escalation: Escalation::default(),
         };
         let created = sh(3, 3, 10, 0);
         let on_time = policy.first_response_clock(&c, created, Some(sh(3, 3, 10, 40))).expect("a target");
@@ -1247,6 +1276,7 @@ mod tests {
             resolution: Some(hours(h)),
             business_hours: true,
             warn_before: WarnBefore::default(),
+            escalation: Escalation::default(),
         };
         // Worked 10:00-11:00 Monday, 10:00-12:00 and 13:00-14:00 Tuesday, and 15:00-16:00 after the reopen: 5 h.
         let clock = policy(8).resolution_clock(&c, &history).expect("a target");
@@ -1280,6 +1310,7 @@ mod tests {
             resolution: Some(hours(8)),
             business_hours: true,
             warn_before: WarnBefore::default(),
+            escalation: Escalation::default(),
         }
     }
 

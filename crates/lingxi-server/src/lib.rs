@@ -147,6 +147,8 @@ impl AppState {
         intake::import,
         intake::runs,
         intake::run,
+        tickets::sla_report,
+        tickets::webhooks,
     ),
     components(schemas(ApiError, ErrorCode))
 )]
@@ -248,6 +250,8 @@ pub fn api_router() -> Router<AppState> {
             "/api/v1/admin/intake/import",
             post(intake::import).layer(DefaultBodyLimit::max(lingxi_service::INTAKE_MAX_BYTES)),
         )
+        .route("/api/v1/sla/report", get(tickets::sla_report))
+        .route("/api/v1/admin/webhooks", get(tickets::webhooks))
         .route("/api/v1/admin/intake/runs", get(intake::runs))
         .route("/api/v1/admin/intake/runs/{id}", get(intake::run))
         .route("/api/{*rest}", axum::routing::any(agent::not_found))

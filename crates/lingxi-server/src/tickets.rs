@@ -27,7 +27,8 @@ fn double<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option
 /// `GET /api/v1/tickets` query.
 #[derive(Deserialize, IntoParams)]
 pub struct TicketQuery {
-    /// `mine` (assigned to me), `unassigned`, `groups` (my groups), or `all` (default).
+    /// `mine` (assigned to me), `unassigned`, `groups` (my groups), `overdue` (past an SLA deadline), or `all`
+    /// (default).
     pub view: Option<String>,
     /// Comma-separated statuses; `unsolved` = new, open, pending, on_hold.
     pub status: Option<String>,
@@ -67,6 +68,7 @@ pub async fn list(
         "all" | "" => {}
         "mine" => filter.assignee = Some(who.user.id),
         "unassigned" => filter.unassigned = true,
+        "overdue" => filter.overdue_at = Some(chrono::Utc::now().timestamp_millis()),
         "groups" => {
             filter.groups = state
                 .services
@@ -81,7 +83,12 @@ pub async fn list(
                 return Ok(Json(TicketPage { items: vec![], total: 0 }));
             }
         }
-        _ => return Err(AppError::new(ErrorCode::InvalidField, "view must be mine, unassigned, groups or all")),
+        _ => {
+            return Err(AppError::new(
+                ErrorCode::InvalidField,
+                "view must be mine, unassigned, groups, overdue or all",
+            ));
+        }
     }
     for s in q.status.as_deref().unwrap_or("").split(',').map(str::trim).filter(|s| !s.is_empty()) {
         if s == "unsolved" {
@@ -499,4 +506,129 @@ pub async fn save_settings(
     let detail = serde_json::json!({"rules": saved.rules.len(), "threshold": saved.threshold});
     state.services.audit(&admin.who, &client, "tickets.settings", None, detail).await?;
     Ok(Json(saved.into()))
+}
+
+/// `GET /api/v1/sla/report` query.
+#[derive(Deserialize, IntoParams)]
+pub struct ReportQuery {
+    /// `group` (default), `agent` or `category`.
+    pub by: Option<String>,
+    /// Tickets created from (RFC 3339 or `YYYY-MM-DD`; default 30 days ago).
+    pub from: Option<String>,
+    /// Tickets created before (RFC 3339, or `YYYY-MM-DD` for that whole day; default now).
+    pub to: Option<String>,
+}
+
+/// The SLA compliance report.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct SlaReport {
+    /// `group`, `agent` or `category`.
+    pub by: String,
+    /// RFC 3339.
+    pub from: String,
+    /// RFC 3339.
+    pub to: String,
+    /// Every ticket of the period under a policy.
+    pub overall: lingxi_service::ComplianceLine,
+    /// One line per group, agent or category, most tickets first.
+    pub items: Vec<lingxi_service::ComplianceLine>,
+}
+
+fn bound(field: &str, s: &str, end_of_day: bool) -> AppResult<chrono::DateTime<chrono::Utc>> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| AppError::new(ErrorCode::InvalidField, format!("{field} must be RFC 3339 or YYYY-MM-DD")))?;
+    let d = if end_of_day { d.succ_opt().unwrap_or(d) } else { d };
+    Ok(d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
+}
+
+/// SLA compliance (% met, breaches, average times) of first response and resolution, per group, agent or
+/// category (supervisors and above).
+#[utoipa::path(get, path = "/api/v1/sla/report", tag = "tickets", params(ReportQuery),
+    responses((status = 200, body = SlaReport), (status = 400, body = ApiError), (status = 403, body = ApiError)))]
+pub async fn sla_report(
+    State(state): State<AppState>,
+    agent: Agent,
+    Query(q): Query<ReportQuery>,
+) -> AppResult<Json<SlaReport>> {
+    let who = &agent.who;
+    if !matches!(who.user.role, Role::Owner | Role::Admin | Role::Supervisor) {
+        return Err(AppError::new(ErrorCode::Forbidden, "the SLA report is for supervisors and admins"));
+    }
+    let by = match q.by.as_deref().unwrap_or("group") {
+        "group" => lingxi_service::ReportBy::Group,
+        "agent" => lingxi_service::ReportBy::Agent,
+        "category" => lingxi_service::ReportBy::Category,
+        _ => return Err(AppError::new(ErrorCode::InvalidField, "by must be group, agent or category")),
+    };
+    let now = chrono::Utc::now();
+    let from = match q.from.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => bound("from", s, false)?,
+        None => now - chrono::TimeDelta::days(30),
+    };
+    let to = match q.to.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => bound("to", s, true)?,
+        None => now + chrono::TimeDelta::seconds(1),
+    };
+    let (overall, items) = state.services.sla_report(who.tenant.id, by, from, to, now).await?;
+    Ok(Json(SlaReport {
+        by: q.by.unwrap_or_else(|| "group".into()),
+        from: wire::rfc3339(from),
+        to: wire::rfc3339(to),
+        overall,
+        items,
+    }))
+}
+
+/// An outgoing webhook delivery.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct WebhookView {
+    /// Id (sent as `X-Lingxi-Delivery`).
+    pub id: String,
+    /// Event (`sla.breach`).
+    pub event: String,
+    /// URL.
+    pub url: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// `pending`, `delivered` or `failed` (given up after 12 attempts).
+    pub state: String,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// The newest outgoing webhook deliveries (admins), to see whether escalations reach their receiver.
+#[utoipa::path(get, path = "/api/v1/admin/webhooks", tag = "tickets",
+    responses((status = 200, body = ItemList<WebhookView>), (status = 403, body = ApiError)))]
+pub async fn webhooks(
+    State(state): State<AppState>,
+    crate::auth::Admin(admin): crate::auth::Admin,
+) -> AppResult<Json<ItemList<WebhookView>>> {
+    let items = state.services.store.webhook_records(admin.who.tenant.id, 100).await?;
+    let ms = |v: i64| chrono::DateTime::from_timestamp_millis(v).map(wire::rfc3339).unwrap_or_default();
+    Ok(Json(ItemList {
+        items: items
+            .into_iter()
+            .map(|w| WebhookView {
+                state: if w.delivered_at.is_some() {
+                    "delivered"
+                } else if w.failed_at.is_some() {
+                    "failed"
+                } else {
+                    "pending"
+                }
+                .into(),
+                id: w.id,
+                event: w.event,
+                url: w.url,
+                attempts: w.attempts,
+                last_error: w.last_error,
+                created_at: ms(w.created_at),
+            })
+            .collect(),
+    }))
 }

@@ -126,6 +126,8 @@ fn table() -> Vec<(&'static str, &'static str, Access, Value)> {
         ("GET", "/api/v1/admin/intake/shipped/{id}/sample", Admin, Value::Null),
         ("POST", "/api/v1/admin/intake/import", Admin, json!("order_no\nA-{n}\n")),
         ("GET", "/api/v1/admin/intake/runs", Admin, Value::Null),
+        ("GET", "/api/v1/sla/report", Supervisor, Value::Null),
+        ("GET", "/api/v1/admin/webhooks", Admin, Value::Null),
         ("GET", "/api/v1/admin/intake/runs/{id}", Admin, Value::Null),
         ("GET", "/api/v1/tickets", Member, Value::Null),
         ("POST", "/api/v1/tickets", Member, json!({"title": "t-{n}", "tags": ["x"]})),

@@ -23,6 +23,7 @@ pub use flow::{WidgetGrant, WidgetSession};
 pub use intake::{
     INTAKE_MAX_BYTES, IntakePlan, IntakeProgress, IntakeReport, IntakeRowError, IntakeUpload, mapping_from_json,
 };
+pub use sla::{ClockCompliance, ComplianceLine, MAX_WEBHOOK_ATTEMPTS, ReportBy};
 pub use workspace::{ListRequest, ListView, MAX_CANNED_CHARS, MAX_QUERY_CHARS};
 
 pub use auth::{

@@ -370,14 +370,20 @@ impl Services {
             self.dispatch(tenant_id).await?;
         }
         self.sla_tick(chrono::Utc::now()).await?;
+        self.deliver_webhooks(chrono::Utc::now()).await?;
         Ok(())
     }
 
     /// Runs [`Services::routing_tick`] every 15 seconds until the returned task is aborted.
     pub fn spawn_routing_ticker(&self) -> tokio::task::JoinHandle<()> {
+        self.spawn_routing_ticker_every(std::time::Duration::from_secs(15))
+    }
+
+    /// [`Services::spawn_routing_ticker`] with another period.
+    pub fn spawn_routing_ticker_every(&self, period: std::time::Duration) -> tokio::task::JoinHandle<()> {
         let services = self.clone();
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(std::time::Duration::from_secs(15));
+            let mut every = tokio::time::interval(period);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 every.tick().await;

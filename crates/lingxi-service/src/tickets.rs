@@ -228,6 +228,21 @@ impl Services {
             if p.name.trim().is_empty() || p.name.chars().count() > 80 {
                 return Err(ServiceError::Invalid("an SLA policy name has 1 to 80 characters".into()));
             }
+            if let Some(url) = &p.escalation.webhook_url {
+                let ok = url.len() <= 500
+                    && (url.starts_with("https://") || url.starts_with("http://"))
+                    && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+                if !ok {
+                    return Err(ServiceError::Invalid(format!(
+                        "SLA policy \"{}\": the webhook must be an http(s) URL of at most 500 characters",
+                        p.name
+                    )));
+                }
+            }
+            if let Some(g) = &p.escalation.reassign_group_id {
+                let g = g.parse().map_err(|_| ServiceError::NotFound("group"))?;
+                self.check_refs(tenant_id, None, Some(g)).await?;
+            }
             for target in [p.first_response, p.resolution].into_iter().flatten() {
                 if target <= chrono::TimeDelta::zero() || target > chrono::TimeDelta::days(365) {
                     return Err(ServiceError::Invalid(format!(
@@ -397,6 +412,21 @@ impl Services {
             new.dispatch = Some(serde_json::Value::Object(dispatch));
         }
         Ok(())
+    }
+
+    /// The member of `group` a ticket with this title and category would be given now (see
+    /// `assign_ticket_in_group`), if anyone is available.
+    pub(crate) async fn pick_ticket_assignee(
+        &self,
+        tenant_id: TenantId,
+        group: GroupId,
+        title: &str,
+        category: Option<&str>,
+    ) -> ServiceResult<Option<UserId>> {
+        let mut probe =
+            NewTicket { title: title.to_owned(), category: category.map(str::to_owned), ..Default::default() };
+        self.assign_ticket_in_group(tenant_id, group, &mut probe).await?;
+        Ok(probe.assignee_id)
     }
 
     /// Picks the assignee of a new ticket among the group's members who are not offline, by the group's strategy

@@ -19,6 +19,7 @@ mod tenants;
 pub mod testing;
 mod tickets;
 mod users;
+mod webhooks;
 mod workspace;
 
 pub use audit::{AuditRecord, NewAudit};
@@ -32,9 +33,11 @@ pub use intake::{IntakeApplied, IntakeRow, IntakeRun, IntakeSource};
 pub use kb::{KbFilter, KbUpsertCounts, NewKbEntry};
 pub use routing::{AssignChecks, AssignOutcome, AvailableAgent, GroupInput, HEARTBEAT_TTL_MS};
 pub use tickets::{
-    Actor, NewTicket, Ticket, TicketChange, TicketComment, TicketFilter, TicketSettingsRow, diff as ticket_diff,
+    Actor, BreachEffects, NewTicket, SlaFact, Ticket, TicketChange, TicketComment, TicketFilter, TicketSettingsRow,
+    diff as ticket_diff,
 };
 pub use users::{LoginCandidate, NewSession, SessionRecord};
+pub use webhooks::{WebhookDelivery, WebhookRecord};
 pub use workspace::{CannedReply, ListedConversation, StoredAttachment};
 
 use lingxi_types::TenantId;

@@ -153,6 +153,38 @@ pub struct SlaTimer {
     pub fire_at: i64,
 }
 
+/// What the SLA report needs of one ticket.
+#[derive(Clone, Debug)]
+pub struct SlaFact {
+    /// Group.
+    pub group_id: Option<GroupId>,
+    /// Assignee.
+    pub assignee_id: Option<UserId>,
+    /// Category.
+    pub category: Option<String>,
+    /// Created.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// First public reply.
+    pub first_response_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Its deadline.
+    pub first_response_due: Option<chrono::DateTime<chrono::Utc>>,
+    /// Solved.
+    pub solved_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Its deadline.
+    pub resolution_due: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// What a breach does besides being recorded (from the policy's escalation).
+#[derive(Clone, Debug, Default)]
+pub struct BreachEffects {
+    /// Raise the priority one level.
+    pub raise_priority: bool,
+    /// Move the ticket to this group and clear its assignee.
+    pub reassign_group: Option<GroupId>,
+    /// Queue a webhook: (URL, payload).
+    pub webhook: Option<(String, serde_json::Value)>,
+}
+
 /// Who did something to a ticket.
 #[derive(Clone, Debug)]
 pub struct Actor {
@@ -205,6 +237,9 @@ pub struct TicketFilter {
     pub assignee: Option<UserId>,
     /// Only unassigned.
     pub unassigned: bool,
+    /// Only those past a deadline at this time (ms): not answered after the first-response deadline, or not solved
+    /// after the resolution deadline (tickets waiting for the customer are not overdue).
+    pub overdue_at: Option<i64>,
     /// Only in these groups (any when empty).
     pub groups: Vec<GroupId>,
     /// Only with this tag.
@@ -522,7 +557,7 @@ impl Store {
         timer: &SlaTimer,
         node: &str,
         now_ms: i64,
-        escalate: bool,
+        breach: Option<&BreachEffects>,
         note: &str,
     ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
@@ -540,7 +575,68 @@ impl Store {
         let actor = Actor { user_id: None, name: "SLA".into() };
         let field = format!("sla_{}_{}", timer.kind, timer.stage);
         record_change(&mut tx, timer.tenant_id, timer.ticket_id, &actor, &field, None, Some(note), now_ms).await?;
-        if escalate {
+        let raise = breach.is_some_and(|b| b.raise_priority);
+        if let Some(b) = breach {
+            if let Some(group) = b.reassign_group {
+                let row = sqlx::query("SELECT group_id, assignee_id FROM tickets WHERE tenant_id = $1 AND id = $2")
+                    .bind(tid(timer.tenant_id))
+                    .bind(timer.ticket_id.to_string())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let (old_group, old_assignee) = (opt_text(&row, "group_id")?, opt_text(&row, "assignee_id")?);
+                if old_group.as_deref() != Some(group.to_string().as_str()) {
+                    sqlx::query(
+                        "UPDATE tickets SET group_id = $1, assignee_id = NULL, version = version + 1, updated_at = $2 \
+                         WHERE tenant_id = $3 AND id = $4",
+                    )
+                    .bind(group.to_string())
+                    .bind(now_ms)
+                    .bind(tid(timer.tenant_id))
+                    .bind(timer.ticket_id.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                    let new_group = group.to_string();
+                    record_change(
+                        &mut tx,
+                        timer.tenant_id,
+                        timer.ticket_id,
+                        &actor,
+                        "group_id",
+                        old_group.as_deref(),
+                        Some(&new_group),
+                        now_ms,
+                    )
+                    .await?;
+                    if old_assignee.is_some() {
+                        record_change(
+                            &mut tx,
+                            timer.tenant_id,
+                            timer.ticket_id,
+                            &actor,
+                            "assignee_id",
+                            old_assignee.as_deref(),
+                            None,
+                            now_ms,
+                        )
+                        .await?;
+                    }
+                }
+            }
+            if let Some((url, payload)) = &b.webhook {
+                sqlx::query(
+                    "INSERT INTO webhook_deliveries (id, tenant_id, event, url, payload, next_attempt_at, created_at) \
+                     VALUES ($1, $2, 'sla.breach', $3, $4, $5, $5)",
+                )
+                .bind(uuid::Uuid::now_v7().to_string())
+                .bind(tid(timer.tenant_id))
+                .bind(url)
+                .bind(payload.to_string())
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        if raise {
             let row = sqlx::query("SELECT priority FROM tickets WHERE tenant_id = $1 AND id = $2")
                 .bind(tid(timer.tenant_id))
                 .bind(timer.ticket_id.to_string())
@@ -595,6 +691,34 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| Ok((text(r, "title")?, text(r, "description")?, text(r, "category")?))).collect()
+    }
+
+    /// The SLA facts of the tickets created in `[from_ms, to_ms)` that fall under a policy (at most 500,000).
+    pub async fn sla_facts(&self, tenant_id: TenantId, from_ms: i64, to_ms: i64) -> StoreResult<Vec<SlaFact>> {
+        let rows = sqlx::query(
+            "SELECT group_id, assignee_id, category, created_at, first_response_at, first_response_due, solved_at, \
+             resolution_due FROM tickets WHERE tenant_id = $1 AND sla_policy IS NOT NULL AND created_at >= $2 \
+             AND created_at < $3 LIMIT 500000",
+        )
+        .bind(tid(tenant_id))
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SlaFact {
+                    group_id: opt_id(r, "group_id")?,
+                    assignee_id: opt_id(r, "assignee_id")?,
+                    category: opt_text(r, "category")?,
+                    created_at: ts(r, "created_at")?,
+                    first_response_at: opt_ts(r, "first_response_at")?,
+                    first_response_due: opt_ts(r, "first_response_due")?,
+                    solved_at: opt_ts(r, "solved_at")?,
+                    resolution_due: opt_ts(r, "resolution_due")?,
+                })
+            })
+            .collect()
     }
 
     /// Per assignee: unsolved tickets and when they were last given a new ticket (ms), for assignment strategies.
@@ -672,6 +796,13 @@ impl Store {
         }
         if f.unassigned {
             cond.push_str(" AND t.assignee_id IS NULL");
+        }
+        if let Some(now) = f.overdue_at {
+            // `now` is an integer the server computed, not user input.
+            cond.push_str(&format!(
+                " AND t.status NOT IN ('pending', 'solved', 'closed') AND ((t.first_response_at IS NULL \
+                 AND t.first_response_due < {now}) OR (t.solved_at IS NULL AND t.resolution_due < {now}))"
+            ));
         }
         if !f.groups.is_empty() {
             let marks: Vec<String> = f.groups.iter().map(|g| mark(&mut binds, g.to_string())).collect();

@@ -194,7 +194,9 @@ async fn serve(bind: SocketAddr, no_demo: bool, no_rate_limits: bool, db: DbArgs
         Some(demo)
     };
     let services = Services::new(store.clone(), lingxi_bus::Bus::default());
-    let ticker = services.spawn_routing_ticker();
+    // The routing / SLA / webhook tick: every 15 s (LINGXI_TICK_MS changes it, e.g. for tests).
+    let tick_ms = std::env::var("LINGXI_TICK_MS").ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(15_000);
+    let ticker = services.spawn_routing_ticker_every(std::time::Duration::from_millis(tick_ms.clamp(50, 600_000)));
     let limits = lingxi_server::limits::RateLimitConfig { enabled: !no_rate_limits, ..Default::default() };
     let state = lingxi_server::AppState::with_limits(services, demo_tenant.as_ref().map(|d| d.slug.clone()), limits);
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
