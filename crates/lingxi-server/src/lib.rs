@@ -149,6 +149,7 @@ impl AppState {
         intake::run,
         tickets::sla_report,
         tickets::webhooks,
+        tickets::submit_form,
     ),
     components(schemas(ApiError, ErrorCode))
 )]
@@ -273,6 +274,7 @@ fn widget_public_router() -> Router<AppState> {
             "/api/v1/widget/attachments",
             post(workspace::widget_upload).layer(DefaultBodyLimit::max(workspace::UPLOAD_BODY_LIMIT)),
         )
+        .route("/api/v1/forms/ticket", post(tickets::submit_form))
         .route("/api/v1/track", post(workspace::track))
         .route("/api/v1/track/identify", post(workspace::identify))
         .layer(cors)

@@ -632,3 +632,50 @@ pub async fn webhooks(
             .collect(),
     }))
 }
+
+/// `POST /api/v1/forms/ticket` body: the public support form.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FormTicketRequest {
+    /// The tenant's widget key (the form page is `/support?key=…`).
+    pub widget_key: String,
+    /// The customer's name.
+    pub name: String,
+    /// E-mail or phone, to answer them.
+    pub contact: String,
+    /// Subject (1 to 200 characters).
+    pub title: String,
+    /// What happened (1 to 5,000 characters).
+    pub description: String,
+    /// Left empty by people; bots fill it in (the request is then accepted and dropped).
+    #[serde(default)]
+    pub website: Option<String>,
+}
+
+/// The public support form (no sign-in; rate-limited per address) → a ticket with source `form`; the customer is
+/// shown its number.
+#[utoipa::path(post, path = "/api/v1/forms/ticket", tag = "tickets", request_body = FormTicketRequest,
+    responses((status = 201, body = LeftMessage), (status = 400, body = ApiError), (status = 404, body = ApiError),
+              (status = 429, body = ApiError)))]
+pub async fn submit_form(
+    State(state): State<AppState>,
+    crate::auth::Client(_info, ip): crate::auth::Client,
+    Json(b): Json<FormTicketRequest>,
+) -> AppResult<Response> {
+    state.limits.leave_message(ip)?;
+    for (field, value, max) in [
+        ("widget_key", b.widget_key.as_str(), 200),
+        ("contact", b.contact.as_str(), 254),
+        ("title", b.title.as_str(), 200),
+    ] {
+        if value.chars().count() > max {
+            return Err(AppError::new(ErrorCode::InvalidField, format!("{field} is longer than {max} characters")));
+        }
+    }
+    if b.website.as_deref().is_some_and(|w| !w.is_empty()) {
+        // A bot filled in the hidden field: answer like a success, store nothing.
+        return Ok((StatusCode::CREATED, Json(LeftMessage { number: 0 })).into_response());
+    }
+    let t = state.services.submit_form(&b.widget_key, &b.name, &b.contact, &b.title, &b.description).await?;
+    Ok((StatusCode::CREATED, Json(LeftMessage { number: t.number })).into_response())
+}

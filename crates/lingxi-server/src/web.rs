@@ -54,5 +54,6 @@ pub fn router() -> Router<AppState> {
         .route("/demo", get(demo))
         .route("/agent", get(|| async { asset("agent.html") }))
         .route("/admin", get(|| async { asset("admin.html") }))
+        .route("/support", get(|| async { asset("support.html") }))
         .route("/{*path}", get(file))
 }

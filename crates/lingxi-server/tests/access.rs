@@ -105,6 +105,7 @@ fn table() -> Vec<(&'static str, &'static str, Access, Value)> {
         ("PUT", "/api/v1/canned-replies/{id}", Supervisor, json!({"shortcut": "s{n}", "title": "t", "text": "hello"})),
         ("DELETE", "/api/v1/canned-replies/{id}", Supervisor, Value::Null),
         ("POST", "/api/v1/track", Public, Value::Null),
+        ("POST", "/api/v1/forms/ticket", Public, Value::Null),
         ("POST", "/api/v1/track/identify", Public, Value::Null),
         ("POST", "/api/v1/orders", Supervisor, json!({"external_id": "o-{n}", "status": "paid", "amount": "10.00"})),
         ("POST", "/api/v1/orders/import", Supervisor, json!("order_id,amount\no-{n},10\n")),

@@ -645,6 +645,48 @@ impl Services {
         Ok(t)
     }
 
+    /// The public web form (no sign-in): a ticket with source `form` for the tenant of `widget_key`. The requester is
+    /// the visitor known by the e-mail or phone given (created when new), so the ticket shows on their visitor card.
+    pub async fn submit_form(
+        &self,
+        widget_key: &str,
+        name: &str,
+        contact: &str,
+        title: &str,
+        description: &str,
+    ) -> ServiceResult<Ticket> {
+        let tenant = self.store.tenant_by_widget_key(widget_key).await?.ok_or(ServiceError::UnknownWidgetKey)?;
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(ServiceError::Invalid("name must have 1 to 100 characters".into()));
+        }
+        let contact = contact.trim();
+        let customer = if contact.contains('@') {
+            crate::CustomerRef { email: Some(contact.to_owned()), ..Default::default() }
+        } else {
+            crate::CustomerRef { phone: Some(contact.to_owned()), ..Default::default() }
+        };
+        let identities = crate::identities_of(&customer, None)
+            .map_err(|_| ServiceError::Invalid("contact must be an e-mail address or a phone number".into()))?;
+        if identities.is_empty() {
+            return Err(ServiceError::Invalid("contact must be an e-mail address or a phone number".into()));
+        }
+        if description.trim().is_empty() || description.chars().count() > 5000 {
+            return Err(ServiceError::Invalid("description must have 1 to 5000 characters".into()));
+        }
+        let visitor = self.store.resolve_visitor(tenant.id, &identities, name).await?;
+        let input = TicketInput {
+            title: title.trim().to_owned(),
+            description: description.trim().to_owned(),
+            requester_id: Some(visitor.id),
+            requester_name: Some(name.to_owned()),
+            requester_contact: Some(identities[0].1.clone()),
+            ..Default::default()
+        };
+        let actor = Actor { user_id: None, name: name.to_owned() };
+        Ok(self.create_ticket(tenant.id, &actor, "form", input, None).await?.0)
+    }
+
     /// Applies a patch to a ticket, enforcing the life cycle and recording every changed field.
     pub async fn update_ticket(&self, who: &Authenticated, id: TicketId, patch: &TicketPatch) -> ServiceResult<Ticket> {
         let tenant_id = who.tenant.id;

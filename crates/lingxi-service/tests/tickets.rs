@@ -350,3 +350,30 @@ async fn ticket_assign_on(store: Store, _b: Store) -> TestResult {
     );
     Ok(())
 }
+
+both_backends!(the_public_form_makes_a_ticket_for_the_customer, form_on);
+async fn form_on(store: Store, _b: Store) -> TestResult {
+    let t = store.create_tenant("f", "F", "wk_f").await?;
+    let services = Services::new(store.clone(), Bus::default());
+    let ticket =
+        services.submit_form(&t.widget_key, "王女士", " Wang@Example.com ", "发票开错了", "抬头写错了，请重开").await?;
+    assert_eq!((ticket.source.as_str(), ticket.requester_contact.as_deref()), ("form", Some("wang@example.com")));
+    // The same customer chatting later is the same visitor: the ticket is on their card.
+    let again = services.submit_form(&t.widget_key, "王女士", "wang@example.com", "还有一个问题", "物流").await?;
+    assert_eq!(again.requester_id, ticket.requester_id);
+    let visitor = ticket.requester_id.ok_or("requester")?;
+    assert_eq!(store.visitor_tickets(t.id, visitor, 10).await?.len(), 2);
+    for (name, contact, title, body) in [
+        ("", "a@b.cn", "t", "d"),
+        ("n", "not a contact", "t", "d"),
+        ("n", "a@b.cn", "", "d"),
+        ("n", "a@b.cn", "t", " "),
+    ] {
+        assert!(matches!(
+            services.submit_form(&t.widget_key, name, contact, title, body).await,
+            Err(ServiceError::Invalid(_))
+        ));
+    }
+    assert!(matches!(services.submit_form("nope", "n", "a@b.cn", "t", "d").await, Err(ServiceError::UnknownWidgetKey)));
+    Ok(())
+}
