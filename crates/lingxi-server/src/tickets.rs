@@ -455,6 +455,11 @@ pub struct TicketSettingsBody {
     /// holidays: ["2026-10-01"], makeup_workdays: {"2026-10-11": ["09:00-18:00"]}}`; absent = around the clock.
     #[schema(value_type = Option<Object>)]
     pub calendar: Option<lingxi_domain::sla::CalendarSpec>,
+    /// Typed custom fields: `[{key, label_zh, label_en, kind: "text|number|select|date", options, required}]`.
+    /// With any defined, ticket values are checked against them (unknown keys refused); `required` applies to
+    /// tickets agents create.
+    #[serde(default)]
+    pub custom_fields: Vec<lingxi_domain::fields::FieldDef>,
 }
 
 fn half() -> f32 {
@@ -470,6 +475,7 @@ impl From<lingxi_service::TicketSettings> for TicketSettingsBody {
             threshold: s.threshold,
             sla_policies: s.sla_policies,
             calendar: s.calendar,
+            custom_fields: s.custom_fields,
         }
     }
 }
@@ -501,6 +507,7 @@ pub async fn save_settings(
         threshold: b.threshold,
         sla_policies: b.sla_policies,
         calendar: b.calendar,
+        custom_fields: b.custom_fields,
     };
     let saved = state.services.save_ticket_settings(admin.who.tenant.id, s).await?;
     let detail = serde_json::json!({"rules": saved.rules.len(), "threshold": saved.threshold});

@@ -48,6 +48,8 @@ pub struct TicketSettings {
     pub sla_policies: Vec<lingxi_domain::sla::SlaPolicy>,
     /// Business hours, holidays and make-up workdays; none = around the clock.
     pub calendar: Option<lingxi_domain::sla::CalendarSpec>,
+    /// Typed custom fields; without any, custom fields are free-form.
+    pub custom_fields: Vec<lingxi_domain::fields::FieldDef>,
 }
 
 /// Where tickets may come from.
@@ -166,6 +168,22 @@ fn check_custom_fields(fields: &serde_json::Map<String, serde_json::Value>) -> S
 }
 
 impl Services {
+    /// Checks custom field values: against the tenant's typed definitions when it has any (`require`: required
+    /// fields must be given, for tickets agents create), free-form otherwise.
+    async fn check_fields(
+        &self,
+        tenant_id: TenantId,
+        values: &serde_json::Map<String, serde_json::Value>,
+        require: bool,
+    ) -> ServiceResult<()> {
+        check_custom_fields(values)?;
+        let defs = self.ticket_settings(tenant_id).await?.custom_fields;
+        if defs.is_empty() {
+            return Ok(());
+        }
+        lingxi_domain::fields::check_values(&defs, values, require).map_err(ServiceError::Invalid)
+    }
+
     /// The tenant's ticket settings.
     pub async fn ticket_settings(&self, tenant_id: TenantId) -> ServiceResult<TicketSettings> {
         let row = self.store.ticket_settings(tenant_id).await?;
@@ -178,7 +196,10 @@ impl Services {
             .map(serde_json::from_value)
             .transpose()
             .map_err(|e| ServiceError::Invalid(format!("stored calendar is unreadable: {e}")))?;
+        let custom_fields = serde_json::from_value(row.custom_fields)
+            .map_err(|e| ServiceError::Invalid(format!("stored custom fields are unreadable: {e}")))?;
         Ok(TicketSettings {
+            custom_fields,
             rules,
             triage_group_id: row.triage_group_id,
             auto_classify: row.auto_classify,
@@ -252,6 +273,7 @@ impl Services {
                 }
             }
         }
+        lingxi_domain::fields::check_defs(&s.custom_fields).map_err(ServiceError::Invalid)?;
         if let Some(c) = &s.calendar {
             lingxi_domain::sla::BusinessCalendar::try_from(c.clone())
                 .map_err(|e| ServiceError::Invalid(format!("calendar: {e}")))?;
@@ -268,6 +290,7 @@ impl Services {
                 .map(serde_json::to_value)
                 .transpose()
                 .map_err(|e| ServiceError::Invalid(e.to_string()))?,
+            custom_fields: serde_json::to_value(&s.custom_fields).map_err(|e| ServiceError::Invalid(e.to_string()))?,
         };
         self.store.save_ticket_settings(tenant_id, &row).await?;
         self.ticket_settings(tenant_id).await
@@ -521,7 +544,7 @@ impl Services {
         if input.description.chars().count() > 20_000 {
             return Err(ServiceError::Invalid("description is longer than 20000 characters".into()));
         }
-        check_custom_fields(&input.custom_fields)?;
+        self.check_fields(tenant_id, &input.custom_fields, actor.user_id.is_some() && source == "api").await?;
         let external_key = bounded("external_key", input.external_key, 200)?;
         if let Some(k) = &external_key
             && let Some(existing) = self.store.ticket_by_key(tenant_id, k).await?
@@ -748,7 +771,7 @@ impl Services {
             all.extend(patch.add_tags.iter().cloned());
             new.tags = clean_tags(&all)?;
         }
-        check_custom_fields(&patch.custom_fields)?;
+        self.check_fields(tenant_id, &patch.custom_fields, false).await?;
         for (k, v) in &patch.custom_fields {
             if v.is_null() {
                 new.custom_fields.remove(k);

@@ -41,6 +41,7 @@ fn settings(policies: Vec<SlaPolicy>, calendar: Option<CalendarSpec>) -> TicketS
         threshold: 0.5,
         sla_policies: policies,
         calendar,
+        custom_fields: vec![],
     }
 }
 

@@ -270,6 +270,7 @@ async fn dispatch_on(store: Store, _b: Store) -> TestResult {
         threshold: 0.5,
         sla_policies: vec![],
         calendar: None,
+        custom_fields: vec![],
     };
     services.save_ticket_settings(t.id, settings).await?;
 
@@ -307,6 +308,7 @@ async fn dispatch_on(store: Store, _b: Store) -> TestResult {
         threshold: 0.5,
         sla_policies: vec![],
         calendar: None,
+        custom_fields: vec![],
     };
     assert!(services.save_ticket_settings(t.id, bad).await.is_err());
     Ok(())
@@ -375,5 +377,42 @@ async fn form_on(store: Store, _b: Store) -> TestResult {
         ));
     }
     assert!(matches!(services.submit_form("nope", "n", "a@b.cn", "t", "d").await, Err(ServiceError::UnknownWidgetKey)));
+    Ok(())
+}
+
+both_backends!(typed_custom_fields_are_enforced, fields_on);
+async fn fields_on(store: Store, _b: Store) -> TestResult {
+    let t = store.create_tenant("cf", "CF", "wk_cf").await?;
+    let services = Services::new(store.clone(), Bus::default());
+    let user = store.create_user(t.id, "li@cf.test", "Li", Role::Agent, "x").await?;
+    let li = Authenticated { tenant: t.clone(), user };
+    let defs: Vec<lingxi_domain::fields::FieldDef> = serde_json::from_value(serde_json::json!([
+        {"key": "order_no", "label_zh": "订单号", "label_en": "Order no.", "kind": "text", "required": true},
+        {"key": "channel", "label_zh": "渠道", "label_en": "Channel", "kind": "select", "options": ["天猫", "京东"]}
+    ]))?;
+    let mut settings = services.ticket_settings(t.id).await?;
+    settings.custom_fields = defs;
+    services.save_ticket_settings(t.id, settings.clone()).await?;
+    assert_eq!(services.ticket_settings(t.id).await?.custom_fields.len(), 2);
+    let by_agent = Actor { user_id: Some(li.user.id), name: "Li".into() };
+    let fields = |v: serde_json::Value| v.as_object().cloned().unwrap_or_default();
+    let input = |f| TicketInput { title: "x".into(), custom_fields: f, ..Default::default() };
+    let missing = services.create_ticket(t.id, &by_agent, "api", input(fields(serde_json::json!({}))), None).await;
+    assert!(matches!(missing, Err(ServiceError::Invalid(m)) if m.contains("required")));
+    let wrong = fields(serde_json::json!({"order_no": "T1", "channel": "拼多多"}));
+    assert!(matches!(
+        services.create_ticket(t.id, &by_agent, "api", input(wrong), None).await,
+        Err(ServiceError::Invalid(_))
+    ));
+    let good = fields(serde_json::json!({"order_no": "T1", "channel": "京东"}));
+    let (ticket, _) = services.create_ticket(t.id, &by_agent, "api", input(good), None).await?;
+    assert_eq!(ticket.custom_fields["channel"], "京东");
+    // The widget, imports and the form are not held to "required".
+    let system = Actor { user_id: None, name: "import".into() };
+    services.create_ticket(t.id, &system, "import", input(fields(serde_json::json!({}))), None).await?;
+    let patch = TicketPatch { custom_fields: fields(serde_json::json!({"unknown": 1})), ..Default::default() };
+    assert!(matches!(services.update_ticket(&li, ticket.id, &patch).await, Err(ServiceError::Invalid(_))));
+    settings.custom_fields[1].options.clear();
+    assert!(matches!(services.save_ticket_settings(t.id, settings).await, Err(ServiceError::Invalid(_))));
     Ok(())
 }

@@ -134,6 +134,8 @@ pub struct TicketSettingsRow {
     pub sla_policies: serde_json::Value,
     /// The business calendar (JSON, validated by the service); none = around the clock.
     pub calendar: Option<serde_json::Value>,
+    /// Custom field definitions (JSON array, validated by the service).
+    pub custom_fields: serde_json::Value,
 }
 
 /// A due SLA timer claimed by this node.
@@ -418,7 +420,7 @@ impl Store {
     /// The tenant's ticket settings (defaults when never saved).
     pub async fn ticket_settings(&self, tenant_id: TenantId) -> StoreResult<TicketSettingsRow> {
         let row = sqlx::query(
-            "SELECT rules, triage_group_id, auto_classify, threshold_permille, sla_policies, calendar \
+            "SELECT rules, triage_group_id, auto_classify, threshold_permille, sla_policies, calendar, custom_fields \
              FROM ticket_settings WHERE tenant_id = $1",
         )
         .bind(tid(tenant_id))
@@ -432,6 +434,7 @@ impl Store {
                 threshold_permille: 500,
                 sla_policies: serde_json::json!([]),
                 calendar: None,
+                custom_fields: serde_json::json!([]),
             });
         };
         Ok(TicketSettingsRow {
@@ -444,6 +447,8 @@ impl Store {
                 .map(|c| serde_json::from_str(&c))
                 .transpose()
                 .map_err(|e| corrupt("calendar", e))?,
+            custom_fields: serde_json::from_str(&text(&r, "custom_fields")?)
+                .map_err(|e| corrupt("custom fields", e))?,
         })
     }
 
@@ -451,9 +456,9 @@ impl Store {
     pub async fn save_ticket_settings(&self, tenant_id: TenantId, s: &TicketSettingsRow) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO ticket_settings (tenant_id, rules, triage_group_id, auto_classify, threshold_permille, \
-             updated_at, sla_policies, calendar) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id) \
-             DO UPDATE SET rules = $2, triage_group_id = $3, auto_classify = $4, threshold_permille = $5, \
-             updated_at = $6, sla_policies = $7, calendar = $8",
+             updated_at, sla_policies, calendar, custom_fields) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (tenant_id) DO UPDATE SET rules = $2, triage_group_id = $3, auto_classify = $4, \
+             threshold_permille = $5, updated_at = $6, sla_policies = $7, calendar = $8, custom_fields = $9",
         )
         .bind(tid(tenant_id))
         .bind(s.rules.to_string())
@@ -463,6 +468,7 @@ impl Store {
         .bind(millis(now()))
         .bind(s.sla_policies.to_string())
         .bind(s.calendar.as_ref().map(|c| c.to_string()))
+        .bind(s.custom_fields.to_string())
         .execute(&self.pool)
         .await?;
         Ok(())

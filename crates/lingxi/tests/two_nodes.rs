@@ -118,6 +118,7 @@ async fn escalates_once(url: String) -> TestResult {
         threshold: 0.5,
         sla_policies: vec![policy],
         calendar: None,
+        custom_fields: vec![],
     };
     services.save_ticket_settings(tenant.id, settings).await?;
     // Both nodes run (the first one has migrated the database by now).
