@@ -588,8 +588,9 @@ function renderComments(x) {
   return card;
 }
 
-function historyValue(field, v) {
+function historyValue(field, v, label) {
   if (v == null || v === '') return t('tk.history.none');
+  if (label) return label; // the server names agents and groups, even ones since deleted
   if (field === 'status') return statusLabel(v);
   if (field === 'priority') return priorityLabel(v);
   if (field === 'assignee') return agentName(v);
@@ -610,9 +611,9 @@ function renderHistory() {
     else {
       what = h('span', null,
         h('b', { class: 'fld' }, label('tk.field.', c.field)), ' ',
-        h('span', { class: 'old' }, historyValue(c.field, c.old_value)),
+        h('span', { class: 'old' }, historyValue(c.field, c.old_value, c.old_label)),
         h('span', { class: 'arrow' }, ' → '),
-        h('span', { class: 'new' }, historyValue(c.field, c.new_value)));
+        h('span', { class: 'new' }, historyValue(c.field, c.new_value, c.new_label)));
     }
     list.appendChild(h('li', { class: 'tk-change', dataset: { field: c.field } },
       what,

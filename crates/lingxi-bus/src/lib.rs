@@ -3,7 +3,7 @@
 //! The in-process bus is a broadcast channel per tenant-agnostic stream; subscribers filter by tenant and
 //! conversation. A NATS-backed bus for several nodes implements the same [`Bus`] surface later (issue 8).
 
-use lingxi_types::{Author, Conversation, ConversationId, Message, TenantId};
+use lingxi_types::{Author, Conversation, ConversationId, Message, TenantId, TicketId};
 use tokio::sync::broadcast;
 
 /// Something that happened and that live clients (widget, workspace) must learn about.
@@ -28,6 +28,15 @@ pub enum Event {
         /// Typing now.
         typing: bool,
     },
+    /// A ticket was created or changed (fields, comments, an SLA event): refresh ticket views.
+    TicketChanged {
+        /// The tenant.
+        tenant_id: TenantId,
+        /// The ticket.
+        ticket_id: TicketId,
+        /// Its number.
+        number: i64,
+    },
     /// The visitor's delivered / read marks moved.
     Receipt {
         /// The tenant.
@@ -48,7 +57,9 @@ impl Event {
             Event::MessageStored(m) => m.tenant_id,
             Event::ConversationChanged(c) => c.tenant_id,
             Event::QueueChanged(t) => *t,
-            Event::Typing { tenant_id, .. } | Event::Receipt { tenant_id, .. } => *tenant_id,
+            Event::Typing { tenant_id, .. }
+            | Event::Receipt { tenant_id, .. }
+            | Event::TicketChanged { tenant_id, .. } => *tenant_id,
         }
     }
 
@@ -57,7 +68,7 @@ impl Event {
         match self {
             Event::MessageStored(m) => Some(m.conversation_id),
             Event::ConversationChanged(c) => Some(c.id),
-            Event::QueueChanged(_) => None,
+            Event::QueueChanged(_) | Event::TicketChanged { .. } => None,
             Event::Typing { conversation_id, .. } | Event::Receipt { conversation_id, .. } => Some(*conversation_id),
         }
     }

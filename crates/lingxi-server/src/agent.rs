@@ -270,6 +270,11 @@ enum AgentFrame {
         author: lingxi_types::Author,
         typing: bool,
     },
+    /// A ticket was created or changed: refresh ticket views.
+    Ticket {
+        ticket_id: lingxi_types::TicketId,
+        number: i64,
+    },
     /// The visitor's widget received / showed messages up to these seqs.
     Receipt {
         conversation_id: ConversationId,
@@ -324,6 +329,9 @@ async fn agent_socket(services: Services, who: Authenticated, socket: WebSocket)
                     if t == tenant_id && author == lingxi_types::Author::Visitor =>
                 {
                     AgentFrame::Typing { conversation_id, author, typing }
+                }
+                Ok(Event::TicketChanged { tenant_id: t, ticket_id, number }) if t == tenant_id => {
+                    AgentFrame::Ticket { ticket_id, number }
                 }
                 Ok(Event::Receipt { tenant_id: t, conversation_id, delivered_seq, read_seq }) if t == tenant_id => {
                     AgentFrame::Receipt { conversation_id, delivered_seq, read_seq }

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use lingxi_domain::ticket::{TicketPriority, TicketStatus};
 use lingxi_service::{TicketInput, TicketPatch};
-use lingxi_store::{Actor, Ticket, TicketChange, TicketComment, TicketFilter};
+use lingxi_store::{Actor, Ticket, TicketComment, TicketFilter};
 use lingxi_types::wire::ItemList;
 use lingxi_types::*;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -304,19 +304,65 @@ pub async fn add_comment(
     Ok((StatusCode::CREATED, Json(c)).into_response())
 }
 
-/// A ticket's full history of changes, oldest first.
+/// One change in a ticket's history, with names for the ids it mentions.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct TicketChangeView {
+    /// Field (`status`, `priority`, `assignee`, `group`, …) or event (`created`, `public_reply`, …).
+    pub field: String,
+    /// Value before (an id for `assignee` and `group`).
+    pub old_value: Option<String>,
+    /// Value after.
+    pub new_value: Option<String>,
+    /// What people call the value before (the agent's or group's name), when it is an id.
+    pub old_label: Option<String>,
+    /// What people call the value after.
+    pub new_label: Option<String>,
+    /// Who (name).
+    pub actor_name: String,
+    /// Who (user).
+    pub actor_id: Option<UserId>,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// A ticket's full history of changes, oldest first; agent and group ids come with their names.
 #[utoipa::path(get, path = "/api/v1/tickets/{id}/history", tag = "tickets",
     params(("id" = String, Path, description = "Ticket id")),
-    responses((status = 200, body = ItemList<TicketChange>), (status = 404, body = ApiError)))]
+    responses((status = 200, body = ItemList<TicketChangeView>), (status = 404, body = ApiError)))]
 pub async fn history(
     State(state): State<AppState>,
     agent: Agent,
     Path(id): Path<String>,
-) -> AppResult<Json<ItemList<TicketChange>>> {
+) -> AppResult<Json<ItemList<TicketChangeView>>> {
     let tenant_id = agent.who.tenant.id;
     let id = parse_id(&id)?;
-    state.services.store.ticket(tenant_id, id).await?;
-    Ok(Json(ItemList { items: state.services.store.ticket_changes(tenant_id, id).await? }))
+    let store = &state.services.store;
+    store.ticket(tenant_id, id).await?;
+    let changes = store.ticket_changes(tenant_id, id).await?;
+    let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    if changes.iter().any(|c| c.field == "assignee") {
+        names.extend(store.list_users(tenant_id).await?.into_iter().map(|u| (u.id.to_string(), u.name)));
+    }
+    if changes.iter().any(|c| c.field == "group") {
+        names.extend(store.groups(tenant_id).await?.into_iter().map(|g| (g.id.to_string(), g.name)));
+    }
+    let label = |field: &str, v: &Option<String>| {
+        if field == "assignee" || field == "group" { v.as_ref().and_then(|v| names.get(v).cloned()) } else { None }
+    };
+    let items = changes
+        .into_iter()
+        .map(|c| TicketChangeView {
+            old_label: label(&c.field, &c.old_value),
+            new_label: label(&c.field, &c.new_value),
+            field: c.field,
+            old_value: c.old_value,
+            new_value: c.new_value,
+            actor_name: c.actor_name,
+            actor_id: c.actor_id,
+            created_at: wire::rfc3339(c.created_at),
+        })
+        .collect();
+    Ok(Json(ItemList { items }))
 }
 
 /// `POST /api/v1/tickets/bulk` body.

@@ -177,6 +177,7 @@ impl Services {
                 };
                 if self.store.fire_sla_timer(timer, &self.node, now_ms, effects.as_ref(), &note).await? {
                     fired += 1;
+                    self.ticket_changed(timer.tenant_id, &t);
                     if let Some(group) = effects.and_then(|e| e.reassign_group) {
                         self.reassign_in_group(timer.tenant_id, timer.ticket_id, group).await?;
                     }

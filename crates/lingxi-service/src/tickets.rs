@@ -168,6 +168,11 @@ fn check_custom_fields(fields: &serde_json::Map<String, serde_json::Value>) -> S
 }
 
 impl Services {
+    /// Tells the workspaces a ticket changed.
+    pub(crate) fn ticket_changed(&self, tenant_id: TenantId, t: &Ticket) {
+        self.bus.publish(lingxi_bus::Event::TicketChanged { tenant_id, ticket_id: t.id, number: t.number });
+    }
+
     /// Checks custom field values: against the tenant's typed definitions when it has any (`require`: required
     /// fields must be given, for tickets agents create), free-form otherwise.
     async fn check_fields(
@@ -580,6 +585,7 @@ impl Services {
         match self.store.create_ticket(tenant_id, new, actor).await {
             Ok(t) => {
                 self.apply_sla(tenant_id, &t).await?;
+                self.ticket_changed(tenant_id, &t);
                 Ok((self.store.ticket(tenant_id, t.id).await?, true))
             }
             // Two creates with one key raced: the other won.
@@ -785,6 +791,7 @@ impl Services {
         match self.store.save_ticket(tenant_id, &old, &new, &actor(who)).await? {
             Some(t) => {
                 self.apply_sla(tenant_id, &t).await?;
+                self.ticket_changed(tenant_id, &t);
                 Ok(self.store.ticket(tenant_id, t.id).await?)
             }
             None => Err(ServiceError::Conflict(format!("ticket #{} changed meanwhile; reload it", old.number))),
@@ -817,6 +824,7 @@ impl Services {
             // Someone else may have moved it meanwhile; the reply stands either way.
             let _ = self.update_ticket(who, id, &patch).await;
         }
+        self.ticket_changed(who.tenant.id, &t);
         Ok(comment)
     }
 

@@ -357,9 +357,17 @@ both_backends!(the_public_form_makes_a_ticket_for_the_customer, form_on);
 async fn form_on(store: Store, _b: Store) -> TestResult {
     let t = store.create_tenant("f", "F", "wk_f").await?;
     let services = Services::new(store.clone(), Bus::default());
+    let mut events = services.bus.subscribe();
     let ticket =
         services.submit_form(&t.widget_key, "王女士", " Wang@Example.com ", "发票开错了", "抬头写错了，请重开").await?;
     assert_eq!((ticket.source.as_str(), ticket.requester_contact.as_deref()), ("form", Some("wang@example.com")));
+    // The workspaces hear of it.
+    match events.try_recv()? {
+        lingxi_bus::Event::TicketChanged { ticket_id, number, .. } => {
+            assert_eq!((ticket_id, number), (ticket.id, ticket.number))
+        }
+        other => return Err(format!("unexpected event {other:?}").into()),
+    }
     // The same customer chatting later is the same visitor: the ticket is on their card.
     let again = services.submit_form(&t.widget_key, "王女士", "wang@example.com", "还有一个问题", "物流").await?;
     assert_eq!(again.requester_id, ticket.requester_id);
