@@ -150,6 +150,8 @@ impl AppState {
         tickets::sla_report,
         tickets::webhooks,
         tickets::submit_form,
+        tickets::upload_attachment,
+        tickets::download_attachment,
     ),
     components(schemas(ApiError, ErrorCode))
 )]
@@ -241,6 +243,11 @@ pub fn api_router() -> Router<AppState> {
         .route("/api/v1/tickets/{id}", get(tickets::get_one).patch(tickets::update))
         .route("/api/v1/tickets/{id}/comments", get(tickets::comments).post(tickets::add_comment))
         .route("/api/v1/tickets/{id}/history", get(tickets::history))
+        .route(
+            "/api/v1/tickets/{id}/attachments",
+            post(tickets::upload_attachment).layer(DefaultBodyLimit::max(workspace::UPLOAD_BODY_LIMIT)),
+        )
+        .route("/api/v1/ticket-attachments/{id}", get(tickets::download_attachment))
         .route("/api/v1/conversations/{id}/ticket", post(tickets::from_conversation))
         .route("/api/v1/admin/ticket-settings", get(tickets::settings).put(tickets::save_settings))
         .route("/api/v1/admin/intake/sources", get(intake::list_sources).post(intake::create_source))

@@ -283,6 +283,9 @@ pub struct CommentRequest {
     /// Public reply (default) or internal note (false).
     #[serde(default = "yes")]
     pub public: bool,
+    /// Files uploaded before to `/api/v1/tickets/{id}/attachments` (at most 10; the body may then be empty).
+    #[serde(default)]
+    pub attachment_ids: Vec<AttachmentId>,
 }
 
 fn yes() -> bool {
@@ -300,7 +303,8 @@ pub async fn add_comment(
     Path(id): Path<String>,
     Json(b): Json<CommentRequest>,
 ) -> AppResult<Response> {
-    let c = state.services.comment_ticket(&agent.who, parse_id(&id)?, &b.body, b.public).await?;
+    let c =
+        state.services.comment_ticket_with(&agent.who, parse_id(&id)?, &b.body, b.public, &b.attachment_ids).await?;
     Ok((StatusCode::CREATED, Json(c)).into_response())
 }
 
@@ -731,4 +735,48 @@ pub async fn submit_form(
     }
     let t = state.services.submit_form(&b.widget_key, &b.name, &b.contact, &b.title, &b.description).await?;
     Ok((StatusCode::CREATED, Json(LeftMessage { number: t.number })).into_response())
+}
+
+/// `?name=` of a ticket upload.
+#[derive(Deserialize, IntoParams)]
+pub struct TicketUploadQuery {
+    /// The file name (default `attachment`).
+    pub name: Option<String>,
+}
+
+/// Uploads a file for a ticket (raw body, its type as `Content-Type`; at most 10 MiB); a comment then sends it.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/attachments", tag = "tickets",
+    params(("id" = String, Path, description = "Ticket id"), TicketUploadQuery),
+    responses((status = 201, body = AttachmentRef), (status = 404, body = ApiError), (status = 413, body = ApiError),
+              (status = 415, body = ApiError)))]
+pub async fn upload_attachment(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(id): Path<String>,
+    Query(q): Query<TicketUploadQuery>,
+    req: axum::extract::Request,
+) -> AppResult<Response> {
+    let (headers, body) = crate::workspace::read_body(req, crate::workspace::UPLOAD_BODY_LIMIT).await?;
+    let name = q.name.as_deref().unwrap_or("attachment");
+    let a = state
+        .services
+        .upload_ticket_attachment(&agent.who, parse_id(&id)?, name, &crate::workspace::declared_type(&headers), body)
+        .await?;
+    Ok((StatusCode::CREATED, Json(a)).into_response())
+}
+
+/// Downloads a ticket's file.
+#[utoipa::path(get, path = "/api/v1/ticket-attachments/{id}", tag = "tickets",
+    params(("id" = String, Path, description = "Attachment id")),
+    responses((status = 200, description = "The file"), (status = 404, body = ApiError)))]
+pub async fn download_attachment(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let attachment: AttachmentId =
+        id.parse().map_err(|_| AppError::new(ErrorCode::NotFound, "attachment not found"))?;
+    let (reference, data) = state.services.store.ticket_attachment(agent.who.tenant.id, attachment).await?;
+    let conversation_id = ConversationId::generate(); // not used when serving
+    Ok(crate::workspace::serve(lingxi_store::StoredAttachment { reference, conversation_id, data }))
 }

@@ -64,7 +64,7 @@ impl UploadQuery {
 }
 
 /// The headers and the whole body, refused with a typed 413 past `limit` bytes.
-async fn read_body(req: Request, limit: usize) -> AppResult<(HeaderMap, Vec<u8>)> {
+pub(crate) async fn read_body(req: Request, limit: usize) -> AppResult<(HeaderMap, Vec<u8>)> {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, limit)
         .await
@@ -72,7 +72,7 @@ async fn read_body(req: Request, limit: usize) -> AppResult<(HeaderMap, Vec<u8>)
     Ok((parts.headers, bytes.to_vec()))
 }
 
-fn declared_type(headers: &HeaderMap) -> String {
+pub(crate) fn declared_type(headers: &HeaderMap) -> String {
     headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
 }
 
@@ -97,7 +97,7 @@ pub async fn upload(
     Ok((StatusCode::CREATED, Json(a)).into_response())
 }
 
-fn serve(a: StoredAttachment) -> Response {
+pub(crate) fn serve(a: StoredAttachment) -> Response {
     let r = &a.reference;
     let disposition = if INLINE_TYPES.contains(&r.content_type.as_str()) { "inline" } else { "attachment" };
     // RFC 6266 / 5987: an ASCII fallback plus the UTF-8 name.

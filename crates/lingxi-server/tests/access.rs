@@ -106,6 +106,8 @@ fn table() -> Vec<(&'static str, &'static str, Access, Value)> {
         ("DELETE", "/api/v1/canned-replies/{id}", Supervisor, Value::Null),
         ("POST", "/api/v1/track", Public, Value::Null),
         ("POST", "/api/v1/forms/ticket", Public, Value::Null),
+        ("POST", "/api/v1/tickets/{id}/attachments", Member, json!("a,b\n1,2\n")),
+        ("GET", "/api/v1/ticket-attachments/{id}", Member, Value::Null),
         ("POST", "/api/v1/track/identify", Public, Value::Null),
         ("POST", "/api/v1/orders", Supervisor, json!({"external_id": "o-{n}", "status": "paid", "amount": "10.00"})),
         ("POST", "/api/v1/orders/import", Supervisor, json!("order_id,amount\no-{n},10\n")),
@@ -205,6 +207,16 @@ impl World {
                 members: vec![],
             };
             return Ok(self.store.create_group(tenant.id, &input).await?.id.to_string());
+        }
+        if path.starts_with("/api/v1/ticket-attachments/") {
+            let actor = Actor { user_id: None, name: "test".into() };
+            let new = NewTicket { title: "t".into(), source: "api".into(), ..Default::default() };
+            let t = self.store.create_ticket(tenant.id, new, &actor).await?;
+            let a = self
+                .store
+                .store_ticket_attachment(tenant.id, t.id, "test", "a.txt", "text/plain", b"hi".to_vec())
+                .await?;
+            return Ok(a.id.to_string());
         }
         if path.starts_with("/api/v1/tickets/") {
             let actor = Actor { user_id: None, name: "test".into() };

@@ -806,15 +806,31 @@ impl Services {
         body: &str,
         public: bool,
     ) -> ServiceResult<TicketComment> {
+        self.comment_ticket_with(who, id, body, public, &[]).await
+    }
+
+    /// [`Services::comment_ticket`] carrying files uploaded before with `upload_ticket_attachment` (the text may
+    /// then be empty).
+    pub async fn comment_ticket_with(
+        &self,
+        who: &Authenticated,
+        id: TicketId,
+        body: &str,
+        public: bool,
+        attachments: &[AttachmentId],
+    ) -> ServiceResult<TicketComment> {
         let body = body.trim();
-        if body.is_empty() || body.chars().count() > 20_000 {
+        if attachments.len() > 10 {
+            return Err(ServiceError::Invalid("a comment carries at most 10 files".into()));
+        }
+        if (body.is_empty() && attachments.is_empty()) || body.chars().count() > 20_000 {
             return Err(ServiceError::Invalid("a comment has 1 to 20000 characters".into()));
         }
         let t = self.store.ticket(who.tenant.id, id).await?;
         if t.status == TicketStatus::Closed {
             return Err(ServiceError::Conflict(format!("ticket #{} is closed; create a follow-up", t.number)));
         }
-        let comment = self.store.add_ticket_comment(who.tenant.id, id, &actor(who), public, body).await?;
+        let comment = self.store.add_ticket_comment(who.tenant.id, id, &actor(who), public, body, attachments).await?;
         if public && t.first_response_at.is_none() {
             let now = self.store.ticket(who.tenant.id, id).await?;
             self.apply_sla(who.tenant.id, &now).await?;
@@ -826,6 +842,31 @@ impl Services {
         }
         self.ticket_changed(who.tenant.id, &t);
         Ok(comment)
+    }
+
+    /// Checks and stores a file for a ticket; a comment then sends it.
+    pub async fn upload_ticket_attachment(
+        &self,
+        who: &Authenticated,
+        id: TicketId,
+        name: &str,
+        declared_type: &str,
+        data: Vec<u8>,
+    ) -> ServiceResult<AttachmentRef> {
+        self.store.ticket(who.tenant.id, id).await?;
+        let name = name.trim();
+        if name.is_empty()
+            || name.chars().count() > 200
+            || name.chars().any(|c| c.is_control() || c == '/' || c == '\\')
+        {
+            return Err(ServiceError::Invalid("name must be a file name of 1 to 200 characters".into()));
+        }
+        let kind = lingxi_domain::workspace::check_attachment(declared_type, &data).map_err(|e| match e {
+            lingxi_domain::workspace::AttachmentRefusal::Size { .. } => ServiceError::TooLarge(e.to_string()),
+            lingxi_domain::workspace::AttachmentRefusal::Type(m) => ServiceError::UnsupportedMedia(m),
+        })?;
+        let by = format!("agent:{}", who.user.id);
+        Ok(self.store.store_ticket_attachment(who.tenant.id, id, &by, name, kind, data).await?)
     }
 
     /// Applies one patch to many tickets, each atomically on its own; returns each ticket's outcome in order.

@@ -424,3 +424,33 @@ async fn fields_on(store: Store, _b: Store) -> TestResult {
     assert!(matches!(services.save_ticket_settings(t.id, settings).await, Err(ServiceError::Invalid(_))));
     Ok(())
 }
+
+both_backends!(files_travel_with_ticket_comments, files_on);
+async fn files_on(store: Store, _b: Store) -> TestResult {
+    let t = store.create_tenant("fa", "FA", "wk_fa").await?;
+    let services = Services::new(store.clone(), Bus::default());
+    let user = store.create_user(t.id, "li@fa.test", "Li", Role::Agent, "x").await?;
+    let li = Authenticated { tenant: t.clone(), user };
+    let (ticket, _) = services.create_ticket(t.id, &actor(&li), "api", input("发票"), None).await?;
+    let (other, _) = services.create_ticket(t.id, &actor(&li), "api", input("物流"), None).await?;
+    let pdf = b"%PDF-1.7\n1 0 obj\n".to_vec();
+    let a = services.upload_ticket_attachment(&li, ticket.id, "发票.pdf", "application/pdf", pdf.clone()).await?;
+    let theirs = services.upload_ticket_attachment(&li, other.id, "x.txt", "text/plain", b"x".to_vec()).await?;
+    let refused =
+        services.upload_ticket_attachment(&li, ticket.id, "x.pdf", "application/pdf", b"<html>".to_vec()).await;
+    assert!(matches!(refused, Err(ServiceError::UnsupportedMedia(_))));
+    // Another ticket's file cannot ride on this comment; nothing is written then.
+    let wrong = services.comment_ticket_with(&li, ticket.id, "", true, &[theirs.id]).await;
+    assert!(matches!(wrong, Err(ServiceError::NotFound(_))));
+    let c = services.comment_ticket_with(&li, ticket.id, "", true, &[a.id]).await?;
+    assert_eq!(c.attachments, vec![a.clone()]);
+    let again = services.comment_ticket_with(&li, ticket.id, "again", true, &[a.id]).await;
+    assert!(matches!(again, Err(ServiceError::NotFound(_))), "a file is sent once");
+    let comments = store.ticket_comments(t.id, ticket.id).await?;
+    assert_eq!(comments.len(), 1);
+    assert_eq!(comments[0].attachments[0].name, "发票.pdf");
+    assert_eq!(store.ticket_attachment(t.id, a.id).await?.1, pdf);
+    let stranger = store.create_tenant("fb", "FB", "wk_fb").await?;
+    assert!(store.ticket_attachment(stranger.id, a.id).await.is_err());
+    Ok(())
+}

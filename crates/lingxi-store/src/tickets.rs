@@ -226,6 +226,9 @@ pub struct TicketComment {
     pub public: bool,
     /// Text.
     pub body: String,
+    /// Files it carries (download at `/api/v1/ticket-attachments/{id}`).
+    #[serde(default)]
+    pub attachments: Vec<AttachmentRef>,
     /// When.
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
@@ -909,17 +912,39 @@ impl Store {
         actor: &Actor,
         public: bool,
         body: &str,
+        attachments: &[AttachmentId],
     ) -> StoreResult<TicketComment> {
         let at = millis(now());
-        let comment = TicketComment {
+        let mut comment = TicketComment {
             id: uuid::Uuid::now_v7().to_string(),
             author_id: actor.user_id,
             author_name: actor.name.clone(),
             public,
             body: body.to_owned(),
+            attachments: vec![],
             created_at: crate::rows::time(at)?,
         };
         let mut tx = self.pool.begin().await?;
+        // Claim the uploads: each must be this ticket's and not yet sent with another comment.
+        for a in attachments {
+            let row = sqlx::query(
+                "UPDATE ticket_attachments SET comment_id = $1 WHERE tenant_id = $2 AND ticket_id = $3 AND id = $4 \
+                 AND comment_id IS NULL RETURNING id, name, content_type, size",
+            )
+            .bind(&comment.id)
+            .bind(tid(tenant_id))
+            .bind(ticket_id.to_string())
+            .bind(a.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound("attachment"))?;
+            comment.attachments.push(AttachmentRef {
+                id: id(&row, "id")?,
+                name: text(&row, "name")?,
+                content_type: text(&row, "content_type")?,
+                size: int(&row, "size")?,
+            });
+        }
         let first = public && actor.user_id.is_some();
         let touched = sqlx::query(
             "UPDATE tickets SET updated_at = $1, version = version + 1, \
@@ -936,8 +961,8 @@ impl Store {
             return Err(StoreError::NotFound("ticket"));
         }
         sqlx::query(
-            "INSERT INTO ticket_comments (id, tenant_id, ticket_id, author_id, author_name, public, body, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO ticket_comments (id, tenant_id, ticket_id, author_id, author_name, public, body, created_at, \
+             attachments) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&comment.id)
         .bind(tid(tenant_id))
@@ -947,6 +972,7 @@ impl Store {
         .bind(i64::from(public))
         .bind(body)
         .bind(at)
+        .bind(serde_json::to_string(&comment.attachments).unwrap_or_else(|_| "[]".into()))
         .execute(&mut *tx)
         .await?;
         let field = if public { "public_reply" } else { "internal_note" };
@@ -958,7 +984,7 @@ impl Store {
     /// A ticket's comments, oldest first.
     pub async fn ticket_comments(&self, tenant_id: TenantId, ticket_id: TicketId) -> StoreResult<Vec<TicketComment>> {
         let rows = sqlx::query(
-            "SELECT id, author_id, author_name, public, body, created_at FROM ticket_comments \
+            "SELECT id, author_id, author_name, public, body, created_at, attachments FROM ticket_comments \
              WHERE tenant_id = $1 AND ticket_id = $2 ORDER BY created_at, id",
         )
         .bind(tid(tenant_id))
@@ -973,10 +999,72 @@ impl Store {
                     author_name: text(r, "author_name")?,
                     public: int(r, "public")? != 0,
                     body: text(r, "body")?,
+                    attachments: serde_json::from_str(&text(r, "attachments")?)
+                        .map_err(|e| corrupt("comment attachments", e))?,
                     created_at: ts(r, "created_at")?,
                 })
             })
             .collect()
+    }
+
+    /// Stores a file for a ticket (checked by the caller); a comment sends it.
+    pub async fn store_ticket_attachment(
+        &self,
+        tenant_id: TenantId,
+        ticket_id: TicketId,
+        uploaded_by: &str,
+        name: &str,
+        content_type: &str,
+        data: Vec<u8>,
+    ) -> StoreResult<AttachmentRef> {
+        use sha2::Digest;
+        let r = AttachmentRef {
+            id: AttachmentId::generate(),
+            name: name.to_owned(),
+            content_type: content_type.to_owned(),
+            size: data.len() as i64,
+        };
+        sqlx::query(
+            "INSERT INTO ticket_attachments (id, tenant_id, ticket_id, uploaded_by, name, content_type, size, sha256, \
+             data, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(r.id.to_string())
+        .bind(tid(tenant_id))
+        .bind(ticket_id.to_string())
+        .bind(uploaded_by)
+        .bind(name)
+        .bind(content_type)
+        .bind(r.size)
+        .bind(hex::encode(sha2::Sha256::digest(&data)))
+        .bind(data)
+        .bind(millis(now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(r)
+    }
+
+    /// A ticket's file with its bytes.
+    pub async fn ticket_attachment(
+        &self,
+        tenant_id: TenantId,
+        attachment: AttachmentId,
+    ) -> StoreResult<(AttachmentRef, Vec<u8>)> {
+        use sqlx::Row;
+        let row = sqlx::query(
+            "SELECT id, name, content_type, size, data FROM ticket_attachments WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tid(tenant_id))
+        .bind(attachment.to_string())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound("attachment"))?;
+        let r = AttachmentRef {
+            id: id(&row, "id")?,
+            name: text(&row, "name")?,
+            content_type: text(&row, "content_type")?,
+            size: int(&row, "size")?,
+        };
+        Ok((r, row.try_get::<Vec<u8>, _>("data").map_err(|e| corrupt("attachment", e))?))
     }
 
     /// A ticket's full history, oldest first.
