@@ -292,6 +292,77 @@ enum AgentClientFrame {
     Typing { conversation_id: ConversationId, typing: bool },
 }
 
+/// What one workspace socket may see: supervisors and above everything of the tenant; agents the conversations they
+/// serve, the queue of their groups (and of no group), and those the bot is serving (they may step in). A
+/// conversation that leaves an agent's sight is announced once more so the list can drop it.
+struct Scope {
+    all: bool,
+    me: lingxi_types::UserId,
+    groups: std::collections::HashSet<lingxi_types::GroupId>,
+    seen: std::collections::HashMap<ConversationId, bool>,
+}
+
+impl Scope {
+    async fn new(services: &Services, who: &Authenticated) -> Scope {
+        let mut scope = Scope {
+            all: matches!(
+                who.user.role,
+                lingxi_types::Role::Owner | lingxi_types::Role::Admin | lingxi_types::Role::Supervisor
+            ),
+            me: who.user.id,
+            groups: Default::default(),
+            seen: Default::default(),
+        };
+        scope.reload_groups(services, who).await;
+        scope
+    }
+
+    async fn reload_groups(&mut self, services: &Services, who: &Authenticated) {
+        if self.all {
+            return;
+        }
+        if let Ok(groups) = services.store.groups(who.tenant.id).await {
+            self.groups = groups.into_iter().filter(|g| g.members.contains(&self.me)).map(|g| g.id).collect();
+        }
+    }
+
+    fn visible(&self, c: &lingxi_types::Conversation) -> bool {
+        self.all
+            || c.assigned_agent == Some(self.me)
+            || c.status == ConversationStatus::Bot
+            || (c.status == ConversationStatus::Queued && c.group_id.is_none_or(|g| self.groups.contains(&g)))
+    }
+
+    /// Whether a conversation's change goes out: visible now, or visible before (it just left).
+    fn changed(&mut self, c: &lingxi_types::Conversation) -> bool {
+        if self.all {
+            return true;
+        }
+        if self.seen.len() > 20_000 {
+            self.seen.clear();
+        }
+        let now = self.visible(c);
+        let before = self.seen.insert(c.id, now).unwrap_or(false);
+        now || before
+    }
+
+    /// Whether events of a conversation (messages, typing, receipts) go out.
+    async fn shows(&mut self, services: &Services, tenant_id: lingxi_types::TenantId, id: ConversationId) -> bool {
+        if self.all {
+            return true;
+        }
+        if let Some(v) = self.seen.get(&id) {
+            return *v;
+        }
+        let visible = match services.store.conversation(tenant_id, id).await {
+            Ok(c) => self.visible(&c),
+            Err(_) => false,
+        };
+        self.seen.insert(id, visible);
+        visible
+    }
+}
+
 async fn agent_socket(services: Services, who: Authenticated, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
     let mut events = services.bus.subscribe();
@@ -303,6 +374,7 @@ async fn agent_socket(services: Services, who: Authenticated, socket: WebSocket)
         }
     };
     let tenant_id = who.tenant.id;
+    let mut scope = Scope::new(&services, &who).await;
     loop {
         let frame = tokio::select! {
             incoming = stream.next() => match incoming {
@@ -320,20 +392,37 @@ async fn agent_socket(services: Services, who: Authenticated, socket: WebSocket)
                 Some(Ok(_)) => continue,
             },
             event = events.recv() => match event {
-                Ok(Event::MessageStored(m)) if m.tenant_id == tenant_id => AgentFrame::Message { message: MessageView::from(&m) },
+                Ok(Event::MessageStored(m)) if m.tenant_id == tenant_id => {
+                    if !scope.shows(&services, tenant_id, m.conversation_id).await {
+                        continue;
+                    }
+                    AgentFrame::Message { message: MessageView::from(&m) }
+                }
                 Ok(Event::ConversationChanged(c)) if c.tenant_id == tenant_id => {
+                    if !scope.changed(&c) {
+                        continue;
+                    }
                     AgentFrame::Conversation { conversation: Box::new(ConversationView::new(&c, None)) }
                 }
-                Ok(Event::QueueChanged(t)) if t == tenant_id => AgentFrame::QueueChanged,
+                Ok(Event::QueueChanged(t)) if t == tenant_id => {
+                    scope.reload_groups(&services, &who).await;
+                    AgentFrame::QueueChanged
+                }
                 Ok(Event::Typing { tenant_id: t, conversation_id, author, typing, .. })
                     if t == tenant_id && author == lingxi_types::Author::Visitor =>
                 {
+                    if !scope.shows(&services, tenant_id, conversation_id).await {
+                        continue;
+                    }
                     AgentFrame::Typing { conversation_id, author, typing }
                 }
                 Ok(Event::TicketChanged { tenant_id: t, ticket_id, number }) if t == tenant_id => {
                     AgentFrame::Ticket { ticket_id, number }
                 }
                 Ok(Event::Receipt { tenant_id: t, conversation_id, delivered_seq, read_seq }) if t == tenant_id => {
+                    if !scope.shows(&services, tenant_id, conversation_id).await {
+                        continue;
+                    }
                     AgentFrame::Receipt { conversation_id, delivered_seq, read_seq }
                 }
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,

@@ -325,9 +325,10 @@ async fn no_route_that_reads_data_crosses_tenants() -> TestResult {
         let (code, _) = server.post(&path, &b.agent, json!({"text": "hi"})).await?;
         assert_eq!(code, 404, "{path}");
     }
-    let (_, list_b) = server.get("/api/v1/conversations", &b.agent).await?;
+    // Admins list every conversation of their own tenant only.
+    let (_, list_b) = server.get("/api/v1/conversations", &b.admin).await?;
     assert_eq!(list_b["items"].as_array().map(Vec::len), Some(0));
-    let (_, list_a) = server.get("/api/v1/conversations", &a.agent).await?;
+    let (_, list_a) = server.get("/api/v1/conversations", &a.admin).await?;
     assert_eq!(list_a["items"].as_array().map(Vec::len), Some(1));
     let (_, kb_b) = server.get("/api/v1/kb/entries", &b.agent).await?;
     assert!(!kb_b.to_string().contains(&entry_a));
@@ -722,16 +723,39 @@ async fn workspace_over_http_and_sockets() -> TestResult {
     let receipt = until(&mut agent_ws, |f| f["type"] == "receipt").await?;
     assert_eq!((receipt["delivered_seq"].as_i64(), receipt["read_seq"].as_i64()), (Some(seq), Some(seq)));
 
+    // Another agent does not see this conversation's messages on their socket; a supervisor does.
+    let t = server.store.tenant_by_slug("ws").await?.ok_or("tenant")?;
+    server.store.create_user(t.id, "wang@ws.test", "Wang", Role::Agent, &hash_password(PASSWORD)).await?;
+    server.store.create_user(t.id, "boss@ws.test", "Boss", Role::Supervisor, &hash_password(PASSWORD)).await?;
+    let mut sockets = Vec::new();
+    for email in ["wang@ws.test", "boss@ws.test"] {
+        let token = server.login(email).await?;
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async(server.ws_url(&format!("/api/v1/agent/ws?token={token}"))).await?;
+        send(&mut ws, json!({"type": "ping"})).await?;
+        until(&mut ws, |f| f["type"] == "pong").await?;
+        sockets.push(ws);
+    }
+    send(&mut visitor, json!({"type": "message", "client_id": "t-2", "text": "private question"})).await?;
+    until(&mut agent_ws, |f| f["type"] == "message" && f["message"]["text"] == "private question").await?;
+    let mut boss = sockets.pop().ok_or("boss")?;
+    let mut wang = sockets.pop().ok_or("wang")?;
+    until(&mut boss, |f| f["type"] == "message" && f["message"]["text"] == "private question").await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    send(&mut wang, json!({"type": "ping"})).await?;
+    let leaked = until(&mut wang, |f| f["type"] == "pong" || f["message"]["text"] == "private question").await?;
+    assert_eq!(leaked["type"], "pong", "another agent's conversation stays private");
+
     // Search and unread counts in the list.
     let (_, found) = server.get("/api/v1/conversations?view=mine&q=%E5%A4%A7%E8%A1%A3", &shop.agent).await?;
     assert_eq!(found["items"][0]["id"].as_str(), Some(conversation_id.as_str()));
     assert!(found["items"][0]["matched"]["text"].as_str().is_some_and(|t| t.contains("大衣")));
-    assert_eq!(found["items"][0]["unread"], 2, "the picture and the question");
+    assert_eq!(found["items"][0]["unread"], 3, "the picture and the two questions");
     let (code, _) =
         server.post(&format!("/api/v1/conversations/{conversation_id}/read"), &shop.agent, json!({"seq": seq})).await?;
     assert_eq!(code, 204);
     let (_, mine) = server.get("/api/v1/conversations?view=mine&q=COAT", &shop.agent).await?;
-    assert_eq!(mine["items"][0]["unread"], 0);
+    assert_eq!(mine["items"][0]["unread"], 1, "only the question sent after what was read");
     let (code, e) = server.get("/api/v1/conversations?view=all", &shop.agent).await?;
     assert_eq!((code, e["code"].as_str()), (403, Some("forbidden")));
     Ok(())
