@@ -26,6 +26,9 @@ pub(crate) enum IntakeCommand {
         /// Store the valid rows and report the bad ones (default: any bad row, nothing is stored).
         #[arg(long)]
         valid_rows: bool,
+        /// Store the records only; make no tickets (e.g. to load past exports).
+        #[arg(long)]
+        no_tickets: bool,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -34,7 +37,7 @@ pub(crate) enum IntakeCommand {
 /// Runs an `intake` subcommand.
 pub(crate) async fn run(command: IntakeCommand) -> anyhow::Result<()> {
     match command {
-        IntakeCommand::Import { file, tenant, source, valid_rows, db } => {
+        IntakeCommand::Import { file, tenant, source, valid_rows, no_tickets, db } => {
             let extension = file.extension().and_then(|e| e.to_str()).unwrap_or("csv");
             let format =
                 Format::parse(extension).with_context(|| format!("{}: not .csv, .xlsx or .json", file.display()))?;
@@ -42,7 +45,10 @@ pub(crate) async fn run(command: IntakeCommand) -> anyhow::Result<()> {
             let store = db.open().await?;
             let t = store.tenant_by_slug(&tenant).await?.with_context(|| format!("no tenant {tenant}"))?;
             let services = Services::new(store.clone(), lingxi_bus::Bus::default());
-            let plan = services.intake_plan(t.id, &source).await?;
+            let mut plan = services.intake_plan(t.id, &source).await?;
+            if no_tickets {
+                plan.create_tickets = false;
+            }
             let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("file");
             let run = store.start_intake_run(t.id, &plan.source, name, Some("cli")).await?;
             let bar = ProgressBar::new(0).with_style(
