@@ -591,16 +591,6 @@ pub struct SlaReport {
     pub items: Vec<lingxi_service::ComplianceLine>,
 }
 
-fn bound(field: &str, s: &str, end_of_day: bool) -> AppResult<chrono::DateTime<chrono::Utc>> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&chrono::Utc));
-    }
-    let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| AppError::new(ErrorCode::InvalidField, format!("{field} must be RFC 3339 or YYYY-MM-DD")))?;
-    let d = if end_of_day { d.succ_opt().unwrap_or(d) } else { d };
-    Ok(d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
-}
-
 /// SLA compliance (% met, breaches, average times) of first response and resolution, per group, agent or
 /// category (supervisors and above).
 #[utoipa::path(get, path = "/api/v1/sla/report", tag = "tickets", params(ReportQuery),
@@ -622,11 +612,11 @@ pub async fn sla_report(
     };
     let now = chrono::Utc::now();
     let from = match q.from.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => bound("from", s, false)?,
+        Some(s) => lingxi_service::parse_bound("from", s, false)?,
         None => now - chrono::TimeDelta::days(30),
     };
     let to = match q.to.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => bound("to", s, true)?,
+        Some(s) => lingxi_service::parse_bound("to", s, true)?,
         None => now + chrono::TimeDelta::seconds(1),
     };
     let (overall, items) = state.services.sla_report(who.tenant.id, by, from, to, now).await?;

@@ -24,7 +24,7 @@ pub use intake::{
     INTAKE_MAX_BYTES, IntakePlan, IntakeProgress, IntakeReport, IntakeRowError, IntakeUpload, mapping_from_json,
 };
 pub use sla::{ClockCompliance, ComplianceLine, MAX_WEBHOOK_ATTEMPTS, ReportBy};
-pub use workspace::{ListRequest, ListView, MAX_CANNED_CHARS, MAX_QUERY_CHARS};
+pub use workspace::{ListRequest, ListView, MAX_CANNED_CHARS, MAX_QUERY_CHARS, parse_bound};
 
 pub use auth::{
     AuthError, Authenticated, ClientInfo, LOCK_THRESHOLD, hash_password, new_token, token_hash, validate_new_password,

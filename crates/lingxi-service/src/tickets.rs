@@ -854,17 +854,7 @@ impl Services {
         data: Vec<u8>,
     ) -> ServiceResult<AttachmentRef> {
         self.store.ticket(who.tenant.id, id).await?;
-        let name = name.trim();
-        if name.is_empty()
-            || name.chars().count() > 200
-            || name.chars().any(|c| c.is_control() || c == '/' || c == '\\')
-        {
-            return Err(ServiceError::Invalid("name must be a file name of 1 to 200 characters".into()));
-        }
-        let kind = lingxi_domain::workspace::check_attachment(declared_type, &data).map_err(|e| match e {
-            lingxi_domain::workspace::AttachmentRefusal::Size { .. } => ServiceError::TooLarge(e.to_string()),
-            lingxi_domain::workspace::AttachmentRefusal::Type(m) => ServiceError::UnsupportedMedia(m),
-        })?;
+        let (name, kind) = crate::workspace::check_upload(name, declared_type, &data)?;
         let by = format!("agent:{}", who.user.id);
         Ok(self.store.store_ticket_attachment(who.tenant.id, id, &by, name, kind, data).await?)
     }

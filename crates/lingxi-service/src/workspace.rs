@@ -55,7 +55,8 @@ pub(crate) fn is_supervisor(who: &Authenticated) -> bool {
     matches!(who.user.role, Role::Owner | Role::Admin | Role::Supervisor)
 }
 
-fn parse_bound(field: &str, s: &str, end_of_day: bool) -> ServiceResult<DateTime<Utc>> {
+/// A time bound from RFC 3339 or a `YYYY-MM-DD` date (its start, or with `end_of_day` the start of the next day).
+pub fn parse_bound(field: &str, s: &str, end_of_day: bool) -> ServiceResult<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
@@ -71,6 +72,24 @@ fn words(q: &str) -> ServiceResult<Vec<String>> {
         return Err(ServiceError::Invalid(format!("q is longer than {MAX_QUERY_CHARS} characters")));
     }
     Ok(q.split_whitespace().take(8).map(str::to_owned).collect())
+}
+
+/// Checks an uploaded file: a plain file name, an allowed type its bytes match, the size limit. Returns the trimmed
+/// name and the normalised type.
+pub(crate) fn check_upload<'a>(
+    name: &'a str,
+    declared_type: &str,
+    data: &[u8],
+) -> ServiceResult<(&'a str, &'static str)> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(|c| c.is_control() || c == '/' || c == '\\') {
+        return Err(ServiceError::Invalid("name must be a file name of 1 to 200 characters".into()));
+    }
+    let kind = rules::check_attachment(declared_type, data).map_err(|e| match e {
+        AttachmentRefusal::Size { .. } => ServiceError::TooLarge(e.to_string()),
+        AttachmentRefusal::Type(m) => ServiceError::UnsupportedMedia(m),
+    })?;
+    Ok((name, kind))
 }
 
 fn valid_shortcut(s: &str) -> bool {
@@ -292,17 +311,7 @@ impl Services {
         data: Vec<u8>,
     ) -> ServiceResult<AttachmentRef> {
         self.store.conversation(tenant_id, conversation_id).await?;
-        let name = name.trim();
-        if name.is_empty()
-            || name.chars().count() > 200
-            || name.chars().any(|c| c.is_control() || c == '/' || c == '\\')
-        {
-            return Err(ServiceError::Invalid("name must be a file name of 1 to 200 characters".into()));
-        }
-        let kind = rules::check_attachment(declared_type, &data).map_err(|e| match e {
-            AttachmentRefusal::Size { .. } => ServiceError::TooLarge(e.to_string()),
-            AttachmentRefusal::Type(m) => ServiceError::UnsupportedMedia(m),
-        })?;
+        let (name, kind) = check_upload(name, declared_type, &data)?;
         Ok(self.store.store_attachment(tenant_id, conversation_id, uploaded_by, name, kind, data).await?)
     }
 
