@@ -1,8 +1,11 @@
-// Lingxi admin console: tenant + embed snippet, users, routing (skill groups, agents, rules), knowledge base, audit log.
+// Lingxi admin console: tenant + embed snippet, users, routing (skill groups, agents, rules), ticket settings
+// (admin-tickets.js: custom fields, SLA policies, business calendar, dispatch, webhook deliveries), knowledge base,
+// audit log.
 // Text from the server is rendered as text.
 import { api, t, h, $, clear, initLang, onLangChange, initAuth, toast, formatDateTime, roleLabel, initials, hueOf, getToken, lang } from '/common.js';
+import { initTicketSettings } from '/admin-tickets.js';
 
-const SECTIONS = ['tenant', 'users', 'routing', 'kb', 'audit'];
+const SECTIONS = ['tenant', 'users', 'routing', 'tickets', 'kb', 'audit'];
 const state = {
   me: null, tenant: null, users: [], section: 'tenant',
   kb: [], kbTotal: 0, kbOffset: 0, kbFilters: {}, kbEditing: null, kbLastTest: null,
@@ -37,6 +40,8 @@ $('#kb-prev').addEventListener('click', () => { state.kbOffset = Math.max(0, sta
 $('#kb-next').addEventListener('click', () => { state.kbOffset += PAGE; loadKb(); });
 $('#kb-test-form').addEventListener('submit', testKb);
 $('#kb-import-form').addEventListener('submit', importKb);
+const ticketSettings = initTicketSettings();
+onLangChange(() => ticketSettings.render());
 for (const b of document.querySelectorAll('[data-download]')) b.addEventListener('click', () => download(b.dataset.download, b.dataset.format));
 
 async function start(user) {
@@ -71,6 +76,7 @@ function setSection(s) {
   for (const id of SECTIONS) $('#sec-' + id).hidden = id !== s;
   if (s === 'audit' && state.me) loadAudit();
   if (s === 'routing' && state.me) loadRouting();
+  if (s === 'tickets' && state.me) ticketSettings.load();
 }
 
 function forbidden(e) {

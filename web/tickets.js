@@ -1,7 +1,9 @@
 // Lingxi agent workspace, tickets (工单): views (mine / unassigned / my groups / all) with status, tag and text
 // filters, paging, bulk actions, the ticket's detail (life cycle, fields, tags, replies and internal notes, history)
-// and the "new ticket" form. Every ticket, customer and agent text is rendered as text, never as HTML.
-import { api, t, h, $, clear, toast, formatTime, formatDateTime } from '/common.js';
+// and the "new ticket" form; the tenant's custom fields (edited by type where the definitions can be read, else shown
+// as they are); SLA due times (highlighted when past) and the SLA compliance report for supervisors and above.
+// Every ticket, customer and agent text is rendered as text, never as HTML.
+import { api, t, h, $, clear, toast, formatTime, formatDateTime, lang } from '/common.js';
 
 export const STATUSES = ['new', 'open', 'pending', 'on_hold', 'solved', 'closed'];
 export const PRIORITIES = ['low', 'normal', 'high', 'urgent'];
@@ -46,6 +48,12 @@ const tk = {
   draft: '',            // composer text, kept across re-renders
   tagDraft: null,       // { id, tags, dirty }
   busy: false,
+  // custom field definitions: an array when GET /api/v1/admin/ticket-settings answers (admins), null when it is
+  // refused (agents see values read-only; what a refusal of the server names is learned for the New ticket form)
+  fieldDefs: null,
+  learned: [],          // [{ key, label, kind, options, required }] from the server's refusals
+  cfDraft: {},          // { key: value typed but not yet saved } in the detail pane
+  sla: { by: 'group', from: '', to: '', data: null, error: '', loading: false },
 };
 
 let ctx = { openConversation: () => {} };
@@ -138,13 +146,37 @@ export function initTickets(options) {
   $('#tk-new').addEventListener('click', openNewForm);
   $('#tk-new-form').addEventListener('submit', (e) => { e.preventDefault(); submitNewForm(); });
   $('#tk-n-cancel').addEventListener('click', () => $('#tk-new-dialog').close());
+  $('#tk-sla-open').addEventListener('click', openSlaReport);
+  $('#tk-sla-form').addEventListener('submit', (e) => { e.preventDefault(); loadSlaReport(); });
+  $('#tk-sla-by').addEventListener('change', loadSlaReport);
+  $('#tk-sla-close').addEventListener('click', () => $('#tk-sla-dialog').close());
   setInterval(() => { if (tk.active && tk.me && !document.hidden && !tk.loading) refreshList(true); }, 20000);
   return { start, stop, show, hide, open, render };
 }
 
 function start(me) {
   tk.me = me;
+  $('#tk-sla-open').hidden = !canSeeReport();
   loadPeople();
+  loadFieldDefs();
+}
+
+function canSeeReport() {
+  return !!(tk.me && ['owner', 'admin', 'supervisor'].includes(tk.me.role));
+}
+
+/** The tenant's custom field definitions, when this user may read them (admins); else read-only values. */
+async function loadFieldDefs() {
+  if (!tk.me) return;
+  try {
+    const s = await api('/api/v1/admin/ticket-settings', { quiet: true });
+    tk.fieldDefs = s.custom_fields || [];
+  } catch (e) {
+    if (e.status === 401) return;
+    if (e.status === 403 || e.status === 404) tk.fieldDefs = null;
+  }
+  if (tk.ticket) renderDetail();
+  if ($('#tk-new-dialog').open) renderFormFields();
 }
 
 function stop() {
@@ -156,7 +188,12 @@ function stop() {
   tk.bulkResult = null;
   tk.openId = null;
   tk.ticket = null;
+  tk.fieldDefs = null;
+  tk.learned = [];
+  tk.sla.data = null;
+  $('#tk-sla-open').hidden = true;
   if ($('#tk-new-dialog').open) $('#tk-new-dialog').close();
+  if ($('#tk-sla-dialog').open) $('#tk-sla-dialog').close();
   $('#tk-pane').hidden = true;
   $('#tk-empty').hidden = false;
 }
@@ -176,7 +213,8 @@ function render() {
   renderList();
   renderDetail();
   fillBulkSelects();
-  if ($('#tk-new-dialog').open) fillFormSelects();
+  if ($('#tk-new-dialog').open) { fillFormSelects(); renderFormFields(); }
+  if ($('#tk-sla-dialog').open) renderSlaReport();
 }
 
 async function loadPeople() {
@@ -284,7 +322,22 @@ function ticketRow(x) {
       statusBadge(x.status),
       priorityChip(x.priority),
       h('span', { class: 'tk-assignee' + (x.assignee_id ? '' : ' none') }, x.assignee_id ? (x.assignee_name || agentName(x.assignee_id)) : t('tk.unassigned')),
+      dueChips(x),
       (x.tags || []).slice(0, 3).map((tag) => h('span', { class: 'chip tag' }, tag)))));
+}
+
+/** The ticket's SLA deadlines (first response, resolution) as chips; a past one is highlighted. */
+function dueChips(x, long = false) {
+  const out = [];
+  for (const [clock, at] of [['first', x.first_response_due], ['resolution', x.resolution_due]]) {
+    if (!at) continue;
+    const late = new Date(at).getTime() < Date.now();
+    const when = long ? formatDateTime(at) : formatTime(at);
+    out.push(h('span', {
+      class: 'tk-due' + (late ? ' late' : ''), dataset: { clock, late: late ? '1' : '0' }, title: formatDateTime(at),
+    }, t(`tk.due.${clock}${late ? '.late' : ''}`, { at: when })));
+  }
+  return out;
 }
 
 // ------------------------------------------------------------------ bulk actions
@@ -366,6 +419,7 @@ async function open(id, notice = '') {
     tk.error = '';
     tk.draft = '';
     tk.tagDraft = null;
+    tk.cfDraft = {};
     tk.ticket = null;
     tk.comments = null;
     tk.history = null;
@@ -431,6 +485,7 @@ function renderDetail() {
   main.appendChild(renderComments(x));
   const side = h('div', { class: 'tk-col-side' });
   side.appendChild(renderFields(x));
+  side.appendChild(renderCustomFields(x));
   side.appendChild(renderFacts(x));
   side.appendChild(renderHistory());
   pane.appendChild(main);
@@ -548,6 +603,8 @@ function renderFacts(x) {
       row('tk.f.conversation', conv),
       x.category ? row('tk.f.category', x.category) : null,
       x.ticket_type ? row('tk.f.type', x.ticket_type) : null,
+      x.sla_policy ? row('tk.f.sla_policy', x.sla_policy) : null,
+      x.first_response_due || x.resolution_due ? row('tk.f.due', h('span', { class: 'tk-dues', id: 'tk-dues' }, dueChips(x, true))) : null,
       row('tk.f.created', formatDateTime(x.created_at)),
       row('tk.f.updated', formatDateTime(x.updated_at))));
 }
@@ -638,10 +695,11 @@ async function patch(body, tags = false) {
     if (tk.openId !== id) return;
     tk.ticket = x;
     if (tags) tk.tagDraft = { id, tags: [...(x.tags || [])], dirty: false };
+    if (body.custom_fields) for (const k of Object.keys(body.custom_fields)) delete tk.cfDraft[k];
     toast(t('tk.saved'), 'success', 1400);
   } catch (e) {
     if (e.status === 401 || tk.openId !== id) return;
-    tk.error = e.status === 409 ? t('tk.refused', { msg: localizeRefusal(e.detail) }) : e.detail;
+    tk.error = e.status === 409 ? t('tk.refused', { msg: localizeRefusal(e.detail) }) : localizeFieldError(e.detail);
     if (tags && e.status === 409) tk.tagDraft = null; // read the tags again; the agent re-applies their change
   } finally {
     tk.busy = false;
@@ -703,10 +761,13 @@ function openNewForm() {
   form.reset();
   form.querySelector('.form-error').hidden = true;
   fillFormSelects();
+  clear($('#tk-n-fields'));
+  renderFormFields();
   $('#tk-n-priority').value = 'normal';
   $('#tk-new-dialog').showModal();
   $('#tk-n-title').focus();
   loadPeople().then(() => { if ($('#tk-new-dialog').open) fillFormSelects(); });
+  loadFieldDefs(); // the admin may have changed them since
 }
 
 async function submitNewForm() {
@@ -724,6 +785,9 @@ async function submitNewForm() {
   if ($('#tk-n-group').value) body.group_id = $('#tk-n-group').value;
   const tags = $('#tk-n-tags').value.split(/[,，]/).map((s) => s.trim()).filter(Boolean);
   if (tags.length) body.tags = tags;
+  const cf = formFieldValues();
+  if (cf.error) { err.textContent = cf.error; err.hidden = false; cf.el.focus(); return; }
+  if (Object.keys(cf.values).length) body.custom_fields = cf.values;
   const btn = $('#tk-n-submit');
   btn.disabled = true;
   try {
@@ -735,9 +799,308 @@ async function submitNewForm() {
     open(x.id);
   } catch (e) {
     if (e.status === 401) return;
-    err.textContent = e.detail;
+    // a refused custom field: say which, in the agent's language; without the definitions, add it to the form
+    if (learnFromRefusal(e.detail)) renderFormFields();
+    err.textContent = localizeFieldError(e.detail);
     err.hidden = false;
+    const m = /custom field "([^"]+)"/.exec(e.detail);
+    const el = m && document.getElementById('tk-n-cf-' + m[1]);
+    if (el) el.focus();
   } finally {
     btn.disabled = false;
   }
+}
+
+// ------------------------------------------------------------------ custom fields
+
+function defLabel(d) {
+  return (lang() === 'zh' ? d.label_zh : d.label_en) || d.label_en || d.label_zh || d.key;
+}
+
+/** The definitions the New ticket form offers: the tenant's, or (when they cannot be read) those learned. */
+function formDefs() {
+  return tk.fieldDefs || tk.learned;
+}
+
+function defFor(key) {
+  return formDefs().find((d) => d.key === key) || null;
+}
+
+function showValue(v) {
+  if (v === null || v === undefined || v === '') return t('agent.info.none');
+  if (typeof v === 'boolean') return t(v ? 'tk.cf.yes' : 'tk.cf.no');
+  return String(v);
+}
+
+/** An input for a field of its type; `value` is the current one. */
+function cfControl(d, value, id, disabled) {
+  const v = value === null || value === undefined ? '' : String(value);
+  let el;
+  if (d.kind === 'select') {
+    el = h('select', { class: 'select', id, disabled }, h('option', { value: '' }, t('tk.cf.choose')),
+      (d.options || []).map((o) => h('option', { value: o }, o)));
+    if (v && !(d.options || []).includes(v)) el.appendChild(h('option', { value: v }, v));
+    el.value = v;
+  } else {
+    const type = { number: 'number', date: 'date' }[d.kind] || 'text';
+    el = h('input', { class: 'input', id, type, disabled, maxlength: type === 'text' ? '2000' : null, step: type === 'number' ? 'any' : null });
+    el.value = v;
+  }
+  return el;
+}
+
+/** The control's value for the API: { value } (null clears) or { error }. */
+function readControl(d, el) {
+  const s = String(el.value || '').trim();
+  if (!s) return { value: null };
+  if (d.kind === 'number') {
+    const n = Number(s);
+    return Number.isFinite(n) ? { value: n } : { error: t('tk.cf.err.number', { label: defLabel(d) }) };
+  }
+  return { value: s };
+}
+
+function renderCustomFields(x) {
+  const values = x.custom_fields || {};
+  const keys = Object.keys(values);
+  const card = h('div', { class: 'tk-card tk-cf', id: 'tk-cf' }, h('h4', null, t('tk.cf.title')));
+  const defs = tk.fieldDefs;
+  if (!defs) {
+    // the definitions are the admins': the values are shown as they are
+    card.dataset.mode = 'readonly';
+    if (!keys.length) card.appendChild(h('div', { class: 'muted small' }, t('tk.cf.none')));
+    else {
+      card.appendChild(h('dl', { class: 'kv tk-facts tk-cf-ro' }, keys.map((k) => {
+        const d = tk.learned.find((y) => y.key === k);
+        return [h('dt', { dataset: { key: k } }, d ? defLabel(d) : k), h('dd', { dataset: { key: k } }, showValue(values[k]))];
+      })));
+    }
+    return card;
+  }
+  card.dataset.mode = 'edit';
+  const extra = keys.filter((k) => !defs.some((d) => d.key === k));
+  if (!defs.length && !extra.length) {
+    card.appendChild(h('div', { class: 'muted small' }, t('tk.cf.none_defined')));
+    return card;
+  }
+  const closed = x.status === 'closed';
+  for (const d of defs) {
+    const id = 'tk-cf-' + d.key;
+    const draft = tk.cfDraft[d.key];
+    const control = cfControl(d, draft !== undefined ? draft : values[d.key], id, closed || tk.busy);
+    control.dataset.cf = d.key;
+    control.addEventListener('input', () => { tk.cfDraft[d.key] = control.value; });
+    const commit = () => {
+      const r = readControl(d, control);
+      if (r.error) { tk.error = r.error; renderDetail(); return; }
+      const old = values[d.key] === undefined ? null : values[d.key];
+      if (r.value === old) { delete tk.cfDraft[d.key]; return; }
+      patch({ custom_fields: { [d.key]: r.value } });
+    };
+    control.addEventListener('change', commit);
+    if (control.tagName === 'INPUT') {
+      control.addEventListener('keydown', (e) => {
+        if (e.key === 'Enter' && !e.isComposing && e.keyCode !== 229) { e.preventDefault(); control.blur(); }
+      });
+    }
+    card.appendChild(h('label', { class: 'tk-field tk-cf-field', dataset: { key: d.key, kind: d.kind } },
+      h('span', { title: d.key }, defLabel(d), d.required ? h('span', { class: 'req', title: t('tk.cf.required') }, ' *') : null),
+      control));
+  }
+  if (extra.length) {
+    card.appendChild(h('dl', { class: 'kv tk-facts tk-cf-ro' }, extra.map((k) =>
+      [h('dt', { dataset: { key: k } }, k), h('dd', { dataset: { key: k } }, showValue(values[k]))])));
+  }
+  return card;
+}
+
+/** The New ticket form's custom fields (required ones marked), keeping what was typed. */
+function renderFormFields() {
+  const box = $('#tk-n-fields');
+  const keep = {};
+  for (const el of box.querySelectorAll('[data-cf]')) keep[el.dataset.cf] = el.value;
+  clear(box);
+  const defs = formDefs();
+  box.hidden = !defs.length;
+  if (!defs.length) return;
+  box.appendChild(h('div', { class: 'tk-sub' }, t('tk.cf.title')));
+  if (!tk.fieldDefs) box.appendChild(h('div', { class: 'muted small tk-cf-learned' }, t('tk.cf.learned')));
+  const row = h('div', { class: 'tk-form-row' });
+  for (const d of defs) {
+    const id = 'tk-n-cf-' + d.key;
+    const c = cfControl(d, keep[d.key] ?? '', id, false);
+    c.dataset.cf = d.key;
+    if (d.required) c.setAttribute('aria-required', 'true');
+    row.appendChild(h('div', { class: 'field tk-cf-field', dataset: { key: d.key, kind: d.kind, required: d.required ? '1' : '0' } },
+      h('label', { for: id }, defLabel(d), d.required ? h('span', { class: 'req', title: t('tk.cf.required') }, ' *') : null),
+      c));
+  }
+  box.appendChild(row);
+}
+
+/** The custom fields typed in the New ticket form: { values } or { error }. */
+function formFieldValues() {
+  const values = {};
+  for (const el of $('#tk-n-fields').querySelectorAll('[data-cf]')) {
+    const d = defFor(el.dataset.cf);
+    if (!d) continue;
+    const r = readControl(d, el);
+    if (r.error) return { error: r.error, el };
+    if (r.value !== null) values[d.key] = r.value;
+  }
+  return { values };
+}
+
+const CF_REQUIRED = /^custom field "([^"]+)" \((.*)\) is required\.?$/;
+const CF_ONE_OF = /^custom field "([^"]+)" must be one of (.*?)\.?$/;
+const CF_NUMBER = /^custom field "([^"]+)" must be a number/;
+const CF_DATE = /^custom field "([^"]+)" must be a date/;
+const CF_UNKNOWN = /^"([^"]+)" is not a custom field of this tenant/;
+
+/**
+ * Without the definitions (agents), the server's refusals name the fields it wants: they are added to the form
+ * (a required one, then its type and choices). Answers whether the form changed.
+ */
+function learnFromRefusal(msg) {
+  if (tk.fieldDefs) return false;
+  const m0 = String(msg || '');
+  const upsert = (key, change) => {
+    let d = tk.learned.find((y) => y.key === key);
+    if (!d) { d = { key, label_zh: key, label_en: key, kind: 'text', options: [], required: false }; tk.learned.push(d); }
+    Object.assign(d, change);
+    return true;
+  };
+  let m = CF_REQUIRED.exec(m0);
+  if (m) return upsert(m[1], { label_zh: m[2] || m[1], label_en: m[2] || m[1], required: true });
+  m = CF_ONE_OF.exec(m0);
+  if (m) return upsert(m[1], { kind: 'select', options: m[2].split(', ').filter(Boolean) });
+  m = CF_NUMBER.exec(m0);
+  if (m) return upsert(m[1], { kind: 'number' });
+  m = CF_DATE.exec(m0);
+  if (m) return upsert(m[1], { kind: 'date' });
+  m = CF_UNKNOWN.exec(m0);
+  if (m) {
+    const before = tk.learned.length;
+    tk.learned = tk.learned.filter((y) => y.key !== m[1]);
+    return tk.learned.length !== before;
+  }
+  return false;
+}
+
+/** The server's custom-field refusals in the agent's language; other messages as they are. */
+export function localizeFieldError(msg) {
+  const m0 = String(msg || '');
+  const name = (key, fallback) => { const d = defFor(key); return d ? defLabel(d) : (fallback || key); };
+  let m = CF_REQUIRED.exec(m0);
+  if (m) return t('tk.cf.err.required', { label: name(m[1], m[2]) });
+  m = CF_ONE_OF.exec(m0);
+  if (m) return t('tk.cf.err.one_of', { label: name(m[1]), options: m[2] });
+  m = CF_NUMBER.exec(m0);
+  if (m) return t('tk.cf.err.number', { label: name(m[1]) });
+  m = CF_DATE.exec(m0);
+  if (m) return t('tk.cf.err.date', { label: name(m[1]) });
+  m = CF_UNKNOWN.exec(m0);
+  if (m) return t('tk.cf.err.unknown', { key: m[1] });
+  return m0;
+}
+
+// ------------------------------------------------------------------ SLA compliance report (supervisors and above)
+
+function isoDay(d) {
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+function openSlaReport() {
+  if (!canSeeReport()) return;
+  if (!tk.sla.from) {
+    const now = new Date();
+    tk.sla.from = isoDay(new Date(now.getTime() - 29 * 86_400_000));
+    tk.sla.to = isoDay(now);
+  }
+  $('#tk-sla-by').value = tk.sla.by;
+  $('#tk-sla-from').value = tk.sla.from;
+  $('#tk-sla-to').value = tk.sla.to;
+  renderSlaReport();
+  $('#tk-sla-dialog').showModal();
+  loadSlaReport();
+}
+
+async function loadSlaReport() {
+  tk.sla.by = $('#tk-sla-by').value || 'group';
+  tk.sla.from = $('#tk-sla-from').value;
+  tk.sla.to = $('#tk-sla-to').value;
+  if (tk.sla.from && tk.sla.to && tk.sla.from > tk.sla.to) {
+    tk.sla.error = t('tk.sla.err.range');
+    renderSlaReport();
+    return;
+  }
+  const p = new URLSearchParams({ by: tk.sla.by });
+  if (tk.sla.from) p.set('from', tk.sla.from);
+  if (tk.sla.to) p.set('to', tk.sla.to);
+  tk.sla.loading = true;
+  tk.sla.error = '';
+  renderSlaReport();
+  try {
+    tk.sla.data = await api('/api/v1/sla/report?' + p.toString(), { quiet: true });
+  } catch (e) {
+    if (e.status === 401) return;
+    tk.sla.data = null;
+    tk.sla.error = e.detail;
+  } finally {
+    tk.sla.loading = false;
+  }
+  renderSlaReport();
+}
+
+/** A duration in seconds, short: 45 秒 / 12 分钟 / 3.5 小时 / 1.2 天. */
+export function formatDuration(secs) {
+  if (secs == null || !Number.isFinite(secs)) return '—';
+  const round1 = (n) => String(Math.round(n * 10) / 10);
+  if (secs < 60) return t('tk.dur.s', { n: Math.round(secs) });
+  if (secs < 3600) return t('tk.dur.m', { n: Math.round(secs / 60) });
+  if (secs < 86_400) return t('tk.dur.h', { n: round1(secs / 3600) });
+  return t('tk.dur.d', { n: round1(secs / 86_400) });
+}
+
+function pctCell(c) {
+  if (!c || c.met_pct == null) return h('td', { class: 'num muted' }, '—');
+  const p = c.met_pct;
+  return h('td', { class: 'num pct ' + (p >= 90 ? 'good' : p >= 70 ? 'warn' : 'bad'), title: t('tk.sla.met_of', { met: c.met, n: c.met + c.breached, pending: c.pending }) }, `${p}%`);
+}
+
+function slaLine(line, overall) {
+  const fr = line.first_response || {};
+  const rs = line.resolution || {};
+  const name = overall ? t('tk.sla.overall') : (line.key ? line.name : t('tk.sla.unset.' + tk.sla.by));
+  return h('tr', { class: overall ? 'overall' : 'line', dataset: { key: overall ? '__all' : (line.key || '') } },
+    h('td', { class: 'name' }, name),
+    h('td', { class: 'num' }, String(line.tickets ?? 0)),
+    pctCell(fr),
+    h('td', { class: 'num' + (fr.breached ? ' breached' : '') }, String(fr.breached ?? 0)),
+    h('td', { class: 'num' }, formatDuration(fr.avg_secs)),
+    pctCell(rs),
+    h('td', { class: 'num' + (rs.breached ? ' breached' : '') }, String(rs.breached ?? 0)),
+    h('td', { class: 'num' }, formatDuration(rs.avg_secs)));
+}
+
+function renderSlaReport() {
+  const s = tk.sla;
+  const err = $('#tk-sla-error');
+  err.textContent = s.error;
+  err.hidden = !s.error;
+  $('#tk-sla-run').disabled = s.loading;
+  const body = $('#tk-sla-body');
+  const foot = $('#tk-sla-foot');
+  clear(body);
+  clear(foot);
+  const d = s.data;
+  $('#tk-sla-period').textContent = d ? t('tk.sla.period', { from: formatDateTime(d.from), to: formatDateTime(d.to) }) : '';
+  if (!d || !(d.items || []).length) {
+    body.appendChild(h('tr', null, h('td', { colspan: '8', class: 'empty-row' }, t(s.loading ? 'loading' : d ? 'tk.sla.empty' : 'tk.sla.none'))));
+    if (d) foot.appendChild(slaLine(d.overall || {}, true));
+    return;
+  }
+  for (const line of d.items) body.appendChild(slaLine(line, false));
+  foot.appendChild(slaLine(d.overall || {}, true));
 }

@@ -3,7 +3,9 @@
 // internal notes, transfer between two agents and a supervisor takeover; tickets (工单): the widget's "leave a
 // message", a ticket from a conversation, its life cycle, replies and notes, history, bulk actions and views;
 // the workspace: the visitor's browsing track (tracker.js) on the visitor card, unread badges and read marks,
-// typing both ways, delivered/read receipts, canned replies, attachments both ways, search in Chinese and English.
+// typing both ways, delivered/read receipts, canned replies, attachments both ways, search in Chinese and English;
+// the admin console's Ticket settings (a required custom field, an SLA policy), custom fields on new tickets and in
+// the ticket's detail, the Overdue view and the SLA report.
 //
 //   cd tests/e2e && npm ci
 //   LINGXI_URL=http://127.0.0.1:18080 LINGXI_AGENT_EMAIL=… LINGXI_AGENT_PASSWORD=… node e2e.mjs
@@ -599,8 +601,12 @@ await step('search finds the conversation by a Chinese word and by an English wo
 await step('a screenshot of the workspace with the visitor card is saved (workspace-visitor-card.png)', async () => {
   await agent.click(`.conv[data-id="${conversationId}"]`);
   await agent.locator('[data-testid="visitor-track"] .track-item').first().waitFor({ state: 'visible' });
-  await agent.locator('[data-testid="visitor-track"]').scrollIntoViewIfNeeded();
-  await agent.locator('#messages .att-img img').last().scrollIntoViewIfNeeded();
+  // the click reloads the card: an element found just before it is drawn again can detach mid-scroll, so try again
+  for (const l of [agent.locator('[data-testid="visitor-track"]'), agent.locator('#messages .att-img img').last()]) {
+    for (let i = 0; ; i++) {
+      try { await l.scrollIntoViewIfNeeded({ timeout: 3000 }); break; } catch (e) { if (i >= 4) throw e; await agent.waitForTimeout(250); }
+    }
+  }
   await agent.evaluate(() => document.querySelectorAll('.toasts .toast').forEach((el) => el.remove()));
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const file = path.join(ARTIFACTS, 'workspace-visitor-card.png');
@@ -1198,6 +1204,178 @@ await step("the visitor's message is in the Unassigned view, shown as text", asy
   await agent.locator(`.conv.active[data-id="${conversationId}"]`).waitFor({ state: 'visible' });
   await agent.locator('#messages .msg.visitor .bubble', { hasText: QUESTION }).first().waitFor({ state: 'visible' });
 });
+
+// ------------------------------------------------------------------ ticket settings, custom fields, SLA (admin console + workspace)
+
+const CF = {
+  key: `e2e_${uniq}`.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 40),
+  zh: `退款原因 ${uniq}`,
+  en: `Refund reason ${uniq}`,
+  options: ['质量问题', '发错货', '不想要了'],
+};
+const SLA_NAME = `E2E SLA ${uniq}`;
+const ts = { before: null, adminTicket: null, agentTicket: null };
+
+if (admin) {
+  await step('admin defines a required select field and an SLA policy in Ticket settings; the server\'s refusal is shown; saved', async () => {
+    await admin.goto(BASE + '/admin#tickets', { waitUntil: 'domcontentloaded' });
+    await admin.locator('#sec-tickets[data-loaded]').waitFor({ state: 'visible' });
+    const before = await apiIn(admin, 'GET', '/api/v1/admin/ticket-settings');
+    assert(before.status === 200, `GET /admin/ticket-settings answered ${before.status}`);
+    ts.before = before.body;
+    // a required select field, first with a key the server refuses
+    await admin.click('#ts-field-add');
+    const row = admin.locator('#ts-fields-body tr.tf-row').last();
+    await row.locator('.tf-key').fill('Bad Key');
+    await row.locator('.tf-label-zh').fill(CF.zh);
+    await row.locator('.tf-label-en').fill(CF.en);
+    assert(await row.locator('.tf-options').isDisabled(), 'options are offered for a text field');
+    await row.locator('.tf-kind').selectOption('select');
+    await row.locator('.tf-options').fill(CF.options.join('，'));
+    await row.locator('.tf-required').check();
+    // an SLA policy: a 3-second first response (overdue within this test), 8 h resolution, escalation with a webhook
+    await admin.click('#ts-sla-add');
+    const card = admin.locator('#ts-sla-list .sla-card').last();
+    await card.locator('.sp-name').fill(SLA_NAME);
+    await card.locator('.sp-first').fill('0.05');
+    await card.locator('.sp-resolution').fill('8');
+    assert(await card.locator('.sp-raise').isChecked(), 'raise priority is not on by default');
+    const groups = await card.locator('.sp-group option').allTextContents();
+    assert(groups.includes(GROUP), `the reassign select does not offer ${GROUP}: ${JSON.stringify(groups)}`);
+    await card.locator('.sp-webhook').fill('http://127.0.0.1:9/e2e-sla-breach');
+    assert(await admin.locator('#ts-dirty').isVisible(), 'unsaved changes are not flagged');
+    await admin.click('#ts-save');
+    const err = admin.locator('#ts-error');
+    await err.waitFor({ state: 'visible' });
+    const msg = (await err.textContent()).trim();
+    assert(msg.includes('Bad Key'), `the refusal reads ${JSON.stringify(msg)}`);
+    console.log(`      refused: ${msg}`);
+    await row.locator('.tf-key').fill(CF.key);
+    await admin.click('#ts-save');
+    await admin.locator('#ts-dirty').waitFor({ state: 'hidden' });
+    assert(await err.isHidden(), 'the error stayed after a good save');
+    const saved = (await apiIn(admin, 'GET', '/api/v1/admin/ticket-settings')).body;
+    const f = saved.custom_fields.find((x) => x.key === CF.key);
+    assert(f && f.kind === 'select' && f.required && JSON.stringify(f.options) === JSON.stringify(CF.options) && f.label_zh === CF.zh && f.label_en === CF.en,
+      `the field was saved as ${JSON.stringify(f)}`);
+    const p = saved.sla_policies.find((x) => x.name === SLA_NAME);
+    assert(p && p.first_response_secs === 3 && p.resolution_secs === 8 * 3600 && !p.business_hours
+      && p.escalation.raise_priority && p.escalation.webhook_url === 'http://127.0.0.1:9/e2e-sla-breach' && !p.escalation.reassign_group_id,
+    `the policy was saved as ${JSON.stringify(p)}`);
+    assert(JSON.stringify(saved.rules) === JSON.stringify(ts.before.rules) && saved.threshold === ts.before.threshold,
+      'the dispatch settings changed though nobody edited them');
+    // read back after a reload
+    await admin.reload({ waitUntil: 'domcontentloaded' });
+    await admin.locator('#sec-tickets[data-loaded]').waitFor({ state: 'visible' });
+    await admin.locator(`#ts-fields-body tr.tf-row[data-key="${CF.key}"] .tf-required:checked`).waitFor({ state: 'attached' });
+    assert(await admin.locator(`#ts-sla-list .sla-card[data-name="${SLA_NAME}"] .sp-first`).inputValue() === '0.05', 'the policy reads back differently');
+    await admin.locator('#ts-hooks-body tr').first().waitFor({ state: 'attached' });
+    await admin.evaluate(() => document.querySelectorAll('.toasts .toast').forEach((el) => el.remove()));
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    const file = path.join(ARTIFACTS, 'ticket-settings.png');
+    await admin.screenshot({ path: file, fullPage: true });
+    assert(fs.statSync(file).size > 10_000, 'the ticket settings screenshot is too small');
+    console.log(`      ${file}`);
+  });
+
+  await step('the New ticket form shows the required field (admin); refused without it, created with it; the detail edits it', async () => {
+    await admin.goto(BASE + '/agent', { waitUntil: 'domcontentloaded' });
+    await admin.locator('#app-view').waitFor({ state: 'visible' });
+    await admin.click('#views .vs[data-view="tickets"]');
+    await admin.locator('#tickets-view').waitFor({ state: 'visible' });
+    await admin.click('#tk-new');
+    await admin.locator('#tk-new-dialog[open]').waitFor({ state: 'visible' });
+    const field = admin.locator(`#tk-n-fields .tk-cf-field[data-key="${CF.key}"][data-required="1"]`);
+    await field.waitFor({ state: 'visible' });
+    const label = (await field.locator('label').textContent()).trim();
+    assert(label.includes(CF.zh) && label.includes('*'), `the field is labelled ${JSON.stringify(label)}`);
+    const opts = await field.locator('select option').evaluateAll((os) => os.map((o) => o.value).filter(Boolean));
+    assert(JSON.stringify(opts) === JSON.stringify(CF.options), `the field offers ${JSON.stringify(opts)}`);
+    await admin.fill('#tk-n-title', `E2E 自定义字段 ${uniq}-cfadmin`);
+    await admin.click('#tk-n-submit');
+    const err = admin.locator('#tk-new-form .form-error');
+    await err.waitFor({ state: 'visible' });
+    const msg = (await err.textContent()).trim();
+    assert(msg.includes(CF.zh), `the refusal reads ${JSON.stringify(msg)}`);
+    console.log(`      refused: ${msg}`);
+    await admin.selectOption(`#tk-n-cf-${CF.key}`, CF.options[1]);
+    await admin.click('#tk-n-submit');
+    await admin.locator('#tk-new-dialog').waitFor({ state: 'hidden' });
+    await admin.locator('#tk-title', { hasText: `${uniq}-cfadmin` }).waitFor({ state: 'visible' });
+    ts.adminTicket = await admin.locator('#tk-pane').getAttribute('data-id');
+    const ctl = admin.locator(`#tk-cf[data-mode="edit"] #tk-cf-${CF.key}`);
+    await ctl.waitFor({ state: 'visible' });
+    assert((await ctl.inputValue()) === CF.options[1], `the detail shows ${await ctl.inputValue()}`);
+    await admin.selectOption(`#tk-cf-${CF.key}`, CF.options[0]);
+    await admin.locator('#tk-history .tk-change[data-field="custom_fields"]').first().waitFor({ state: 'visible' });
+    const x = (await apiIn(admin, 'GET', `/api/v1/tickets/${ts.adminTicket}`)).body;
+    assert(x.custom_fields[CF.key] === CF.options[0], `the ticket holds ${JSON.stringify(x.custom_fields)}`);
+    assert(x.sla_policy === SLA_NAME && x.first_response_due, `the ticket is not under the policy: ${JSON.stringify({ p: x.sla_policy, due: x.first_response_due })}`);
+  });
+
+  await step('an agent (the definitions are admins\') is refused without the field, the form then asks for it, and the ticket is created', async () => {
+    await agent.click('#views .vs[data-view="tickets"]');
+    await agent.locator('#tickets-view').waitFor({ state: 'visible' });
+    assert(await agent.locator('#tk-sla-open').isHidden(), 'an agent is offered the SLA report');
+    await agent.click('#tk-new');
+    await agent.locator('#tk-new-dialog[open]').waitFor({ state: 'visible' });
+    await agent.fill('#tk-n-title', `E2E 自定义字段 ${uniq}-cfagent`);
+    await agent.click('#tk-n-submit');
+    const err = agent.locator('#tk-new-form .form-error');
+    await err.waitFor({ state: 'visible' });
+    assert((await err.textContent()).includes(CF.en), `the refusal reads ${JSON.stringify(await err.textContent())}`);
+    const field = agent.locator(`#tk-n-fields .tk-cf-field[data-key="${CF.key}"][data-required="1"]`);
+    await field.waitFor({ state: 'visible' });
+    // a value that is not one of the options: the server says which are, and the form offers them
+    await agent.fill(`#tk-n-cf-${CF.key}`, 'wrong');
+    await agent.click('#tk-n-submit');
+    await agent.locator(`#tk-n-fields select#tk-n-cf-${CF.key}`).waitFor({ state: 'visible' });
+    await agent.selectOption(`#tk-n-cf-${CF.key}`, CF.options[2]);
+    await agent.click('#tk-n-submit');
+    await agent.locator('#tk-new-dialog').waitFor({ state: 'hidden' });
+    await agent.locator('#tk-title', { hasText: `${uniq}-cfagent` }).waitFor({ state: 'visible' });
+    ts.agentTicket = await agent.locator('#tk-pane').getAttribute('data-id');
+    const dd = agent.locator(`#tk-cf[data-mode="readonly"] dd[data-key="${CF.key}"]`);
+    await dd.waitFor({ state: 'visible' });
+    assert((await dd.textContent()) === CF.options[2], `the detail shows ${await dd.textContent()}`);
+  });
+
+  await step('the Overdue view lists the ticket past its first-response deadline, the due time highlighted', async () => {
+    const row = admin.locator(`#tk-list .tk-row[data-id="${ts.adminTicket}"]`);
+    const deadline = Date.now() + STEP_TIMEOUT - 2000;
+    let found = false;
+    while (!found && Date.now() < deadline) {
+      await admin.click('#tk-views .tab[data-tkview="overdue"]');
+      try { await row.locator('.tk-due.late[data-clock="first"]').waitFor({ state: 'visible', timeout: 1500 }); found = true; } catch (_) { /* not yet */ }
+    }
+    assert(found, 'the ticket is not in the Overdue view with a late first-response time');
+    const color = await row.locator('.tk-due.late').first().evaluate((el) => getComputedStyle(el).color);
+    assert(color !== await row.locator('.tk-assignee').evaluate((el) => getComputedStyle(el).color), 'the late due time is not highlighted');
+    await row.locator('.tk-main').click();
+    await admin.locator(`#tk-pane[data-id="${ts.adminTicket}"] #tk-dues .tk-due.late`).first().waitFor({ state: 'visible' });
+    console.log(`      ${(await row.locator('.tk-due.late').first().textContent()).trim()}`);
+  });
+
+  await step('the SLA report (supervisors and above) shows compliance by group and by agent', async () => {
+    await admin.click('#tk-sla-open');
+    await admin.locator('#tk-sla-dialog[open]').waitFor({ state: 'visible' });
+    await admin.locator('#tk-sla-body tr.line').first().waitFor({ state: 'visible' });
+    const total = Number((await admin.locator('#tk-sla-foot tr.overall td').nth(1).textContent()).trim());
+    assert(total >= 2, `the report counts ${total} tickets, expected the 2 made under the policy`);
+    const cells = await admin.locator('#tk-sla-body tr.line').first().locator('td').allTextContents();
+    assert(cells.length === 8, `a report line has ${cells.length} cells`);
+    await admin.selectOption('#tk-sla-by', 'agent');
+    await admin.locator('#tk-sla-body tr.line').first().waitFor({ state: 'visible' });
+    await admin.waitForFunction(() => !document.querySelector('#tk-sla-run').disabled, null, { timeout: STEP_TIMEOUT });
+    const names = await admin.locator('#tk-sla-body tr.line td.name').allTextContents();
+    console.log(`      by agent: ${names.join(', ')}; first line: ${cells.join(' | ')}`);
+    await shot(admin, '14-sla-report');
+    await admin.click('#tk-sla-close');
+    // leave the tenant as it was (no required field, no 3-second policy) for whatever runs next
+    const r = await apiIn(admin, 'PUT', '/api/v1/admin/ticket-settings', ts.before);
+    assert(r.status === 200, `restoring the ticket settings answered ${r.status}: ${JSON.stringify(r.body)}`);
+  });
+}
 
 await step('no CSP violations, page errors or unexpected dialogs', async () => {
   assert(problems.length === 0, problems.join('\n'));
