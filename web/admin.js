@@ -1,11 +1,11 @@
 // Lingxi admin console: tenant + embed snippet, users, routing (skill groups, agents, rules), ticket settings
 // (admin-tickets.js: custom fields, SLA policies, business calendar, dispatch, webhook deliveries), knowledge base,
-// audit log.
+// multi-shop intake (marketplace exports through saved or shipped mappings, with live progress), audit log.
 // Text from the server is rendered as text.
 import { api, t, h, $, clear, initLang, onLangChange, initAuth, toast, formatDateTime, roleLabel, initials, hueOf, getToken, lang } from '/common.js';
 import { initTicketSettings } from '/admin-tickets.js';
 
-const SECTIONS = ['tenant', 'users', 'routing', 'tickets', 'kb', 'audit'];
+const SECTIONS = ['tenant', 'users', 'routing', 'tickets', 'kb', 'intake', 'audit'];
 const state = {
   me: null, tenant: null, users: [], section: 'tenant',
   kb: [], kbTotal: 0, kbOffset: 0, kbFilters: {}, kbEditing: null, kbLastTest: null,
@@ -77,6 +77,7 @@ function setSection(s) {
   if (s === 'audit' && state.me) loadAudit();
   if (s === 'routing' && state.me) loadRouting();
   if (s === 'tickets' && state.me) ticketSettings.load();
+  if (s === 'intake' && state.me) loadIntake();
 }
 
 function forbidden(e) {
@@ -891,4 +892,466 @@ async function resetRules() {
   markRulesDirty(false);
   $('#rules-error').hidden = true;
   await loadRouting();
+}
+
+// ------------------------------------------------------------------ intake: marketplace exports (orders, refunds, reviews)
+// Saved sources (a name, a column mapping in JSON, whether refunds and negative reviews become tickets), the mappings
+// shipped with Lingxi and their sample exports, imports that run on the server while this page polls their progress,
+// and the recent runs. File content and server messages are shown as text only.
+
+const INTAKE_POLL_MS = 500;
+const INTAKE_COUNTS = ['rows_read', 'created', 'updated', 'unchanged', 'duplicates', 'rejected', 'tickets_created'];
+const INTAKE_KINDS = ['order', 'refund', 'review'];
+const INTAKE_FORMATS = { csv: 'csv', tsv: 'csv', txt: 'csv', xlsx: 'xlsx', json: 'json', jsonl: 'json', ndjson: 'json' };
+const intake = {
+  sources: [], shipped: [], runs: [],
+  sourcesError: null, shippedError: null, runsError: null,
+  editing: null, // the saved source in the editor (its id), or null for a new one
+  run: null,     // the run shown in the import card: the live one, or one picked in the runs table
+  polling: null, // the id of the run being followed
+  runsTimer: null,
+};
+
+$('#in-import-form').addEventListener('submit', startImport);
+$('#in-source-form').addEventListener('submit', saveSource);
+$('#in-new').addEventListener('click', () => newSource($('#in-template').value));
+$('#in-cancel').addEventListener('click', () => newSource(''));
+$('#in-runs-refresh').addEventListener('click', () => loadRuns());
+onLangChange(renderIntake);
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function loadIntake() {
+  await Promise.all([
+    api('/api/v1/admin/intake/sources', { quiet: true })
+      .then((r) => { intake.sources = r.items || []; intake.sourcesError = null; })
+      .catch((e) => { if (e.status !== 401) intake.sourcesError = forbidden(e) ? t('admin.forbidden') : e.detail; }),
+    api('/api/v1/admin/intake/shipped', { quiet: true })
+      .then((r) => { intake.shipped = r.items || []; intake.shippedError = null; })
+      .catch((e) => { if (e.status !== 401) intake.shippedError = forbidden(e) ? t('admin.forbidden') : e.detail; }),
+    loadRuns(false),
+  ]);
+  if (intake.editing === null && !$('#in-mapping').value.trim()) fillSourceForm(null, blankMapping());
+  renderIntake();
+  $('#sec-intake').dataset.loaded = '1';
+}
+
+async function loadRuns(render = true) {
+  clearTimeout(intake.runsTimer);
+  try {
+    const r = await api('/api/v1/admin/intake/runs', { quiet: true });
+    intake.runs = r.items || [];
+    intake.runsError = null;
+  } catch (e) {
+    if (e.status === 401) return;
+    intake.runsError = forbidden(e) ? t('admin.forbidden') : e.detail;
+  }
+  if (render) renderRuns();
+  // a run started elsewhere (another tab, the CLI) is still working: look again shortly
+  if (!intake.polling && state.section === 'intake' && intake.runs.some((x) => x.status === 'running')) {
+    intake.runsTimer = setTimeout(() => loadRuns(), 1500);
+  }
+}
+
+function renderIntake() {
+  renderSourceSelect();
+  renderTemplateSelect();
+  renderSources();
+  renderShipped();
+  renderRun();
+  renderRuns();
+  $('#in-form-title').textContent = t(intake.editing ? 'admin.intake.edit' : 'admin.intake.new');
+}
+
+function mappingOf(x) {
+  return x && x.mapping && typeof x.mapping === 'object' ? x.mapping : {};
+}
+
+function kindChip(kind) {
+  if (!kind) return null;
+  return h('span', { class: 'chip cat' }, INTAKE_KINDS.includes(kind) ? t('admin.intake.kind.' + kind) : String(kind));
+}
+
+// ---- the import form's source list and the editor's template list
+
+function renderSourceSelect() {
+  const sel = $('#in-source');
+  const keep = sel.value;
+  clear(sel);
+  if (intake.sources.length) {
+    sel.appendChild(h('optgroup', { label: t('admin.intake.sources') },
+      intake.sources.map((s) => h('option', { value: s.id }, s.name))));
+  }
+  if (intake.shipped.length) {
+    sel.appendChild(h('optgroup', { label: t('admin.intake.shipped.group') },
+      intake.shipped.map((s) => h('option', { value: s.id }, [s.id, mappingOf(s).name].filter(Boolean).join(' · ')))));
+  }
+  if ([...sel.options].some((o) => o.value === keep)) sel.value = keep;
+}
+
+function renderTemplateSelect() {
+  const sel = $('#in-template');
+  const keep = sel.value;
+  clear(sel);
+  sel.appendChild(h('option', { value: '' }, t('admin.intake.template.blank')));
+  for (const s of intake.shipped) sel.appendChild(h('option', { value: s.id }, t('admin.intake.template.from', { id: s.id })));
+  if ([...sel.options].some((o) => o.value === keep)) sel.value = keep;
+}
+
+function useSource(id) {
+  renderSourceSelect();
+  $('#in-source').value = id;
+  $('#in-import-form').scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+  $('#in-file').focus();
+}
+
+// ---- saved sources and the mapping editor
+
+function renderSources() {
+  const box = $('#in-sources');
+  clear(box);
+  if (!intake.sources.length) {
+    box.appendChild(h('div', { class: 'empty-row' }, intake.sourcesError || t('admin.intake.sources.empty')));
+    return;
+  }
+  for (const s of intake.sources) {
+    const m = mappingOf(s);
+    box.appendChild(h('div', { class: 'group-item in-src' + (intake.editing === s.id ? ' editing' : ''), dataset: { id: s.id, name: s.name } },
+      h('div', { class: 'main' },
+        h('div', { class: 'q' },
+          h('span', { class: 'gname' }, s.name),
+          kindChip(m.kind),
+          m.platform ? h('span', { class: 'chip' }, String(m.platform)) : null,
+          h('span', { class: 'chip' + (s.create_tickets ? ' tag' : '') }, t(s.create_tickets ? 'admin.intake.tickets.on' : 'admin.intake.tickets.off'))),
+        h('div', { class: 'muted small members' },
+          [m.name ? String(m.name) : null, t('admin.intake.updated', { at: formatDateTime(s.updated_at) })].filter(Boolean).join(' · '))),
+      h('div', { class: 'btns' },
+        h('button', { class: 'btn btn-sm in-use', type: 'button', onclick: () => useSource(s.id) }, t('admin.intake.use')),
+        h('button', { class: 'btn btn-sm in-edit', type: 'button', onclick: () => editSource(s) }, t('admin.edit')),
+        h('button', { class: 'btn btn-sm btn-danger in-delete', type: 'button', onclick: () => deleteSource(s) }, t('admin.delete')))));
+  }
+}
+
+function blankMapping() {
+  return {
+    name: t('admin.intake.blank.name'),
+    kind: 'order',
+    platform: 'own',
+    columns: { external_id: [t('admin.intake.blank.header')] },
+    required: [],
+    utc_offset: '+08:00',
+    currency: 'CNY',
+  };
+}
+
+/** Puts a source (or a new one with this mapping) in the editor. */
+function fillSourceForm(source, mapping) {
+  intake.editing = source ? source.id : null;
+  const form = $('#in-source-form');
+  form.querySelector('.form-error').hidden = true;
+  $('#in-name').value = source ? source.name : '';
+  $('#in-tickets').checked = source ? !!source.create_tickets : true;
+  $('#in-mapping').value = JSON.stringify(mapping, null, 2);
+  $('#in-form-title').textContent = t(intake.editing ? 'admin.intake.edit' : 'admin.intake.new');
+  renderSources();
+}
+
+function newSource(templateId) {
+  const shipped = intake.shipped.find((s) => s.id === templateId);
+  fillSourceForm(null, shipped ? mappingOf(shipped) : blankMapping());
+  $('#in-name').focus();
+}
+
+function editSource(s) {
+  fillSourceForm(s, mappingOf(s));
+  $('#in-name').focus();
+}
+
+async function saveSource(ev) {
+  ev.preventDefault();
+  const form = ev.currentTarget;
+  const err = form.querySelector('.form-error');
+  err.hidden = true;
+  const fail = (msg) => { err.textContent = msg; err.hidden = false; };
+  let mapping;
+  try {
+    mapping = JSON.parse($('#in-mapping').value);
+  } catch (e) {
+    fail(t('admin.intake.err.json', { msg: e.message }));
+    return;
+  }
+  if (!mapping || typeof mapping !== 'object' || Array.isArray(mapping)) {
+    fail(t('admin.intake.err.object'));
+    return;
+  }
+  const body = { name: $('#in-name').value.trim(), mapping, create_tickets: $('#in-tickets').checked };
+  const btn = form.querySelector('button[type=submit]');
+  btn.disabled = true;
+  try {
+    const editing = intake.editing;
+    const s = editing
+      ? await api(`/api/v1/admin/intake/sources/${encodeURIComponent(editing)}`, { method: 'PUT', body, quiet: true })
+      : await api('/api/v1/admin/intake/sources', { method: 'POST', body, quiet: true });
+    toast(t(editing ? 'admin.intake.saved' : 'admin.intake.created', { name: s.name }), 'success');
+    const i = intake.sources.findIndex((x) => x.id === s.id);
+    if (i >= 0) intake.sources[i] = s; else intake.sources.push(s);
+    // the server keeps the mapping in its normal form (defaults written out): show that
+    fillSourceForm(s, mappingOf(s));
+    renderSourceSelect();
+    if (!editing) $('#in-source').value = s.id;
+  } catch (e) {
+    // invalid_field: the server names every problem of the mapping, e.g. 'the mapping is invalid: the platform …'
+    if (e.status !== 401) fail(e.detail);
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+async function deleteSource(s) {
+  if (!window.confirm(t('admin.intake.delete.confirm', { name: s.name }))) return;
+  try {
+    await api(`/api/v1/admin/intake/sources/${encodeURIComponent(s.id)}`, { method: 'DELETE', quiet: true });
+    toast(t('admin.intake.deleted', { name: s.name }), 'success', 1800);
+    intake.sources = intake.sources.filter((x) => x.id !== s.id);
+    if (intake.editing === s.id) newSource('');
+    renderSources();
+    renderSourceSelect();
+  } catch (e) {
+    if (e.status !== 401) toast(e.detail, 'error', 6000);
+  }
+}
+
+// ---- shipped mappings and their samples
+
+function renderShipped() {
+  const box = $('#in-shipped');
+  clear(box);
+  if (!intake.shipped.length) {
+    box.appendChild(h('div', { class: 'empty-row' }, intake.shippedError || t('admin.intake.shipped.empty')));
+    return;
+  }
+  for (const s of intake.shipped) {
+    const m = mappingOf(s);
+    box.appendChild(h('div', { class: 'group-item in-shipped-item', dataset: { id: s.id } },
+      h('div', { class: 'main' },
+        h('div', { class: 'q' }, h('span', { class: 'gname' }, m.name ? String(m.name) : s.id), kindChip(m.kind)),
+        h('div', { class: 'muted small mono' }, s.id),
+        // the session cookie authenticates the download (a plain GET)
+        h('a', { class: 'in-sample small', href: `/api/v1/admin/intake/shipped/${encodeURIComponent(s.id)}/sample`, download: s.sample_name },
+          t('admin.intake.sample', { file: s.sample_name }))),
+      h('div', { class: 'btns' },
+        h('button', { class: 'btn btn-sm in-use', type: 'button', onclick: () => useSource(s.id) }, t('admin.intake.use')),
+        h('button', { class: 'btn btn-sm in-as-template', type: 'button', onclick: () => newSource(s.id) }, t('admin.intake.as_template')))));
+  }
+}
+
+// ---- import: upload, follow the run, show the report
+
+/** POSTs the file as the raw body, reporting upload progress; resolves with { status, data }. */
+function uploadExport(url, file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', url);
+    for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v);
+    xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded, e.total); };
+    xhr.onload = () => {
+      let data = null;
+      try { data = JSON.parse(xhr.responseText); } catch (_) { /* not JSON */ }
+      resolve({ status: xhr.status, data });
+    };
+    xhr.onerror = () => reject(new Error(t('error.network')));
+    xhr.send(file);
+  });
+}
+
+async function startImport(ev) {
+  ev.preventDefault();
+  if (intake.polling) return;
+  const form = ev.currentTarget;
+  const err = form.querySelector('.form-error');
+  err.hidden = true;
+  const file = $('#in-file').files[0];
+  const source = $('#in-source').value;
+  if (!file || !source) {
+    err.textContent = t('admin.intake.err.pick');
+    err.hidden = false;
+    return;
+  }
+  const q = new URLSearchParams({ source, mode: $('#in-mode').value, file_name: file.name });
+  const ext = (/\.([A-Za-z0-9]+)$/.exec(file.name) || [])[1];
+  if (ext && INTAKE_FORMATS[ext.toLowerCase()]) q.set('format', INTAKE_FORMATS[ext.toLowerCase()]);
+  const btn = $('#in-import');
+  btn.disabled = true;
+  intake.run = { id: null, status: 'uploading', phase: 'uploading', done: 0, total: file.size, source, file_name: file.name };
+  renderRun();
+  try {
+    const res = await uploadExport('/api/v1/admin/intake/import?' + q, file, (done, total) => {
+      if (intake.run && intake.run.status === 'uploading') { intake.run.done = done; intake.run.total = total; renderRun(); }
+    });
+    if (res.status !== 202 || !res.data || !res.data.id) {
+      const msg = (res.data && res.data.message) || `${t('error.generic')} (HTTP ${res.status})`;
+      throw new Error(msg);
+    }
+    intake.run = res.data;
+    renderRun();
+    await followRun(res.data.id);
+  } catch (e) {
+    intake.run = null;
+    renderRun();
+    err.textContent = e.message;
+    err.hidden = false;
+  } finally {
+    btn.disabled = false;
+  }
+  await loadRuns();
+}
+
+/** Polls the run until it is no longer running. */
+async function followRun(id) {
+  intake.polling = id;
+  let failures = 0;
+  try {
+    for (;;) {
+      await sleep(INTAKE_POLL_MS);
+      let r;
+      try {
+        r = await api(`/api/v1/admin/intake/runs/${encodeURIComponent(id)}`, { quiet: true });
+      } catch (e) {
+        if (e.status === 401 || e.status === 404 || ++failures >= 20) throw e;
+        continue;
+      }
+      failures = 0;
+      if (!intake.run || intake.run.id === id) { intake.run = r; renderRun(); }
+      const row = intake.runs.findIndex((x) => x.id === id);
+      if (row >= 0) intake.runs[row] = r; else intake.runs.unshift(r);
+      renderRuns();
+      if (r.status !== 'running') return r;
+    }
+  } finally {
+    intake.polling = null;
+  }
+}
+
+function formatBytes(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
+
+function renderRun() {
+  const r = intake.run;
+  const box = $('#in-progress');
+  renderIntakeReport();
+  if (!r) { box.hidden = true; return; }
+  box.hidden = false;
+  box.dataset.run = r.id || '';
+  box.dataset.status = r.status;
+  box.dataset.phase = r.phase;
+  const finished = r.status === 'done' || r.status === 'failed';
+  const total = Number(r.total) || 0;
+  const done = Number(r.done) || 0;
+  const pct = finished ? 100 : total > 0 ? Math.min(100, Math.round((done * 100) / total)) : null;
+  $('#in-phase').textContent = t('admin.intake.phase.' + (r.status === 'failed' ? 'failed' : finished ? 'finished' : r.phase));
+  let count = '';
+  if (!finished && r.phase === 'uploading') count = total > 0 ? `${formatBytes(done)} / ${formatBytes(total)}` : '';
+  else if (!finished && total > 0) count = t('admin.intake.count.' + r.phase, { done, total });
+  else if (!finished && done > 0) count = t('admin.intake.count.' + r.phase + '.open', { done });
+  $('#in-count').textContent = count;
+  const bar = $('#in-bar');
+  bar.className = 'in-bar' + (pct === null ? ' indeterminate' : '') + (r.status === 'failed' ? ' failed' : finished ? ' finished' : '');
+  bar.querySelector('i').style.width = pct === null ? '' : pct + '%';
+  if (pct === null) bar.removeAttribute('aria-valuenow'); else bar.setAttribute('aria-valuenow', String(pct));
+  bar.setAttribute('aria-label', $('#in-phase').textContent);
+  $('#in-file-name').textContent = [r.source, r.file_name].filter(Boolean).join(' · ');
+}
+
+function renderIntakeReport() {
+  const box = $('#in-report');
+  const r = intake.run;
+  clear(box);
+  delete box.dataset.applied;
+  delete box.dataset.outcome;
+  const rep = r && r.status !== 'running' && r.status !== 'uploading' ? r.report : null;
+  if (!rep) { box.hidden = true; return; }
+  box.hidden = false;
+  if (rep.applied === undefined) {
+    // the run stopped: {"error": "…"} (the file could not be read, the mapping no longer holds, …)
+    box.className = 'in-report bad';
+    box.dataset.outcome = 'failed';
+    box.appendChild(h('div', { class: 'in-summary' }, t('admin.intake.report.failed', { error: rep.error || '' })));
+    return;
+  }
+  const errors = rep.errors || [];
+  box.className = 'in-report' + (!rep.applied ? ' bad' : rep.rejected ? ' warn' : ' good');
+  box.dataset.applied = rep.applied ? '1' : '0';
+  box.dataset.outcome = rep.applied ? 'applied' : 'rejected';
+  box.appendChild(h('div', { class: 'in-summary' }, rep.applied
+    ? t(rep.rejected ? 'admin.intake.report.partly' : 'admin.intake.report.applied', { n: rep.rows_read, bad: rep.rejected })
+    : t('admin.intake.report.rejected', { n: rep.rows_read, bad: rep.rejected })));
+  box.appendChild(h('dl', { class: 'in-counts' }, INTAKE_COUNTS.map((k) =>
+    h('div', { class: 'in-count' + (k === 'rejected' && rep[k] ? ' bad' : ''), dataset: { k } },
+      h('dt', null, t('admin.intake.k.' + k)),
+      h('dd', null, String(rep[k] == null ? 0 : rep[k]))))));
+  if (typeof rep.seconds === 'number') {
+    box.appendChild(h('div', { class: 'muted small' }, t('admin.intake.report.seconds', { s: rep.seconds.toFixed(2) })));
+  }
+  if (errors.length) {
+    const zh = lang() === 'zh';
+    box.appendChild(h('div', { class: 'in-errors-title' }, t('admin.intake.report.errors')));
+    box.appendChild(h('ul', { class: 'in-errors' }, errors.map((e) =>
+      h('li', { dataset: { row: String(e.row) } },
+        h('b', null, t('admin.kb.io.row', { row: e.row })),
+        e.column ? h('span', { class: 'muted' }, ` · ${e.column}`) : null,
+        h('span', { class: 'in-msg' }, (zh ? e.message_zh || e.message : e.message || e.message_zh) || '')))));
+    if (rep.errors_left_out) box.appendChild(h('div', { class: 'muted small' }, t('admin.intake.report.left_out', { n: rep.errors_left_out })));
+  }
+}
+
+// ---- recent runs
+
+function runBadge(r) {
+  const rep = r.report || {};
+  if (r.status === 'running') {
+    const total = Number(r.total) || 0;
+    return h('span', { class: 'badge badge-queued' }, t('admin.intake.status.running') + (total ? ` ${Math.round((r.done * 100) / total)}%` : ''));
+  }
+  if (r.status === 'failed' || rep.applied === undefined) return h('span', { class: 'badge in-st-bad', title: rep.error || '' }, t('admin.intake.status.failed'));
+  if (!rep.applied) return h('span', { class: 'badge in-st-bad' }, t('admin.intake.status.rejected'));
+  return h('span', { class: 'badge badge-assigned' }, t(rep.rejected ? 'admin.intake.status.partly' : 'admin.intake.status.done'));
+}
+
+function renderRuns() {
+  const body = $('#in-runs-body');
+  clear(body);
+  if (!intake.runs.length) {
+    body.appendChild(h('tr', null, h('td', { colspan: '12', class: 'empty-row' }, intake.runsError || t('admin.intake.runs.empty'))));
+    return;
+  }
+  const num = (r, k) => (r.report && typeof r.report[k] === 'number' ? String(r.report[k]) : '—');
+  for (const r of intake.runs) {
+    const shown = intake.run && intake.run.id === r.id;
+    body.appendChild(h('tr', { class: shown ? 'in-shown' : '', dataset: { id: r.id, status: r.status } },
+      h('td', { class: 'nowrap' }, formatDateTime(r.created_at)),
+      h('td', { class: 'in-src-cell' }, r.source),
+      h('td', { class: 'mono small in-file' }, r.file_name),
+      h('td', { class: 'nowrap' }, runBadge(r)),
+      ['rows_read', 'created', 'updated', 'unchanged', 'rejected', 'tickets_created'].map((k) => h('td', { class: 'num', dataset: { k } }, num(r, k))),
+      h('td', { class: 'in-by' }, r.created_by || '—'),
+      h('td', null, h('button', {
+        class: 'btn btn-sm in-view', type: 'button', disabled: r.status === 'running' && intake.polling !== r.id,
+        onclick: () => showRun(r),
+      }, t('admin.intake.view')))));
+  }
+}
+
+/** Shows a past run's progress and report in the import card (read afresh: the list may be behind). */
+async function showRun(r) {
+  let full = r;
+  try { full = await api(`/api/v1/admin/intake/runs/${encodeURIComponent(r.id)}`, { quiet: true }); } catch (_) { /* the listed one */ }
+  intake.run = full;
+  renderRun();
+  renderRuns();
+  $('#in-import-form').scrollIntoView({ block: 'nearest', behavior: 'smooth' });
 }

@@ -5,7 +5,9 @@
 // the workspace: the visitor's browsing track (tracker.js) on the visitor card, unread badges and read marks,
 // typing both ways, delivered/read receipts, canned replies, attachments both ways, search in Chinese and English;
 // the admin console's Ticket settings (a required custom field, an SLA policy), custom fields on new tickets and in
-// the ticket's detail, the Overdue view and the SLA report.
+// the ticket's detail, the Overdue view and the SLA report; the admin console's Intake tab (导入): a source saved from
+// a shipped mapping, the tmall-refunds sample imported with its progress and report, again (all unchanged), and a file
+// with one bad row (all-or-nothing: the row named, nothing applied).
 //
 //   cd tests/e2e && npm ci
 //   LINGXI_URL=http://127.0.0.1:18080 LINGXI_AGENT_EMAIL=… LINGXI_AGENT_PASSWORD=… node e2e.mjs
@@ -1374,6 +1376,152 @@ if (admin) {
     // leave the tenant as it was (no required field, no 3-second policy) for whatever runs next
     const r = await apiIn(admin, 'PUT', '/api/v1/admin/ticket-settings', ts.before);
     assert(r.status === 200, `restoring the ticket settings answered ${r.status}: ${JSON.stringify(r.body)}`);
+  });
+}
+
+// ------------------------------------------------------------------ multi-shop intake (admin console, 导入 tab)
+
+const SAMPLE_PATH = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../crates/lingxi-intake/samples/tmall-refunds.csv');
+const intakeRun = { bytes: null, rows: 0, lastRun: null };
+
+/** Clicks 上传并导入 and waits for a new run to finish; answers the report's counts by name. */
+async function importAndWait(page) {
+  const before = await page.locator('#in-progress').getAttribute('data-run');
+  await page.click('#in-import');
+  await page.waitForFunction((prev) => {
+    const p = document.querySelector('#in-progress');
+    return p && !p.hidden && p.dataset.run && p.dataset.run !== prev && p.dataset.status !== 'running';
+  }, before || '', { timeout: STEP_TIMEOUT });
+  const box = page.locator('#in-progress');
+  assert(await box.getAttribute('data-status') === 'done', `the run ended ${await box.getAttribute('data-status')}: ${await page.locator('#in-report').textContent()}`);
+  assert(await page.locator('#in-bar').getAttribute('aria-valuenow') === '100', 'the progress bar is not full when the run is done');
+  assert((await page.locator('#in-phase').textContent()).trim() === '导入完成', `the phase reads ${await page.locator('#in-phase').textContent()}`);
+  await page.locator('#in-report').waitFor({ state: 'visible' });
+  const counts = {};
+  for (const el of await page.locator('#in-report .in-count').all()) counts[await el.getAttribute('data-k')] = Number((await el.locator('dd').textContent()).trim());
+  intakeRun.lastRun = await box.getAttribute('data-run');
+  return counts;
+}
+
+if (admin) {
+  await step('admin opens the Intake tab (导入): shipped mappings with sample links, saved sources, recent runs', async () => {
+    await admin.goto(BASE + '/admin#intake', { waitUntil: 'domcontentloaded' });
+    await admin.locator('#sec-intake[data-loaded]').waitFor({ state: 'visible' });
+    assert((await admin.locator('#admin-nav button[data-section="intake"]').textContent()).trim() === '导入', 'the tab is not called 导入');
+    for (const id of ['tmall-refunds', 'jd-reviews']) {
+      const link = admin.locator(`#in-shipped .in-shipped-item[data-id="${id}"] a.in-sample`);
+      await link.waitFor({ state: 'visible' });
+      assert(await link.getAttribute('href') === `/api/v1/admin/intake/shipped/${id}/sample`, `the ${id} sample link points to ${await link.getAttribute('href')}`);
+      assert(await admin.locator(`#in-source option[value="${id}"]`).count() === 1, `the import form does not offer ${id}`);
+    }
+  });
+
+  await step('admin starts a source from the tmall-refunds template; the server\'s message on an invalid mapping is shown; saved, then deleted', async () => {
+    const name = `E2E 天猫退款 ${uniq}`;
+    await admin.selectOption('#in-template', 'tmall-refunds');
+    await admin.click('#in-new');
+    const text = await admin.locator('#in-mapping').inputValue();
+    assert(JSON.parse(text).platform === 'tmall', 'the editor is not filled with the shipped mapping');
+    await admin.fill('#in-name', name);
+    await admin.fill('#in-mapping', text.replace('"platform": "tmall"', '"platform": "Tmall Shop"'));
+    await admin.click('#in-source-form button[type=submit]');
+    const err = admin.locator('#in-source-form .form-error');
+    await err.waitFor({ state: 'visible' });
+    assert((await err.textContent()).includes('platform "Tmall Shop"'), `the error reads ${JSON.stringify(await err.textContent())}`);
+    await admin.fill('#in-mapping', '{"name": ');
+    await admin.click('#in-source-form button[type=submit]');
+    await admin.waitForFunction(() => document.querySelector('#in-source-form .form-error').textContent.includes('JSON'), null, { timeout: STEP_TIMEOUT });
+    await admin.fill('#in-mapping', text);
+    await admin.uncheck('#in-tickets');
+    await admin.click('#in-source-form button[type=submit]');
+    const item = admin.locator(`#in-sources .in-src[data-name="${name}"]`);
+    await item.waitFor({ state: 'visible' });
+    assert(await err.isHidden(), 'the error is still shown after saving');
+    assert((await admin.locator('#in-form-title').textContent()).trim() === '编辑来源', 'the saved source is not in the editor');
+    const id = await item.getAttribute('data-id');
+    assert(await admin.locator(`#in-source option[value="${id}"]`).count() === 1, 'the saved source is not offered for imports');
+    const saved = (await apiIn(admin, 'GET', '/api/v1/admin/intake/sources')).body.items.find((s) => s.id === id);
+    assert(saved && saved.create_tickets === false && saved.mapping.platform === 'tmall', `the server holds ${JSON.stringify(saved)}`);
+    await item.locator('.in-delete').click(); // the confirm dialog is accepted
+    await item.waitFor({ state: 'detached' });
+    assert(await admin.locator(`#in-source option[value="${id}"]`).count() === 0, 'the deleted source is still offered');
+    assert((await admin.locator('#in-form-title').textContent()).trim() === '新建来源', 'the editor still edits the deleted source');
+  });
+
+  await step('admin imports the shipped tmall-refunds sample: the progress finishes, the report counts the created rows and tickets', async () => {
+    // the sample as the page offers it (a real download through the link), the same bytes as on disk
+    const [dl] = await Promise.all([
+      admin.waitForEvent('download'),
+      admin.click('#in-shipped .in-shipped-item[data-id="tmall-refunds"] a.in-sample'),
+    ]);
+    assert(dl.suggestedFilename() === 'tmall-refunds.csv', `the download is named ${dl.suggestedFilename()}`);
+    const sample = fs.readFileSync(await dl.path());
+    assert(sample.equals(fs.readFileSync(SAMPLE_PATH)), 'the downloaded sample differs from crates/lingxi-intake/samples/tmall-refunds.csv');
+    // new refund numbers for this run, so that the first import creates records even on a server that has the sample
+    const text = sample.toString('utf8').replace(/\bR2026111000(\d\d)\b/g, `R-${uniq}-$1`);
+    intakeRun.rows = (text.match(new RegExp(`R-${uniq}-\\d\\d`, 'g')) || []).length;
+    assert(intakeRun.rows === 20, `the sample has ${intakeRun.rows} refunds, expected 20`);
+    intakeRun.bytes = Buffer.from(text, 'utf8');
+    await admin.selectOption('#in-source', 'tmall-refunds');
+    await admin.selectOption('#in-mode', 'all_or_nothing');
+    await admin.setInputFiles('#in-file', { name: 'tmall-refunds.csv', mimeType: 'text/csv', buffer: intakeRun.bytes });
+    const c = await importAndWait(admin);
+    assert(c.rows_read === intakeRun.rows && c.created === intakeRun.rows && c.rejected === 0, `the report counts ${JSON.stringify(c)}`);
+    assert(c.tickets_created === intakeRun.rows, `${c.tickets_created} tickets created for ${intakeRun.rows} refunds`);
+    assert(await admin.locator('#in-report').getAttribute('data-applied') === '1', 'the report does not say applied');
+    await admin.locator(`#in-runs-body tr[data-id="${intakeRun.lastRun}"][data-status="done"]`).waitFor({ state: 'visible' });
+    // the refunds became tickets (source: import), found by their refund number
+    const key = `tmall:refund:R-${uniq}-01`;
+    const found = await apiIn(admin, 'GET', `/api/v1/tickets?q=${encodeURIComponent(`R-${uniq}-01`)}`);
+    assert(found.status === 200 && found.body.items.some((tk) => tk.external_key === key && tk.source === 'import'), `no imported ticket ${key}: ${found.status}`);
+    console.log(`      ${JSON.stringify(c)}`);
+  });
+
+  await step('importing the same file again reports 0 created, every row unchanged, no new tickets', async () => {
+    const c = await importAndWait(admin);
+    assert(c.created === 0 && c.updated === 0 && c.unchanged === intakeRun.rows && c.tickets_created === 0, `the second import counts ${JSON.stringify(c)}`);
+    assert(await admin.locator('#in-report').getAttribute('data-applied') === '1', 'the report does not say applied');
+  });
+
+  await step('a file with one broken row (all-or-nothing) names that row, in the UI\'s language, and applies nothing', async () => {
+    const header = '退款编号,订单编号,店铺名称,买家会员名,买家退款金额,宝贝标题,退款类型,退款状态,退款原因,退款的申请时间';
+    const row = (n, amount) => `B-${uniq}-${n},2026111200000000${n},灵犀旗舰店,测试**${n},${amount},纯棉T恤 男款 XL,仅退款,退款成功,不想要了,2026-11-12 10:0${n}:00`;
+    const csv = [header, row(1, '59.00'), row(2, '¥199.50'), row(3, '一百元'), row(4, '89.9')].join('\r\n') + '\r\n';
+    await admin.selectOption('#in-mode', 'all_or_nothing');
+    await admin.setInputFiles('#in-file', { name: 'broken-refunds.csv', mimeType: 'text/csv', buffer: Buffer.from(csv, 'utf8') });
+    const c = await importAndWait(admin);
+    assert(c.rows_read === 4 && c.rejected === 1 && c.created === 0 && c.updated === 0 && c.unchanged === 0, `the report counts ${JSON.stringify(c)}`);
+    assert(await admin.locator('#in-report').getAttribute('data-applied') === '0', 'the report says applied');
+    const items = admin.locator('#in-report .in-errors li');
+    assert(await items.count() === 1, `${await items.count()} bad rows listed, expected 1`);
+    const li = admin.locator('#in-report .in-errors li[data-row="4"]'); // the header is row 1: the third refund is row 4
+    const zh = (await li.textContent()).trim();
+    assert(zh.includes('第 4 行') && zh.includes('买家退款金额') && zh.includes('金额'), `the bad row reads ${JSON.stringify(zh)}`);
+    assert(zh.includes('一百元') && (await li.locator('*').count()) === 3, 'the cell is not shown as text');
+    // the message follows the UI's language
+    await admin.click('#app-view [data-lang-toggle]');
+    await admin.waitForFunction(() => document.querySelector('#in-report .in-errors li[data-row="4"]').textContent.includes('Row 4'), null, { timeout: STEP_TIMEOUT });
+    const en = (await li.textContent()).trim();
+    assert(en.includes('is not an amount'), `in English the bad row reads ${JSON.stringify(en)}`);
+    await admin.click('#app-view [data-lang-toggle]');
+    await admin.waitForFunction(() => document.querySelector('#in-report .in-errors li[data-row="4"]').textContent.includes('第 4 行'), null, { timeout: STEP_TIMEOUT });
+    console.log(`      ${zh}`);
+  });
+
+  await step('the recent runs list the three imports; a screenshot is saved (admin-intake.png)', async () => {
+    const rows = admin.locator('#in-runs-body tr[data-id]');
+    assert(await rows.count() >= 3, `${await rows.count()} runs listed`);
+    assert(await rows.first().getAttribute('data-id') === intakeRun.lastRun, 'the newest run is not listed first');
+    const cell = async (r, k) => (await rows.nth(r).locator(`td[data-k="${k}"]`).textContent()).trim();
+    assert(await cell(0, 'rejected') === '1' && await cell(0, 'created') === '0', 'the broken file\'s run reads differently');
+    assert(await cell(1, 'unchanged') === String(intakeRun.rows) && await cell(2, 'created') === String(intakeRun.rows), 'the sample\'s runs read differently');
+    await admin.evaluate(() => document.querySelectorAll('.toasts .toast').forEach((el) => el.remove()));
+    await admin.locator('#in-import-form').scrollIntoViewIfNeeded();
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    const file = path.join(ARTIFACTS, 'admin-intake.png');
+    await admin.screenshot({ path: file });
+    assert(fs.statSync(file).size > 10_000, 'the screenshot is suspiciously small');
+    console.log(`      screenshot: ${file}`);
   });
 }
 
