@@ -48,8 +48,8 @@ const tk = {
   draft: '',            // composer text, kept across re-renders
   tagDraft: null,       // { id, tags, dirty }
   busy: false,
-  // custom field definitions: an array when GET /api/v1/admin/ticket-settings answers (admins), null when it is
-  // refused (agents see values read-only; what a refusal of the server names is learned for the New ticket form)
+  // custom field definitions from GET /api/v1/tickets/fields; null when they cannot be read (values are then
+  // read-only; what a refusal of the server names is learned for the New ticket form)
   fieldDefs: null,
   learned: [],          // [{ key, label, kind, options, required }] from the server's refusals
   cfDraft: {},          // { key: value typed but not yet saved } in the detail pane
@@ -165,12 +165,12 @@ function canSeeReport() {
   return !!(tk.me && ['owner', 'admin', 'supervisor'].includes(tk.me.role));
 }
 
-/** The tenant's custom field definitions, when this user may read them (admins); else read-only values. */
+/** The tenant's custom field definitions (any member may read them); read-only values if they cannot be read. */
 async function loadFieldDefs() {
   if (!tk.me) return;
   try {
-    const s = await api('/api/v1/admin/ticket-settings', { quiet: true });
-    tk.fieldDefs = s.custom_fields || [];
+    const s = await api('/api/v1/tickets/fields', { quiet: true });
+    tk.fieldDefs = s.items || [];
   } catch (e) {
     if (e.status === 401) return;
     if (e.status === 403 || e.status === 404) tk.fieldDefs = null;

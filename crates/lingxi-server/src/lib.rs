@@ -152,6 +152,7 @@ impl AppState {
         tickets::submit_form,
         tickets::upload_attachment,
         tickets::download_attachment,
+        tickets::fields,
     ),
     components(schemas(ApiError, ErrorCode))
 )]
@@ -240,6 +241,7 @@ pub fn api_router() -> Router<AppState> {
         .route("/api/v1/visitors/{id}/segments", put(routing::set_segments))
         .route("/api/v1/tickets", get(tickets::list).post(tickets::create))
         .route("/api/v1/tickets/bulk", post(tickets::bulk))
+        .route("/api/v1/tickets/fields", get(tickets::fields))
         .route("/api/v1/tickets/{id}", get(tickets::get_one).patch(tickets::update))
         .route("/api/v1/tickets/{id}/comments", get(tickets::comments).post(tickets::add_comment))
         .route("/api/v1/tickets/{id}/history", get(tickets::history))

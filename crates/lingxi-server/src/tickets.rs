@@ -770,3 +770,13 @@ pub async fn download_attachment(
     let conversation_id = ConversationId::generate(); // not used when serving
     Ok(crate::workspace::serve(lingxi_store::StoredAttachment { reference, conversation_id, data }))
 }
+
+/// The tenant's custom ticket fields (any member: the ticket forms need them).
+#[utoipa::path(get, path = "/api/v1/tickets/fields", tag = "tickets",
+    responses((status = 200, body = ItemList<lingxi_domain::fields::FieldDef>), (status = 401, body = ApiError)))]
+pub async fn fields(
+    State(state): State<AppState>,
+    agent: Agent,
+) -> AppResult<Json<ItemList<lingxi_domain::fields::FieldDef>>> {
+    Ok(Json(ItemList { items: state.services.ticket_settings(agent.who.tenant.id).await?.custom_fields }))
+}

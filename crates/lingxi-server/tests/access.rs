@@ -108,6 +108,7 @@ fn table() -> Vec<(&'static str, &'static str, Access, Value)> {
         ("POST", "/api/v1/forms/ticket", Public, Value::Null),
         ("POST", "/api/v1/tickets/{id}/attachments", Member, json!("a,b\n1,2\n")),
         ("GET", "/api/v1/ticket-attachments/{id}", Member, Value::Null),
+        ("GET", "/api/v1/tickets/fields", Member, Value::Null),
         ("POST", "/api/v1/track/identify", Public, Value::Null),
         ("POST", "/api/v1/orders", Supervisor, json!({"external_id": "o-{n}", "status": "paid", "amount": "10.00"})),
         ("POST", "/api/v1/orders/import", Supervisor, json!("order_id,amount\no-{n},10\n")),
