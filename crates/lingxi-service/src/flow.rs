@@ -3,7 +3,7 @@
 
 use crate::auth::{AuthError, Authenticated, new_token, token_hash};
 use crate::{ServiceError, ServiceResult, Services, validate_text};
-use lingxi_bot::{BotReply, BotState, respond};
+use lingxi_bot::{BotReply, BotSettings, BotState, Turn, respond};
 use lingxi_bus::Event;
 use lingxi_domain::Lang;
 use lingxi_store::{Appended, NewMessage};
@@ -191,31 +191,59 @@ impl Services {
             return Ok(());
         }
         let kb = self.knowledge_base(tenant_id).await?;
+        // What the bot remembers; a state written by another version that does not read starts afresh.
+        let state: BotState = self
+            .store
+            .bot_state(tenant_id, conversation.id)
+            .await?
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or(BotState { consecutive_failures: conversation.bot_failures, ..BotState::default() });
+        let visitor = self.store.visitor(tenant_id, conversation.visitor_id).await?;
+        let settings = BotSettings::default();
         let turn = respond(
             &kb,
-            BotState { consecutive_failures: conversation.bot_failures },
-            &message.text,
-            chrono::Utc::now(),
+            &settings,
+            &state,
+            &Turn { text: &message.text, choice: None, vip: visitor.vip, tags: &visitor.tags, now: chrono::Utc::now() },
         );
+        let trace = json!({
+            "follow_up": turn.trace.follow_up,
+            "resolved_text": turn.trace.resolved_text,
+            "candidates": turn.trace.candidates.iter().map(|s| json!({"entry_id": s.entry_id, "confidence": s.confidence})).collect::<Vec<_>>(),
+        });
         let (text, kind, detail) = match &turn.reply {
             BotReply::Answer { entry_id, text, confidence } => {
                 self.remember_category(tenant_id, conversation.id, *entry_id).await?;
-                (text.clone(), EventKind::BotAnswered, json!({"entry_id": entry_id, "confidence": confidence}))
+                (
+                    text.clone(),
+                    EventKind::BotAnswered,
+                    json!({"entry_id": entry_id, "confidence": confidence, "trace": trace}),
+                )
             }
             BotReply::ChitChat { text } => (text.clone(), EventKind::BotAnswered, json!({"chitchat": true})),
             BotReply::Suggest { text, suggestions } => {
                 if let Some(best) = suggestions.first() {
                     self.remember_category(tenant_id, conversation.id, best.entry_id).await?;
                 }
-                (
-                    text.clone(),
-                    EventKind::BotFailed,
-                    json!({"outcome": "suggest", "candidates": suggestions.iter().map(|s| json!({"entry_id": s.entry_id, "confidence": s.confidence})).collect::<Vec<_>>()}),
-                )
+                (text.clone(), EventKind::BotFailed, json!({"outcome": "suggest", "trace": trace}))
             }
-            BotReply::Admit { text } => (text.clone(), EventKind::BotFailed, json!({"outcome": "admit"})),
-            BotReply::Handoff { reason } => {
-                self.store.set_bot_failures(tenant_id, conversation.id, 0).await?;
+            BotReply::Admit { text } => {
+                (text.clone(), EventKind::BotFailed, json!({"outcome": "admit", "trace": trace}))
+            }
+            BotReply::FlowAsk { flow, text } => {
+                (text.clone(), EventKind::BotAnswered, json!({"outcome": "flow", "flow": flow}))
+            }
+            BotReply::FlowEnd { flow, text, .. } => {
+                (text.clone(), EventKind::BotFailed, json!({"outcome": "flow_end", "flow": flow}))
+            }
+            BotReply::FlowCall { flow, .. } => {
+                // Task flows are not stored per tenant yet (issue 4), so the model holds none; say so plainly.
+                let text =
+                    kb.flow(flow).map(|f| f.failure_text(Lang::of(&message.text) == Lang::Zh)).unwrap_or_default();
+                (text, EventKind::BotFailed, json!({"outcome": "flow_failed", "flow": flow}))
+            }
+            BotReply::Handoff { reason, detail } => {
+                self.store.set_bot_state(tenant_id, conversation.id, "{}", 0).await?;
                 if *reason == HandoffReason::LowConfidence {
                     self.store
                         .record_event(
@@ -226,23 +254,27 @@ impl Services {
                         )
                         .await?;
                 }
+                if let Some(detail) = detail {
+                    tracing::debug!(%reason, detail, "bot handoff");
+                }
                 self.handoff(tenant_id, conversation.id, *reason).await?;
                 return Ok(());
             }
         };
-        let new = NewMessage {
-            author: Author::Bot,
-            author_user: None,
-            author_name: None,
-            text,
-            client_id: None,
-            attachment: None,
-        };
-        self.post(tenant_id, conversation.id, new).await?;
-        self.store.record_event(tenant_id, Some(conversation.id), kind, detail).await?;
-        if turn.state.consecutive_failures != conversation.bot_failures {
-            self.store.set_bot_failures(tenant_id, conversation.id, turn.state.consecutive_failures).await?;
+        if !text.trim().is_empty() {
+            let new = NewMessage {
+                author: Author::Bot,
+                author_user: None,
+                author_name: None,
+                text,
+                client_id: None,
+                attachment: None,
+            };
+            self.post(tenant_id, conversation.id, new).await?;
         }
+        self.store.record_event(tenant_id, Some(conversation.id), kind, detail).await?;
+        let encoded = serde_json::to_string(&turn.state).unwrap_or_else(|_| "{}".into());
+        self.store.set_bot_state(tenant_id, conversation.id, &encoded, turn.state.consecutive_failures).await?;
         Ok(())
     }
 

@@ -7,7 +7,7 @@
 
 use crate::{ServiceError, ServiceResult, Services};
 use chrono::Utc;
-use lingxi_bot::{BotReply, BotState, KnowledgeBase, Suggestion, respond};
+use lingxi_bot::{BotReply, BotSettings, BotState, KnowledgeBase, Suggestion, Turn, respond};
 use lingxi_kb::{EntryFields, EntryInput, RowError, TableFormat, read_table, write_table};
 use lingxi_store::NewKbEntry;
 use lingxi_types::{EntryId, KbEntry, TenantId, UserId};
@@ -253,12 +253,14 @@ impl Services {
         let text = crate::validate_text(text)?;
         let kb = self.knowledge_base(tenant_id).await?;
         let now = Utc::now();
-        let turn = respond(&kb, BotState::default(), text, now);
+        let turn = respond(&kb, &BotSettings::default(), &BotState::default(), &Turn::text(text, now));
         let (outcome, reply, entry_id) = match turn.reply {
             BotReply::Answer { entry_id, text, .. } => ("answer", text, Some(entry_id)),
             BotReply::Suggest { text, .. } => ("suggest", text, None),
             BotReply::Admit { text } => ("admit", text, None),
             BotReply::ChitChat { text } => ("chitchat", text, None),
+            BotReply::FlowAsk { text, .. } | BotReply::FlowEnd { text, .. } => ("flow", text, None),
+            BotReply::FlowCall { .. } => ("flow", String::new(), None),
             BotReply::Handoff { .. } => ("handoff", String::new(), None),
         };
         Ok(BotTest {

@@ -487,6 +487,35 @@ impl Store {
         Ok(())
     }
 
+    /// What the bot remembers of a conversation (JSON written by [`Store::set_bot_state`]), if anything.
+    pub async fn bot_state(&self, tenant_id: TenantId, id: ConversationId) -> StoreResult<Option<String>> {
+        use sqlx::Row;
+        let row = sqlx::query("SELECT bot_state FROM conversations WHERE tenant_id = $1 AND id = $2")
+            .bind(tid(tenant_id))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get::<Option<String>, _>("bot_state")).transpose()?.flatten())
+    }
+
+    /// Stores what the bot remembers of a conversation, and its count of consecutive failures.
+    pub async fn set_bot_state(
+        &self,
+        tenant_id: TenantId,
+        id: ConversationId,
+        state: &str,
+        failures: i64,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE conversations SET bot_state = $1, bot_failures = $2 WHERE tenant_id = $3 AND id = $4")
+            .bind(state)
+            .bind(failures)
+            .bind(tid(tenant_id))
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// How many conversations each agent of the tenant is serving now.
     pub async fn agent_loads(&self, tenant_id: TenantId) -> StoreResult<Vec<(UserId, i64)>> {
         let rows = sqlx::query(

@@ -106,6 +106,10 @@ string_enum!(
         Transfer = "transfer",
         /// The agent serving it went offline.
         AgentOffline = "agent_offline",
+        /// A VIP visitor (by flag or tag) is served by humans.
+        Vip = "vip",
+        /// A business rule (a keyword in the message, or the category of the matched entry).
+        Rule = "rule",
     }
 );
 
