@@ -325,26 +325,23 @@ fn zh(lang: Lang) -> bool {
 /// Decides the bot's reply to one visitor message: entries that are not live at `turn.now` are never offered, even
 /// if the knowledge base was trained while they were.
 pub fn respond(kb: &KnowledgeBase, settings: &BotSettings, state: &BotState, turn: &Turn) -> BotTurn {
-    let (lang, mut remembered) = language(state, turn.text);
-    let mut turn_out = respond_in(kb, settings, &BotState { lang: remembered.take(), ..state.clone() }, turn, lang);
-    if turn_out.state.lang.is_none() {
-        turn_out.state.lang = Some(if zh(lang) { "zh" } else { "en" }.to_owned());
-    }
-    turn_out
+    let lang = language(state, turn.text);
+    let mut out = respond_in(kb, settings, state, turn, lang);
+    out.state.lang = Some(if zh(lang) { "zh" } else { "en" }.to_owned());
+    out
 }
 
 /// The language of a message, or the one remembered when the message shows none (only ids and numbers).
-fn language(state: &BotState, text: &str) -> (Lang, Option<String>) {
+fn language(state: &BotState, text: &str) -> Lang {
     let neutral = text
         .split_whitespace()
         .filter(|w| !w.chars().any(|c| c.is_ascii_digit()))
         .all(|w| !w.chars().any(char::is_alphabetic));
-    let lang = match (neutral, state.lang.as_deref()) {
+    match (neutral, state.lang.as_deref()) {
         (true, Some("zh")) => Lang::Zh,
         (true, Some("en")) => Lang::En,
         _ => Lang::of(text),
-    };
-    (lang, Some(if lang == Lang::Zh { "zh" } else { "en" }.to_owned()))
+    }
 }
 
 fn respond_in(kb: &KnowledgeBase, settings: &BotSettings, state: &BotState, turn: &Turn, lang: Lang) -> BotTurn {
@@ -358,7 +355,7 @@ fn respond_in(kb: &KnowledgeBase, settings: &BotSettings, state: &BotState, turn
 
     // A clicked suggestion or guess.
     if let Some(entry) = turn.choice.and_then(|id| kb.entry(id, now)) {
-        return answer_entry(settings, state, entry, 1.0, Trace { picked: true, ..Trace::default() });
+        return answer_entry(settings, entry, 1.0, Trace { picked: true, ..Trace::default() });
     }
     if let Some(text) = settings::chitchat_reply(&settings.chitchat, turn.text, zh(lang)) {
         return done(BotReply::ChitChat { text: text.to_owned() }, BotState { flow: None, ..state.clone() });
@@ -397,7 +394,7 @@ fn respond_in(kb: &KnowledgeBase, settings: &BotSettings, state: &BotState, turn
     if let Some(i) = typed_pick(turn.text)
         && let Some(entry) = state.offered.get(i).and_then(|id| kb.entry(*id, now))
     {
-        return answer_entry(settings, state, entry, 1.0, Trace { picked: true, ..Trace::default() });
+        return answer_entry(settings, entry, 1.0, Trace { picked: true, ..Trace::default() });
     }
     let Some(standalone) = kb.decide(turn.text, settings) else {
         return admit(settings, state, lang, Trace::default());
@@ -446,7 +443,7 @@ fn decide(
     match (outcome, candidates.first()) {
         (Outcome::Answer, Some(best)) => {
             let entry = kb.entries.get(&best.entry_id.to_string()).expect("a candidate is a known entry");
-            answer_entry(settings, state, entry, best.confidence, trace)
+            answer_entry(settings, entry, best.confidence, trace)
         }
         (Outcome::Suggest, Some(_)) => {
             let mut text = if zh(lang) { "您是不是想问：".to_owned() } else { "Did you mean:".to_owned() };
@@ -465,7 +462,7 @@ fn decide(
     }
 }
 
-fn answer_entry(settings: &BotSettings, state: &BotState, entry: &KbEntry, confidence: f32, trace: Trace) -> BotTurn {
+fn answer_entry(settings: &BotSettings, entry: &KbEntry, confidence: f32, trace: Trace) -> BotTurn {
     if settings.is_handoff_category(&entry.category) {
         return BotTurn {
             reply: BotReply::Handoff {
@@ -484,7 +481,7 @@ fn answer_entry(settings: &BotSettings, state: &BotState, entry: &KbEntry, confi
             last_entry: Some(entry.id),
             offered: Vec::new(),
             flow: None,
-            lang: state.lang.clone(),
+            lang: None,
         },
         trace,
     }

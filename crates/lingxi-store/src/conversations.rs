@@ -476,17 +476,6 @@ impl Store {
         self.visitor(tenant_id, id).await
     }
 
-    /// Sets the count of consecutive visitor messages the bot could not answer.
-    pub async fn set_bot_failures(&self, tenant_id: TenantId, id: ConversationId, failures: i64) -> StoreResult<()> {
-        sqlx::query("UPDATE conversations SET bot_failures = $1 WHERE tenant_id = $2 AND id = $3")
-            .bind(failures)
-            .bind(tid(tenant_id))
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     /// What the bot remembers of a conversation (JSON written by [`Store::set_bot_state`]), if anything.
     pub async fn bot_state(&self, tenant_id: TenantId, id: ConversationId) -> StoreResult<Option<String>> {
         use sqlx::Row;
