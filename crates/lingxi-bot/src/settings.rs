@@ -314,16 +314,70 @@ pub(crate) fn chitchat_reply<'a>(rules: &'a [ChitChatRule], text: &str, zh: bool
     if bare.is_empty() || bare.chars().count() > 16 {
         return None;
     }
-    let trimmed = bare.trim_end_matches(['啊', '呀', '呢', '哦', '哈', '吧', '啦']);
+    let variants = variants(&bare);
     rules
         .iter()
         .find(|r| {
             r.patterns.iter().any(|p| {
-                let p = self::bare(p);
-                !p.is_empty() && (bare == p || trimmed == p)
+                let p = compact(&self::bare(p));
+                !p.is_empty() && variants.contains(&p)
             })
         })
         .map(|r| if zh { r.reply_zh.as_str() } else { r.reply_en.as_str() })
+}
+
+/// Words that open or close small talk without changing it: "好的，谢谢" is "谢谢", "thanks anyway" is "thanks".
+const LEADING_FILLERS: &[&str] = &["好的", "好", "嗯嗯", "嗯", "哦", "噢", "那", "okay", "ok", "oh", "well", "alright"];
+const TRAILING_FILLERS: &[&str] = &["anyway", "then", "again", "so much", "very much"];
+const PARTICLES: [char; 8] = ['啊', '呀', '呢', '哦', '哈', '吧', '啦', '了'];
+
+/// The message as written, without fillers and final particles, each with the spaces between Chinese characters
+/// removed.
+fn variants(bare: &str) -> Vec<String> {
+    let mut out = vec![bare.to_owned()];
+    let mut core = bare;
+    for f in LEADING_FILLERS {
+        if let Some(rest) = core.strip_prefix(f) {
+            // An English filler must be a whole word; a Chinese one may run into the next word.
+            let boundary = !f.is_ascii() || rest.starts_with(' ');
+            let rest = rest.trim_start();
+            if boundary && !rest.is_empty() {
+                core = rest;
+                break;
+            }
+        }
+    }
+    for f in TRAILING_FILLERS {
+        if let Some(rest) = core.strip_suffix(f)
+            && rest.ends_with(' ')
+        {
+            core = rest.trim_end();
+            break;
+        }
+    }
+    out.push(core.to_owned());
+    out.push(core.trim_end_matches(PARTICLES).to_owned());
+    out.push(bare.trim_end_matches(PARTICLES).to_owned());
+    out.iter_mut().for_each(|v| *v = compact(v));
+    out.retain(|v| !v.is_empty());
+    out
+}
+
+/// Removes the spaces next to a Chinese character ("好的 谢谢" → "好的谢谢"), keeping those between words.
+fn compact(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
+    for (i, c) in chars.iter().enumerate() {
+        if *c == ' ' {
+            let before = i.checked_sub(1).and_then(|j| chars.get(j)).is_some_and(|c| !c.is_ascii());
+            let after = chars.get(i + 1).is_some_and(|c| !c.is_ascii());
+            if before || after {
+                continue;
+            }
+        }
+        out.push(*c);
+    }
+    out
 }
 
 /// Normalised, lower-cased, punctuation removed, single spaces.

@@ -451,3 +451,14 @@ fn the_handoff_summary_says_what_was_asked_and_tried() {
     let en = summary::summarise(&turns, HandoffReason::Rule, Some("keyword: 投诉"), Lang::En);
     assert!(en.contains("rule") && en.contains("投诉"), "{en}");
 }
+
+#[test]
+fn small_talk_with_fillers_is_still_small_talk() {
+    let rules = default_chitchat();
+    for text in ["好的，谢谢", "ok 谢啦", "thanks anyway", "嗯嗯 再见", "okay, bye", "thx again"] {
+        assert!(crate::settings::chitchat_reply(&rules, text, true).is_some(), "{text}");
+    }
+    for text in ["好的，那退货呢", "ok so where is my order", "thanks for nothing, I want a refund"] {
+        assert!(crate::settings::chitchat_reply(&rules, text, true).is_none(), "{text}");
+    }
+}

@@ -11,9 +11,18 @@
 //! lingxi eval classify --train tickets.csv --holdout 0.2 --seed 7 --format json
 //! lingxi eval classify --train train.csv --test test.csv --threshold 0.6
 //! ```
+//!
+//! `lingxi eval bot` replays scripted conversations (visitor turns with the expected outcome) against the bot
+//! trained on a knowledge-base file, as the service runs it turn by turn, and prints the share of turns with the
+//! expected outcome, the share answered with a wrong entry, the handoff recall and the reply latency:
+//!
+//! ```text
+//! lingxi eval bot --kb examples/bot-eval/kb.xlsx --conversations examples/bot-eval/conversations.jsonl
+//! ```
 
 #![warn(missing_docs)]
 
+mod bot;
 mod classify;
 mod data;
 mod intents;
@@ -22,6 +31,7 @@ mod sentiment;
 
 use clap::Subcommand;
 
+pub use bot::BotArgs;
 pub use classify::ClassifyArgs;
 pub use intents::IntentsArgs;
 pub use sentiment::{SentimentArgs, TrainSentimentArgs};
@@ -43,6 +53,8 @@ pub enum EvalCommand {
     Sentiment(SentimentArgs),
     /// Train the ticket classifier on labelled tickets and measure accuracy, triage share and routed accuracy.
     Classify(ClassifyArgs),
+    /// Replay scripted conversations against the bot trained on a knowledge-base file.
+    Bot(BotArgs),
 }
 
 /// `lingxi nlp …`: build the engine's shipped models.
@@ -58,6 +70,7 @@ pub fn run_eval(cmd: EvalCommand) -> anyhow::Result<()> {
         EvalCommand::Intents(args) => intents::run(&args)?,
         EvalCommand::Sentiment(args) => sentiment::run(&args)?,
         EvalCommand::Classify(args) => classify::run(&args)?,
+        EvalCommand::Bot(args) => bot::run(&args)?,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

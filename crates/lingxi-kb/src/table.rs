@@ -2,7 +2,8 @@
 //!
 //! Columns (header row first, any order, case-insensitive; `docs/knowledge-base.md` has the full description):
 //! `question, similar_questions, answer, category, tags, enabled, valid_from, valid_until`, plus optional
-//! `similar_1 … similar_n` and `id` (written on export, ignored on import).
+//! `similar_1 … similar_n` and `id` (written on export; on import it is kept with the row as
+//! [`ImportRow::id`], for tools that refer to entries by the file's own ids, such as `lingxi eval bot`).
 
 use crate::entry::{EntryFields, EntryInput};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Utc};
@@ -101,6 +102,8 @@ pub struct RowError {
 pub struct ImportRow {
     /// The row number as the spreadsheet shows it.
     pub row: usize,
+    /// The row's `id` cell, when the file has one and it is not blank (the file's own name for the entry).
+    pub id: Option<String>,
     /// The entry.
     pub entry: EntryFields,
 }
@@ -127,6 +130,7 @@ enum Column {
     Enabled,
     ValidFrom,
     ValidUntil,
+    Id,
     Ignored,
 }
 
@@ -146,6 +150,7 @@ fn column(header: &str) -> Column {
         "enabled" | "启用" | "状态" => Column::Enabled,
         "valid_from" | "生效时间" => Column::ValidFrom,
         "valid_until" | "失效时间" => Column::ValidUntil,
+        "id" | "编号" => Column::Id,
         _ if numbered("similar_question") || numbered("similar") || numbered("相似问题") => Column::SimilarN,
         _ => Column::Ignored,
     }
@@ -268,7 +273,7 @@ pub fn read_table(format: TableFormat, bytes: &[u8]) -> Result<ParsedTable, Tabl
         table.total_rows += 1;
         match read_row(&header, &cells) {
             Err((column, message)) => table.errors.push(RowError { row, column: Some(column.to_owned()), message }),
-            Ok(entry) => match seen.get(&entry.question) {
+            Ok((entry, id)) => match seen.get(&entry.question) {
                 Some(first) => table.errors.push(RowError {
                     row,
                     column: Some("question".into()),
@@ -276,7 +281,7 @@ pub fn read_table(format: TableFormat, bytes: &[u8]) -> Result<ParsedTable, Tabl
                 }),
                 None => {
                     seen.insert(entry.question.clone(), row);
-                    table.rows.push(ImportRow { row, entry });
+                    table.rows.push(ImportRow { row, id, entry });
                 }
             },
         }
@@ -284,10 +289,12 @@ pub fn read_table(format: TableFormat, bytes: &[u8]) -> Result<ParsedTable, Tabl
     Ok(table)
 }
 
-fn read_row(header: &[Column], cells: &[String]) -> Result<EntryFields, (&'static str, String)> {
+fn read_row(header: &[Column], cells: &[String]) -> Result<(EntryFields, Option<String>), (&'static str, String)> {
     let mut input = EntryInput { enabled: true, ..Default::default() };
+    let mut id = None;
     for (col, cell) in header.iter().zip(cells) {
         match col {
+            Column::Id => id = Some(cell.trim().to_owned()).filter(|s| !s.is_empty()),
             Column::Question => input.question = cell.clone(),
             Column::Similar | Column::SimilarN => input.similar_questions.extend(split_lines(cell)),
             Column::Answer => input.answer = cell.clone(),
@@ -307,7 +314,7 @@ fn read_row(header: &[Column], cells: &[String]) -> Result<EntryFields, (&'stati
             Column::Ignored => {}
         }
     }
-    input.validate().map_err(|e| (e.field, e.message))
+    input.validate().map(|entry| (entry, id)).map_err(|e| (e.field, e.message))
 }
 
 fn bad_time(cell: &str) -> String {

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod agent;
 pub mod auth;
+pub mod bot;
 pub mod error;
 pub mod intake;
 pub mod kb;
@@ -95,6 +96,15 @@ impl AppState {
         kb::export,
         kb::template,
         kb::test,
+        bot::settings,
+        bot::save_settings,
+        bot::list_flows,
+        bot::create_flow,
+        bot::update_flow,
+        bot::delete_flow,
+        bot::assist,
+        bot::take_back,
+        bot::decisions,
         routing::set_status,
         routing::list_agents,
         routing::set_agent_profile,
@@ -210,6 +220,12 @@ pub fn api_router() -> Router<AppState> {
         .route("/api/v1/kb/export", get(kb::export))
         .route("/api/v1/kb/template", get(kb::template))
         .route("/api/v1/kb/test", post(kb::test))
+        .route("/api/v1/admin/bot", get(bot::settings).put(bot::save_settings))
+        .route("/api/v1/admin/flows", get(bot::list_flows).post(bot::create_flow))
+        .route("/api/v1/admin/flows/{id}", put(bot::update_flow).delete(bot::delete_flow))
+        .route("/api/v1/conversations/{id}/assist", get(bot::assist))
+        .route("/api/v1/conversations/{id}/bot", post(bot::take_back))
+        .route("/api/v1/conversations/{id}/decisions", get(bot::decisions))
         .route("/api/v1/me/status", put(routing::set_status))
         .route("/api/v1/agents", get(routing::list_agents))
         .route("/api/v1/admin/agents/{id}", put(routing::set_agent_profile))

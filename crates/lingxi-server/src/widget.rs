@@ -72,6 +72,46 @@ pub struct CreateSession {
     /// The browser's anonymous id, shared with the tracker (`lingxi.anon.<widget key>` in `localStorage`): ties
     /// the chat to the visitor's browsing track.
     pub anonymous_id: Option<String>,
+    /// The business context the page passes in (`{"order_status":"payment_failed"}`): at most 20 keys of 1–40
+    /// characters, values strings, numbers or booleans of at most 200 characters. Used for 猜你想问 and shown to
+    /// agents.
+    #[schema(value_type = Object)]
+    pub context: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// The most keys a business context may have.
+pub const MAX_CONTEXT_KEYS: usize = 20;
+
+/// Checks a business context and turns its values into text.
+fn business_context(
+    context: &serde_json::Map<String, serde_json::Value>,
+) -> AppResult<std::collections::BTreeMap<String, String>> {
+    if context.len() > MAX_CONTEXT_KEYS {
+        return Err(AppError::new(ErrorCode::InvalidField, format!("context has more than {MAX_CONTEXT_KEYS} keys")));
+    }
+    let mut out = std::collections::BTreeMap::new();
+    for (key, value) in context {
+        let n = key.chars().count();
+        if n == 0 || n > 40 || key.chars().any(char::is_control) {
+            return Err(AppError::new(ErrorCode::InvalidField, "context keys must be 1 to 40 characters"));
+        }
+        let text = match value {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            _ => {
+                return Err(AppError::new(
+                    ErrorCode::InvalidField,
+                    format!("context.{key} must be a string, a number or a boolean"),
+                ));
+            }
+        };
+        if text.chars().count() > 200 {
+            return Err(AppError::new(ErrorCode::InvalidField, format!("context.{key} is longer than 200 characters")));
+        }
+        out.insert(key.clone(), text);
+    }
+    Ok(out)
 }
 
 /// A widget session.
@@ -106,6 +146,7 @@ pub async fn create_session(
             return Err(AppError::new(ErrorCode::InvalidField, format!("{field} is longer than {max} characters")));
         }
     }
+    let context = body.context.as_ref().map(business_context).transpose()?;
     let session = state
         .services
         .open_widget_session(
@@ -117,6 +158,14 @@ pub async fn create_session(
             body.anonymous_id.as_deref().filter(|s| !s.is_empty()),
         )
         .await?;
+    if let Some(context) = context.filter(|c| !c.is_empty()) {
+        let grant = WidgetGrant {
+            tenant_id: session.tenant.id,
+            visitor_id: session.visitor_id,
+            conversation_id: session.conversation.id,
+        };
+        state.services.set_business_context(&grant, &context).await?;
+    }
     let status = if session.created { StatusCode::CREATED } else { StatusCode::OK };
     let out = SessionCreated {
         token: session.token,
@@ -159,6 +208,13 @@ enum ClientFrame {
         text: String,
         #[serde(default)]
         attachment_id: Option<lingxi_types::AttachmentId>,
+        /// The visitor clicked a suggestion or a guess: the bot answers this entry.
+        #[serde(default)]
+        choice: Option<ChoiceFrame>,
+    },
+    Feedback {
+        message_id: lingxi_types::MessageId,
+        useful: bool,
     },
     Resume {
         after_seq: i64,
@@ -173,6 +229,20 @@ enum ClientFrame {
         seq: i64,
     },
     Ping,
+}
+
+/// A clicked suggestion or guess.
+#[derive(Deserialize)]
+struct ChoiceFrame {
+    entry_id: lingxi_types::EntryId,
+    source: ChoiceKind,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum ChoiceKind {
+    Suggestion,
+    Guess,
 }
 
 /// What the visitor may know about their conversation: no routing internals (group, priority, which reveals VIP
@@ -209,6 +279,13 @@ impl VisitorConversation {
 enum ServerFrame {
     Hello {
         conversation: VisitorConversation,
+        /// 猜你想问: questions likely for this visitor.
+        guesses: Vec<lingxi_types::BotOption>,
+    },
+    /// A rating was recorded.
+    Feedback {
+        message_id: lingxi_types::MessageId,
+        useful: bool,
     },
     Ack {
         client_id: String,
@@ -260,7 +337,11 @@ async fn widget_socket(
     let conversation = services.store.conversation(grant.tenant_id, grant.conversation_id).await?;
     // The highest seq this socket has delivered; the client resumes from its own before anything older is sent.
     let mut delivered = conversation.last_seq;
-    let _ = tx.send(ServerFrame::Hello { conversation: VisitorConversation::new(&conversation) }).await;
+    let guesses = services.widget_guesses(&grant).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "guesses failed");
+        Vec::new()
+    });
+    let _ = tx.send(ServerFrame::Hello { conversation: VisitorConversation::new(&conversation), guesses }).await;
     let mut queued = conversation.status == lingxi_types::ConversationStatus::Queued;
     let mut last_queue = None;
     if queued {
@@ -286,7 +367,20 @@ async fn widget_socket(
                     Ok(ClientFrame::Typing { typing }) => services.visitor_typing(&grant, typing),
                     Ok(ClientFrame::Delivered { seq }) => services.visitor_receipt(&grant, seq, 0).await?,
                     Ok(ClientFrame::Read { seq }) => services.visitor_receipt(&grant, seq, seq).await?,
-                    Ok(ClientFrame::Message { client_id, text, attachment_id }) => {
+                    Ok(ClientFrame::Feedback { message_id, useful }) => {
+                        if control.as_ref().is_some_and(|l| l.check().is_err()) {
+                            let _ = tx.send(ServerFrame::Error { code: ErrorCode::RateLimited, message: "too many ratings; slow down".into(), client_id: None }).await;
+                            continue;
+                        }
+                        match services.rate_bot_reply(&grant, message_id, useful).await {
+                            Ok(()) => { let _ = tx.send(ServerFrame::Feedback { message_id, useful }).await; }
+                            Err(e) => {
+                                let ApiError { code, message } = AppError::from(e).0;
+                                let _ = tx.send(ServerFrame::Error { code, message, client_id: None }).await;
+                            }
+                        }
+                    }
+                    Ok(ClientFrame::Message { client_id, text, attachment_id, choice }) => {
                         if limiter.as_ref().is_some_and(|l| l.check().is_err()) {
                             // Not stored and not acknowledged: the client resends it later with the same client_id.
                             let _ = tx.send(ServerFrame::Error { code: ErrorCode::RateLimited, message: "too many messages; slow down".into(), client_id: Some(client_id) }).await;
@@ -301,8 +395,15 @@ async fn widget_socket(
                                 let m = &appended.message;
                                 let _ = tx.send(ServerFrame::Ack { client_id, message_id: m.id, seq: m.seq }).await;
                                 // The bot answers in the order the visitor asked: one message at a time per socket.
+                                let choice = choice.map(|c| lingxi_service::BotChoice {
+                                    entry_id: c.entry_id,
+                                    source: match c.source {
+                                        ChoiceKind::Suggestion => lingxi_service::ChoiceSource::Suggestion,
+                                        ChoiceKind::Guess => lingxi_service::ChoiceSource::Guess,
+                                    },
+                                });
                                 if !appended.duplicate
-                                    && let Err(e) = services.run_bot(m.tenant_id, m).await
+                                    && let Err(e) = services.run_bot_with(m.tenant_id, m, choice).await
                                 {
                                     tracing::warn!(error = %e, "bot failed");
                                 }

@@ -28,6 +28,12 @@ enum Access {
     Admin,
 }
 
+/// A valid task flow named `f-{n}`.
+fn flow_body() -> Value {
+    json!({"name": "f-{n}", "triggers": ["check order {n}"], "webhook_url": "https://shop.example.com/hook",
+           "reply_zh": "好的", "reply_en": "OK"})
+}
+
 /// Every route, its access rule and a valid body. Add a line here with every new route.
 fn table() -> Vec<(&'static str, &'static str, Access, Value)> {
     use Access::*;
@@ -67,6 +73,15 @@ fn table() -> Vec<(&'static str, &'static str, Access, Value)> {
         ("GET", "/api/v1/kb/export", Member, Value::Null),
         ("GET", "/api/v1/kb/template", Member, Value::Null),
         ("POST", "/api/v1/kb/test", Member, json!({"text": "hello"})),
+        ("GET", "/api/v1/admin/bot", Admin, Value::Null),
+        ("PUT", "/api/v1/admin/bot", Admin, json!({"answer_threshold": 0.5, "suggest_threshold": 0.2})),
+        ("GET", "/api/v1/admin/flows", Admin, Value::Null),
+        ("POST", "/api/v1/admin/flows", Admin, flow_body()),
+        ("PUT", "/api/v1/admin/flows/{id}", Admin, flow_body()),
+        ("DELETE", "/api/v1/admin/flows/{id}", Admin, Value::Null),
+        ("GET", "/api/v1/conversations/{id}/assist", Member, Value::Null),
+        ("POST", "/api/v1/conversations/{id}/bot", Member, json!({})),
+        ("GET", "/api/v1/conversations/{id}/decisions", Member, Value::Null),
         ("PUT", "/api/v1/me/status", Member, json!({"status": "away"})),
         ("GET", "/api/v1/agents", Member, Value::Null),
         ("PUT", "/api/v1/admin/agents/{id}", Admin, json!({"capacity": 5, "skills": ["en"]})),
@@ -236,6 +251,14 @@ impl World {
         if path.starts_with("/api/v1/admin/intake/runs/") {
             return Ok(self.store.start_intake_run(tenant.id, "src", "f.csv", None).await?.id);
         }
+        if path.starts_with("/api/v1/admin/flows/") {
+            let n = self.n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let spec = serde_json::from_value(
+                json!({"name": format!("target-{n}"), "triggers": ["t"], "webhook_url": "https://x.example/h",
+                       "reply_zh": "z", "reply_en": "e"}),
+            )?;
+            return Ok(self.services.create_bot_flow(tenant.id, spec).await?.id.to_string());
+        }
         if path.starts_with("/api/v1/canned-replies/") {
             let n = self.n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             return Ok(self
@@ -277,8 +300,9 @@ impl World {
         email: &str,
         token: &str,
     ) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
-        if path.ends_with("/transfer") {
-            // Only the serving agent (or a supervisor) may transfer: the caller serves this one.
+        if path.ends_with("/transfer") || path.ends_with("/bot") {
+            // Only the serving agent (or a supervisor) may transfer or give back to the bot: the caller serves this
+            // one.
             let id = self.object(&self.own, path).await?;
             let me =
                 self.store.list_users(self.own.id).await?.into_iter().find(|u| u.email == email).ok_or("caller")?;

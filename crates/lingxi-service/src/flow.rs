@@ -3,7 +3,6 @@
 
 use crate::auth::{AuthError, Authenticated, new_token, token_hash};
 use crate::{ServiceError, ServiceResult, Services, validate_text};
-use lingxi_bot::{BotReply, BotSettings, BotState, Turn, respond};
 use lingxi_bus::Event;
 use lingxi_domain::Lang;
 use lingxi_store::{Appended, NewMessage};
@@ -121,6 +120,7 @@ impl Services {
             text: text.to_owned(),
             client_id: None,
             attachment: None,
+            bot: None,
         };
         Ok(self.post(tenant_id, id, new).await?.message)
     }
@@ -180,106 +180,18 @@ impl Services {
             text: text.to_owned(),
             client_id,
             attachment,
+            bot: None,
         };
         self.post(grant.tenant_id, grant.conversation_id, new).await
     }
 
-    /// Lets the bot answer a stored visitor message if the bot is serving the conversation.
-    pub async fn run_bot(&self, tenant_id: TenantId, message: &Message) -> ServiceResult<()> {
-        let conversation = self.store.conversation(tenant_id, message.conversation_id).await?;
-        if conversation.status != ConversationStatus::Bot {
-            return Ok(());
-        }
-        let kb = self.knowledge_base(tenant_id).await?;
-        // What the bot remembers; a state written by another version that does not read starts afresh.
-        let state: BotState = self
-            .store
-            .bot_state(tenant_id, conversation.id)
-            .await?
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or(BotState { consecutive_failures: conversation.bot_failures, ..BotState::default() });
-        let visitor = self.store.visitor(tenant_id, conversation.visitor_id).await?;
-        let settings = BotSettings::default();
-        let turn = respond(
-            &kb,
-            &settings,
-            &state,
-            &Turn { text: &message.text, choice: None, vip: visitor.vip, tags: &visitor.tags, now: chrono::Utc::now() },
-        );
-        let trace = json!({
-            "follow_up": turn.trace.follow_up,
-            "resolved_text": turn.trace.resolved_text,
-            "candidates": turn.trace.candidates.iter().map(|s| json!({"entry_id": s.entry_id, "confidence": s.confidence})).collect::<Vec<_>>(),
-        });
-        let (text, kind, detail) = match &turn.reply {
-            BotReply::Answer { entry_id, text, confidence } => {
-                self.remember_category(tenant_id, conversation.id, *entry_id).await?;
-                (
-                    text.clone(),
-                    EventKind::BotAnswered,
-                    json!({"entry_id": entry_id, "confidence": confidence, "trace": trace}),
-                )
-            }
-            BotReply::ChitChat { text } => (text.clone(), EventKind::BotAnswered, json!({"chitchat": true})),
-            BotReply::Suggest { text, suggestions } => {
-                if let Some(best) = suggestions.first() {
-                    self.remember_category(tenant_id, conversation.id, best.entry_id).await?;
-                }
-                (text.clone(), EventKind::BotFailed, json!({"outcome": "suggest", "trace": trace}))
-            }
-            BotReply::Admit { text } => {
-                (text.clone(), EventKind::BotFailed, json!({"outcome": "admit", "trace": trace}))
-            }
-            BotReply::FlowAsk { flow, text } => {
-                (text.clone(), EventKind::BotAnswered, json!({"outcome": "flow", "flow": flow}))
-            }
-            BotReply::FlowEnd { flow, text, .. } => {
-                (text.clone(), EventKind::BotFailed, json!({"outcome": "flow_end", "flow": flow}))
-            }
-            BotReply::FlowCall { flow, .. } => {
-                // Task flows are not stored per tenant yet (issue 4), so the model holds none; say so plainly.
-                let text =
-                    kb.flow(flow).map(|f| f.failure_text(Lang::of(&message.text) == Lang::Zh)).unwrap_or_default();
-                (text, EventKind::BotFailed, json!({"outcome": "flow_failed", "flow": flow}))
-            }
-            BotReply::Handoff { reason, detail } => {
-                self.store.set_bot_state(tenant_id, conversation.id, "{}", 0).await?;
-                if *reason == HandoffReason::LowConfidence {
-                    self.store
-                        .record_event(
-                            tenant_id,
-                            Some(conversation.id),
-                            EventKind::BotFailed,
-                            json!({"outcome": "handoff"}),
-                        )
-                        .await?;
-                }
-                if let Some(detail) = detail {
-                    tracing::debug!(%reason, detail, "bot handoff");
-                }
-                self.handoff(tenant_id, conversation.id, *reason).await?;
-                return Ok(());
-            }
-        };
-        if !text.trim().is_empty() {
-            let new = NewMessage {
-                author: Author::Bot,
-                author_user: None,
-                author_name: None,
-                text,
-                client_id: None,
-                attachment: None,
-            };
-            self.post(tenant_id, conversation.id, new).await?;
-        }
-        self.store.record_event(tenant_id, Some(conversation.id), kind, detail).await?;
-        let encoded = serde_json::to_string(&turn.state).unwrap_or_else(|_| "{}".into());
-        self.store.set_bot_state(tenant_id, conversation.id, &encoded, turn.state.consecutive_failures).await?;
-        Ok(())
-    }
-
     /// Remembers the category of the entry the bot matched, for routing.
-    async fn remember_category(&self, tenant_id: TenantId, id: ConversationId, entry: EntryId) -> ServiceResult<()> {
+    pub(crate) async fn remember_category(
+        &self,
+        tenant_id: TenantId,
+        id: ConversationId,
+        entry: EntryId,
+    ) -> ServiceResult<()> {
         if let Ok(e) = self.store.kb_entry(tenant_id, entry).await
             && !e.category.trim().is_empty()
         {
@@ -353,6 +265,7 @@ impl Services {
             text: text.to_owned(),
             client_id,
             attachment,
+            bot: None,
         };
         let appended = self.post(tenant_id, id, new).await?;
         if !appended.duplicate && !self.store.has_event(tenant_id, id, EventKind::FirstResponse).await? {

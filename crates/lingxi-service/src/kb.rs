@@ -7,7 +7,7 @@
 
 use crate::{ServiceError, ServiceResult, Services};
 use chrono::Utc;
-use lingxi_bot::{BotReply, BotSettings, BotState, KnowledgeBase, Suggestion, Turn, respond};
+use lingxi_bot::{BotReply, BotState, KnowledgeBase, Suggestion, Turn, respond};
 use lingxi_kb::{EntryFields, EntryInput, RowError, TableFormat, read_table, write_table};
 use lingxi_store::NewKbEntry;
 use lingxi_types::{EntryId, KbEntry, TenantId, UserId};
@@ -115,8 +115,9 @@ impl Services {
     /// Retrains the tenant's knowledge base from storage now and swaps it in; the previous one answers until then.
     pub async fn retrain(&self, tenant_id: TenantId) -> ServiceResult<Arc<KnowledgeBase>> {
         let entries = self.store.list_kb_entries(tenant_id).await?;
+        let flows = self.runnable_flows(tenant_id).await?;
         let now = Utc::now();
-        let kb = tokio::task::spawn_blocking(move || KnowledgeBase::train(&entries, now))
+        let kb = tokio::task::spawn_blocking(move || KnowledgeBase::train_with_flows(&entries, &flows, now))
             .await
             .map_err(|e| ServiceError::Conflict(format!("training stopped: {e}")))?
             .map_err(|e| ServiceError::Invalid(e.to_string()))?;
@@ -252,8 +253,9 @@ impl Services {
     pub async fn test_bot(&self, tenant_id: TenantId, text: &str) -> ServiceResult<BotTest> {
         let text = crate::validate_text(text)?;
         let kb = self.knowledge_base(tenant_id).await?;
+        let settings = self.bot_settings(tenant_id).await?;
         let now = Utc::now();
-        let turn = respond(&kb, &BotSettings::default(), &BotState::default(), &Turn::text(text, now));
+        let turn = respond(&kb, &settings, &BotState::default(), &Turn::text(text, now));
         let (outcome, reply, entry_id) = match turn.reply {
             BotReply::Answer { entry_id, text, .. } => ("answer", text, Some(entry_id)),
             BotReply::Suggest { text, .. } => ("suggest", text, None),

@@ -5,6 +5,7 @@
 //! behaviour that does not depend on HTTP belong here.
 
 mod auth;
+mod bot;
 mod customers;
 mod flow;
 mod intake;
@@ -29,6 +30,7 @@ pub use workspace::{ListRequest, ListView, MAX_CANNED_CHARS, MAX_QUERY_CHARS, pa
 pub use auth::{
     AuthError, Authenticated, ClientInfo, LOCK_THRESHOLD, hash_password, new_token, token_hash, validate_new_password,
 };
+pub use bot::{Assist, AssistItem, BotChoice, ChoiceSource, FLOW_WEBHOOK_TIMEOUT, GUESSES, StoredFlow};
 pub use kb::{BotTest, ImportMode, ImportReport, RETRAIN_DELAY};
 pub use presence::PresenceGuard;
 pub use routing::{ABSENT_GRACE_MS, GroupSpec, QueueInfo, TransferTarget};

@@ -600,6 +600,7 @@ impl Services {
             text: text.to_owned(),
             client_id: None,
             attachment: None,
+            bot: None,
         };
         Ok(self.post(who.tenant.id, id, new).await?.message)
     }

@@ -20,6 +20,8 @@ pub struct NewMessage {
     pub client_id: Option<String>,
     /// The file it carries (already stored with `store_attachment`).
     pub attachment: Option<AttachmentRef>,
+    /// The interactive part of a bot message.
+    pub bot: Option<BotMeta>,
 }
 
 /// The outcome of an append.
@@ -63,11 +65,10 @@ pub struct ConversationFilter {
 pub(crate) const CONVERSATION_SELECT: &str = "SELECT c.id, c.tenant_id, c.visitor_id, v.name AS visitor_name, \
      c.channel, c.status, c.assigned_agent, u.name AS agent_name, c.handoff_reason, c.last_seq, c.bot_failures, \
      c.group_id, c.priority, c.route_rule, c.queued_at, c.language, c.entry_page, c.category, \
-     c.created_at, c.updated_at, c.closed_at, c.visitor_delivered_seq, c.visitor_read_seq \
+     c.created_at, c.updated_at, c.closed_at, c.context, c.visitor_delivered_seq, c.visitor_read_seq \
      FROM conversations c JOIN visitors v ON v.id = c.visitor_id LEFT JOIN users u ON u.id = c.assigned_agent";
 
-const MESSAGE_COLUMNS: &str =
-    "id, tenant_id, conversation_id, seq, author, author_user, author_name, text, client_id, created_at, attachment";
+const MESSAGE_COLUMNS: &str = "id, tenant_id, conversation_id, seq, author, author_user, author_name, text, client_id, created_at, attachment, meta";
 
 pub(crate) fn conversation(row: &AnyRow) -> StoreResult<Conversation> {
     Ok(Conversation {
@@ -82,6 +83,7 @@ pub(crate) fn conversation(row: &AnyRow) -> StoreResult<Conversation> {
         handoff_reason: opt_enum_col(row, "handoff_reason", HandoffReason::parse)?,
         last_seq: int(row, "last_seq")?,
         bot_failures: int(row, "bot_failures")?,
+        context: opt_text(row, "context")?.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or_default(),
         group_id: opt_id(row, "group_id")?,
         priority: int(row, "priority")?,
         route_rule: opt_text(row, "route_rule")?,
@@ -112,6 +114,8 @@ fn message(row: &AnyRow) -> StoreResult<Message> {
             .map(|a| serde_json::from_str(&a))
             .transpose()
             .map_err(|e| StoreError::Corrupt(format!("bad attachment: {e}")))?,
+        // Meta written by another version that does not read is left out rather than failing the history.
+        bot: opt_text(row, "meta")?.and_then(|m| serde_json::from_str(&m).ok()),
         created_at: ts(row, "created_at")?,
     })
 }
@@ -289,10 +293,11 @@ impl Store {
             text: new.text,
             client_id: new.client_id,
             attachment: new.attachment,
+            bot: new.bot,
             created_at: at,
         };
         let inserted = sqlx::query(&format!(
-            "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         ))
         .bind(m.id.to_string())
         .bind(tid(tenant_id))
@@ -305,6 +310,7 @@ impl Store {
         .bind(m.client_id.clone())
         .bind(millis(at))
         .bind(m.attachment.as_ref().and_then(|a| serde_json::to_string(a).ok()))
+        .bind(m.bot.as_ref().and_then(|b| serde_json::to_string(b).ok()))
         .execute(&mut *tx)
         .await;
         match inserted {
@@ -352,6 +358,23 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<Message>> {
         self.messages_page(tenant_id, conversation_id, after_seq, limit, true).await
+    }
+
+    /// The newest visitor message of a conversation.
+    pub async fn last_visitor_message(
+        &self,
+        tenant_id: TenantId,
+        conversation_id: ConversationId,
+    ) -> StoreResult<Option<Message>> {
+        let row = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 AND conversation_id = $2 \
+             AND author = 'visitor' ORDER BY seq DESC LIMIT 1"
+        ))
+        .bind(tid(tenant_id))
+        .bind(conversation_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(message).transpose()
     }
 
     /// Messages the visitor may see (internal notes left out) with `seq > after_seq`, in order, at most `limit`.

@@ -8,6 +8,7 @@
 //! the `WHERE` clause. There is no "get by id" without a tenant.
 
 mod audit;
+mod bot;
 mod conversations;
 mod customers;
 mod events;
@@ -23,6 +24,7 @@ mod webhooks;
 mod workspace;
 
 pub use audit::{AuditRecord, NewAudit};
+pub use bot::{DecisionRecord, FlowRecord, NewDecision};
 pub use conversations::{Appended, ConversationFilter, NewMessage};
 pub use customers::{
     Identity, IdentityKind, NOT_COUNTED_STATUSES, NewOrder, NewVisitorEvent, Order, OrderItem, OrderTotals,

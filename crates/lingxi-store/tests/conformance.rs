@@ -30,6 +30,7 @@ fn visitor_text(text: &str, client_id: Option<&str>) -> NewMessage {
         text: text.to_owned(),
         client_id: client_id.map(str::to_owned),
         attachment: None,
+        bot: None,
     }
 }
 

@@ -167,6 +167,14 @@ string_enum!(
         FirstResponse = "first_response",
         /// The conversation was closed.
         ConversationClosed = "conversation_closed",
+        /// The bot took a conversation back from the humans.
+        BotTakeback = "bot_takeback",
+        /// 猜你想问 questions were shown to the visitor.
+        GuessShown = "guess_shown",
+        /// The visitor clicked a guess.
+        GuessClicked = "guess_clicked",
+        /// The visitor rated a bot answer.
+        BotRated = "bot_rated",
     }
 );
 
@@ -256,6 +264,8 @@ pub struct Conversation {
     pub last_seq: i64,
     /// How many consecutive visitor messages the bot could not answer.
     pub bot_failures: i64,
+    /// The business context the page passed in (`{"order_status":"payment_failed"}`), values as text.
+    pub context: std::collections::BTreeMap<String, String>,
     /// The skill group it was routed to, if any.
     pub group_id: Option<GroupId>,
     /// Queue priority (higher first).
@@ -305,8 +315,41 @@ pub struct Message {
     pub client_id: Option<String>,
     /// The file it carries.
     pub attachment: Option<AttachmentRef>,
+    /// What makes a bot message interactive (suggestions, guesses, rating, the human button); bot messages only.
+    pub bot: Option<BotMeta>,
     /// Stored at.
     pub created_at: DateTime<Utc>,
+}
+
+/// The interactive part of a bot message (`bot` of the message object, `docs/protocol.md`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BotMeta {
+    /// `answer`, `suggest`, `admit`, `chitchat`, `flow`, `flow_failed` or `summary` (the handoff note).
+    pub outcome: String,
+    /// The entry answered from.
+    #[serde(default)]
+    pub entry_id: Option<EntryId>,
+    /// "Did you mean" candidates, shown as buttons (outcome `suggest`).
+    #[serde(default)]
+    pub suggestions: Vec<BotOption>,
+    /// 猜你想问: questions likely for this visitor.
+    #[serde(default)]
+    pub guesses: Vec<BotOption>,
+    /// Whether the visitor may rate this message useful / not useful.
+    #[serde(default)]
+    pub feedback: bool,
+    /// Whether to offer a "talk to a human" button.
+    #[serde(default)]
+    pub human: bool,
+}
+
+/// An entry offered to the visitor as a button.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BotOption {
+    /// The entry.
+    pub entry_id: EntryId,
+    /// Its standard question.
+    pub question: String,
 }
 
 /// A file carried by a message.

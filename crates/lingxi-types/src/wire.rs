@@ -30,6 +30,9 @@ pub struct MessageView {
     pub client_id: Option<String>,
     /// The file it carries.
     pub attachment: Option<AttachmentRef>,
+    /// The interactive part of a bot message (absent on other messages).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub bot: Option<Box<BotMeta>>,
     /// RFC 3339 time.
     pub created_at: String,
 }
@@ -45,6 +48,7 @@ impl From<&Message> for MessageView {
             text: m.text.clone(),
             client_id: m.client_id.clone(),
             attachment: m.attachment.clone(),
+            bot: m.bot.clone().map(Box::new),
             created_at: rfc3339(m.created_at),
         }
     }
@@ -90,6 +94,9 @@ pub struct ConversationView {
     pub entry_page: Option<String>,
     /// The knowledge-base category the bot last matched.
     pub category: Option<String>,
+    /// The business context the page passed in when the conversation started.
+    #[serde(default)]
+    pub context: std::collections::BTreeMap<String, String>,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
@@ -128,6 +135,7 @@ impl ConversationView {
             language: c.language.clone(),
             entry_page: c.entry_page.clone(),
             category: c.category.clone(),
+            context: c.context.clone(),
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
             closed_at: c.closed_at.map(rfc3339),

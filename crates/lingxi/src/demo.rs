@@ -2,8 +2,9 @@
 //! start with generated passwords that are written to `DATA_DIR/demo-credentials.txt` and printed at every start.
 
 use anyhow::Context;
+use lingxi_bot::flows::{FlowSpec, SlotSpec};
 use lingxi_kb::sanitize_answer;
-use lingxi_service::{hash_password, new_token};
+use lingxi_service::{Services, hash_password, new_token};
 use lingxi_store::{NewKbEntry, Store};
 use lingxi_types::Role;
 use std::path::Path;
@@ -73,6 +74,89 @@ pub async fn ensure(store: &Store, data_dir: &Path) -> anyhow::Result<Demo> {
         credentials: Some(credentials),
         credentials_path: path.display().to_string(),
     })
+}
+
+/// The demo's two task flows, 查订单 (order status) and 申请退货 (start a return), served by the demo webhook at
+/// `base` (the server's own address). Created when missing; their webhook URL follows the server's address.
+pub async fn ensure_flows(services: &Services, slug: &str, base: &str) -> anyhow::Result<()> {
+    let Some(tenant) = services.store.tenant_by_slug(slug).await? else { return Ok(()) };
+    let existing = services.bot_flows(tenant.id).await?;
+    for spec in demo_flows(base) {
+        match existing.iter().find(|f| f.spec.name == spec.name) {
+            None => {
+                services.create_bot_flow(tenant.id, spec).await?;
+            }
+            Some(f) if f.spec.webhook_url != spec.webhook_url => {
+                let moved = FlowSpec { webhook_url: spec.webhook_url, ..f.spec.clone() };
+                services.update_bot_flow(tenant.id, f.id, moved).await?;
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+fn demo_flows(base: &str) -> Vec<FlowSpec> {
+    let order_id = || SlotSpec {
+        name: "order_id".into(),
+        prompt_zh: "请提供您的订单号（LX 加 8 位数字，例如 LX20261203）。".into(),
+        prompt_en: "Please send your order number (LX and 8 digits, e.g. LX20261203).".into(),
+        pattern: r"LX\d{8}".into(),
+        invalid_zh: "订单号格式不对：应为 LX 加 8 位数字，例如 LX20261203，请再发一次。".into(),
+        invalid_en: "That is not an order number: it is LX and 8 digits, e.g. LX20261203. Please send it again.".into(),
+    };
+    vec![
+        FlowSpec {
+            name: "order-status".into(),
+            title: "查询订单 / Order status".into(),
+            enabled: true,
+            triggers: ["查订单", "查一下我的订单", "我的订单到哪了", "订单状态", "where is my order", "track my order", "order status"]
+                .map(String::from)
+                .to_vec(),
+            slots: vec![order_id()],
+            webhook_url: format!("{base}/demo/api/order-status"),
+            reply_zh: "订单 {{slots.order_id}}：{{response.status_zh}}，{{response.carrier}} 运单号 {{response.tracking_no}}，\
+                       预计 {{response.eta}} 送达。"
+                .into(),
+            reply_en: "Order {{slots.order_id}}: {{response.status_en}}, {{response.carrier}} tracking number \
+                       {{response.tracking_no}}, expected on {{response.eta}}."
+                .into(),
+            failure_zh: "抱歉，暂时查不到订单信息（订单系统没有响应）。需要的话我可以为您转人工客服。".into(),
+            failure_en: "Sorry, I can't look up the order right now (the order system did not answer). I can put you \
+                         through to a human if you like."
+                .into(),
+        },
+        FlowSpec {
+            name: "start-return".into(),
+            title: "申请退货 / Start a return".into(),
+            enabled: true,
+            triggers: ["我要退货", "帮我申请退货", "申请退货", "start a return", "i want to return my order", "return my order"]
+                .map(String::from)
+                .to_vec(),
+            slots: vec![
+                order_id(),
+                SlotSpec {
+                    name: "reason".into(),
+                    prompt_zh: "请简单说一下退货原因（例如：尺码不合适、质量问题、不想要了）。".into(),
+                    prompt_en: "Briefly, why are you returning it (e.g. wrong size, faulty, changed my mind)?".into(),
+                    pattern: r".{2,200}".into(),
+                    invalid_zh: "请用几个字说明退货原因。".into(),
+                    invalid_en: "Please give the reason in a few words.".into(),
+                },
+            ],
+            webhook_url: format!("{base}/demo/api/returns"),
+            reply_zh: "已为订单 {{slots.order_id}} 提交退货申请，退货单号 {{response.return_no}}。\
+                       请在 7 天内按 {{response.address}} 寄回商品。"
+                .into(),
+            reply_en: "A return for order {{slots.order_id}} is submitted as {{response.return_no}}. Please send the \
+                       item within 7 days to {{response.address}}."
+                .into(),
+            failure_zh: "抱歉，退货申请暂时提交不了。需要的话我可以为您转人工客服。".into(),
+            failure_en: "Sorry, the return could not be submitted right now. I can put you through to a human if you \
+                         like."
+                .into(),
+        },
+    ]
 }
 
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {

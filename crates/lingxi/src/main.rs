@@ -184,6 +184,15 @@ fn init_tracing() {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
 }
 
+/// The loopback address to reach a server bound to `ip` from the same machine.
+fn loopback_of(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        other => other,
+    }
+}
+
 async fn serve(bind: SocketAddr, no_demo: bool, no_rate_limits: bool, db: DbArgs) -> anyhow::Result<()> {
     init_tracing();
     let store = db.open().await?;
@@ -201,6 +210,13 @@ async fn serve(bind: SocketAddr, no_demo: bool, no_rate_limits: bool, db: DbArgs
     let state = lingxi_server::AppState::with_limits(services, demo_tenant.as_ref().map(|d| d.slug.clone()), limits);
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
     let addr = listener.local_addr()?;
+    if let Some(demo) = &demo_tenant {
+        // The demo flows call the demo webhook of this very server, over loopback.
+        let base = format!("http://{}", SocketAddr::new(loopback_of(addr.ip()), addr.port()));
+        if let Err(e) = demo::ensure_flows(&state.services, &demo.slug, &base).await {
+            tracing::warn!(error = %e, "the demo task flows could not be set up");
+        }
+    }
     println!("Lingxi is running on http://{addr}");
     println!("  demo shop with the chat widget: http://{addr}/demo");
     println!("  agent workspace:                http://{addr}/agent");

@@ -1,0 +1,668 @@
+//! The bot in a conversation: the tenant's settings and task flows, one decision per visitor message (stored with
+//! its candidates, scores and outcome), the interactive part of its messages (suggestions, guesses, rating, the
+//! human button), the task flows' webhook calls, the visitor's ratings, the handoff summary, agent assist and the
+//! bot taking a conversation back.
+
+use crate::auth::Authenticated;
+use crate::workspace::is_supervisor;
+use crate::{ServiceError, ServiceResult, Services, WidgetGrant};
+use chrono::{TimeDelta, Utc};
+use lingxi_bot::flows::{Flow, FlowSpec, check_webhook_url};
+use lingxi_bot::guess::{GuessInput, guesses};
+use lingxi_bot::summary::{SummaryTurn, summarise};
+use lingxi_bot::{BotReply, BotSettings, BotState, KnowledgeBase, Suggestion, Turn, respond};
+use lingxi_bus::Event;
+use lingxi_domain::Lang;
+use lingxi_store::{DecisionRecord, NewDecision, NewMessage, StoreError};
+use lingxi_types::*;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// How long a task flow's webhook may take.
+pub const FLOW_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How many 猜你想问 questions are offered at a time.
+pub const GUESSES: usize = 4;
+
+/// How many "did you mean" candidates are offered.
+const SUGGESTIONS: usize = 3;
+
+/// A task flow as the admin sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredFlow {
+    /// Its id.
+    pub id: Uuid,
+    /// The flow.
+    pub spec: FlowSpec,
+    /// Created at.
+    pub created_at: chrono::DateTime<Utc>,
+    /// Updated at.
+    pub updated_at: chrono::DateTime<Utc>,
+}
+
+/// Where a clicked entry came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChoiceSource {
+    /// A "did you mean" button.
+    Suggestion,
+    /// A 猜你想问 button.
+    Guess,
+}
+
+impl ChoiceSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            ChoiceSource::Suggestion => "suggestion",
+            ChoiceSource::Guess => "guess",
+        }
+    }
+}
+
+/// An entry the visitor clicked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BotChoice {
+    /// The entry.
+    pub entry_id: EntryId,
+    /// Which button.
+    pub source: ChoiceSource,
+}
+
+/// One knowledge-base answer offered to the agent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AssistItem {
+    /// The entry.
+    pub entry_id: EntryId,
+    /// Its standard question.
+    pub question: String,
+    /// The answer as sanitised rich text.
+    pub answer: String,
+    /// The answer as plain text (what is inserted into the reply).
+    pub answer_text: String,
+    /// Calibrated confidence.
+    pub confidence: f32,
+}
+
+/// What agent assist offers for a conversation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Assist {
+    /// The visitor's last message.
+    pub text: Option<String>,
+    /// The best answers for it, best first.
+    pub suggestions: Vec<AssistItem>,
+}
+
+fn flow_record(r: lingxi_store::FlowRecord) -> ServiceResult<StoredFlow> {
+    let spec: FlowSpec = serde_json::from_str(&r.spec)
+        .map_err(|e| ServiceError::Store(StoreError::Corrupt(format!("flow {}: {e}", r.name))))?;
+    Ok(StoredFlow { id: r.id, spec, created_at: r.created_at, updated_at: r.updated_at })
+}
+
+fn options(suggestions: &[Suggestion], n: usize) -> Vec<BotOption> {
+    suggestions.iter().take(n).map(|s| BotOption { entry_id: s.entry_id, question: s.question.clone() }).collect()
+}
+
+fn meta(outcome: &str) -> BotMeta {
+    BotMeta { outcome: outcome.to_owned(), ..BotMeta::default() }
+}
+
+fn lang_of(state: &BotState, text: &str) -> Lang {
+    match state.lang.as_deref() {
+        Some("zh") => Lang::Zh,
+        Some("en") => Lang::En,
+        _ => Lang::of(text),
+    }
+}
+
+impl Services {
+    /// The tenant's bot settings: the saved ones, or the defaults.
+    pub async fn bot_settings(&self, tenant_id: TenantId) -> ServiceResult<BotSettings> {
+        Ok(match self.store.bot_settings(tenant_id).await? {
+            None => BotSettings::default(),
+            Some(text) => serde_json::from_str(&text).unwrap_or_else(|e| {
+                tracing::warn!(tenant = %tenant_id, error = %e, "stored bot settings do not read; using the defaults");
+                BotSettings::default()
+            }),
+        })
+    }
+
+    /// Validates and saves the tenant's bot settings; the running bot uses them from its next message.
+    pub async fn save_bot_settings(&self, tenant_id: TenantId, settings: BotSettings) -> ServiceResult<BotSettings> {
+        let settings = settings.validated().map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        let encoded = serde_json::to_string(&settings).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        self.store.save_bot_settings(tenant_id, &encoded).await?;
+        Ok(settings)
+    }
+
+    /// The tenant's task flows, by name.
+    pub async fn bot_flows(&self, tenant_id: TenantId) -> ServiceResult<Vec<StoredFlow>> {
+        self.store.bot_flows(tenant_id).await?.into_iter().map(flow_record).collect()
+    }
+
+    /// The tenant's flows ready to run (every stored flow that still validates; the others are logged and left out).
+    pub(crate) async fn runnable_flows(&self, tenant_id: TenantId) -> ServiceResult<Vec<Flow>> {
+        let mut out = Vec::new();
+        for stored in self.store.bot_flows(tenant_id).await? {
+            match flow_record(stored).and_then(|f| Flow::new(f.spec).map_err(|e| ServiceError::Invalid(e.0))) {
+                Ok(flow) => out.push(flow),
+                Err(e) => tracing::warn!(tenant = %tenant_id, error = %e, "a stored task flow does not validate"),
+            }
+        }
+        Ok(out)
+    }
+
+    fn checked_flow(spec: FlowSpec) -> ServiceResult<(String, String)> {
+        let flow = Flow::new(spec).map_err(|e| ServiceError::Invalid(e.0))?;
+        let spec = flow.spec();
+        let encoded = serde_json::to_string(spec).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        Ok((spec.name.clone(), encoded))
+    }
+
+    /// Adds a task flow (validated: name, triggers, slots and their patterns, webhook URL, templates); the bot
+    /// learns its triggers in the background.
+    pub async fn create_bot_flow(&self, tenant_id: TenantId, spec: FlowSpec) -> ServiceResult<StoredFlow> {
+        let (name, encoded) = Self::checked_flow(spec)?;
+        let stored = self.store.create_bot_flow(tenant_id, &name, &encoded).await.map_err(taken)?;
+        self.request_retrain(tenant_id);
+        flow_record(stored)
+    }
+
+    /// Replaces a task flow.
+    pub async fn update_bot_flow(&self, tenant_id: TenantId, id: Uuid, spec: FlowSpec) -> ServiceResult<StoredFlow> {
+        let (name, encoded) = Self::checked_flow(spec)?;
+        let stored = self.store.update_bot_flow(tenant_id, id, &name, &encoded).await.map_err(taken)?;
+        self.request_retrain(tenant_id);
+        flow_record(stored)
+    }
+
+    /// Deletes a task flow.
+    pub async fn delete_bot_flow(&self, tenant_id: TenantId, id: Uuid) -> ServiceResult<()> {
+        self.store.delete_bot_flow(tenant_id, id).await?;
+        self.request_retrain(tenant_id);
+        Ok(())
+    }
+
+    /// Lets the bot answer a stored visitor message if the bot is serving the conversation.
+    pub async fn run_bot(&self, tenant_id: TenantId, message: &Message) -> ServiceResult<()> {
+        self.run_bot_with(tenant_id, message, None).await
+    }
+
+    /// [`Services::run_bot`] for a message that is the visitor clicking an entry (a suggestion or a guess).
+    pub async fn run_bot_with(
+        &self,
+        tenant_id: TenantId,
+        message: &Message,
+        choice: Option<BotChoice>,
+    ) -> ServiceResult<()> {
+        let conversation = self.store.conversation(tenant_id, message.conversation_id).await?;
+        if conversation.status != ConversationStatus::Bot {
+            return Ok(());
+        }
+        let kb = self.knowledge_base(tenant_id).await?;
+        let settings = self.bot_settings(tenant_id).await?;
+        // What the bot remembers; a state written by another version that does not read starts afresh.
+        let state: BotState = self
+            .store
+            .bot_state(tenant_id, conversation.id)
+            .await?
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or(BotState { consecutive_failures: conversation.bot_failures, ..BotState::default() });
+        let visitor = self.store.visitor(tenant_id, conversation.visitor_id).await?;
+        let now = Utc::now();
+        let started = Instant::now();
+        let turn = respond(
+            &kb,
+            &settings,
+            &state,
+            &Turn {
+                text: &message.text,
+                choice: choice.map(|c| c.entry_id),
+                vip: visitor.vip,
+                tags: &visitor.tags,
+                now,
+            },
+        );
+        let latency_us = started.elapsed().as_micros() as i64;
+        let lang = lang_of(&turn.state, &message.text);
+        let zh = lang == Lang::Zh;
+        let candidates = json!(
+            turn.trace
+                .candidates
+                .iter()
+                .map(|s| json!({"entry_id": s.entry_id, "question": s.question, "confidence": s.confidence}))
+                .collect::<Vec<_>>()
+        )
+        .to_string();
+        let mut decision = NewDecision {
+            message_id: Some(message.id),
+            text: message.text.clone(),
+            resolved_text: turn.trace.resolved_text.clone(),
+            outcome: if turn.trace.picked { "choice".into() } else { turn.reply.outcome().into() },
+            candidates,
+            follow_up: turn.trace.follow_up,
+            source: turn.trace.picked.then(|| choice.map_or("typed", |c| c.source.as_str()).to_owned()),
+            latency_us,
+            ..NewDecision::default()
+        };
+        if let Some(c) = choice
+            && c.source == ChoiceSource::Guess
+        {
+            self.store
+                .record_event(
+                    tenant_id,
+                    Some(conversation.id),
+                    EventKind::GuessClicked,
+                    json!({"entry_id": c.entry_id}),
+                )
+                .await?;
+        }
+        let (text, kind, detail, bot) = match &turn.reply {
+            BotReply::Answer { entry_id, text, confidence } => {
+                self.remember_category(tenant_id, conversation.id, *entry_id).await?;
+                decision.entry_id = Some(*entry_id);
+                decision.confidence = Some(*confidence);
+                let guessed = self.guesses_for(&kb, &conversation, &visitor, Some(lang), &[*entry_id]).await?;
+                let bot = BotMeta { entry_id: Some(*entry_id), guesses: guessed, feedback: true, ..meta("answer") };
+                (text.clone(), EventKind::BotAnswered, json!({"entry_id": entry_id, "confidence": confidence}), bot)
+            }
+            BotReply::ChitChat { text } => {
+                (text.clone(), EventKind::BotAnswered, json!({"chitchat": true}), meta("chitchat"))
+            }
+            BotReply::Suggest { text, suggestions } => {
+                if let Some(best) = suggestions.first() {
+                    self.remember_category(tenant_id, conversation.id, best.entry_id).await?;
+                    decision.entry_id = Some(best.entry_id);
+                    decision.confidence = Some(best.confidence);
+                }
+                let bot = BotMeta { suggestions: options(suggestions, SUGGESTIONS), ..meta("suggest") };
+                (text.clone(), EventKind::BotFailed, json!({"outcome": "suggest"}), bot)
+            }
+            BotReply::Admit { text } => (
+                text.clone(),
+                EventKind::BotFailed,
+                json!({"outcome": "admit"}),
+                BotMeta { human: true, ..meta("admit") },
+            ),
+            BotReply::FlowAsk { flow, text } => {
+                decision.flow = Some(flow.clone());
+                (text.clone(), EventKind::BotAnswered, json!({"outcome": "flow", "flow": flow}), meta("flow"))
+            }
+            BotReply::FlowEnd { flow, text, offer_human } => {
+                decision.flow = Some(flow.clone());
+                let bot = BotMeta { human: *offer_human, ..meta("flow") };
+                (text.clone(), EventKind::BotFailed, json!({"outcome": "flow_end", "flow": flow}), bot)
+            }
+            BotReply::FlowCall { flow, slots } => {
+                decision.flow = Some(flow.clone());
+                match kb.flow(flow) {
+                    Some(f) => match self.call_flow(f, slots, &conversation, &visitor, zh).await {
+                        Ok(text) => {
+                            (text, EventKind::BotAnswered, json!({"outcome": "flow", "flow": flow}), meta("flow"))
+                        }
+                        Err(error) => {
+                            tracing::info!(%flow, %error, "task flow webhook failed");
+                            (
+                                f.failure_text(zh),
+                                EventKind::BotFailed,
+                                json!({"outcome": "flow_failed", "flow": flow, "error": error}),
+                                BotMeta { human: true, ..meta("flow_failed") },
+                            )
+                        }
+                    },
+                    None => (String::new(), EventKind::BotFailed, json!({"outcome": "flow_failed"}), meta("flow")),
+                }
+            }
+            BotReply::Handoff { reason, detail } => {
+                decision.reason = Some(reason.as_str().to_owned());
+                self.store.record_bot_decision(tenant_id, conversation.id, &decision).await?;
+                if *reason == HandoffReason::LowConfidence {
+                    self.store
+                        .record_event(
+                            tenant_id,
+                            Some(conversation.id),
+                            EventKind::BotFailed,
+                            json!({"outcome": "handoff"}),
+                        )
+                        .await?;
+                }
+                self.hand_over(tenant_id, &conversation, *reason, detail.as_deref(), lang).await?;
+                return Ok(());
+            }
+        };
+        if !text.trim().is_empty() {
+            let shown = bot.guesses.iter().map(|g| g.entry_id).collect::<Vec<_>>();
+            let new = NewMessage {
+                author: Author::Bot,
+                author_user: None,
+                author_name: None,
+                text,
+                client_id: None,
+                attachment: None,
+                bot: Some(bot),
+            };
+            let reply = self.post(tenant_id, conversation.id, new).await?;
+            decision.reply_message_id = Some(reply.message.id);
+            if !shown.is_empty() {
+                self.store
+                    .record_event(tenant_id, Some(conversation.id), EventKind::GuessShown, json!({"entries": shown}))
+                    .await?;
+            }
+        }
+        self.store.record_bot_decision(tenant_id, conversation.id, &decision).await?;
+        self.store.record_event(tenant_id, Some(conversation.id), kind, detail).await?;
+        let encoded = serde_json::to_string(&turn.state).unwrap_or_else(|_| "{}".into());
+        self.store.set_bot_state(tenant_id, conversation.id, &encoded, turn.state.consecutive_failures).await?;
+        Ok(())
+    }
+
+    /// Hands the conversation to the humans: the summary note for the agent, the bot's memory cleared, then the
+    /// handoff itself.
+    async fn hand_over(
+        &self,
+        tenant_id: TenantId,
+        conversation: &Conversation,
+        reason: HandoffReason,
+        detail: Option<&str>,
+        lang: Lang,
+    ) -> ServiceResult<()> {
+        let summary = self.summary(tenant_id, conversation.id, reason, detail, lang).await?;
+        let note = NewMessage {
+            author: Author::Note,
+            author_user: None,
+            author_name: Some(if lang == Lang::Zh { "机器人摘要" } else { "Bot summary" }.to_owned()),
+            text: summary,
+            client_id: None,
+            attachment: None,
+            bot: Some(meta("summary")),
+        };
+        self.post(tenant_id, conversation.id, note).await?;
+        self.store.set_bot_state(tenant_id, conversation.id, "{}", 0).await?;
+        self.handoff(tenant_id, conversation.id, reason).await?;
+        Ok(())
+    }
+
+    /// The one-paragraph summary of the bot's part of the conversation, from its stored decisions.
+    async fn summary(
+        &self,
+        tenant_id: TenantId,
+        id: ConversationId,
+        reason: HandoffReason,
+        detail: Option<&str>,
+        lang: Lang,
+    ) -> ServiceResult<String> {
+        let decisions = self.store.bot_decisions(tenant_id, id).await?;
+        let kb = self.knowledge_base(tenant_id).await?;
+        let now = Utc::now();
+        let turns: Vec<SummaryTurn> = decisions
+            .iter()
+            .map(|d| SummaryTurn {
+                visitor: d.decision.text.clone(),
+                outcome: match d.decision.outcome.as_str() {
+                    "choice" => "answer".to_owned(),
+                    other => other.to_owned(),
+                },
+                entry_question: d.decision.entry_id.and_then(|e| kb.entry(e, now)).map(|e| e.question.clone()),
+                rejected: d.feedback == Some(false),
+            })
+            .collect();
+        Ok(summarise(&turns, reason, detail, lang))
+    }
+
+    /// Calls a task flow's webhook with the collected slots and renders its reply template from the JSON answer.
+    /// `Err` says why the call failed (the bot then says the flow's failure text and offers a human).
+    async fn call_flow(
+        &self,
+        flow: &Flow,
+        slots: &BTreeMap<String, String>,
+        conversation: &Conversation,
+        visitor: &Visitor,
+        zh: bool,
+    ) -> Result<String, String> {
+        let url = &flow.spec().webhook_url;
+        check_webhook_url(url).map_err(|e| e.0)?;
+        let body = json!({
+            "flow": flow.name(),
+            "slots": slots,
+            "conversation_id": conversation.id,
+            "visitor": {"id": visitor.id, "name": visitor.name},
+            "language": if zh { "zh" } else { "en" },
+        });
+        let response = flow_client()
+            .post(url)
+            .header("x-lingxi-flow", flow.name())
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| if e.is_timeout() { "the webhook timed out".to_owned() } else { e.to_string() })?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("the webhook answered HTTP {}", status.as_u16()));
+        }
+        let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+        if bytes.len() > 256 * 1024 {
+            return Err("the webhook's answer is larger than 256 KiB".into());
+        }
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| format!("the webhook's answer is not JSON: {e}"))?;
+        Ok(flow.render_reply(zh, slots, &value))
+    }
+
+    async fn guesses_for(
+        &self,
+        kb: &KnowledgeBase,
+        conversation: &Conversation,
+        visitor: &Visitor,
+        lang: Option<Lang>,
+        exclude: &[EntryId],
+    ) -> ServiceResult<Vec<BotOption>> {
+        if kb.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = Utc::now();
+        let popular: Vec<(EntryId, u64)> = self
+            .store
+            .popular_entries(conversation.tenant_id, now - TimeDelta::days(7), 20)
+            .await?
+            .into_iter()
+            .map(|(e, n)| (e, n.max(0) as u64))
+            .collect();
+        let mut context: Vec<(String, String)> =
+            conversation.context.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        if let Some(page) = &conversation.entry_page
+            && !conversation.context.contains_key("page")
+        {
+            context.push(("page".into(), page.clone()));
+        }
+        let input = GuessInput { context: &context, tags: &visitor.tags, popular: &popular, lang, exclude };
+        Ok(options(&guesses(kb, &input, GUESSES, now), GUESSES))
+    }
+
+    /// 猜你想问 for a widget that opens: questions likely for this visitor (recorded as shown).
+    pub async fn widget_guesses(&self, grant: &WidgetGrant) -> ServiceResult<Vec<BotOption>> {
+        let conversation = self.store.conversation(grant.tenant_id, grant.conversation_id).await?;
+        if conversation.status != ConversationStatus::Bot {
+            return Ok(Vec::new());
+        }
+        let kb = self.knowledge_base(grant.tenant_id).await?;
+        let visitor = self.store.visitor(grant.tenant_id, conversation.visitor_id).await?;
+        let lang = conversation.language.as_deref().map(|l| if l == "zh" { Lang::Zh } else { Lang::En });
+        let out = self.guesses_for(&kb, &conversation, &visitor, lang, &[]).await?;
+        if !out.is_empty() {
+            let shown: Vec<EntryId> = out.iter().map(|g| g.entry_id).collect();
+            self.store
+                .record_event(grant.tenant_id, Some(conversation.id), EventKind::GuessShown, json!({"entries": shown}))
+                .await?;
+        }
+        Ok(out)
+    }
+
+    /// Stores the business context the page passed in with a new conversation (validated by the caller).
+    pub async fn set_business_context(
+        &self,
+        grant: &WidgetGrant,
+        context: &BTreeMap<String, String>,
+    ) -> ServiceResult<()> {
+        Ok(self.store.set_conversation_business_context(grant.tenant_id, grant.conversation_id, context).await?)
+    }
+
+    /// The visitor rates a bot answer of their conversation. A "not useful" counts like an admitted question: after
+    /// `max_failures` in a row the conversation goes to a human. Rating again replaces the rating (and is not
+    /// counted twice).
+    pub async fn rate_bot_reply(&self, grant: &WidgetGrant, message_id: MessageId, useful: bool) -> ServiceResult<()> {
+        let tenant_id = grant.tenant_id;
+        let before = self
+            .store
+            .rate_bot_reply(tenant_id, grant.conversation_id, message_id, useful)
+            .await?
+            .ok_or(ServiceError::NotFound("bot answer"))?;
+        self.store
+            .record_event(
+                tenant_id,
+                Some(grant.conversation_id),
+                EventKind::BotRated,
+                json!({"message_id": message_id, "useful": useful, "entry_id": before.decision.entry_id}),
+            )
+            .await?;
+        if useful || before.feedback == Some(false) {
+            return Ok(());
+        }
+        let conversation = self.store.conversation(tenant_id, grant.conversation_id).await?;
+        if conversation.status != ConversationStatus::Bot {
+            return Ok(());
+        }
+        let settings = self.bot_settings(tenant_id).await?;
+        let state: BotState = self
+            .store
+            .bot_state(tenant_id, conversation.id)
+            .await?
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default();
+        let lang = lang_of(&state, &before.decision.text);
+        // The failures in a row, counted over the stored decisions: an admitted question or an answer rated "not
+        // useful" is one; any other reply ends the run. (The answer itself had reset the bot's count when it was
+        // given, before the visitor rated it.)
+        let decisions = self.store.bot_decisions(tenant_id, conversation.id).await?;
+        let failures =
+            decisions.iter().rev().take_while(|d| d.decision.outcome == "admit" || d.feedback == Some(false)).count()
+                as i64;
+        if failures >= settings.max_failures {
+            self.hand_over(tenant_id, &conversation, HandoffReason::LowConfidence, Some("rated not useful"), lang)
+                .await?;
+            return Ok(());
+        }
+        let after = BotState { consecutive_failures: failures, ..state };
+        let encoded = serde_json::to_string(&after).unwrap_or_else(|_| "{}".into());
+        self.store.set_bot_state(tenant_id, conversation.id, &encoded, after.consecutive_failures).await?;
+        let text = if lang == Lang::Zh {
+            "抱歉没能帮到您。您可以换个说法再问一次，或点击“转人工”联系人工客服。"
+        } else {
+            "Sorry that didn't help. You can ask again in other words, or talk to a human."
+        };
+        let new = NewMessage {
+            author: Author::Bot,
+            author_user: None,
+            author_name: None,
+            text: text.to_owned(),
+            client_id: None,
+            attachment: None,
+            bot: Some(BotMeta { human: true, ..meta("admit") }),
+        };
+        self.post(tenant_id, conversation.id, new).await?;
+        Ok(())
+    }
+
+    /// Agent assist: the best knowledge-base answers for the visitor's last message.
+    pub async fn assist(&self, who: &Authenticated, id: ConversationId) -> ServiceResult<Assist> {
+        let tenant_id = who.tenant.id;
+        self.store.conversation(tenant_id, id).await?;
+        let Some(last) = self.store.last_visitor_message(tenant_id, id).await? else {
+            return Ok(Assist { text: None, suggestions: Vec::new() });
+        };
+        let kb = self.knowledge_base(tenant_id).await?;
+        let now = Utc::now();
+        let suggestions = kb
+            .candidates(&last.text, now)
+            .into_iter()
+            .filter_map(|s| {
+                kb.entry(s.entry_id, now).map(|e| AssistItem {
+                    entry_id: e.id,
+                    question: e.question.clone(),
+                    answer: e.answer.clone(),
+                    answer_text: e.answer_text.clone(),
+                    confidence: s.confidence,
+                })
+            })
+            .take(SUGGESTIONS)
+            .collect();
+        Ok(Assist { text: Some(last.text), suggestions })
+    }
+
+    /// The bot takes a conversation back from the humans (the serving agent, or a supervisor and above): it
+    /// serves it again from the next visitor message, with a fresh memory. Logged as a `bot_takeback` event.
+    pub async fn bot_takeback(&self, who: &Authenticated, id: ConversationId) -> ServiceResult<Conversation> {
+        let tenant_id = who.tenant.id;
+        let current = self.store.conversation(tenant_id, id).await?;
+        match current.status {
+            ConversationStatus::Assigned if current.assigned_agent == Some(who.user.id) || is_supervisor(who) => {}
+            ConversationStatus::Queued if is_supervisor(who) => {}
+            ConversationStatus::Assigned | ConversationStatus::Queued => {
+                return Err(ServiceError::Forbidden(
+                    "only the serving agent or a supervisor may give this conversation back to the bot".into(),
+                ));
+            }
+            s => return Err(ServiceError::Conflict(format!("a conversation that is {s} is not with the humans"))),
+        }
+        let Some(done) = self
+            .store
+            .transition_conversation(
+                tenant_id,
+                id,
+                &[ConversationStatus::Assigned, ConversationStatus::Queued],
+                ConversationStatus::Bot,
+                None,
+                None,
+            )
+            .await?
+        else {
+            return Err(ServiceError::Conflict("the conversation changed meanwhile; try again".into()));
+        };
+        self.store.set_bot_state(tenant_id, id, "{}", 0).await?;
+        self.store
+            .record_event(
+                tenant_id,
+                Some(id),
+                EventKind::BotTakeback,
+                json!({"by": who.user.id, "from_agent": current.assigned_agent, "from_status": current.status}),
+            )
+            .await?;
+        self.post_system(tenant_id, id, "机器人助手已回来为您服务。 / The bot assistant is back to help you.").await?;
+        self.changed(&done);
+        self.bus.publish(Event::QueueChanged(tenant_id));
+        Ok(done)
+    }
+
+    /// Every decision of the bot in a conversation, oldest first.
+    pub async fn bot_decisions(&self, tenant_id: TenantId, id: ConversationId) -> ServiceResult<Vec<DecisionRecord>> {
+        self.store.conversation(tenant_id, id).await?;
+        Ok(self.store.bot_decisions(tenant_id, id).await?)
+    }
+}
+
+fn taken(e: StoreError) -> ServiceError {
+    match e {
+        StoreError::AlreadyExists(_) => ServiceError::Conflict("a flow with this name already exists".into()),
+        other => other.into(),
+    }
+}
+
+fn flow_client() -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .timeout(FLOW_WEBHOOK_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent("Lingxi-Flow/1")
+            .build()
+            .unwrap_or_default()
+    })
+}
