@@ -1,11 +1,12 @@
 // Lingxi admin console: tenant + embed snippet, users, routing (skill groups, agents, rules), ticket settings
 // (admin-tickets.js: custom fields, SLA policies, business calendar, dispatch, webhook deliveries), knowledge base,
-// multi-shop intake (marketplace exports through saved or shipped mappings, with live progress), audit log.
+// the bot (settings: thresholds, handoffs, chit-chat; task flows in a JSON editor), multi-shop intake (marketplace
+// exports through saved or shipped mappings, with live progress), audit log.
 // Text from the server is rendered as text.
 import { api, t, h, $, clear, initLang, onLangChange, initAuth, toast, formatDateTime, roleLabel, initials, hueOf, getToken, lang } from '/common.js';
 import { initTicketSettings } from '/admin-tickets.js';
 
-const SECTIONS = ['tenant', 'users', 'routing', 'tickets', 'kb', 'intake', 'audit'];
+const SECTIONS = ['tenant', 'users', 'routing', 'tickets', 'kb', 'bot', 'intake', 'audit'];
 const state = {
   me: null, tenant: null, users: [], section: 'tenant',
   kb: [], kbTotal: 0, kbOffset: 0, kbFilters: {}, kbEditing: null, kbLastTest: null,
@@ -59,6 +60,12 @@ async function start(user) {
   await Promise.all([loadTenant(), loadUsers().then(() => Promise.all([loadAudit(), loadRouting()])), loadKb()]);
 }
 
+// A link or the address bar to another section (/admin#bot) switches to it without a reload.
+window.addEventListener('hashchange', () => {
+  const s = location.hash.slice(1);
+  if (state.me && SECTIONS.includes(s) && s !== state.section) setSection(s);
+});
+
 function renderMe() {
   const u = state.me;
   if (!u) return;
@@ -78,6 +85,7 @@ function setSection(s) {
   if (s === 'routing' && state.me) loadRouting();
   if (s === 'tickets' && state.me) ticketSettings.load();
   if (s === 'intake' && state.me) loadIntake();
+  if (s === 'bot' && state.me) loadBot();
 }
 
 function forbidden(e) {
@@ -892,6 +900,270 @@ async function resetRules() {
   markRulesDirty(false);
   $('#rules-error').hidden = true;
   await loadRouting();
+}
+
+// ------------------------------------------------------------------ the bot: settings (thresholds, handoffs, chit-chat) and task flows
+// GET/PUT /api/v1/admin/bot; GET/POST /api/v1/admin/flows, PUT/DELETE /api/v1/admin/flows/{id}. The server checks
+// everything on save and names the field in its 400 message, which is shown as is.
+
+const bot = {
+  settings: null, settingsError: null, chitchat: [], dirty: false,
+  flows: [], flowsError: null,
+  editing: null, // the flow in the editor (its id), or null for a new one
+};
+
+$('#bot-form').addEventListener('submit', saveBot);
+$('#bot-form').addEventListener('input', () => markBotDirty());
+$('#bot-form').addEventListener('change', () => markBotDirty());
+$('#bot-reset').addEventListener('click', () => { if (bot.settings) fillBotForm(bot.settings); $('#bot-error').hidden = true; });
+$('#bot-cc-add').addEventListener('click', () => {
+  bot.chitchat.push({ name: '', patterns: '', reply_zh: '', reply_en: '' });
+  markBotDirty();
+  renderChitchat();
+  const names = document.querySelectorAll('#bot-chitchat .cc-name');
+  if (names.length) names[names.length - 1].focus();
+});
+$('#flow-form').addEventListener('submit', saveFlow);
+$('#flow-new').addEventListener('click', () => { fillFlowForm(null); $('#flow-json').focus(); });
+$('#flow-cancel').addEventListener('click', () => fillFlowForm(null));
+window.addEventListener('beforeunload', (e) => { if (bot.dirty) { e.preventDefault(); e.returnValue = ''; } });
+onLangChange(() => { renderChitchat(); renderFlows(); $('#flow-form-title').textContent = t(bot.editing ? 'admin.flows.edit' : 'admin.flows.new'); });
+
+async function loadBot() {
+  await Promise.all([
+    api('/api/v1/admin/bot', { quiet: true })
+      .then((r) => { bot.settingsError = null; if (!bot.dirty) fillBotForm(r); else bot.settings = r; })
+      .catch((e) => {
+        if (e.status === 401) return;
+        bot.settingsError = forbidden(e) ? t('admin.forbidden') : e.detail;
+        const err = $('#bot-error'); err.textContent = bot.settingsError; err.hidden = false;
+      }),
+    loadFlows(),
+  ]);
+  if (!$('#flow-json').value.trim()) fillFlowForm(null);
+  $('#sec-bot').dataset.loaded = '1';
+}
+
+async function loadFlows() {
+  try {
+    const r = await api('/api/v1/admin/flows', { quiet: true });
+    bot.flows = r.items || [];
+    bot.flowsError = null;
+  } catch (e) {
+    if (e.status === 401) return;
+    bot.flowsError = forbidden(e) ? t('admin.forbidden') : e.detail;
+  }
+  renderFlows();
+}
+
+function markBotDirty(on = true) {
+  bot.dirty = on;
+  $('#bot-dirty').hidden = !on;
+}
+
+const listText = (xs) => (Array.isArray(xs) ? xs.join('\n') : '');
+const listOf = (text) => splitList(text, /[,，、;；\n]+/);
+
+/** The settings as the server sent them, in the form (lists one per line; chit-chat rules as editable rows). */
+function fillBotForm(s) {
+  bot.settings = s || {};
+  const v = (x) => (x === null || x === undefined ? '' : String(x));
+  // thresholds may arrive as 0.4099999964 (single precision on the server): show them as typed
+  const f = (x) => (typeof x === 'number' && Number.isFinite(x) ? String(Number(x.toFixed(4))) : v(x));
+  $('#bot-answer').value = f(bot.settings.answer_threshold);
+  $('#bot-suggest').value = f(bot.settings.suggest_threshold);
+  $('#bot-failures').value = v(bot.settings.max_failures);
+  $('#bot-emotion-threshold').value = f(bot.settings.emotion_threshold);
+  $('#bot-emotion').checked = !!bot.settings.emotion_handoff;
+  $('#bot-vip').checked = !!bot.settings.vip_handoff;
+  $('#bot-vip-tags').value = listText(bot.settings.vip_tags);
+  $('#bot-keywords').value = listText(bot.settings.handoff_keywords);
+  $('#bot-categories').value = listText(bot.settings.handoff_categories);
+  bot.chitchat = (Array.isArray(bot.settings.chitchat) ? bot.settings.chitchat : []).map((c) => ({
+    name: c.name || '', patterns: listText(c.patterns), reply_zh: c.reply_zh || '', reply_en: c.reply_en || '',
+  }));
+  renderChitchat();
+  markBotDirty(false);
+}
+
+/** What PUT /admin/bot gets: the loaded settings (fields this page does not know are kept) with the form's values. */
+function botBody() {
+  const num = (sel) => { const x = $(sel).value.trim(); return x === '' ? null : Number(x); };
+  return {
+    ...(bot.settings || {}),
+    answer_threshold: num('#bot-answer'),
+    suggest_threshold: num('#bot-suggest'),
+    max_failures: num('#bot-failures'),
+    emotion_handoff: $('#bot-emotion').checked,
+    emotion_threshold: num('#bot-emotion-threshold'),
+    vip_handoff: $('#bot-vip').checked,
+    vip_tags: listOf($('#bot-vip-tags').value),
+    handoff_keywords: listOf($('#bot-keywords').value),
+    handoff_categories: listOf($('#bot-categories').value),
+    chitchat: bot.chitchat.map((c) => ({
+      name: c.name.trim(),
+      patterns: splitList(c.patterns, /\n+/),
+      reply_zh: c.reply_zh.trim(),
+      reply_en: c.reply_en.trim(),
+    })),
+  };
+}
+
+async function saveBot(ev) {
+  ev.preventDefault();
+  const err = $('#bot-error');
+  err.hidden = true;
+  const btn = $('#bot-save');
+  btn.disabled = true;
+  try {
+    const saved = await api('/api/v1/admin/bot', { method: 'PUT', body: botBody(), quiet: true });
+    fillBotForm(saved);
+    toast(t('admin.bot.saved'), 'success');
+  } catch (e) {
+    if (e.status === 401) return;
+    // 400 invalid: the server names the field, e.g. "suggest_threshold must not be above answer_threshold"
+    err.textContent = e.detail;
+    err.hidden = false;
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+function renderChitchat() {
+  const box = $('#bot-chitchat');
+  clear(box);
+  if (!bot.chitchat.length) { box.appendChild(h('div', { class: 'muted small' }, t('admin.bot.chitchat.empty'))); return; }
+  bot.chitchat.forEach((c, i) => {
+    const field = (key, labelKey, el) => {
+      el.value = c[key];
+      el.addEventListener('input', () => { c[key] = el.value; });
+      return h('label', { class: 'field' }, h('span', { class: 'label' }, t(labelKey)), el);
+    };
+    box.appendChild(h('div', { class: 'cc-row', dataset: { index: String(i), name: c.name } },
+      field('name', 'admin.bot.cc.name', h('input', { class: 'input cc-name', maxlength: '40', placeholder: t('admin.bot.cc.name.ph') })),
+      field('patterns', 'admin.bot.cc.patterns', h('textarea', { class: 'textarea cc-patterns', rows: '3', placeholder: t('admin.bot.cc.patterns.ph') })),
+      h('div', { class: 'cc-replies' },
+        field('reply_zh', 'admin.bot.cc.reply_zh', h('textarea', { class: 'textarea cc-zh', rows: '2', maxlength: '4000' })),
+        field('reply_en', 'admin.bot.cc.reply_en', h('textarea', { class: 'textarea cc-en', rows: '2', maxlength: '4000' }))),
+      h('button', {
+        class: 'btn btn-sm btn-danger cc-remove', type: 'button', title: t('admin.bot.cc.remove'), 'aria-label': t('admin.bot.cc.remove'),
+        onclick: () => { bot.chitchat.splice(i, 1); markBotDirty(); renderChitchat(); },
+      }, '✕')));
+  });
+}
+
+// ---- task flows (多轮任务): a list, and one flow at a time in the JSON editor
+
+/** A new flow's starting point: every field, with the order-status example of the documentation. */
+function flowTemplate() {
+  return {
+    name: 'my-flow',
+    title: '查询订单 / Order status',
+    enabled: true,
+    triggers: ['查订单', '我的订单到哪了', 'where is my order'],
+    slots: [{
+      name: 'order_id',
+      prompt_zh: '请告诉我您的订单号（LX 加 8 位数字）',
+      prompt_en: 'Please tell me your order number (LX and 8 digits).',
+      pattern: 'LX\\d{8}',
+      invalid_zh: '订单号是 LX 加 8 位数字，例如 LX20261203，请再发一次',
+      invalid_en: 'An order number is LX and 8 digits, e.g. LX20261203. Please send it again.',
+    }],
+    webhook_url: 'https://shop.example.com/lingxi/order-status',
+    reply_zh: '订单 {{slots.order_id}} 的状态：{{response.status}}',
+    reply_en: 'Order {{slots.order_id}}: {{response.status}}',
+    failure_zh: '暂时查不到这个订单，可以为您转接人工客服。',
+    failure_en: 'I cannot look this order up right now; an agent can help you.',
+  };
+}
+
+/** The editable part of a flow (id and times are the server's). */
+function flowEditable(f) {
+  const { id, created_at, updated_at, ...rest } = f || {};
+  return rest;
+}
+
+function fillFlowForm(flow) {
+  bot.editing = flow ? flow.id : null;
+  const form = $('#flow-form');
+  form.querySelector('.form-error').hidden = true;
+  $('#flow-json').value = JSON.stringify(flow ? flowEditable(flow) : flowTemplate(), null, 2);
+  $('#flow-form-title').textContent = t(bot.editing ? 'admin.flows.edit' : 'admin.flows.new');
+  renderFlows();
+}
+
+function renderFlows() {
+  const box = $('#flows-list');
+  clear(box);
+  if (!bot.flows.length) {
+    box.appendChild(h('div', { class: 'empty-row' }, bot.flowsError || t('admin.flows.empty')));
+    return;
+  }
+  for (const f of bot.flows) {
+    const triggers = Array.isArray(f.triggers) ? f.triggers : [];
+    const slots = Array.isArray(f.slots) ? f.slots : [];
+    box.appendChild(h('div', {
+      class: 'group-item flow-item' + (bot.editing === f.id ? ' editing' : '') + (f.enabled === false ? ' off' : ''),
+      'data-testid': 'flow-item', dataset: { id: f.id, name: f.name || '' },
+    },
+    h('div', { class: 'main' },
+      h('div', { class: 'q' },
+        h('span', { class: 'gname' }, f.title || f.name || ''),
+        h('span', { class: 'chip mono' }, f.name || ''),
+        h('span', { class: 'chip' + (f.enabled === false ? '' : ' tag') }, t(f.enabled === false ? 'admin.flows.off' : 'admin.flows.on'))),
+      h('div', { class: 'muted small members' }, t('admin.flows.triggers', { list: triggers.slice(0, 6).join('、') + (triggers.length > 6 ? '…' : '') })),
+      slots.length ? h('div', { class: 'muted small members' }, t('admin.flows.slots', { list: slots.map((x) => x.name).join(' → ') })) : null,
+      f.updated_at ? h('div', { class: 'muted small members' }, t('admin.intake.updated', { at: formatDateTime(f.updated_at) })) : null),
+    h('div', { class: 'btns' },
+      h('button', { class: 'btn btn-sm flow-edit', type: 'button', onclick: () => { fillFlowForm(f); $('#flow-json').focus(); } }, t('admin.edit')),
+      h('button', { class: 'btn btn-sm btn-danger flow-delete', type: 'button', onclick: () => deleteFlow(f) }, t('admin.delete')))));
+  }
+}
+
+async function saveFlow(ev) {
+  ev.preventDefault();
+  const form = ev.currentTarget;
+  const err = form.querySelector('.form-error');
+  err.hidden = true;
+  const fail = (msg) => { err.textContent = msg; err.hidden = false; };
+  let flow;
+  try {
+    flow = JSON.parse($('#flow-json').value);
+  } catch (e) {
+    fail(t('admin.flows.err.json', { msg: e.message }));
+    return;
+  }
+  if (!flow || typeof flow !== 'object' || Array.isArray(flow)) { fail(t('admin.flows.err.object')); return; }
+  const body = flowEditable(flow);
+  const btn = $('#flow-save');
+  btn.disabled = true;
+  try {
+    const editing = bot.editing;
+    const saved = editing
+      ? await api(`/api/v1/admin/flows/${encodeURIComponent(editing)}`, { method: 'PUT', body, quiet: true })
+      : await api('/api/v1/admin/flows', { method: 'POST', body, quiet: true });
+    const i = bot.flows.findIndex((x) => x.id === saved.id);
+    if (i >= 0) bot.flows[i] = saved; else bot.flows.push(saved);
+    toast(t(editing ? 'admin.flows.saved' : 'admin.flows.created', { name: saved.name || '' }), 'success');
+    fillFlowForm(saved); // as the server keeps it
+  } catch (e) {
+    // 400 invalid: the server names the field, e.g. 'slots[0].pattern: not a valid regular expression'
+    if (e.status !== 401) fail(e.detail);
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+async function deleteFlow(f) {
+  if (!window.confirm(t('admin.flows.delete.confirm', { name: f.title || f.name }))) return;
+  try {
+    await api(`/api/v1/admin/flows/${encodeURIComponent(f.id)}`, { method: 'DELETE', quiet: true });
+    bot.flows = bot.flows.filter((x) => x.id !== f.id);
+    toast(t('admin.flows.deleted', { name: f.name || '' }), 'success', 1800);
+    if (bot.editing === f.id) fillFlowForm(null); else renderFlows();
+  } catch (e) {
+    if (e.status !== 401) toast(e.detail, 'error', 6000);
+  }
 }
 
 // ------------------------------------------------------------------ intake: marketplace exports (orders, refunds, reviews)

@@ -1,7 +1,8 @@
 // Lingxi agent workspace: conversation list (views, search, filters, unread), chat pane (typing, receipts,
 // attachments, canned replies), visitor card (identity, value, browsing track, orders, history), routing (status,
-// transfer, takeover, internal notes, assignment explanations, visitor segments). All visitor and agent text is
-// rendered as text.
+// transfer, takeover, internal notes, assignment explanations, visitor segments), the bot (智能推荐 assist panel, the
+// handoff summary, give back to the bot, the page's business context, the bot's decisions). All visitor, agent, bot
+// and knowledge-base text is rendered as text.
 import {
   api, t, h, $, clear, initLang, onLangChange, initAuth, LiveSocket, wsUrl, getToken, toast, ApiError,
   formatTime, formatDateTime, roleLabel, initials, hueOf, uuid, lang,
@@ -48,8 +49,11 @@ const state = {
   cardEdit: null,       // { name, email, phone, attrs: [[k, v, removed]], add: [[k, v]] } while editing the profile
   why: null,            // { convId, key, items, error }: the open conversation's assignment explanations
   canned: null,         // { convId, items, error }: canned replies with previews for the open conversation
+  assist: null,         // { convId, text, items, error, loading }: GET /conversations/{id}/assist
+  decisions: null,      // { convId, items, error }: GET /conversations/{id}/decisions (loaded when opened)
   view: 'chats',        // chats | tickets
 };
+const ASSIST_KEY = 'lingxi:agent:assist'; // '0': the assist panel is folded
 const STATUSES = ['online', 'busy', 'away', 'offline'];
 
 // ------------------------------------------------------------------ bootstrap
@@ -61,6 +65,7 @@ $('#logout').addEventListener('click', () => auth.logout());
 onLangChange(() => {
   renderMe(); renderList(); renderChatHead(); renderInfo(); renderComposer(); rerenderMessages();
   renderMyStatus(); renderSegments(); renderWhy(); renderCard(); renderTyping(); renderAgentFilter();
+  renderAssist(); renderDecisions(); renderContext();
   if ($('#transfer-dialog').open) renderTransferLists();
   if ($('#canned-dialog').open) renderCannedManager();
   if (!$('#canned-pop').hidden) renderCannedPop();
@@ -110,6 +115,7 @@ $('#btn-claim').addEventListener('click', claim);
 $('#btn-close').addEventListener('click', closeConv);
 $('#btn-transfer').addEventListener('click', openTransfer);
 $('#btn-takeover').addEventListener('click', takeOver);
+$('#btn-takeback').addEventListener('click', takeBack);
 $('#my-status').addEventListener('change', (e) => setMyStatus(e.target.value));
 for (const b of document.querySelectorAll('#composer-modes .mode')) {
   b.addEventListener('click', () => { setComposeMode(b.dataset.mode); reply.focus(); });
@@ -283,6 +289,8 @@ function stop() {
   state.card = null;
   state.cardEdit = null;
   state.canned = null;
+  state.assist = null;
+  state.decisions = null;
   state.convs.clear();
   state.unread.clear();
   state.typing.clear();
@@ -751,6 +759,8 @@ async function select(id) {
   if (!state.card || !conv.visitor || state.card.visitorId !== conv.visitor.id) { state.card = null; state.cardEdit = null; }
   state.why = null;
   if (!state.canned || state.canned.convId !== id) state.canned = null;
+  if (!state.assist || state.assist.convId !== id) state.assist = null;
+  if (!state.decisions || state.decisions.convId !== id) state.decisions = null;
   closeCannedPop();
   showChat(true);
   renderList();
@@ -761,9 +771,13 @@ async function select(id) {
   renderCard();
   renderWhy();
   renderTyping();
+  renderAssist();
+  renderDecisions();
   loadCard(conv);
   loadWhy(conv);
   loadCanned(id);
+  loadAssist(id);
+  if ($('#info-decisions').dataset.open === '1') loadDecisions(id);
   const box = $('#messages');
   clear(box);
   box.appendChild(h('div', { class: 'history-loading' }, t('agent.history.loading')));
@@ -797,6 +811,13 @@ function renderChatHead() {
   $('#btn-ticket').hidden = false;
   $('#btn-transfer').hidden = !canTransfer(c);
   $('#btn-takeover').hidden = !(isSupervisor() && c.status !== 'closed' && !isMine(c));
+  $('#btn-takeback').hidden = !canTakeBack(c);
+}
+
+/** 交还机器人: the serving agent, or a supervisor and above (also for a queued conversation). */
+function canTakeBack(c) {
+  if (c.status === 'assigned') return isMine(c) || isSupervisor();
+  return c.status === 'queued' && isSupervisor();
 }
 
 function isSupervisor() {
@@ -922,6 +943,8 @@ function renderInfo() {
       row('agent.info.closed', c.closed_at ? formatDateTime(c.closed_at) : none),
       row('agent.info.conversation_id', c.id, 'mono'),
     )));
+  renderContext();
+  renderAssist();
 }
 
 // Fetch every message after what we have (first call: the whole history), then render them.
@@ -1025,6 +1048,7 @@ function buildMessageRow(m, prev) {
   }
   const cont = sameGroup(prev, m);
   const label = authorLabel(m);
+  if (m.author === 'note' && m.bot && m.bot.outcome === 'summary') return summaryCard(m);
   if (m.author === 'note') {
     return h('div', { class: 'msg note', dataset: { seq: String(m.seq), author: 'note' } },
       avatar(label, label),
@@ -1042,6 +1066,18 @@ function buildMessageRow(m, prev) {
       h('div', { class: 'who' }, h('span', null, label), h('span', null, formatTime(m.created_at))),
       bubble(m.text, m.attachment),
       toVisitor ? h('div', { class: 'rcpt', dataset: { state: receiptState(m.conversation_id, m.seq) } }, receiptText(m.conversation_id, m.seq)) : null));
+}
+
+/** 转人工摘要: the internal note the bot writes at a handoff (what the visitor wanted, what the bot tried). */
+function summaryCard(m) {
+  return h('div', { class: 'msg note summary', 'data-testid': 'handoff-summary', dataset: { seq: String(m.seq), author: 'note' } },
+    h('div', { class: 'summary-card', title: t('agent.summary.hint') },
+      h('div', { class: 'summary-head' },
+        svgIcon(['M14 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V8z', 'M14 2v6h6', 'M8 13h8', 'M8 17h5']),
+        h('b', null, t('agent.summary.title')),
+        h('span', { class: 'note-tag' }, t('author.note')),
+        h('span', { class: 'muted small' }, formatTime(m.created_at))),
+      h('div', { class: 'summary-text' }, m.text || '')));
 }
 
 /** A message bubble: its text, and its attachment (an image thumbnail or a download link). */
@@ -1973,6 +2009,223 @@ async function takeOver() {
   } finally { btn.disabled = false; }
 }
 
+/** 交还机器人: POST /conversations/{id}/bot; the bot serves the visitor again (they are told). */
+async function takeBack() {
+  const id = state.selectedId;
+  if (!id) return;
+  if (!window.confirm(t('agent.takeback.confirm'))) return;
+  const btn = $('#btn-takeback');
+  btn.disabled = true;
+  try {
+    const c = await api(`/api/v1/conversations/${encodeURIComponent(id)}/bot`, { method: 'POST', quiet: true });
+    upsert(c);
+    toast(t('agent.takeback.done'), 'success', 2400);
+    syncMessages();
+    loadAgents();
+  } catch (e) {
+    // the server says why (not the serving agent, already closed, …)
+    if (e.status !== 401) toast(e.detail, 'error', 6000);
+  } finally { btn.disabled = false; }
+}
+
+// ------------------------------------------------------------------ the bot: assist panel (智能推荐), business context, decisions
+
+let assistSeq = 0;
+let assistTimer = null;
+
+/** GET /conversations/{id}/assist: the best knowledge-base answers for the visitor's last message. */
+async function loadAssist(id) {
+  if (!id) return;
+  const seq = ++assistSeq;
+  if (!state.assist || state.assist.convId !== id) state.assist = { convId: id, text: null, items: null, error: null, loading: true };
+  else state.assist.loading = true;
+  renderAssist();
+  try {
+    const res = await api(`/api/v1/conversations/${encodeURIComponent(id)}/assist`, { quiet: true });
+    if (seq !== assistSeq || !state.assist || state.assist.convId !== id) return;
+    state.assist = {
+      convId: id,
+      text: res && typeof res.text === 'string' ? res.text : null,
+      items: res && Array.isArray(res.suggestions) ? res.suggestions : [],
+      error: null,
+      loading: false,
+    };
+  } catch (e) {
+    if (seq !== assistSeq || !state.assist || state.assist.convId !== id || e.status === 401) return;
+    state.assist = { ...state.assist, error: e.detail, loading: false };
+  }
+  renderAssist();
+}
+
+function scheduleAssist(id, ms = 300) {
+  clearTimeout(assistTimer);
+  assistTimer = setTimeout(() => { if (state.selectedId === id) loadAssist(id); }, ms);
+}
+
+function assistFolded() {
+  try { return localStorage.getItem(ASSIST_KEY) === '0'; } catch (_) { return false; }
+}
+
+function confidencePct(x) {
+  const n = Number(x);
+  if (!Number.isFinite(n)) return '';
+  return `${Math.round(Math.max(0, Math.min(1, n)) * 100)}%`;
+}
+
+function renderAssist() {
+  const box = $('#assist');
+  if (!box) return;
+  const c = state.convs.get(state.selectedId);
+  clear(box);
+  if (!c || c.status === 'closed') { box.hidden = true; return; }
+  box.hidden = false;
+  const a = state.assist && state.assist.convId === c.id ? state.assist : null;
+  const folded = assistFolded();
+  box.classList.toggle('folded', folded);
+  const items = (a && a.items) || [];
+  box.appendChild(h('div', { class: 'assist-head' },
+    h('button', {
+      class: 'assist-toggle', type: 'button', 'aria-expanded': folded ? 'false' : 'true',
+      title: t(folded ? 'agent.assist.expand' : 'agent.assist.collapse'),
+      onclick: () => {
+        try { localStorage.setItem(ASSIST_KEY, folded ? '1' : '0'); } catch (_) { /* ignore */ }
+        renderAssist();
+      },
+    },
+    h('span', { class: 'chev' }, folded ? '▸' : '▾'),
+    h('b', null, t('agent.assist.title')),
+    items.length ? h('span', { class: 'assist-n' }, String(items.length)) : null),
+    a && a.text ? h('span', { class: 'assist-for muted small', title: a.text }, t('agent.assist.for', { text: oneLine(a.text) })) : h('span', { class: 'assist-for' }),
+    h('button', {
+      class: 'btn btn-ghost btn-sm assist-refresh', type: 'button', title: t('agent.assist.refresh'), 'aria-label': t('agent.assist.refresh'),
+      disabled: !!(a && a.loading), onclick: () => loadAssist(c.id),
+    }, '↻')));
+  if (folded) return;
+  const list = h('div', { class: 'assist-items' });
+  if (!a || (a.loading && !a.items)) list.appendChild(h('div', { class: 'muted small assist-empty' }, t('loading')));
+  else if (a.error) list.appendChild(h('div', { class: 'muted small assist-empty' }, a.error));
+  else if (!items.length) list.appendChild(h('div', { class: 'muted small assist-empty' }, t('agent.assist.empty')));
+  for (const x of items) {
+    const answer = typeof x.answer_text === 'string' ? x.answer_text : '';
+    list.appendChild(h('div', { class: 'assist-item', 'data-testid': 'assist-item', dataset: { entryId: x.entry_id || '' } },
+      h('div', { class: 'as-top' },
+        h('b', { class: 'as-q' }, x.question || ''),
+        x.confidence != null ? h('span', { class: 'as-conf', title: t('agent.assist.confidence.title') }, confidencePct(x.confidence)) : null,
+        h('button', {
+          class: 'btn btn-sm as-insert', type: 'button', 'data-testid': 'assist-insert', title: t('agent.assist.insert.title'),
+          disabled: !answer, onclick: () => insertAssist(answer),
+        }, t('agent.assist.insert'))),
+      h('div', { class: 'as-a' }, answer)));
+  }
+  box.appendChild(list);
+}
+
+/** Puts a suggested answer into the reply box (not sent): the agent reads, edits and sends it. */
+function insertAssist(text) {
+  const c = state.convs.get(state.selectedId);
+  if (!text || !c || c.status === 'closed') return;
+  closeCannedPop();
+  if (!reply.value.trim()) {
+    reply.value = text;
+    reply.selectionStart = reply.selectionEnd = text.length;
+    reply.focus();
+  } else {
+    insertAtCursor(reply, text);
+  }
+  autosizeReply();
+  onComposerInput();
+}
+
+/** The page's business context (widget `data-context` / `window.lingxiContext`), as key/value rows on the card. */
+function renderContext() {
+  const box = $('#card-context');
+  if (!box) return;
+  clear(box);
+  const c = state.convs.get(state.selectedId);
+  const ctx = c && c.context && typeof c.context === 'object' && !Array.isArray(c.context) ? c.context : null;
+  const keys = ctx ? Object.keys(ctx) : [];
+  box.hidden = keys.length === 0;
+  if (!keys.length) return;
+  const value = (v) => (v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v));
+  box.appendChild(h('div', { class: 'info-sec ctx-sec', 'data-testid': 'conversation-context' },
+    h('h4', null, t('agent.context.title')),
+    h('dl', { class: 'kv ctx' }, keys.map((k) => [h('dt', { class: 'mono', title: k }, k), h('dd', { dataset: { key: k } }, value(ctx[k]))]))));
+}
+
+let decisionsSeq = 0;
+let decisionsTimer = null;
+
+async function loadDecisions(id) {
+  if (!id) return;
+  const seq = ++decisionsSeq;
+  if (!state.decisions || state.decisions.convId !== id) state.decisions = { convId: id, items: null, error: null };
+  renderDecisions();
+  try {
+    const res = await api(`/api/v1/conversations/${encodeURIComponent(id)}/decisions`, { quiet: true });
+    if (seq !== decisionsSeq || !state.decisions || state.decisions.convId !== id) return;
+    state.decisions = { convId: id, items: (res && res.items) || [], error: null };
+  } catch (e) {
+    if (seq !== decisionsSeq || !state.decisions || state.decisions.convId !== id || e.status === 401) return;
+    state.decisions = { ...state.decisions, error: e.detail };
+  }
+  renderDecisions();
+}
+
+function scheduleDecisions(id, ms = 800) {
+  clearTimeout(decisionsTimer);
+  decisionsTimer = setTimeout(() => { if (state.selectedId === id) loadDecisions(id); }, ms);
+}
+
+/** 机器人决策: a disclosure (closed at first, loaded when opened), newest decision first. */
+function renderDecisions() {
+  const box = $('#info-decisions');
+  if (!box) return;
+  clear(box);
+  const id = state.selectedId;
+  const d = state.decisions && state.decisions.convId === id ? state.decisions : null;
+  const details = h('details', { class: 'why decisions', 'data-testid': 'bot-decisions', open: box.dataset.open === '1' });
+  details.addEventListener('toggle', () => {
+    box.dataset.open = details.open ? '1' : '0';
+    // (a re-render creates it open too: load only what is not there yet)
+    if (details.open && id && (!state.decisions || state.decisions.convId !== id)) loadDecisions(id);
+  });
+  details.appendChild(h('summary', null, t('agent.decisions.title'),
+    d && d.items ? h('span', { class: 'n' }, ` · ${d.items.length}`) : null));
+  box.appendChild(details);
+  if (!d) return;
+  details.appendChild(h('div', { class: 'dec-tools' },
+    h('button', { class: 'btn btn-ghost btn-sm', type: 'button', onclick: () => loadDecisions(id) }, t('agent.decisions.refresh'))));
+  if (!d.items && !d.error) { details.appendChild(h('div', { class: 'muted small' }, t('loading'))); return; }
+  if (d.error) { details.appendChild(h('div', { class: 'muted small' }, d.error)); return; }
+  if (!d.items.length) { details.appendChild(h('div', { class: 'muted small' }, t('agent.decisions.empty'))); return; }
+  for (const x of [...d.items].reverse()) details.appendChild(decisionItem(x));
+}
+
+function decisionItem(x) {
+  const key = 'agent.decisions.outcome.' + x.outcome;
+  const outcome = t(key) === key ? String(x.outcome || '') : t(key);
+  const cands = Array.isArray(x.candidates) ? x.candidates : [];
+  const entry = x.entry_id ? (cands.find((c) => c.entry_id === x.entry_id) || null) : null;
+  const rows = [];
+  const kv = (k, v, cls) => { if (v !== null && v !== undefined && v !== '') rows.push(h('dt', null, t(k)), h('dd', cls ? { class: cls } : null, v)); };
+  kv('agent.decisions.text', x.text);
+  kv('agent.decisions.resolved', x.resolved_text);
+  kv('agent.decisions.entry', entry ? entry.question : (x.entry_id || null), entry ? null : 'mono');
+  kv('agent.decisions.confidence', x.confidence != null ? confidencePct(x.confidence) : null);
+  kv('agent.decisions.flow', x.flow);
+  kv('agent.decisions.reason', x.reason);
+  kv('agent.decisions.feedback', x.feedback === true ? t('agent.decisions.feedback.up') : x.feedback === false ? t('agent.decisions.feedback.down') : null);
+  const others = cands.filter((c) => c !== entry);
+  return h('div', { class: 'why-item dec-item', dataset: { outcome: x.outcome || '', followUp: x.follow_up ? '1' : '0' } },
+    h('div', { class: 'why-head' },
+      h('span', { class: 'badge plain dec-outcome', dataset: { outcome: x.outcome || '' } }, outcome),
+      x.follow_up ? h('span', { class: 'chip' }, t('agent.decisions.follow_up')) : null,
+      h('span', { class: 'muted small' }, formatTime(x.created_at))),
+    rows.length ? h('dl', { class: 'kv' }, rows) : null,
+    others.length ? h('div', { class: 'dec-cands muted small' }, `${t('agent.decisions.candidates')}: `,
+      others.map((c, i) => [i ? '；' : '', `${c.question || c.entry_id || ''}${c.confidence != null ? ` (${confidencePct(c.confidence)})` : ''}`])) : null);
+}
+
 // ------------------------------------------------------------------ live updates
 
 function setConn(s) {
@@ -2050,7 +2303,13 @@ function onLiveMessage(m) {
   }
   if (state.q && !state.listIds.has(m.conversation_id)) scheduleListRefresh();
   renderList();
-  if (viewing) { renderInfo(); if (m.attachment || m.author === 'system') scheduleCardRefresh(); }
+  if (viewing) {
+    renderInfo();
+    if (m.attachment || m.author === 'system') scheduleCardRefresh();
+    // a new question: new suggested answers; the bot's decisions grow with every visitor and bot message
+    if (m.author === 'visitor') scheduleAssist(m.conversation_id);
+    if ((m.author === 'visitor' || m.author === 'bot') && $('#info-decisions').dataset.open === '1') scheduleDecisions(m.conversation_id);
+  }
 }
 
 let readTimer = null;

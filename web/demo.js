@@ -1,7 +1,14 @@
 // Demo shop page: language switch, a pretend cart and a pretend sign-in. The chat widget (/widget.js) and the
-// visitor tracker (/tracker.js) are loaded separately; this page tells the tracker what the visitor looks at
-// (product_view), puts in the cart (add_to_cart) and who they are once "signed in" (identify).
+// visitor tracker (/tracker.js) are loaded separately (the widget with `defer`, so it runs after this module); this
+// page tells the tracker what the visitor looks at (product_view), puts in the cart (add_to_cart) and who they are
+// once "signed in" (identify), and the widget the business context of ?order_status= (window.lingxiContext).
 import { initLang, onLangChange, t, toast } from '/common.js';
+
+// ?order_status=VALUE: the business context a shop passes to the widget (e.g. on its order page), so that
+// 猜你想问 starts with what fits (the demo knowledge base tags its payment entries `payment_failed`). The widget is
+// a deferred script after this module, so this is set before it opens a session.
+const orderStatus = new URLSearchParams(location.search).get('order_status');
+if (orderStatus) window.lingxiContext = { order_status: orderStatus.slice(0, 200) };
 
 initLang();
 

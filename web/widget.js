@@ -57,6 +57,7 @@
       agentTyping: '{name} 正在输入…', attach: '发送图片或文件', uploading: '上传中…', attachment: '附件',
       fileTooBig: '「{name}」超过 10 MB，无法发送', fileType: '只能发送图片（PNG/JPEG/GIF/WebP）、PDF、TXT、CSV 或 ZIP 文件',
       fileEmpty: '「{name}」是空文件', fileFailed: '文件没有发出：{msg}', kb: '{n} KB', mb: '{n} MB', bytes: '{n} B',
+      guessTitle: '猜你想问', fbUp: '有用', fbDown: '没用', fbThanks: '感谢您的反馈',
     },
     en: {
       launcher: 'Chat with us', launcherOpen: 'Open chat', close: 'Minimise', langToggle: '中文', langTitle: '切换到中文',
@@ -77,6 +78,7 @@
       agentTyping: '{name} is typing…', attach: 'Send an image or a file', uploading: 'Uploading…', attachment: 'Attachment',
       fileTooBig: '“{name}” is larger than 10 MB and cannot be sent', fileType: 'Only images (PNG/JPEG/GIF/WebP), PDF, TXT, CSV or ZIP files can be sent',
       fileEmpty: '“{name}” is empty', fileFailed: 'The file was not sent: {msg}', kb: '{n} KB', mb: '{n} MB', bytes: '{n} B',
+      guessTitle: 'You may want to ask', fbUp: 'Useful', fbDown: 'Not useful', fbThanks: 'Thanks for your feedback',
     },
   };
 
@@ -258,6 +260,27 @@
     '.gbtn{height:34px;padding:0 14px;border:1px solid #d5d9e4;border-radius:10px;background:#fff;color:#4b5368;font-size:13.5px}',
     '.lmform .pbtn{height:34px;font-size:13.5px}',
     '.lmform .pbtn:disabled{opacity:.55;cursor:default}',
+    // the bot's interactive parts: suggestions (您是不是想问), guesses (猜你想问), 👍/👎, talk to a human
+    '.bx{display:flex;flex-direction:column;gap:7px;margin-top:7px;align-items:flex-start;max-width:100%}',
+    '.sugg{display:flex;flex-direction:column;gap:5px;align-self:stretch}',
+    '.sbtn{text-align:left;padding:7px 11px;border:1px solid #c7d2fe;border-radius:10px;background:#fff;color:var(--p);font-size:13px;line-height:1.4;white-space:normal;overflow-wrap:anywhere}',
+    '.sbtn:hover:not(:disabled){background:var(--pl)}',
+    '.sbtn.picked{background:var(--pl);font-weight:600}',
+    '.gbox{display:flex;flex-direction:column;gap:5px;max-width:100%}',
+    '.gttl{font-size:11.5px;color:var(--muted);margin:0 2px}',
+    '.gchips{display:flex;flex-wrap:wrap;gap:6px}',
+    '.gchip{padding:4px 10px;border-radius:14px;border:1px solid var(--line);background:#fff;font-size:12.5px;color:#4b5368;line-height:1.4;text-align:left;white-space:normal;overflow-wrap:anywhere}',
+    '.gchip:hover:not(:disabled){border-color:#c7d2fe;color:var(--p);background:var(--pl)}',
+    '.gchip.picked{border-color:#c7d2fe;color:var(--p);background:var(--pl)}',
+    '.bacts{display:flex;align-items:center;gap:6px;flex-wrap:wrap}',
+    '.fb{height:26px;padding:0 9px;border-radius:13px;border:1px solid var(--line);background:#fff;font-size:12px;color:#4b5368;display:flex;align-items:center;gap:4px}',
+    '.fb:hover:not(:disabled){border-color:#c7d2fe}',
+    '.fb[aria-pressed="true"]{border-color:var(--p);background:var(--pl);color:var(--p);font-weight:600}',
+    '.fb.busy{opacity:.6}',
+    '.fbnote{font-size:11.5px;color:var(--muted)}',
+    '.bhuman{height:26px;padding:0 10px;border-radius:13px;border:1px solid #c7d2fe;background:var(--pl);color:var(--p);font-size:12px;font-weight:600;display:flex;align-items:center;gap:4px}',
+    '.bhuman:hover:not(:disabled){background:#e0e7ff}',
+    '.botbtn:disabled{opacity:.5;cursor:default}',
   ].join('\n');
 
   // ------------------------------------------------------------------ state
@@ -293,6 +316,9 @@
     leftNumber: null,      // the ticket number of a message left in this conversation
     lmOpen: false,         // the "leave a message" form is shown
     lmSending: false,
+    helloGuesses: [],      // 猜你想问 from the `hello` frame, shown under the greeting while nothing was said yet
+    fbPending: {},         // message_id -> useful: a rating sent (or waiting for the socket), not answered yet
+    contextRefused: false, // the server refused the page's business context once: open sessions without it
   };
 
   // ------------------------------------------------------------------ build UI
@@ -436,6 +462,11 @@
     ttlName.textContent = (state.config && state.config.tenant_name) || T('title');
     var sys = msgs.querySelectorAll('[data-system]');
     for (var i = 0; i < sys.length; i++) sys[i].textContent = localizeSystem(sys[i].getAttribute('data-text'));
+    // the bot's buttons and titles (their own labels; the questions on them are the knowledge base's text)
+    var tx = msgs.querySelectorAll('[data-t]');
+    for (var j = 0; j < tx.length; j++) tx[j].textContent = T(tx[j].getAttribute('data-t'));
+    var tt = msgs.querySelectorAll('[data-t-title]');
+    for (var k = 0; k < tt.length; k++) { tt[k].title = T(tt[k].getAttribute('data-t-title')); tt[k].setAttribute('aria-label', tt[k].title); }
     renderGreeting();
     renderHeaderStatus();
     renderQuick();
@@ -474,6 +505,7 @@
     ended.hidden = !isClosed;
     renderQuick();
     renderLeaveMessage();
+    renderBotButtons();
   }
 
   function renderQuick() {
@@ -487,7 +519,8 @@
     human.appendChild(document.createTextNode(T('human')));
     human.addEventListener('click', function () { sendText(T('humanText')); });
     quick.appendChild(human);
-    if (!state.sentAny) {
+    // the fixed starter questions, unless the server offered its own guesses (shown under the greeting)
+    if (!state.sentAny && !helloGuessesShown()) {
       T('suggest').forEach(function (q) {
         var c = el('button', 'chip', q);
         c.type = 'button';
@@ -518,6 +551,225 @@
     } else {
       badge.hidden = true;
     }
+  }
+
+  // ------------------------------------------------------------------ the bot: suggestions, guesses, feedback, talk to a human
+
+  // Bot messages may carry `bot` ({outcome, entry_id, suggestions, guesses, feedback, human}): buttons under the
+  // message. They work while the bot serves the conversation (status `bot`) and are disabled otherwise.
+  function botActive() { return state.status === 'bot'; }
+
+  /** [{entry_id, question}] from the server, at most `max`, questions as text (never HTML). */
+  function entryList(list, max) {
+    var out = [];
+    if (!Array.isArray(list)) return out;
+    for (var i = 0; i < list.length && out.length < max; i++) {
+      var e = list[i];
+      if (!e || typeof e.question !== 'string' || !e.question.trim()) continue;
+      out.push({ entry_id: e.entry_id == null ? null : String(e.entry_id), question: e.question });
+    }
+    return out;
+  }
+
+  /** A label that follows the widget's language (applyTexts re-reads `data-t`). */
+  function label(tag, cls, key) {
+    var e = el(tag, cls, T(key));
+    e.setAttribute('data-t', key);
+    return e;
+  }
+
+  function botButton(cls, testid) {
+    var b = el('button', cls + ' botbtn');
+    b.type = 'button';
+    b.setAttribute('data-testid', testid);
+    b.disabled = !botActive();
+    return b;
+  }
+
+  /** A suggestion or a guess: sends its question as the visitor's message, with the entry it stands for. */
+  function choiceButton(cls, item, source, testid) {
+    var b = botButton(cls, testid);
+    b.textContent = item.question;
+    if (item.entry_id) b.setAttribute('data-entry-id', item.entry_id);
+    b.addEventListener('click', function () {
+      if (!botActive() || b.disabled) return;
+      b.classList.add('picked');
+      sendText(item.question, item.entry_id ? { entry_id: item.entry_id, source: source } : null);
+      input.focus();
+    });
+    return b;
+  }
+
+  /** 猜你想问 / "You may want to ask": a title and a chip per question. */
+  function guessBlock(guesses) {
+    var box = el('div', 'gbox');
+    box.appendChild(label('div', 'gttl', 'guessTitle'));
+    var chips = el('div', 'gchips');
+    guesses.forEach(function (g) { chips.appendChild(choiceButton('gchip', g, 'guess', 'bot-guess')); });
+    box.appendChild(chips);
+    return box;
+  }
+
+  function feedbackButton(messageId, useful) {
+    var b = botButton('fb', useful ? 'bot-feedback-up' : 'bot-feedback-down');
+    b.setAttribute('data-message-id', messageId);
+    b.setAttribute('data-useful', useful ? '1' : '0');
+    b.setAttribute('aria-pressed', 'false');
+    var key = useful ? 'fbUp' : 'fbDown';
+    b.setAttribute('data-t-title', key);
+    b.title = T(key);
+    b.setAttribute('aria-label', T(key));
+    b.appendChild(el('span', null, useful ? '\uD83D\uDC4D' : '\uD83D\uDC4E'));
+    b.appendChild(label('span', null, key));
+    b.addEventListener('click', function () { if (botActive() && !b.disabled) sendFeedback(messageId, useful); });
+    return b;
+  }
+
+  /** What goes under a bot message: its suggestions, guesses, 👍/👎 and "talk to a human" (null: nothing). */
+  function botExtras(m) {
+    var b = m && m.bot && typeof m.bot === 'object' ? m.bot : null;
+    if (!b) return null;
+    var box = el('div', 'bx');
+    box.setAttribute('data-outcome', String(b.outcome || ''));
+    var sugg = entryList(b.suggestions, 3);
+    if (sugg.length) {
+      var list = el('div', 'sugg');
+      sugg.forEach(function (x) { list.appendChild(choiceButton('sbtn', x, 'suggestion', 'bot-suggestion')); });
+      box.appendChild(list);
+    }
+    var guesses = entryList(b.guesses, 4);
+    if (guesses.length) box.appendChild(guessBlock(guesses));
+    var acts = el('div', 'bacts');
+    if (b.feedback === true && m.message_id) {
+      var id = String(m.message_id);
+      acts.appendChild(feedbackButton(id, true));
+      acts.appendChild(feedbackButton(id, false));
+      var thanks = label('span', 'fbnote', 'fbThanks');
+      thanks.setAttribute('data-fb-note', id);
+      thanks.hidden = true;
+      acts.appendChild(thanks);
+    }
+    if (b.human === true) {
+      var hb = botButton('bhuman', 'bot-human');
+      hb.setAttribute('data-action', 'bot-human');
+      hb.appendChild(icon(ICON_AGENT, 13));
+      hb.appendChild(label('span', null, 'human'));
+      hb.addEventListener('click', function () { if (botActive() && !hb.disabled) sendText(T('humanText')); });
+      acts.appendChild(hb);
+    }
+    if (acts.firstChild) box.appendChild(acts);
+    return box.firstChild ? box : null;
+  }
+
+  /** Enable the bot's buttons while the bot serves; those of an earlier conversation stay off. */
+  function renderBotButtons() {
+    var on = botActive();
+    var bs = msgs.querySelectorAll('.botbtn');
+    for (var i = 0; i < bs.length; i++) bs[i].disabled = !on || bs[i].hasAttribute('data-dead');
+  }
+
+  function helloGuessesShown() {
+    return !!(greetingRow && greetingRow.querySelector('[data-hello-guesses]'));
+  }
+
+  // 猜你想问 when the widget opens: under the greeting, until the conversation has its first message.
+  function renderHelloGuesses() {
+    if (!greetingRow) return;
+    var old = greetingRow.querySelector('[data-hello-guesses]');
+    var want = state.helloGuesses.length > 0 && !state.sentAny && state.maxSeq === 0 && state.status === 'bot';
+    if (old && !want) old.parentNode.removeChild(old);
+    if (want && !old) {
+      var box = el('div', 'bx');
+      box.setAttribute('data-hello-guesses', '1');
+      box.appendChild(guessBlock(state.helloGuesses));
+      greetingRow.querySelector('.col').appendChild(box);
+    }
+    renderQuick();
+  }
+
+  // Ratings: `{"type":"feedback","message_id","useful"}`; the server answers with the same frame, and only then the
+  // choice shows as selected. The choices are remembered (store.fb) so a reloaded page shows them again.
+  function sendFeedback(messageId, useful) {
+    state.fbPending[messageId] = useful;
+    renderFeedback(messageId);
+    transmitFeedback(messageId);
+  }
+
+  function transmitFeedback(messageId) {
+    if (!(messageId in state.fbPending)) return;
+    var ws = state.ws;
+    if (!ws || !state.wsOpen || ws.readyState !== 1) return; // sent when the socket is back (flushFeedback)
+    ws.send(JSON.stringify({ type: 'feedback', message_id: messageId, useful: !!state.fbPending[messageId] }));
+    state.lastSentKind = 'feedback';
+  }
+
+  function flushFeedback() {
+    Object.keys(state.fbPending).forEach(transmitFeedback);
+  }
+
+  function onFeedbackFrame(f) {
+    if (!f.message_id) return;
+    var id = String(f.message_id);
+    delete state.fbPending[id];
+    var fb = store.fb && typeof store.fb === 'object' ? store.fb : {};
+    delete fb[id];
+    fb[id] = !!f.useful;
+    var keys = Object.keys(fb);
+    while (keys.length > 100) delete fb[keys.shift()]; // the newest 100 are plenty
+    store.fb = fb;
+    saveStore();
+    renderFeedback(id);
+  }
+
+  function renderFeedback(messageId) {
+    var chosen = store.fb && typeof store.fb === 'object' && messageId in store.fb ? store.fb[messageId] : null;
+    var pending = messageId in state.fbPending ? state.fbPending[messageId] : null;
+    var bs = msgs.querySelectorAll('.fb[data-message-id]');
+    for (var i = 0; i < bs.length; i++) {
+      if (bs[i].getAttribute('data-message-id') !== messageId) continue;
+      var useful = bs[i].getAttribute('data-useful') === '1';
+      bs[i].setAttribute('aria-pressed', chosen === useful ? 'true' : 'false');
+      bs[i].classList.toggle('busy', pending === useful);
+    }
+    var notes = msgs.querySelectorAll('[data-fb-note]');
+    for (var j = 0; j < notes.length; j++) {
+      if (notes[j].getAttribute('data-fb-note') === messageId) notes[j].hidden = chosen === null;
+    }
+  }
+
+  // ------------------------------------------------------------------ business context (data-context / window.lingxiContext)
+
+  // The page may tell what the visitor is doing (e.g. {"order_status":"payment_failed"}): sent when a session opens,
+  // used for 猜你想问 and shown to agents. Read at that moment, so a page may set window.lingxiContext late.
+  function pageContext() {
+    var ctx = {};
+    var raw = script.getAttribute('data-context');
+    if (raw && raw.trim()) {
+      var parsed;
+      try { parsed = JSON.parse(raw); } catch (e) { parsed = undefined; console.warn('[lingxi] widget: data-context is not valid JSON, ignored: ' + e.message); }
+      if (parsed !== undefined) {
+        if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) mergeContext(ctx, parsed, 'data-context');
+        else console.warn('[lingxi] widget: data-context must be a JSON object {…}, ignored');
+      }
+    }
+    var w = window.lingxiContext;
+    if (w != null) {
+      if (typeof w === 'object' && !Array.isArray(w)) mergeContext(ctx, w, 'window.lingxiContext');
+      else console.warn('[lingxi] widget: window.lingxiContext must be an object, ignored');
+    }
+    return Object.keys(ctx).length ? ctx : null;
+  }
+
+  // What the server accepts: at most 20 keys of 1–40 characters; strings (≤ 200 characters), numbers, booleans.
+  function mergeContext(ctx, src, from) {
+    Object.keys(src).forEach(function (k) {
+      var v = src[k];
+      var ok = k.length >= 1 && k.length <= 40 &&
+        ((typeof v === 'string' && v.length <= 200) || (typeof v === 'number' && isFinite(v)) || typeof v === 'boolean');
+      if (!ok) { console.warn('[lingxi] widget: ' + from + ': the key ' + JSON.stringify(k) + ' is left out (keys of 1–40 characters; strings of at most 200 characters, numbers or booleans)'); return; }
+      if (!(k in ctx) && Object.keys(ctx).length >= 20) { console.warn('[lingxi] widget: ' + from + ': more than 20 keys, ' + JSON.stringify(k) + ' is left out'); return; }
+      ctx[k] = v;
+    });
   }
 
   // ------------------------------------------------------------------ message rows
@@ -710,9 +962,17 @@
       var author = m.author === 'agent' || m.author === 'bot' || m.author === 'visitor' ? m.author : 'bot';
       var name = author === 'bot' ? T('botName') : author === 'agent' ? (m.author_name || T('agentFallback')) : null;
       row = buildRow(author, name, m.text, m.created_at, m.attachment || null);
+      var extras = author === 'bot' ? botExtras(m) : null;
+      if (extras) {
+        var col = row.querySelector('.col');
+        col.insertBefore(extras, col.querySelector('.meta'));
+      }
       insertSequenced(row);
       if (author === 'visitor') state.sentAny = true;
     }
+    if (m.message_id) row.setAttribute('data-message-id', String(m.message_id));
+    if (m.bot && m.bot.feedback === true && m.message_id) renderFeedback(String(m.message_id));
+    if (helloGuessesShown()) renderHelloGuesses(); // the conversation has begun: no more 猜你想问 under the greeting
     row.setAttribute('data-seq', String(m.seq));
     state.seqEls[m.seq] = row;
     if (m.author === 'bot' || m.author === 'agent') showTyping(false);
@@ -936,7 +1196,8 @@
 
   // ------------------------------------------------------------------ sending
 
-  function sendText(raw) {
+  // `choice`: {entry_id, source: "suggestion"|"guess"} when the visitor clicked one of the bot's questions.
+  function sendText(raw, choice) {
     var text = String(raw == null ? '' : raw);
     if (!text.trim()) return;
     if (text.length > MAX_LEN) { addNote(T('tooLong'), 'err'); return; }
@@ -945,7 +1206,7 @@
     var row = buildRow('visitor', null, text);
     row.setAttribute('data-unseq', '1');
     row.setAttribute('data-client-id', cid);
-    var entry = { text: text, row: row, acked: false, seq: null, failed: false, createdAt: new Date().toISOString() };
+    var entry = { text: text, row: row, acked: false, seq: null, failed: false, createdAt: new Date().toISOString(), choice: choice || null };
     state.local[cid] = entry;
     state.outbox.push(cid);
     setLocalState(entry, 'pending');
@@ -958,6 +1219,7 @@
       transmit(cid);
     });
     state.sentAny = true;
+    renderHelloGuesses();
     renderQuick();
     scrollDown(true);
     transmit(cid);
@@ -1066,6 +1328,7 @@
     if (state.ws && state.wsOpen && state.ws.readyState === 1) {
       var frame = { type: 'message', client_id: cid, text: entry.text };
       if (entry.attachmentId) frame.attachment_id = entry.attachmentId;
+      if (entry.choice) frame.choice = entry.choice;
       state.ws.send(JSON.stringify(frame));
       state.lastSentKind = 'message';
       entry.sentAt = Date.now();
@@ -1089,6 +1352,12 @@
 
   function onErrorFrame(f) {
     var cid = f.client_id;
+    if (!cid && state.lastSentKind === 'feedback') {
+      // our rating was refused: nothing is selected
+      var ids = Object.keys(state.fbPending);
+      state.fbPending = {};
+      ids.forEach(renderFeedback);
+    }
     // (only when a message was the last frame we sent: a refused typing/receipt frame is no message's fault)
     if (!cid && state.outbox.length && state.lastSentKind === 'message') {
       // the server rejected a frame without saying which: the most recently transmitted message is the suspect
@@ -1126,12 +1395,20 @@
     state.queue = null;
     state.leftNumber = null;
     state.lmOpen = false;
+    state.helloGuesses = [];
+    state.fbPending = {};
     renderQueue();
     showTyping(false);
     if (withDivider) {
       // keep the old transcript visible, but make sure none of it is treated as current
       var old = msgs.querySelectorAll('[data-seq],[data-unseq]');
       for (var i = 0; i < old.length; i++) { old[i].removeAttribute('data-seq'); old[i].removeAttribute('data-unseq'); }
+      // the bot's buttons there belong to the old conversation: off for good; no ids to be confused with new ones
+      var dead = msgs.querySelectorAll('.botbtn');
+      for (var d = 0; d < dead.length; d++) { dead[d].setAttribute('data-dead', '1'); dead[d].disabled = true; dead[d].removeAttribute('data-testid'); }
+      var oldIds = msgs.querySelectorAll('[data-message-id],[data-fb-note]');
+      for (var o = 0; o < oldIds.length; o++) { oldIds[o].removeAttribute('data-message-id'); oldIds[o].removeAttribute('data-fb-note'); }
+      if (greetingRow) { var hg = greetingRow.querySelector('[data-hello-guesses]'); if (hg) hg.parentNode.removeChild(hg); }
       msgs.appendChild(el('div', 'divider', T('newDivider')));
       greetingRow = null;
       renderGreeting();
@@ -1152,8 +1429,10 @@
         // the page the widget is on: routing rules may look at it (e.g. "/refund" pages to the after-sales group).
         // Without the #fragment, which browsers never send to servers (it may hold a sign-in token).
         var page = String(location.href).split('#')[0].slice(0, 2000);
-        var body = { widget_key: WIDGET_KEY, visitor: {}, page: page, anonymous_id: anonId() };
+        var body = { widget_key: WIDGET_KEY, visitor: {}, page: page, anonymous_id: anonId(), language: lang };
         if (store.token) body.token = store.token;
+        var context = state.contextRefused ? null : pageContext();
+        if (context) body.context = context;
         fetch(ORIGIN + '/api/v1/widget/sessions', {
           method: 'POST',
           headers: { 'Content-Type': 'application/json' },
@@ -1176,6 +1455,13 @@
           connect();
           resolve(data);
         }).catch(function (e) {
+          if (e.status === 400 && context) {
+            // the business context was refused (the server says why): open the session without it
+            console.warn('[lingxi] widget: the server refused the page context: ' + e.message);
+            state.contextRefused = true;
+            tryOnce();
+            return;
+          }
           attempt++;
           if (e.status === 404 && !store.token) {
             // unknown widget key: retrying will not help
@@ -1211,6 +1497,7 @@
       wrap.classList.remove('offline');
       ws.send(JSON.stringify({ type: 'resume', after_seq: state.maxSeq }));
       flushOutbox();
+      flushFeedback();
       clearInterval(state.pingTimer);
       state.pingTimer = setInterval(function () {
         if (ws.readyState === 1) ws.send(JSON.stringify({ type: 'ping' }));
@@ -1227,6 +1514,9 @@
           state.readSent = 0;
           state.typingSent = 0;
           applyConversation(f.conversation);
+          // 猜你想问 for a conversation that has no messages yet
+          state.helloGuesses = f.conversation && f.conversation.last_seq > 0 ? [] : entryList(f.guesses, 4);
+          renderHelloGuesses();
           scheduleAcks();
           break;
         case 'message': onServerMessage(f.message && typeof f.message === 'object' ? f.message : f); break;
@@ -1235,6 +1525,7 @@
         case 'queue': onQueue(f); break;
         case 'error': onErrorFrame(f); break;
         case 'typing': onTypingFrame(f); break;
+        case 'feedback': onFeedbackFrame(f); break;
         default: break;
       }
     };

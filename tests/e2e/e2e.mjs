@@ -7,7 +7,10 @@
 // the admin console's Ticket settings (a required custom field, an SLA policy), custom fields on new tickets and in
 // the ticket's detail, the Overdue view and the SLA report; the admin console's Intake tab (导入): a source saved from
 // a shipped mapping, the tmall-refunds sample imported with its progress and report, again (all unchanged), and a file
-// with one bad row (all-or-nothing: the row named, nothing applied).
+// with one bad row (all-or-nothing: the row named, nothing applied); the bot (a fresh visitor on the demo tenant):
+// 猜你想问 from the page's business context, a clicked guess, 您是不是想问 buttons, 👍, the order-status task flow
+// (re-asked on a bad order number, answered from the demo webhook, a failed lookup offering a human), the handoff
+// summary and the assist panel in the workspace, 交还机器人, and the admin console's Bot tab (settings, flows).
 //
 //   cd tests/e2e && npm ci
 //   LINGXI_URL=http://127.0.0.1:18080 LINGXI_AGENT_EMAIL=… LINGXI_AGENT_PASSWORD=… node e2e.mjs
@@ -124,6 +127,7 @@ const visitor = await visitorCtx.newPage();
 const agent = await agentCtx.newPage();
 let admin = null;  // the admin's page (/admin, later /agent for the takeover), when the routing steps run
 let agent2 = null; // a second agent's workspace, likewise
+let botVisitor = null; // the visitor of the bot steps (a fresh browser context)
 watch(visitor, 'visitor');
 watch(agent, 'agent');
 // what the tracker sent from the visitor's page (from its first page view on)
@@ -155,7 +159,7 @@ async function step(name, fn) {
     console.log(`FAIL  ${name}\n      ${msg}`);
     const dir = SHOTS || '/tmp';
     fs.mkdirSync(dir, { recursive: true });
-    const pages = { visitor, agent, admin, agent2 };
+    const pages = { visitor, agent, admin, agent2, 'bot-visitor': botVisitor };
     const files = [];
     for (const [who, page] of Object.entries(pages)) {
       if (!page) continue;
@@ -1524,6 +1528,314 @@ if (admin) {
     await admin.screenshot({ path: file });
     assert(fs.statSync(file).size > 10_000, 'the screenshot is suspiciously small');
     console.log(`      screenshot: ${file}`);
+  });
+}
+
+// ------------------------------------------------------------------ the bot: guesses, suggestions, feedback, task flows, summary, assist, take-back
+// A fresh visitor (own browser context) on /demo?order_status=payment_failed, served by the demo tenant's bot: the
+// demo knowledge base tags its payment entries `payment_failed`, and the demo tenant ships the flows `order-status`
+// (查订单 …; slot order_id, pattern LX\d{8}; the demo webhook answers LX20261203 and fails for LX00000000) and
+// `start-return`. Everything waits for elements (no sleeps); the constants below are the knobs to adjust.
+
+const BOT_VAGUE = ['退钱', '售后', '改', '退货退款'];   // asked in turn until the bot answers with 您是不是想问 buttons (vague for the demo FAQ)
+const BOT_ORDER_OK = 'LX20261203';   // the demo webhook knows it
+const BOT_ORDER_FAIL = 'LX00000000'; // the demo webhook fails for it
+const bt = { conv: null, answerSeq: null, agent2Away: false, settings: null };
+const botFrames = []; // what the bot visitor's widget sent on its socket
+
+const WB = {
+  row: (seq) => `#lingxi-widget-host .msgs .row[data-seq="${seq}"]`,
+  sub: '#lingxi-widget-host .head .ttl span',
+};
+
+/** The highest seq the widget shows. */
+async function widgetMaxSeq(page) {
+  return page.evaluate(() => {
+    const root = document.querySelector('#lingxi-widget-host').shadowRoot;
+    return Math.max(0, ...[...root.querySelectorAll('.msgs [data-seq]')].map((r) => Number(r.dataset.seq) || 0));
+  });
+}
+
+/** Waits until the visitor's own message `text` (after seq `after`) is stored and placed; answers its seq. */
+async function visitorSeqOf(page, text, after) {
+  const h = await page.waitForFunction(([text, after]) => {
+    const root = document.querySelector('#lingxi-widget-host').shadowRoot;
+    const r = [...root.querySelectorAll('.msgs .row.visitor[data-seq]')]
+      .find((x) => Number(x.dataset.seq) > after && x.querySelector('.bub').textContent === text && !x.classList.contains('pending'));
+    return r ? Number(r.dataset.seq) : null;
+  }, [text, after], { timeout: STEP_TIMEOUT });
+  return h.jsonValue();
+}
+
+/** The first bot message after seq `after`: { seq, row (locator), text }. */
+async function botReplyAfter(page, after) {
+  const h = await page.waitForFunction((after) => {
+    const root = document.querySelector('#lingxi-widget-host').shadowRoot;
+    const r = [...root.querySelectorAll('.msgs .row.bot[data-seq]')].find((x) => Number(x.dataset.seq) > after);
+    return r ? Number(r.dataset.seq) : null;
+  }, after, { timeout: STEP_TIMEOUT });
+  const seq = await h.jsonValue();
+  const row = page.locator(WB.row(seq));
+  return { seq, row, text: (await row.locator('.bub').textContent()).trim() };
+}
+
+/** Types `text` in the widget, sends it, and answers the bot's reply. */
+async function askBot(page, text) {
+  const before = await widgetMaxSeq(page);
+  await page.locator(W.input).fill(text);
+  await page.locator(W.input).press('Enter');
+  const seq = await visitorSeqOf(page, text, before);
+  return botReplyAfter(page, seq);
+}
+
+/** Clicks one of the bot's question buttons (a suggestion or a guess) and answers the bot's reply to it. */
+async function clickChoice(page, button) {
+  const question = (await button.textContent()).trim();
+  const entry = await button.getAttribute('data-entry-id');
+  const before = await widgetMaxSeq(page);
+  await button.click();
+  const seq = await visitorSeqOf(page, question, before);
+  return { question, entry, reply: await botReplyAfter(page, seq) };
+}
+
+async function widgetServedByBot(page) {
+  return /智能助手|Assistant/.test(await page.locator(WB.sub).textContent());
+}
+
+await step('bot: a visitor opens /demo?order_status=payment_failed; the session carries the context; 猜你想问 shows payment questions', async () => {
+  const botCtx = await browser.newContext({ locale: 'zh-CN', viewport: { width: 1280, height: 860 } });
+  botVisitor = await botCtx.newPage();
+  watch(botVisitor, 'bot-visitor');
+  botVisitor.setDefaultTimeout(STEP_TIMEOUT);
+  botVisitor.on('websocket', (ws) => {
+    if (!ws.url().includes('/api/v1/widget/ws')) return;
+    ws.on('framesent', (f) => { try { botFrames.push(JSON.parse(String(f.payload))); } catch (_) { /* not JSON */ } });
+  });
+  const res = await botVisitor.goto(BASE + '/demo?order_status=payment_failed', { waitUntil: 'domcontentloaded' });
+  assert(res && res.ok(), `GET /demo answered ${res && res.status()}`);
+  await botVisitor.locator(W.launcher).waitFor({ state: 'visible' });
+  assert(await botVisitor.evaluate(() => window.lingxiContext && window.lingxiContext.order_status) === 'payment_failed', 'demo.js did not set window.lingxiContext from ?order_status=');
+  const sessionReq = botVisitor.waitForRequest((r) => r.url().endsWith('/api/v1/widget/sessions') && r.method() === 'POST');
+  await botVisitor.locator(W.launcher).click();
+  const sent = JSON.parse((await sessionReq).postData() || '{}');
+  assert(sent.context && sent.context.order_status === 'payment_failed', `POST /widget/sessions sent context ${JSON.stringify(sent.context)}`);
+  await botVisitor.locator(W.panel).waitFor({ state: 'visible' });
+  const guesses = botVisitor.locator(`${W.rows}[data-greeting] [data-testid="bot-guess"]`);
+  await guesses.first().waitFor({ state: 'visible' });
+  const texts = (await guesses.allTextContents()).map((x) => x.trim());
+  assert(texts.length <= 4, `${texts.length} guesses shown, at most 4 expected`);
+  assert(texts.some((x) => /付款|支付/.test(x)), `猜你想问 shows ${JSON.stringify(texts)}: nothing about payment for order_status=payment_failed`);
+  bt.conv = await botVisitor.evaluate(() => {
+    const key = document.querySelector('script[data-widget-key]').dataset.widgetKey;
+    return JSON.parse(localStorage.getItem('lingxi:widget:' + key) || '{}').conversation_id;
+  });
+  assert(bt.conv, 'no conversation id stored by the widget');
+  console.log(`      猜你想问: ${texts.join(' | ')}`);
+  await shot(botVisitor, '30-bot-guesses');
+});
+
+await step('bot: the visitor clicks a payment guess; it is sent as a choice (source guess) and answered', async () => {
+  const guess = botVisitor.locator(`${W.rows}[data-greeting] [data-testid="bot-guess"]`).filter({ hasText: /付款|支付/ }).first();
+  const { question, entry, reply } = await clickChoice(botVisitor, guess);
+  assert(reply.text.length > 0, 'the bot answered with nothing');
+  const frame = botFrames.find((f) => f.type === 'message' && f.text === question);
+  assert(frame && frame.choice && frame.choice.source === 'guess' && (!entry || frame.choice.entry_id === entry),
+    `the widget sent ${JSON.stringify(frame)} for the guess`);
+  // the conversation has begun: no more guesses under the greeting
+  await botVisitor.locator(`${W.rows}[data-greeting] [data-hello-guesses]`).waitFor({ state: 'detached' });
+  console.log(`      ${question} → ${JSON.stringify(reply.text.slice(0, 60))}`);
+});
+
+await step('bot: a vague question gets 您是不是想问 buttons; clicking one is answered', async () => {
+  let offered = null;
+  const said = [];
+  for (const q of BOT_VAGUE) {
+    const r = await askBot(botVisitor, q);
+    said.push(`${q} → ${JSON.stringify(r.text.slice(0, 50))}`);
+    if (await r.row.locator('[data-testid="bot-suggestion"]').count()) { offered = r; break; }
+    assert(await widgetServedByBot(botVisitor), `the conversation left the bot while looking for suggestions: ${said.join(' | ')}`);
+  }
+  assert(offered, `none of ${JSON.stringify(BOT_VAGUE)} got suggestion buttons (adjust BOT_VAGUE): ${said.join(' | ')}`);
+  const buttons = offered.row.locator('[data-testid="bot-suggestion"]');
+  const n = await buttons.count();
+  assert(n >= 1 && n <= 3, `${n} suggestion buttons`);
+  const { question, entry, reply } = await clickChoice(botVisitor, buttons.first());
+  const frame = botFrames.find((f) => f.type === 'message' && f.text === question && f.choice);
+  assert(frame && frame.choice.source === 'suggestion' && (!entry || frame.choice.entry_id === entry), `the widget sent ${JSON.stringify(frame)} for the suggestion`);
+  assert(reply.text.length > 0, 'the bot answered the suggestion with nothing');
+  await reply.row.locator('[data-testid="bot-feedback-up"]').waitFor({ state: 'visible' });
+  bt.answerSeq = reply.seq;
+  console.log(`      ${said[said.length - 1]}; picked ${JSON.stringify(question)} → ${JSON.stringify(reply.text.slice(0, 60))}`);
+  await shot(botVisitor, '31-bot-suggestions');
+});
+
+await step('bot: the visitor rates the answer 👍 and sees it selected', async () => {
+  const row = botVisitor.locator(WB.row(bt.answerSeq));
+  const up = row.locator('[data-testid="bot-feedback-up"]');
+  await up.click();
+  await row.locator('[data-testid="bot-feedback-up"][aria-pressed="true"]').waitFor({ state: 'visible' });
+  assert(await row.locator('[data-testid="bot-feedback-down"]').getAttribute('aria-pressed') === 'false', '👎 is selected too');
+  const id = await row.getAttribute('data-message-id');
+  assert(botFrames.some((f) => f.type === 'feedback' && f.message_id === id && f.useful === true), `no feedback frame for message ${id}: ${JSON.stringify(botFrames.filter((f) => f.type === 'feedback'))}`);
+  await row.locator('[data-fb-note]').waitFor({ state: 'visible' });
+});
+
+await step(`bot: 查订单 runs the order-status flow: asks for the order number, re-asks for "12345", answers ${BOT_ORDER_OK} from the webhook`, async () => {
+  const ask1 = await askBot(botVisitor, '查订单');
+  assert(/订单号|订单编号|order/i.test(ask1.text), `the bot did not ask for the order number: ${JSON.stringify(ask1.text)}`);
+  const ask2 = await askBot(botVisitor, '12345');
+  assert(/LX|订单号|格式/.test(ask2.text), `the bot did not ask again after a bad order number: ${JSON.stringify(ask2.text)}`);
+  const done = await askBot(botVisitor, BOT_ORDER_OK);
+  assert(!done.text.includes('{{'), `the reply template was not rendered: ${JSON.stringify(done.text)}`);
+  assert(done.text.includes(BOT_ORDER_OK), `the reply does not name the order: ${JSON.stringify(done.text)}`);
+  assert(await done.row.locator('[data-testid="bot-human"]').count() === 0, 'a successful lookup offers a human');
+  console.log(`      ${JSON.stringify(ask1.text.slice(0, 40))} / ${JSON.stringify(ask2.text.slice(0, 40))} / ${JSON.stringify(done.text.slice(0, 80))}`);
+});
+
+await step(`bot: ${BOT_ORDER_FAIL} makes the demo webhook fail; the reply offers 转人工`, async () => {
+  await askBot(botVisitor, '查订单');
+  const failed = await askBot(botVisitor, BOT_ORDER_FAIL);
+  await failed.row.locator('[data-testid="bot-human"]').waitFor({ state: 'visible' });
+  bt.failSeq = failed.seq;
+  console.log(`      ${JSON.stringify(failed.text.slice(0, 80))}`);
+  await shot(botVisitor, '32-bot-flow-failed');
+});
+
+await step('bot: the visitor clicks 转人工 under that reply; the conversation leaves the bot and its buttons are disabled', async () => {
+  // the e2e agent is to get it: a second agent of the same skill group steps away meanwhile
+  if (agent2) {
+    await agent2.selectOption('#my-status', 'away');
+    await agent2.locator('#status-pick[data-status="away"]').waitFor({ state: 'visible' });
+    bt.agent2Away = true;
+  }
+  await agent.locator('#status-pick[data-status="online"]').waitFor({ state: 'visible' });
+  await botVisitor.locator(`${WB.row(bt.failSeq)} [data-testid="bot-human"]`).click();
+  await botVisitor.locator(`${W.rows}.visitor`, { hasText: '转人工' }).last().waitFor({ state: 'visible' });
+  await botVisitor.waitForFunction((sel) => /转接|为您服务|已接入/.test(document.querySelector('#lingxi-widget-host').shadowRoot.querySelector('.head .ttl span').textContent),
+    WB.sub, { timeout: STEP_TIMEOUT });
+  assert(await botVisitor.locator(`${WB.row(bt.answerSeq)} [data-testid="bot-feedback-down"]`).isDisabled(), 'the bot\'s buttons stay enabled after the handoff');
+});
+
+await step('bot: the agent opens the conversation: the handoff summary card and the business context are shown', async () => {
+  if (!(await agent.locator('#chats-view').isVisible())) await agent.click('#views .vs[data-view="chats"]');
+  const item = await findConv(agent, bt.conv, ['mine', 'queue']);
+  await item.click();
+  await agent.locator('#chat-name').waitFor({ state: 'visible' });
+  if (await agent.locator('#btn-claim').isVisible()) {
+    await agent.click('#btn-claim');
+    await agent.waitForFunction(() => document.querySelector('#chat-status').className.includes('badge-assigned'), null, { timeout: STEP_TIMEOUT });
+  }
+  const card = agent.locator('#messages [data-testid="handoff-summary"]');
+  await card.first().waitFor({ state: 'visible' });
+  const summary = (await card.first().locator('.summary-text').textContent()).trim();
+  assert(summary.length > 0, 'the handoff summary is empty');
+  const ctx = agent.locator('[data-testid="conversation-context"] dd[data-key="order_status"]');
+  await ctx.waitFor({ state: 'visible' });
+  assert((await ctx.textContent()).trim() === 'payment_failed', `the context row reads ${JSON.stringify(await ctx.textContent())}`);
+  console.log(`      summary: ${JSON.stringify(summary.slice(0, 120))}`);
+});
+
+await step('bot: the visitor asks again; the assist panel suggests answers; 插入 puts one in the reply box without sending it', async () => {
+  const before = await widgetMaxSeq(botVisitor);
+  await botVisitor.locator(W.input).fill(QUESTION);
+  await botVisitor.locator(W.input).press('Enter');
+  await visitorSeqOf(botVisitor, QUESTION, before);
+  const panel = agent.locator('[data-testid="assist-panel"]');
+  await panel.waitFor({ state: 'visible' });
+  await panel.locator('.assist-for', { hasText: QUESTION }).waitFor({ state: 'visible' });
+  const item = panel.locator('[data-testid="assist-item"]').first();
+  await item.waitFor({ state: 'visible' });
+  const answer = await item.locator('.as-a').textContent();
+  assert(answer.trim().length > 0, 'the suggested answer is empty');
+  const sentBefore = await agent.locator('#messages .msg.agent').count();
+  await agent.fill('#reply', '');
+  await item.locator('[data-testid="assist-insert"]').click();
+  assert((await agent.locator('#reply').inputValue()) === answer, `the reply box holds ${JSON.stringify(await agent.locator('#reply').inputValue())}`);
+  assert(await agent.locator('#messages [data-pending]').count() === 0 && await agent.locator('#messages .msg.agent').count() === sentBefore, 'inserting sent the answer');
+  await shot(agent, '33-agent-assist');
+  await agent.press('#reply', 'Enter');
+  await botVisitor.locator(`${W.rows}.agent`, { hasText: answer.trim().slice(0, 12) }).last().waitFor({ state: 'visible' });
+});
+
+await step('bot: the agent gives the conversation back to the bot (交还机器人); the visitor can ask the bot again', async () => {
+  const btn = agent.locator('[data-testid="bot-takeback"]');
+  await btn.waitFor({ state: 'visible' });
+  await btn.click(); // the confirm() is accepted by the dialog handler
+  await agent.waitForFunction(() => document.querySelector('#chat-status').className.includes('badge-bot'), null, { timeout: STEP_TIMEOUT });
+  await btn.waitFor({ state: 'hidden' });
+  await botVisitor.waitForFunction(() => {
+    const sub = document.querySelector('#lingxi-widget-host').shadowRoot.querySelector('.head .ttl span');
+    return sub && /智能助手/.test(sub.textContent);
+  }, null, { timeout: STEP_TIMEOUT });
+  const again = await askBot(botVisitor, QUESTION);
+  assert(again.text.length > 0, 'the bot did not answer after the take-back');
+  assert(await botVisitor.locator(`${WB.row(bt.answerSeq)} [data-testid="bot-feedback-up"]`).isEnabled(), 'the bot\'s buttons are still disabled after the take-back');
+  console.log(`      the bot again: ${JSON.stringify(again.text.slice(0, 60))}`);
+  if (bt.agent2Away) {
+    await agent2.selectOption('#my-status', 'online');
+    await agent2.locator('#status-pick[data-status="online"]').waitFor({ state: 'visible' });
+  }
+});
+
+if (admin) {
+  await step('bot: the admin opens the Bot tab (机器人), changes a threshold and saves; a refused value shows the server\'s message', async () => {
+    await admin.goto(BASE + '/admin#bot', { waitUntil: 'domcontentloaded' });
+    await admin.locator('#sec-bot[data-loaded]').waitFor({ state: 'visible' });
+    assert((await admin.locator('#admin-nav button[data-section="bot"]').textContent()).trim() === '机器人', 'the tab is not called 机器人');
+    const got = await apiIn(admin, 'GET', '/api/v1/admin/bot');
+    assert(got.status === 200, `GET /admin/bot answered ${got.status}`);
+    bt.settings = got.body;
+    const cur = Number(await admin.locator('#bot-answer').inputValue());
+    assert(Math.abs(cur - bt.settings.answer_threshold) < 1e-4, `the form shows answer_threshold ${cur}, the server has ${bt.settings.answer_threshold}`);
+    const next = Math.round((cur >= 0.95 ? cur - 0.01 : cur + 0.01) * 100) / 100;
+    await admin.fill('#bot-answer', String(next));
+    await admin.locator('#bot-dirty').waitFor({ state: 'visible' });
+    await admin.click('[data-testid="bot-settings-save"]');
+    await admin.locator('#bot-dirty').waitFor({ state: 'hidden' });
+    assert(await admin.locator('#bot-error').isHidden(), `saving failed: ${await admin.locator('#bot-error').textContent()}`);
+    const saved = (await apiIn(admin, 'GET', '/api/v1/admin/bot')).body;
+    assert(Math.abs(saved.answer_threshold - next) < 1e-4 && Math.abs(saved.suggest_threshold - bt.settings.suggest_threshold) < 1e-4 && saved.max_failures === bt.settings.max_failures,
+      `the server holds ${JSON.stringify(saved)}`);
+    // suggest_threshold above answer_threshold is refused: the server's 400 message is shown as is
+    await admin.fill('#bot-suggest', String(Math.min(1, Math.round((next + 0.05) * 100) / 100)));
+    await admin.click('[data-testid="bot-settings-save"]');
+    await admin.locator('#bot-error').waitFor({ state: 'visible' });
+    const msg = (await admin.locator('#bot-error').textContent()).trim();
+    assert(/threshold/i.test(msg), `the error reads ${JSON.stringify(msg)}`);
+    await admin.click('#bot-reset');
+    // leave the tenant as it was
+    const put = await apiIn(admin, 'PUT', '/api/v1/admin/bot', bt.settings);
+    assert(put.status === 200, `restoring the bot settings answered ${put.status}: ${JSON.stringify(put.body)}`);
+    console.log(`      answer_threshold ${cur} → ${next} (restored); refused: ${JSON.stringify(msg)}`);
+  });
+
+  await step('bot: the Bot tab lists the demo flows; a flow the server refuses shows its message, broken JSON the page\'s', async () => {
+    for (const name of ['order-status', 'start-return']) {
+      await admin.locator(`#flows-list [data-testid="flow-item"][data-name="${name}"]`).waitFor({ state: 'visible' });
+    }
+    await admin.click('#flow-new');
+    const editor = admin.locator('[data-testid="flow-editor"]');
+    const template = JSON.parse(await editor.inputValue());
+    assert(template.name && Array.isArray(template.triggers) && Array.isArray(template.slots) && template.slots.length, `the editor holds ${JSON.stringify(template)}`);
+    const badName = `e2e-bad-${uniq}`;
+    const bad = { ...template, name: badName, slots: [{ ...template.slots[0], pattern: 'LX(\\d{8}' }] }; // not a regular expression
+    await editor.fill(JSON.stringify(bad, null, 2));
+    await admin.click('[data-testid="flow-save"]');
+    const err = admin.locator('#flow-form .form-error');
+    await err.waitFor({ state: 'visible' });
+    const msg = (await err.textContent()).trim();
+    assert(/pattern/i.test(msg), `the error reads ${JSON.stringify(msg)}`);
+    await editor.fill('{"name": ');
+    await admin.click('[data-testid="flow-save"]');
+    await admin.waitForFunction(() => document.querySelector('#flow-form .form-error').textContent.includes('JSON'), null, { timeout: STEP_TIMEOUT });
+    const flows = await apiIn(admin, 'GET', '/api/v1/admin/flows');
+    assert(flows.status === 200 && !flows.body.items.some((f) => f.name === badName), 'the refused flow was stored');
+    await admin.click('#flow-cancel');
+    await admin.evaluate(() => document.querySelectorAll('.toasts .toast').forEach((el) => el.remove()));
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    const file = path.join(ARTIFACTS, 'admin-bot.png');
+    await admin.screenshot({ path: file, fullPage: true });
+    console.log(`      refused: ${JSON.stringify(msg)}; screenshot: ${file}`);
   });
 }
 

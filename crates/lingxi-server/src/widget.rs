@@ -77,6 +77,9 @@ pub struct CreateSession {
     /// agents.
     #[schema(value_type = Object)]
     pub context: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The widget's language (`zh` or `en`): the conversation's language until the visitor's own messages show
+    /// theirs (猜你想问 on opening is offered in it).
+    pub language: Option<String>,
 }
 
 /// The most keys a business context may have.
@@ -147,6 +150,11 @@ pub async fn create_session(
         }
     }
     let context = body.context.as_ref().map(business_context).transpose()?;
+    let language = match body.language.as_deref() {
+        None | Some("") => None,
+        Some(l @ ("zh" | "en")) => Some(l),
+        Some(_) => return Err(AppError::new(ErrorCode::InvalidField, "language must be zh or en")),
+    };
     let session = state
         .services
         .open_widget_session(
@@ -165,6 +173,16 @@ pub async fn create_session(
             conversation_id: session.conversation.id,
         };
         state.services.set_business_context(&grant, &context).await?;
+    }
+    if let Some(language) = language
+        && session.created
+    {
+        let grant = WidgetGrant {
+            tenant_id: session.tenant.id,
+            visitor_id: session.visitor_id,
+            conversation_id: session.conversation.id,
+        };
+        state.services.set_widget_language(&grant, language).await?;
     }
     let status = if session.created { StatusCode::CREATED } else { StatusCode::OK };
     let out = SessionCreated {

@@ -496,6 +496,11 @@ impl Services {
         Ok(out)
     }
 
+    /// The widget's language for a new conversation: the conversation's language until the visitor writes.
+    pub async fn set_widget_language(&self, grant: &WidgetGrant, language: &str) -> ServiceResult<()> {
+        Ok(self.store.set_conversation_context(grant.tenant_id, grant.conversation_id, Some(language), None).await?)
+    }
+
     /// Stores the business context the page passed in with a new conversation (validated by the caller).
     pub async fn set_business_context(
         &self,

@@ -166,7 +166,10 @@ impl Services {
         {
             self.changed(&reopened);
         }
-        if conversation.language.is_none() {
+        // The visitor's first message sets the conversation's language (over the widget's, a mere hint).
+        if conversation.language.is_none()
+            || self.store.last_visitor_message(grant.tenant_id, conversation.id).await?.is_none()
+        {
             let lang = match Lang::of(text) {
                 Lang::Zh => "zh",
                 Lang::En => "en",

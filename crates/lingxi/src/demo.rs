@@ -110,7 +110,7 @@ fn demo_flows(base: &str) -> Vec<FlowSpec> {
             name: "order-status".into(),
             title: "查询订单 / Order status".into(),
             enabled: true,
-            triggers: ["查订单", "查一下我的订单", "我的订单到哪了", "订单状态", "where is my order", "track my order", "order status"]
+            triggers: ["查订单", "查询订单状态", "我的订单到哪了", "订单物流查询", "where is my order", "track my order", "order status"]
                 .map(String::from)
                 .to_vec(),
             slots: vec![order_id()],
@@ -191,8 +191,20 @@ fn is_chinese(text: &str) -> bool {
     text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
 }
 
+/// Tags that tie an FAQ to the business context the shop's pages pass to the widget (猜你想问): the demo page
+/// sends `?order_status=payment_failed` or `shipped`.
+fn context_tags(question: &str) -> &'static [&'static str] {
+    match question {
+        "付款失败怎么办？" | "支持哪些支付方式？" => &["order_status=payment_failed"],
+        "我的快递到哪了？" => &["order_status=shipped"],
+        _ => &[],
+    }
+}
+
 impl Bilingual {
     fn split(self) -> [NewKbEntry; 2] {
+        let tags: Vec<String> =
+            std::iter::once("demo").chain(context_tags(self.question).iter().copied()).map(str::to_owned).collect();
         let (zh_similar, en_similar): (Vec<&str>, Vec<&str>) = self.similar.iter().partition(|q| is_chinese(q));
         let (zh_answer, en_answer) = self.answer.split_once('\n').unwrap_or((self.answer, self.answer));
         let en_question = en_similar.first().copied().unwrap_or(self.question);
@@ -203,7 +215,7 @@ impl Bilingual {
                 answer: sanitize_answer(zh_answer).html,
                 answer_text: sanitize_answer(zh_answer).text,
                 category: self.category.to_owned(),
-                tags: vec!["demo".to_owned()],
+                tags: tags.clone(),
                 ..NewKbEntry::default()
             },
             NewKbEntry {
@@ -212,7 +224,7 @@ impl Bilingual {
                 answer: sanitize_answer(en_answer).html,
                 answer_text: sanitize_answer(en_answer).text,
                 category: self.category.to_owned(),
-                tags: vec!["demo".to_owned()],
+                tags,
                 ..NewKbEntry::default()
             },
         ]
