@@ -1,7 +1,7 @@
 // Lingxi admin console: tenant + embed snippet, users, routing (skill groups, agents, rules), ticket settings
-// (admin-tickets.js: custom fields, SLA policies, business calendar, dispatch, webhook deliveries), knowledge base,
-// the bot (settings: thresholds, handoffs, chit-chat; task flows in a JSON editor), multi-shop intake (marketplace
-// exports through saved or shipped mappings, with live progress), audit log.
+// (admin-tickets.js: custom fields, SLA policies, business calendar, dispatch, webhook deliveries), knowledge base
+// (entries with per-channel answers), the bot (settings: thresholds, handoffs, chit-chat; task flows in a JSON
+// editor), multi-shop intake (marketplace exports through saved or shipped mappings, with live progress), audit log.
 // Text from the server is rendered as text.
 import { api, t, h, $, clear, initLang, onLangChange, initAuth, toast, formatDateTime, roleLabel, initials, hueOf, getToken, lang } from '/common.js';
 import { initTicketSettings } from '/admin-tickets.js';
@@ -226,6 +226,8 @@ async function addUser(ev) {
 // ------------------------------------------------------------------ knowledge base
 
 const PAGE = 20;
+/** The channels an entry may have its own answer for (`channel_answers`); the others use `answer`. */
+const KB_CHANNELS = ['web', 'api'];
 
 function kbQuery() {
   const p = new URLSearchParams();
@@ -270,6 +272,26 @@ function statusBadge(e) {
   return h('span', { class: 'badge badge-queued' }, t(future ? 'admin.kb.pending' : 'admin.kb.expired'));
 }
 
+/** The channels with their own answer: { channel: answer }, empty ones left out. */
+function channelAnswers(e) {
+  return Object.fromEntries(Object.entries((e && e.channel_answers) || {}).filter(([, a]) => a && String(a).trim()));
+}
+
+function channelName(ch, short) {
+  const key = `admin.kb.channel.${short ? 'short.' : ''}${ch}`;
+  const name = t(key);
+  return name === key ? ch : name;
+}
+
+function channelBadge(e) {
+  const chs = Object.keys(channelAnswers(e));
+  if (!chs.length) return null;
+  return h('span', {
+    class: 'badge badge-bot plain', 'data-testid': 'kb-channel-badge',
+    title: t('admin.kb.channels.title', { list: chs.map((c) => channelName(c)).join(t('admin.kb.channels.sep')) }),
+  }, chs.length === 1 ? '+' + channelName(chs[0], true) : t('admin.kb.channels.badge', { n: chs.length }));
+}
+
 function validity(e) {
   if (!e.valid_from && !e.valid_until) return null;
   return t('admin.kb.validity', {
@@ -299,7 +321,8 @@ function renderKb() {
         h('div', { class: 'q' },
           e.category ? h('span', { class: 'chip cat' }, e.category) : null,
           h('span', null, e.question),
-          statusBadge(e)),
+          statusBadge(e),
+          channelBadge(e)),
         h('div', { class: 'a' }, e.answer_text || ''),
         sims.length ? h('div', { class: 'sims' }, sims.slice(0, 8).map((q) => h('span', { class: 'chip' }, q)),
           sims.length > 8 ? h('span', { class: 'chip' }, `+${sims.length - 8}`) : null) : null,
@@ -331,6 +354,7 @@ function entryBody(e) {
   return {
     question: e.question, similar_questions: e.similar_questions || [], answer: e.answer, category: e.category || '',
     tags: e.tags || [], enabled: e.enabled, valid_from: e.valid_from || null, valid_until: e.valid_until || null,
+    channel_answers: channelAnswers(e),
   };
 }
 
@@ -339,6 +363,7 @@ function resetKbForm() {
   const form = $('#kb-form');
   form.reset();
   form.querySelector('.form-error').hidden = true;
+  $('#kb-channels').open = false;
   $('#kb-form-title').textContent = t('admin.kb.add');
   renderKb();
 }
@@ -351,6 +376,9 @@ function editKb(e) {
   $('#kb-q').value = e.question;
   $('#kb-sim').value = (e.similar_questions || []).join('\n');
   $('#kb-a').value = e.answer;
+  const variants = channelAnswers(e);
+  for (const ch of KB_CHANNELS) $('#kb-ch-' + ch).value = variants[ch] || '';
+  $('#kb-channels').open = KB_CHANNELS.some((ch) => variants[ch]);
   $('#kb-cat').value = e.category || '';
   $('#kb-tags').value = (e.tags || []).join(', ');
   $('#kb-from').value = toLocalInput(e.valid_from);
@@ -366,6 +394,11 @@ async function saveKb(ev) {
   const err = form.querySelector('.form-error');
   err.hidden = true;
   const fd = new FormData(form);
+  const channels = {};
+  for (const ch of KB_CHANNELS) {
+    const a = String(fd.get('channel_' + ch) || '').trim();
+    if (a) channels[ch] = a;
+  }
   const body = {
     question: String(fd.get('question') || '').trim(),
     similar_questions: splitList(fd.get('similar'), /\n/),
@@ -375,6 +408,7 @@ async function saveKb(ev) {
     enabled: $('#kb-enabled').checked,
     valid_from: fromLocalInput(String(fd.get('valid_from') || '')),
     valid_until: fromLocalInput(String(fd.get('valid_until') || '')),
+    channel_answers: channels,
   };
   const btn = form.querySelector('button[type=submit]');
   btn.disabled = true;

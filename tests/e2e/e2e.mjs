@@ -10,7 +10,8 @@
 // with one bad row (all-or-nothing: the row named, nothing applied); the bot (a fresh visitor on the demo tenant):
 // 猜你想问 from the page's business context, a clicked guess, 您是不是想问 buttons, 👍, the order-status task flow
 // (re-asked on a bad order number, answered from the demo webhook, a failed lookup offering a human), the handoff
-// summary and the assist panel in the workspace, 交还机器人, and the admin console's Bot tab (settings, flows).
+// summary and the assist panel in the workspace, 交还机器人, and the admin console's Bot tab (settings, flows); the
+// admin console's Knowledge base tab: an entry given its own answer for the API channel (渠道答案), stored, badged.
 //
 //   cd tests/e2e && npm ci
 //   LINGXI_URL=http://127.0.0.1:18080 LINGXI_AGENT_EMAIL=… LINGXI_AGENT_PASSWORD=… node e2e.mjs
@@ -1836,6 +1837,59 @@ if (admin) {
     const file = path.join(ARTIFACTS, 'admin-bot.png');
     await admin.screenshot({ path: file, fullPage: true });
     console.log(`      refused: ${JSON.stringify(msg)}; screenshot: ${file}`);
+  });
+
+  await step('kb: the admin gives an entry its own API answer (渠道答案) in the Knowledge base tab; the server stores it, the list shows the badge', async () => {
+    const question = `E2E 渠道答案 ${uniq}`;
+    const apiAnswer = `退货请在小程序「我的订单」里申请 (${uniq}-api)`;
+    // a disabled entry of its own: the bot's answers elsewhere in this run stay as they are
+    const made = await apiIn(admin, 'POST', '/api/v1/kb/entries', { question, answer: `请在订单页申请退货 (${uniq})`, enabled: false });
+    assert(made.status === 201, `POST /kb/entries answered ${made.status}: ${JSON.stringify(made.body)}`);
+    const id = made.body.id;
+    assert(Object.keys(made.body.channel_answers || {}).length === 0, `a new entry has channel_answers ${JSON.stringify(made.body.channel_answers)}`);
+    await admin.click('#admin-nav button[data-section="kb"]');
+    await admin.locator('#sec-kb').waitFor({ state: 'visible' });
+    await admin.fill('#kb-q-search', question);
+    await admin.click('#kb-search button[type=submit]');
+    const item = admin.locator(`#kb-list .kb-item[data-id="${id}"]`);
+    const badge = item.locator('[data-testid="kb-channel-badge"]');
+    await item.waitFor({ state: 'visible' });
+    assert(await badge.count() === 0, 'an entry without channel answers shows a channel badge');
+    await item.locator('.btns button', { hasText: '编辑' }).click();
+    await admin.locator(`#kb-list .kb-item.editing[data-id="${id}"]`).waitFor({ state: 'visible' });
+    assert((await admin.locator('#kb-q').inputValue()) === question, `the form holds the question ${JSON.stringify(await admin.locator('#kb-q').inputValue())}`);
+    assert(!(await admin.locator('#kb-channels').evaluate((d) => d.open)), 'the 渠道答案 area is open for an entry without channel answers');
+    await admin.click('#kb-channels > summary');
+    const apiBox = admin.locator('[data-testid="kb-channel-answer-api"]');
+    const webBox = admin.locator('[data-testid="kb-channel-answer-web"]');
+    await apiBox.waitFor({ state: 'visible' });
+    assert((await apiBox.inputValue()) === '' && (await webBox.inputValue()) === '', 'the channel answers of an entry without any are not empty');
+    await apiBox.fill(apiAnswer);
+    const put = admin.waitForResponse((r) => r.url().endsWith(`/api/v1/kb/entries/${id}`) && r.request().method() === 'PUT');
+    await admin.click('#kb-form button[type=submit]');
+    const res = await put;
+    assert(res.status() === 200, `PUT /kb/entries/${id} answered ${res.status()}: ${await res.text()}`);
+    const sent = JSON.parse(res.request().postData() || '{}');
+    assert(JSON.stringify(sent.channel_answers) === JSON.stringify({ api: apiAnswer }), `the form sent channel_answers ${JSON.stringify(sent.channel_answers)} (only the non-empty ones expected)`);
+    const got = await apiIn(admin, 'GET', `/api/v1/kb/entries/${encodeURIComponent(id)}`);
+    assert(got.status === 200, `GET /kb/entries/${id} answered ${got.status}`);
+    const stored = got.body.channel_answers || {};
+    assert(String(stored.api || '').includes(apiAnswer), `GET /kb/entries/${id} holds channel_answers ${JSON.stringify(stored)}, no api answer with the typed text`);
+    assert(!stored.web, `the empty web answer was stored: ${JSON.stringify(stored)}`);
+    await badge.waitFor({ state: 'visible' });
+    const label = (await badge.textContent()).trim();
+    assert(label === '+API', `the list's channel badge reads ${JSON.stringify(label)}`);
+    // opened again, the form shows the variant; a new entry starts without any
+    await item.locator('.btns button', { hasText: '编辑' }).click();
+    await apiBox.waitFor({ state: 'visible' });
+    assert((await apiBox.inputValue()).includes(apiAnswer), `reopened, the API answer reads ${JSON.stringify(await apiBox.inputValue())}`);
+    await shot(admin, '40-admin-kb-channels');
+    await admin.click('#kb-new');
+    assert((await apiBox.inputValue()) === '' && !(await admin.locator('#kb-channels').evaluate((d) => d.open)), 'a new entry starts with the previous channel answers');
+    // leave the tenant as it was
+    const del = await apiIn(admin, 'DELETE', `/api/v1/kb/entries/${encodeURIComponent(id)}`);
+    assert(del.status === 204, `deleting the entry answered ${del.status}: ${JSON.stringify(del.body)}`);
+    console.log(`      channel_answers: ${JSON.stringify(stored)}; badge ${JSON.stringify(label)}`);
   });
 }
 

@@ -20,7 +20,7 @@ use lingxi_domain::Lang;
 use lingxi_domain::handoff::is_human_request;
 use lingxi_nlp::{Emotion, IntentConfig, IntentDecision, IntentModel, Outcome, SentimentModel, Utterance, normalize};
 use lingxi_types::model::DateTimeUtc;
-use lingxi_types::{EntryId, HandoffReason, KbEntry};
+use lingxi_types::{Channel, EntryId, HandoffReason, KbEntry};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
@@ -196,6 +196,8 @@ pub struct Turn<'a> {
     pub vip: bool,
     /// The visitor's tags.
     pub tags: &'a [String],
+    /// The channel the visitor writes on (answers may have a variant for it).
+    pub channel: Channel,
     /// Now.
     pub now: DateTimeUtc,
 }
@@ -203,7 +205,7 @@ pub struct Turn<'a> {
 impl<'a> Turn<'a> {
     /// A typed message from a visitor with no tags.
     pub fn text(text: &'a str, now: DateTimeUtc) -> Turn<'a> {
-        Turn { text, choice: None, vip: false, tags: &[], now }
+        Turn { text, choice: None, vip: false, tags: &[], channel: Channel::Web, now }
     }
 }
 
@@ -355,7 +357,7 @@ fn respond_in(kb: &KnowledgeBase, settings: &BotSettings, state: &BotState, turn
 
     // A clicked suggestion or guess.
     if let Some(entry) = turn.choice.and_then(|id| kb.entry(id, now)) {
-        return answer_entry(settings, entry, 1.0, Trace { picked: true, ..Trace::default() });
+        return answer_entry(settings, entry, 1.0, turn.channel, Trace { picked: true, ..Trace::default() });
     }
     if let Some(text) = settings::chitchat_reply(&settings.chitchat, turn.text, zh(lang)) {
         return done(BotReply::ChitChat { text: text.to_owned() }, BotState { flow: None, ..state.clone() });
@@ -394,7 +396,7 @@ fn respond_in(kb: &KnowledgeBase, settings: &BotSettings, state: &BotState, turn
     if let Some(i) = typed_pick(turn.text)
         && let Some(entry) = state.offered.get(i).and_then(|id| kb.entry(*id, now))
     {
-        return answer_entry(settings, entry, 1.0, Trace { picked: true, ..Trace::default() });
+        return answer_entry(settings, entry, 1.0, turn.channel, Trace { picked: true, ..Trace::default() });
     }
     let Some(standalone) = kb.decide(turn.text, settings) else {
         return admit(settings, state, lang, Trace::default());
@@ -443,7 +445,7 @@ fn decide(
     match (outcome, candidates.first()) {
         (Outcome::Answer, Some(best)) => {
             let entry = kb.entries.get(&best.entry_id.to_string()).expect("a candidate is a known entry");
-            answer_entry(settings, entry, best.confidence, trace)
+            answer_entry(settings, entry, best.confidence, turn.channel, trace)
         }
         (Outcome::Suggest, Some(_)) => {
             let mut text = if zh(lang) { "您是不是想问：".to_owned() } else { "Did you mean:".to_owned() };
@@ -462,7 +464,7 @@ fn decide(
     }
 }
 
-fn answer_entry(settings: &BotSettings, entry: &KbEntry, confidence: f32, trace: Trace) -> BotTurn {
+fn answer_entry(settings: &BotSettings, entry: &KbEntry, confidence: f32, channel: Channel, trace: Trace) -> BotTurn {
     if settings.is_handoff_category(&entry.category) {
         return BotTurn {
             reply: BotReply::Handoff {
@@ -474,7 +476,7 @@ fn answer_entry(settings: &BotSettings, entry: &KbEntry, confidence: f32, trace:
         };
     }
     BotTurn {
-        reply: BotReply::Answer { entry_id: entry.id, text: entry.answer_text.clone(), confidence },
+        reply: BotReply::Answer { entry_id: entry.id, text: entry.answer_text_for(channel).to_owned(), confidence },
         state: BotState {
             consecutive_failures: 0,
             last_question: Some(entry.question.clone()),

@@ -11,6 +11,7 @@ fn entry(question: &str, similar: &[&str], answer: &str) -> KbEntry {
         similar_questions: similar.iter().map(|s| s.to_string()).collect(),
         answer: answer.into(),
         answer_text: answer.into(),
+        channel_answers: Default::default(),
         category: String::new(),
         tags: Vec::new(),
         enabled: true,
@@ -461,4 +462,26 @@ fn small_talk_with_fillers_is_still_small_talk() {
     for text in ["好的，那退货呢", "ok so where is my order", "thanks for nothing, I want a refund"] {
         assert!(crate::settings::chitchat_reply(&rules, text, true).is_none(), "{text}");
     }
+}
+
+#[test]
+fn an_answer_uses_the_variant_of_the_visitors_channel() {
+    let mut e = entry("怎么退货", &["如何退货", "退货流程", "我想退货"], "在网页「我的订单」里申请");
+    e.channel_answers.insert(
+        "api".into(),
+        lingxi_types::ChannelAnswer {
+            answer: "在小程序里申请".into(), answer_text: "在小程序里申请".into()
+        },
+    );
+    let other = entry("多久发货", &["什么时候发货", "发货时间"], "48 小时内");
+    let kb = KnowledgeBase::train(&[e, other], now()).unwrap_or_else(|e| panic!("{e}"));
+    let say = |channel| {
+        let turn = Turn { channel, ..Turn::text("请问怎么退货", now()) };
+        match respond(&kb, &BotSettings::default(), &BotState::default(), &turn).reply {
+            BotReply::Answer { text, .. } => text,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(say(lingxi_types::Channel::Api), "在小程序里申请");
+    assert_eq!(say(lingxi_types::Channel::Web), "在网页「我的订单」里申请");
 }

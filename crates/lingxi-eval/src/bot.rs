@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 use chrono::Utc;
 use lingxi_bot::{BotReply, BotSettings, BotState, KnowledgeBase, Turn, respond};
 use lingxi_kb::{TableFormat, read_table};
-use lingxi_types::{EntryId, HandoffReason, KbEntry, TenantId};
+use lingxi_types::{Channel, EntryId, HandoffReason, KbEntry, TenantId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -202,6 +202,7 @@ fn read_kb(path: &Path) -> anyhow::Result<FileKb> {
             similar_questions: f.similar_questions,
             answer: f.answer,
             answer_text: f.answer_text,
+            channel_answers: f.channel_answers,
             category: f.category,
             tags: f.tags,
             enabled: f.enabled,
@@ -298,8 +299,12 @@ pub(crate) fn run(args: &BotArgs) -> anyhow::Result<Value> {
             } else {
                 let now = Utc::now();
                 let started = Instant::now();
-                let out =
-                    respond(&kb, &settings, &state, &Turn { text: &turn.visitor, choice: None, vip, tags: &tags, now });
+                let out = respond(
+                    &kb,
+                    &settings,
+                    &state,
+                    &Turn { text: &turn.visitor, choice: None, vip, tags: &tags, channel: Channel::Web, now },
+                );
                 let took = started.elapsed();
                 latencies.push(took);
                 state = out.state;

@@ -2,6 +2,11 @@
 
 use crate::answer::sanitize_answer;
 use chrono::{DateTime, Utc};
+use lingxi_types::{Channel, ChannelAnswer};
+use std::collections::BTreeMap;
+
+/// The channels an entry may have its own answer for.
+pub const CHANNELS: [&str; 2] = ["web", "api"];
 
 /// The longest standard or similar question, in characters.
 pub const MAX_QUESTION_CHARS: usize = 500;
@@ -25,6 +30,8 @@ pub struct EntryInput {
     pub similar_questions: Vec<String>,
     /// Answer, rich text (HTML) or plain text.
     pub answer: String,
+    /// Answers for particular channels (`web`, `api`), rich text; empty ones are left out.
+    pub channel_answers: BTreeMap<String, String>,
     /// Category path (`/`-separated).
     pub category: String,
     /// Tags.
@@ -48,6 +55,8 @@ pub struct EntryFields {
     pub answer: String,
     /// Plain-text answer.
     pub answer_text: String,
+    /// Sanitised answers for particular channels.
+    pub channel_answers: BTreeMap<String, ChannelAnswer>,
     /// Normalised category path (`售后/退货`).
     pub category: String,
     /// Distinct tags.
@@ -121,6 +130,26 @@ impl EntryInput {
         if answer.text.trim().is_empty() {
             return Err(invalid("answer", "the answer is empty"));
         }
+        let mut channel_answers = BTreeMap::new();
+        for (channel, text) in self.channel_answers {
+            let channel = channel.trim().to_lowercase();
+            if Channel::parse(&channel).is_none() {
+                return Err(invalid(
+                    "channel_answers",
+                    format!("\"{channel}\" is not a channel (one of {})", CHANNELS.join(", ")),
+                ));
+            }
+            if text.chars().count() > MAX_ANSWER_CHARS {
+                return Err(invalid(
+                    "channel_answers",
+                    format!("the {channel} answer is longer than {MAX_ANSWER_CHARS} characters"),
+                ));
+            }
+            let a = sanitize_answer(text.trim());
+            if !a.text.trim().is_empty() {
+                channel_answers.insert(channel, ChannelAnswer { answer: a.html, answer_text: a.text });
+            }
+        }
         let category = normalize_category(&self.category);
         if category.chars().count() > MAX_CATEGORY_CHARS {
             return Err(invalid("category", format!("the category is longer than {MAX_CATEGORY_CHARS} characters")));
@@ -139,6 +168,7 @@ impl EntryInput {
             similar_questions,
             answer: answer.html,
             answer_text: answer.text,
+            channel_answers,
             category,
             tags,
             enabled: self.enabled,
@@ -170,6 +200,22 @@ mod tests {
         assert_eq!(e.category, "售后/退货");
         assert_eq!(e.tags, vec!["退货"]);
         assert_eq!((e.answer.as_str(), e.answer_text.as_str()), ("<b>七天</b>无理由", "七天无理由"));
+        Ok(())
+    }
+
+    #[test]
+    fn channel_answers_are_sanitised_and_only_known_channels_are_taken() -> Result<(), FieldError> {
+        let mut e = input("怎么退货", "七天");
+        e.channel_answers =
+            [("API ".to_owned(), "<b>小程序</b><script>x</script>".to_owned()), ("web".into(), " ".into())].into();
+        let v = e.clone().validate()?;
+        assert_eq!(v.channel_answers.len(), 1, "the empty web answer is left out");
+        assert_eq!(
+            (v.channel_answers["api"].answer.as_str(), v.channel_answers["api"].answer_text.as_str()),
+            ("<b>小程序</b>", "小程序")
+        );
+        e.channel_answers = [("fax".to_owned(), "x".to_owned())].into();
+        assert_eq!(e.validate().map_err(|e| e.field), Err("channel_answers"));
         Ok(())
     }
 

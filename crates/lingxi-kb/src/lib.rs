@@ -11,8 +11,8 @@ mod table;
 
 pub use answer::{ALLOWED_TAGS, Answer, sanitize_answer};
 pub use entry::{
-    EntryFields, EntryInput, FieldError, MAX_ANSWER_CHARS, MAX_CATEGORY_CHARS, MAX_QUESTION_CHARS, MAX_SIMILAR,
-    MAX_TAG_CHARS, MAX_TAGS, normalize_category,
+    CHANNELS, EntryFields, EntryInput, FieldError, MAX_ANSWER_CHARS, MAX_CATEGORY_CHARS, MAX_QUESTION_CHARS,
+    MAX_SIMILAR, MAX_TAG_CHARS, MAX_TAGS, normalize_category,
 };
 pub use table::{
     COLUMNS, ImportRow, MAX_ROWS, ParsedTable, RowError, TableError, TableFormat, parse_time, read_table, template,

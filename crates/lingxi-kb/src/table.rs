@@ -5,7 +5,7 @@
 //! `similar_1 … similar_n` and `id` (written on export; on import it is kept with the row as
 //! [`ImportRow::id`], for tools that refer to entries by the file's own ids, such as `lingxi eval bot`).
 
-use crate::entry::{EntryFields, EntryInput};
+use crate::entry::{CHANNELS, EntryFields, EntryInput};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Utc};
 use lingxi_types::KbEntry;
 use lingxi_types::wire::rfc3339;
@@ -13,8 +13,18 @@ use std::collections::HashMap;
 use std::io::Cursor;
 
 /// The template's columns, in order.
-pub const COLUMNS: [&str; 8] =
-    ["question", "similar_questions", "answer", "category", "tags", "enabled", "valid_from", "valid_until"];
+pub const COLUMNS: [&str; 10] = [
+    "question",
+    "similar_questions",
+    "answer",
+    "category",
+    "tags",
+    "enabled",
+    "valid_from",
+    "valid_until",
+    "answer_web",
+    "answer_api",
+];
 
 /// The most data rows one file may hold.
 pub const MAX_ROWS: usize = 200_000;
@@ -130,6 +140,8 @@ enum Column {
     Enabled,
     ValidFrom,
     ValidUntil,
+    /// `answer_<channel>`: the answer for one channel.
+    ChannelAnswer(&'static str),
     Id,
     Ignored,
 }
@@ -151,6 +163,10 @@ fn column(header: &str) -> Column {
         "valid_from" | "生效时间" => Column::ValidFrom,
         "valid_until" | "失效时间" => Column::ValidUntil,
         "id" | "编号" => Column::Id,
+        _ if h.strip_prefix("answer_").or_else(|| h.strip_prefix("答案_")).is_some_and(|c| CHANNELS.contains(&c)) => {
+            let c = h.rsplit('_').next().unwrap_or_default();
+            CHANNELS.iter().find(|k| **k == c).map_or(Column::Ignored, |k| Column::ChannelAnswer(k))
+        }
         _ if numbered("similar_question") || numbered("similar") || numbered("相似问题") => Column::SimilarN,
         _ => Column::Ignored,
     }
@@ -298,6 +314,11 @@ fn read_row(header: &[Column], cells: &[String]) -> Result<(EntryFields, Option<
             Column::Question => input.question = cell.clone(),
             Column::Similar | Column::SimilarN => input.similar_questions.extend(split_lines(cell)),
             Column::Answer => input.answer = cell.clone(),
+            Column::ChannelAnswer(channel) => {
+                if !cell.trim().is_empty() {
+                    input.channel_answers.insert((*channel).to_owned(), cell.clone());
+                }
+            }
             Column::Category => input.category = cell.clone(),
             Column::Tags => input.tags = split_tags(cell),
             Column::Enabled => {
@@ -322,7 +343,8 @@ fn bad_time(cell: &str) -> String {
 }
 
 /// The row of an entry, in [`COLUMNS`] order followed by its id.
-fn entry_row(e: &KbEntry) -> [String; 9] {
+fn entry_row(e: &KbEntry) -> [String; 11] {
+    let channel = |c: &str| e.channel_answers.get(c).map(|a| a.answer.clone()).unwrap_or_default();
     [
         e.question.clone(),
         e.similar_questions.join("\n"),
@@ -332,20 +354,22 @@ fn entry_row(e: &KbEntry) -> [String; 9] {
         e.enabled.to_string(),
         e.valid_from.map(rfc3339).unwrap_or_default(),
         e.valid_until.map(rfc3339).unwrap_or_default(),
+        channel("web"),
+        channel("api"),
         e.id.to_string(),
     ]
 }
 
-fn header_with_id() -> [&'static str; 9] {
-    let mut h = [""; 9];
-    h[..8].copy_from_slice(&COLUMNS);
-    h[8] = "id";
+fn header_with_id() -> [&'static str; 11] {
+    let mut h = [""; 11];
+    h[..10].copy_from_slice(&COLUMNS);
+    h[10] = "id";
     h
 }
 
 /// Writes entries in the template's shape (with an `id` column last); reading the file back gives the same entries.
 pub fn write_table(format: TableFormat, entries: &[KbEntry]) -> Result<Vec<u8>, TableError> {
-    let rows: Vec<[String; 9]> = entries.iter().map(entry_row).collect();
+    let rows: Vec<[String; 11]> = entries.iter().map(entry_row).collect();
     write_rows(format, &header_with_id(), &rows)
 }
 
@@ -361,6 +385,8 @@ pub fn template(format: TableFormat) -> Result<Vec<u8>, TableError> {
             "true",
             "",
             "",
+            "",
+            "在小程序里：我的 → 订单 → 申请售后 → 退货。",
         ]
         .map(str::to_owned),
         [
@@ -372,6 +398,8 @@ pub fn template(format: TableFormat) -> Result<Vec<u8>, TableError> {
             "true",
             "2026-01-01",
             "2026-12-31",
+            "",
+            "",
         ]
         .map(str::to_owned),
     ];
@@ -523,6 +551,7 @@ mod round_trip {
             similar_questions: fields.similar_questions,
             answer: fields.answer,
             answer_text: fields.answer_text,
+            channel_answers: fields.channel_answers,
             category: fields.category,
             tags: fields.tags,
             enabled: fields.enabled,

@@ -97,6 +97,10 @@ pub struct EntryBody {
     pub similar_questions: Vec<String>,
     /// Answer: plain text or rich text (HTML, sanitised with an allow-list; see docs/knowledge-base.md).
     pub answer: String,
+    /// Answers for particular channels (`web`, `api`), rich text like `answer`; a channel left out (or empty)
+    /// uses `answer`.
+    #[serde(default)]
+    pub channel_answers: std::collections::BTreeMap<String, String>,
     /// Category path, `/`-separated (`售后/退货`).
     #[serde(default)]
     pub category: String,
@@ -131,6 +135,7 @@ impl EntryBody {
             question: self.question,
             similar_questions: self.similar_questions,
             answer: self.answer,
+            channel_answers: self.channel_answers,
             category: self.category,
             tags: self.tags,
             enabled: self.enabled,

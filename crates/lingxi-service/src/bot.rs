@@ -219,6 +219,7 @@ impl Services {
                 choice: choice.map(|c| c.entry_id),
                 vip: visitor.vip,
                 tags: &visitor.tags,
+                channel: conversation.channel,
                 now,
             },
         );

@@ -85,6 +85,7 @@ fn new_entry(fields: EntryFields, author: Option<UserId>) -> NewKbEntry {
         similar_questions: fields.similar_questions,
         answer: fields.answer,
         answer_text: fields.answer_text,
+        channel_answers: fields.channel_answers,
         category: fields.category,
         tags: fields.tags,
         enabled: fields.enabled,

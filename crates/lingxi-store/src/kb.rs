@@ -1,9 +1,9 @@
 //! Knowledge-base (FAQ) entries: create, read, update, delete, search with paging, and bulk upsert for imports.
 
-use crate::rows::{id, int, millis, now, opt_id, opt_ts, text, ts};
+use crate::rows::{id, int, millis, now, opt_id, opt_text, opt_ts, text, ts};
 use crate::{Store, StoreError, StoreResult, is_unique_violation, tid};
 use chrono::{DateTime, Utc};
-use lingxi_types::{EntryId, KbEntry, TenantId, UserId};
+use lingxi_types::{ChannelAnswer, EntryId, KbEntry, TenantId, UserId};
 use sqlx::any::AnyRow;
 
 /// The fields of an entry that its author chooses (a new entry, a change, or one row of an import).
@@ -17,6 +17,8 @@ pub struct NewKbEntry {
     pub answer: String,
     /// The answer as plain text; when empty, `answer` is taken as its own plain text.
     pub answer_text: String,
+    /// Answers for particular channels.
+    pub channel_answers: std::collections::BTreeMap<String, ChannelAnswer>,
     /// Category path, `/`-separated.
     pub category: String,
     /// Tags.
@@ -38,6 +40,7 @@ impl Default for NewKbEntry {
             similar_questions: Vec::new(),
             answer: String::new(),
             answer_text: String::new(),
+            channel_answers: Default::default(),
             category: String::new(),
             tags: Vec::new(),
             enabled: true,
@@ -59,6 +62,7 @@ impl NewKbEntry {
             && self.similar_questions == e.similar_questions
             && self.answer == e.answer
             && self.plain_answer() == e.answer_text
+            && self.channel_answers == e.channel_answers
             && self.category == e.category
             && self.tags == e.tags
             && self.enabled == e.enabled
@@ -102,14 +106,22 @@ pub struct KbUpsertCounts {
 }
 
 const COLUMNS: &str = "id, tenant_id, question, similar_questions, answer, answer_text, category, tags, enabled, \
-                       valid_from, valid_until, created_by, updated_by, created_at, updated_at";
+                       valid_from, valid_until, created_by, updated_by, created_at, updated_at, channel_answers";
 
-/// Rows per multi-row `INSERT` of a bulk upsert (15 parameters each, well under both engines' limits).
+/// Rows per multi-row `INSERT` of a bulk upsert (14 parameters each, well under both engines' limits).
 const UPSERT_CHUNK: usize = 200;
 
 fn json_list(row: &AnyRow, col: &'static str) -> StoreResult<Vec<String>> {
     let raw = text(row, col)?;
     serde_json::from_str(&raw).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
+}
+
+/// Channel answers as stored: `NULL` when there are none.
+fn channel_json(answers: &std::collections::BTreeMap<String, ChannelAnswer>) -> StoreResult<Option<String>> {
+    if answers.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(answers).map(Some).map_err(|e| StoreError::Corrupt(format!("channel answers: {e}")))
 }
 
 fn to_json(list: &[String]) -> StoreResult<String> {
@@ -124,6 +136,12 @@ fn entry(row: &AnyRow) -> StoreResult<KbEntry> {
         similar_questions: json_list(row, "similar_questions")?,
         answer: text(row, "answer")?,
         answer_text: text(row, "answer_text")?,
+        channel_answers: match opt_text(row, "channel_answers")? {
+            None => Default::default(),
+            Some(raw) => {
+                serde_json::from_str(&raw).map_err(|e| StoreError::Corrupt(format!("channel_answers: {e}")))?
+            }
+        },
         category: text(row, "category")?,
         tags: json_list(row, "tags")?,
         enabled: int(row, "enabled")? != 0,
@@ -187,7 +205,8 @@ impl Store {
     pub async fn create_kb_entry(&self, tenant_id: TenantId, new: NewKbEntry) -> StoreResult<KbEntry> {
         let at = now();
         sqlx::query(&format!(
-            "INSERT INTO kb_entries ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $13)"
+            "INSERT INTO kb_entries ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $13, \
+             $14)"
         ))
         .bind(EntryId::generate().to_string())
         .bind(tid(tenant_id))
@@ -202,6 +221,7 @@ impl Store {
         .bind(new.valid_until.map(millis))
         .bind(new.author.map(|u| u.to_string()))
         .bind(millis(at))
+        .bind(channel_json(&new.channel_answers)?)
         .execute(&self.pool)
         .await
         .map_err(duplicate_question)?;
@@ -228,8 +248,8 @@ impl Store {
     pub async fn update_kb_entry(&self, tenant_id: TenantId, id: EntryId, new: NewKbEntry) -> StoreResult<KbEntry> {
         let done = sqlx::query(
             "UPDATE kb_entries SET question = $3, similar_questions = $4, answer = $5, answer_text = $6, category = $7, \
-             tags = $8, enabled = $9, valid_from = $10, valid_until = $11, updated_by = $12, updated_at = $13 \
-             WHERE tenant_id = $1 AND id = $2",
+             tags = $8, enabled = $9, valid_from = $10, valid_until = $11, updated_by = $12, updated_at = $13, \
+             channel_answers = $14 WHERE tenant_id = $1 AND id = $2",
         )
         .bind(tid(tenant_id))
         .bind(id.to_string())
@@ -244,6 +264,7 @@ impl Store {
         .bind(new.valid_until.map(millis))
         .bind(new.author.map(|u| u.to_string()))
         .bind(millis(now()))
+        .bind(channel_json(&new.channel_answers)?)
         .execute(&self.pool)
         .await
         .map_err(duplicate_question)?;
@@ -345,9 +366,9 @@ impl Store {
         for chunk in changed.chunks(UPSERT_CHUNK) {
             let values: Vec<String> = (0..chunk.len())
                 .map(|i| {
-                    let b = i * 13;
+                    let b = i * 14;
                     format!(
-                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
                         b + 1,
                         b + 2,
                         b + 3,
@@ -362,7 +383,8 @@ impl Store {
                         b + 12,
                         b + 12,
                         b + 13,
-                        b + 13
+                        b + 13,
+                        b + 14
                     )
                 })
                 .collect();
@@ -371,7 +393,8 @@ impl Store {
                  similar_questions = excluded.similar_questions, answer = excluded.answer, \
                  answer_text = excluded.answer_text, category = excluded.category, tags = excluded.tags, \
                  enabled = excluded.enabled, valid_from = excluded.valid_from, valid_until = excluded.valid_until, \
-                 updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+                 updated_by = excluded.updated_by, updated_at = excluded.updated_at, \
+                 channel_answers = excluded.channel_answers",
                 values.join(", ")
             );
             let mut query = sqlx::query(&sql);
@@ -389,7 +412,8 @@ impl Store {
                     .bind(new.valid_from.map(millis))
                     .bind(new.valid_until.map(millis))
                     .bind(new.author.map(|u| u.to_string()))
-                    .bind(at);
+                    .bind(at)
+                    .bind(channel_json(&new.channel_answers)?);
             }
             query.execute(&mut *tx).await.map_err(duplicate_question)?;
             done += chunk.len();

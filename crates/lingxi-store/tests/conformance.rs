@@ -244,12 +244,34 @@ conformance!(kb_entries_round_trip, |store: Store| async move {
                 similar_questions: vec!["如何退货".into(), "how do I return an item".into()],
                 answer: "七天无理由退货".into(),
                 category: "售后".into(),
+                channel_answers: [(
+                    "api".to_owned(),
+                    lingxi_types::ChannelAnswer {
+                        answer: "<b>小程序</b>里申请".into(),
+                        answer_text: "小程序里申请".into(),
+                    },
+                )]
+                .into(),
                 ..Default::default()
             },
         )
         .await?;
+    assert_eq!(e.channel_answers["api"].answer_text, "小程序里申请");
     let all = store.list_kb_entries(t.id).await?;
     assert_eq!(all, vec![e.clone()]);
+    // An update without channel answers removes them; a bulk upsert writes them back.
+    let plain = NewKbEntry { question: e.question.clone(), answer: e.answer.clone(), ..Default::default() };
+    assert!(store.update_kb_entry(t.id, e.id, plain).await?.channel_answers.is_empty());
+    let with = NewKbEntry {
+        question: e.question.clone(),
+        answer: e.answer.clone(),
+        channel_answers: e.channel_answers.clone(),
+        ..Default::default()
+    };
+    let counts = store.upsert_kb_entries(t.id, std::slice::from_ref(&with), &mut |_| {}).await?;
+    assert_eq!(counts.updated, 1);
+    assert_eq!(store.kb_entry(t.id, e.id).await?.channel_answers, e.channel_answers);
+    assert_eq!(store.upsert_kb_entries(t.id, &[with], &mut |_| {}).await?.unchanged, 1);
     store.delete_kb_entry(t.id, e.id).await?;
     assert!(store.list_kb_entries(t.id).await?.is_empty());
     assert!(matches!(store.delete_kb_entry(t.id, e.id).await, Err(StoreError::NotFound(_))));

@@ -380,6 +380,8 @@ pub struct KbEntry {
     pub answer: String,
     /// The answer as plain text, for channels that cannot show rich text (and for the bot's chat reply).
     pub answer_text: String,
+    /// Answers for particular channels (`web`, `api`), used there instead of `answer`.
+    pub channel_answers: std::collections::BTreeMap<String, ChannelAnswer>,
     /// Category path, e.g. "售后/退货".
     pub category: String,
     /// Free labels.
@@ -400,7 +402,21 @@ pub struct KbEntry {
     pub updated_at: DateTime<Utc>,
 }
 
+/// An entry's answer for one channel.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelAnswer {
+    /// Sanitised rich text.
+    pub answer: String,
+    /// Plain text.
+    pub answer_text: String,
+}
+
 impl KbEntry {
+    /// The plain-text answer for a channel: its own variant when it has one, else the main answer.
+    pub fn answer_text_for(&self, channel: Channel) -> &str {
+        self.channel_answers.get(channel.as_str()).map_or(self.answer_text.as_str(), |a| a.answer_text.as_str())
+    }
+
     /// Whether the bot may answer from it at `now`: enabled and inside its validity period.
     pub fn is_live(&self, now: DateTime<Utc>) -> bool {
         self.enabled

@@ -199,6 +199,9 @@ pub struct KbEntryView {
     pub answer: String,
     /// Answer as plain text.
     pub answer_text: String,
+    /// Answers for particular channels (`web`, `api`) as sanitised rich text; the others use `answer`.
+    #[serde(default)]
+    pub channel_answers: std::collections::BTreeMap<String, String>,
     /// Category path, `/`-separated.
     pub category: String,
     /// Tags.
@@ -230,6 +233,7 @@ impl KbEntryView {
             similar_questions: e.similar_questions.clone(),
             answer: e.answer.clone(),
             answer_text: e.answer_text.clone(),
+            channel_answers: e.channel_answers.iter().map(|(c, a)| (c.clone(), a.answer.clone())).collect(),
             category: e.category.clone(),
             tags: e.tags.clone(),
             enabled: e.enabled,

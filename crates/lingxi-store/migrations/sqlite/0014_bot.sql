@@ -44,3 +44,5 @@ CREATE INDEX bot_decisions_entry ON bot_decisions (tenant_id, outcome, created_a
 
 ALTER TABLE messages ADD COLUMN meta TEXT;
 ALTER TABLE conversations ADD COLUMN context TEXT;
+-- Answers for particular channels (JSON {channel: {answer, answer_text}}; NULL: the main answer everywhere).
+ALTER TABLE kb_entries ADD COLUMN channel_answers TEXT;
