@@ -79,3 +79,38 @@ pub fn guesses(kb: &KnowledgeBase, input: &GuessInput, n: usize, now: DateTimeUt
     }
     out
 }
+
+/// One question per top-level category, for the way out of an admitted question ("or pick a topic"): the
+/// categories with the most live entries first (at most `n`), each with its most asked entry (else the first by
+/// question), in the visitor's language when known. Entries without a category are left out.
+pub fn by_category(
+    kb: &KnowledgeBase,
+    popular: &[(EntryId, u64)],
+    lang: Option<Lang>,
+    n: usize,
+    now: DateTimeUtc,
+) -> Vec<(String, Suggestion)> {
+    let mut groups: std::collections::BTreeMap<String, Vec<&lingxi_types::KbEntry>> = Default::default();
+    for e in kb.entries().filter(|e| e.is_live(now)) {
+        if lang.is_some_and(|l| Lang::of(&e.question) != l) {
+            continue;
+        }
+        let top = e.category.split('/').next().unwrap_or_default().trim();
+        if !top.is_empty() {
+            groups.entry(top.to_owned()).or_default().push(e);
+        }
+    }
+    let mut ranked: Vec<(String, Vec<&lingxi_types::KbEntry>)> = groups.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(&b.0)));
+    let asked = |id: EntryId| popular.iter().find(|(e, _)| *e == id).map_or(0, |(_, n)| *n);
+    ranked
+        .into_iter()
+        .take(n)
+        .filter_map(|(category, mut entries)| {
+            entries.sort_by(|a, b| asked(b.id).cmp(&asked(a.id)).then_with(|| a.question.cmp(&b.question)));
+            entries
+                .first()
+                .map(|e| (category, Suggestion { entry_id: e.id, question: e.question.clone(), confidence: 0.0 }))
+        })
+        .collect()
+}

@@ -299,6 +299,10 @@ async fn each_outcome_comes_with_its_buttons_and_a_clicked_suggestion_is_answere
         let unknown = v.ask("你们老板喜欢什么颜色的汽车").await?;
         assert_eq!(outcome(&unknown), "admit", "{unknown}");
         assert_eq!(unknown["bot"]["human"], json!(true));
+        // The way out also offers topics: one question per top-level category, named in the text.
+        let topics = unknown["bot"]["guesses"].as_array().ok_or("guesses")?;
+        assert!(!topics.is_empty() && topics.len() <= 4, "{unknown}");
+        assert!(unknown["text"].as_str().is_some_and(|t| t.contains("售后")), "{unknown}");
 
         // Every decision is stored with its candidates; the click is a confirmation from a suggestion.
         let (code, d) = server

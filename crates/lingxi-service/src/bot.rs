@@ -8,7 +8,7 @@ use crate::workspace::is_supervisor;
 use crate::{ServiceError, ServiceResult, Services, WidgetGrant};
 use chrono::{TimeDelta, Utc};
 use lingxi_bot::flows::{Flow, FlowSpec, check_webhook_url};
-use lingxi_bot::guess::{GuessInput, guesses};
+use lingxi_bot::guess::{GuessInput, by_category, guesses};
 use lingxi_bot::summary::{SummaryTurn, summarise};
 use lingxi_bot::{BotReply, BotSettings, BotState, KnowledgeBase, Suggestion, Turn, respond};
 use lingxi_bus::Event;
@@ -278,12 +278,27 @@ impl Services {
                 let bot = BotMeta { suggestions: options(suggestions, SUGGESTIONS), ..meta("suggest") };
                 (text.clone(), EventKind::BotFailed, json!({"outcome": "suggest"}), bot)
             }
-            BotReply::Admit { text } => (
-                text.clone(),
-                EventKind::BotFailed,
-                json!({"outcome": "admit"}),
-                BotMeta { human: true, ..meta("admit") },
-            ),
+            BotReply::Admit { text } => {
+                // The way out: rephrase, a human, or a topic to pick (one question per top-level category).
+                let topics = self.topics(&kb, tenant_id, Some(lang)).await?;
+                let mut text = text.clone();
+                if !topics.is_empty() {
+                    let names: Vec<&str> = topics.iter().map(|(c, _)| c.as_str()).collect();
+                    text.push_str(&if zh {
+                        format!("\n也可以从这些分类里找找：{}", names.join(" · "))
+                    } else {
+                        format!("\nOr pick a topic: {}", names.join(" · "))
+                    });
+                }
+                let guesses =
+                    topics.into_iter().map(|(_, s)| BotOption { entry_id: s.entry_id, question: s.question }).collect();
+                (
+                    text,
+                    EventKind::BotFailed,
+                    json!({"outcome": "admit"}),
+                    BotMeta { human: true, guesses, ..meta("admit") },
+                )
+            }
             BotReply::FlowAsk { flow, text } => {
                 decision.flow = Some(flow.clone());
                 (text.clone(), EventKind::BotAnswered, json!({"outcome": "flow", "flow": flow}), meta("flow"))
@@ -476,6 +491,27 @@ impl Services {
         }
         let input = GuessInput { context: &context, tags: &visitor.tags, popular: &popular, lang, exclude };
         Ok(options(&guesses(kb, &input, GUESSES, now), GUESSES))
+    }
+
+    /// Up to four topics (top-level categories) with one question each, for an admitted question.
+    async fn topics(
+        &self,
+        kb: &KnowledgeBase,
+        tenant_id: TenantId,
+        lang: Option<Lang>,
+    ) -> ServiceResult<Vec<(String, Suggestion)>> {
+        if kb.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = Utc::now();
+        let popular: Vec<(EntryId, u64)> = self
+            .store
+            .popular_entries(tenant_id, now - TimeDelta::days(7), 50)
+            .await?
+            .into_iter()
+            .map(|(e, n)| (e, n.max(0) as u64))
+            .collect();
+        Ok(by_category(kb, &popular, lang, GUESSES, now))
     }
 
     /// 猜你想问 for a widget that opens: questions likely for this visitor (recorded as shown).
