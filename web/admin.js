@@ -1008,6 +1008,7 @@ function fillBotForm(s) {
   $('#bot-suggest').value = f(bot.settings.suggest_threshold);
   $('#bot-failures').value = v(bot.settings.max_failures);
   $('#bot-emotion-threshold').value = f(bot.settings.emotion_threshold);
+  $('#bot-takeback').value = v(bot.settings.queue_takeback_secs);
   $('#bot-emotion').checked = !!bot.settings.emotion_handoff;
   $('#bot-vip').checked = !!bot.settings.vip_handoff;
   $('#bot-vip-tags').value = listText(bot.settings.vip_tags);
@@ -1030,6 +1031,7 @@ function botBody() {
     max_failures: num('#bot-failures'),
     emotion_handoff: $('#bot-emotion').checked,
     emotion_threshold: num('#bot-emotion-threshold'),
+    queue_takeback_secs: num('#bot-takeback') ?? 0,
     vip_handoff: $('#bot-vip').checked,
     vip_tags: listOf($('#bot-vip-tags').value),
     handoff_keywords: listOf($('#bot-keywords').value),

@@ -42,6 +42,9 @@ pub struct BotSettings {
     pub handoff_categories: Vec<String>,
     /// The chit-chat set; it replaces the built-in one ([`default_chitchat`]).
     pub chitchat: Vec<ChitChatRule>,
+    /// A conversation waiting this many seconds in the queue goes back to the bot (a logged take-back by rule);
+    /// 0: never.
+    pub queue_takeback_secs: u32,
 }
 
 impl Default for BotSettings {
@@ -74,6 +77,7 @@ impl Default for BotSettings {
             .to_vec(),
             handoff_categories: Vec::new(),
             chitchat: default_chitchat(),
+            queue_takeback_secs: 0,
         }
     }
 }
@@ -114,6 +118,9 @@ impl BotSettings {
         }
         if !(1..=10).contains(&self.max_failures) {
             return Err(SettingsError("max_failures must be between 1 and 10".into()));
+        }
+        if self.queue_takeback_secs > 86_400 {
+            return Err(SettingsError("queue_takeback_secs must be between 0 (never) and 86400".into()));
         }
         self.vip_tags = clean_list("vip_tags", self.vip_tags)?;
         self.handoff_keywords = clean_list("handoff_keywords", self.handoff_keywords)?;

@@ -677,3 +677,35 @@ async fn a_bad_business_context_is_refused_with_the_field() -> TestResult {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_gives_a_long_waiting_conversation_back_to_the_bot() -> TestResult {
+    on_every_backend(|server| async move {
+        let shop = server.shop("takeback-rule").await?;
+        let (_, mut settings) = server.send("GET", "/api/v1/admin/bot", &shop.admin, None).await?;
+        settings["queue_takeback_secs"] = json!(1);
+        let (code, saved) = server.send("PUT", "/api/v1/admin/bot", &shop.admin, Some(settings.clone())).await?;
+        assert_eq!((code, &saved["queue_takeback_secs"]), (200, &json!(1)), "{saved}");
+        let mut too_long = settings.clone();
+        too_long["queue_takeback_secs"] = json!(100_000);
+        let (code, _) = server.send("PUT", "/api/v1/admin/bot", &shop.admin, Some(too_long)).await?;
+        assert_eq!(code, 400);
+
+        // No agent is online: the conversation waits in the queue.
+        let mut v = server.visitor(&shop, json!({})).await?;
+        let status = v.ask("转人工").await?;
+        assert_eq!(status["status"], "queued", "{status}");
+        let tenant = server.store.tenant_by_slug("takeback-rule").await?.ok_or("tenant")?;
+        assert_eq!(server.services.take_back_long_waits(tenant.id).await?, 0, "not waited long enough yet");
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        server.services.routing_tick().await?;
+        until(&mut v.ws, |f| f["type"] == "status" && f["status"] == "bot").await?;
+        let answer = v.ask("请问下单以后一般几天发货呀").await?;
+        assert_eq!(outcome(&answer), "answer", "the bot serves again: {answer}");
+        let events = server.store.conversation_events(tenant.id, v.conversation.parse()?).await?;
+        let takeback = events.iter().find(|e| e.kind.as_str() == "bot_takeback").ok_or("no bot_takeback event")?;
+        assert_eq!(takeback.detail["rule"], "queue_takeback_secs", "{:?}", takeback.detail);
+        Ok(())
+    })
+    .await
+}

@@ -639,6 +639,50 @@ impl Services {
         Ok(Assist { text: Some(last.text), suggestions })
     }
 
+    /// The take-back rule of the tenant's settings: conversations queued longer than `queue_takeback_secs` go back
+    /// to the bot (logged as `bot_takeback` events with the rule). Returns how many.
+    pub async fn take_back_long_waits(&self, tenant_id: TenantId) -> ServiceResult<usize> {
+        let secs = self.bot_settings(tenant_id).await?.queue_takeback_secs;
+        if secs == 0 {
+            return Ok(0);
+        }
+        let before = Utc::now() - TimeDelta::seconds(i64::from(secs));
+        let mut n = 0;
+        for c in self.store.queued_before(tenant_id, before).await? {
+            let detail = json!({"rule": "queue_takeback_secs", "secs": secs, "from_status": c.status});
+            let text = "人工客服暂时都在忙，机器人助手先回来为您服务；您也可以留言，我们会尽快回复。 / All agents are \
+                        still busy, so the bot assistant is back to help meanwhile; you can also leave a message and \
+                        we will reply soon.";
+            if self.give_back(tenant_id, c.id, &[ConversationStatus::Queued], detail, text).await?.is_some() {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Moves a conversation back to the bot (compare-and-set from `from`) with a fresh memory, logs it and tells
+    /// the visitor; `None` when it was no longer in `from`.
+    async fn give_back(
+        &self,
+        tenant_id: TenantId,
+        id: ConversationId,
+        from: &[ConversationStatus],
+        detail: serde_json::Value,
+        text: &str,
+    ) -> ServiceResult<Option<Conversation>> {
+        let Some(done) =
+            self.store.transition_conversation(tenant_id, id, from, ConversationStatus::Bot, None, None).await?
+        else {
+            return Ok(None);
+        };
+        self.store.set_bot_state(tenant_id, id, "{}", 0).await?;
+        self.store.record_event(tenant_id, Some(id), EventKind::BotTakeback, detail).await?;
+        self.post_system(tenant_id, id, text).await?;
+        self.changed(&done);
+        self.bus.publish(Event::QueueChanged(tenant_id));
+        Ok(Some(done))
+    }
+
     /// The bot takes a conversation back from the humans (the serving agent, or a supervisor and above): it
     /// serves it again from the next visitor message, with a fresh memory. Logged as a `bot_takeback` event.
     pub async fn bot_takeback(&self, who: &Authenticated, id: ConversationId) -> ServiceResult<Conversation> {
@@ -654,33 +698,11 @@ impl Services {
             }
             s => return Err(ServiceError::Conflict(format!("a conversation that is {s} is not with the humans"))),
         }
-        let Some(done) = self
-            .store
-            .transition_conversation(
-                tenant_id,
-                id,
-                &[ConversationStatus::Assigned, ConversationStatus::Queued],
-                ConversationStatus::Bot,
-                None,
-                None,
-            )
+        let detail = json!({"by": who.user.id, "from_agent": current.assigned_agent, "from_status": current.status});
+        let text = "机器人助手已回来为您服务。 / The bot assistant is back to help you.";
+        self.give_back(tenant_id, id, &[ConversationStatus::Assigned, ConversationStatus::Queued], detail, text)
             .await?
-        else {
-            return Err(ServiceError::Conflict("the conversation changed meanwhile; try again".into()));
-        };
-        self.store.set_bot_state(tenant_id, id, "{}", 0).await?;
-        self.store
-            .record_event(
-                tenant_id,
-                Some(id),
-                EventKind::BotTakeback,
-                json!({"by": who.user.id, "from_agent": current.assigned_agent, "from_status": current.status}),
-            )
-            .await?;
-        self.post_system(tenant_id, id, "机器人助手已回来为您服务。 / The bot assistant is back to help you.").await?;
-        self.changed(&done);
-        self.bus.publish(Event::QueueChanged(tenant_id));
-        Ok(done)
+            .ok_or_else(|| ServiceError::Conflict("the conversation changed meanwhile; try again".into()))
     }
 
     /// Every decision of the bot in a conversation, oldest first.

@@ -368,6 +368,7 @@ impl Services {
         }
         for tenant_id in self.store.tenants_with_queue().await? {
             self.dispatch(tenant_id).await?;
+            self.take_back_long_waits(tenant_id).await?;
         }
         self.sla_tick(chrono::Utc::now()).await?;
         self.deliver_webhooks(chrono::Utc::now()).await?;

@@ -510,6 +510,23 @@ impl Store {
         rows.iter().map(conversation).collect()
     }
 
+    /// The tenant's queued conversations that entered the queue before `before`, longest waiting first.
+    pub async fn queued_before(
+        &self,
+        tenant_id: TenantId,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<Conversation>> {
+        let rows = sqlx::query(&format!(
+            "{CONVERSATION_SELECT} WHERE c.tenant_id = $1 AND c.status = 'queued' AND c.queued_at < $2 \
+             ORDER BY c.queued_at, c.id LIMIT 500"
+        ))
+        .bind(tid(tenant_id))
+        .bind(millis(before))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(conversation).collect()
+    }
+
     /// Tenants with conversations waiting in the queue.
     pub async fn tenants_with_queue(&self) -> StoreResult<Vec<TenantId>> {
         let rows = sqlx::query("SELECT DISTINCT tenant_id FROM conversations WHERE status = 'queued'")
