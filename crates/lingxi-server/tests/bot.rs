@@ -709,3 +709,34 @@ async fn a_rule_gives_a_long_waiting_conversation_back_to_the_bot() -> TestResul
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_webhook_serves_the_demo_flows_only_when_there_is_a_demo() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = Store::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("demo.db").display())).await?;
+    let services = Services::new(store.clone(), Bus::default());
+    let mut bases = Vec::new();
+    for demo in [Some("demo".to_owned()), None] {
+        let app = lingxi_server::app(lingxi_server::AppState::new(services.clone(), demo));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        bases.push(format!("http://{}", listener.local_addr()?));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await;
+        });
+    }
+    let http = reqwest::Client::new();
+    let call = |base: &str, path: &str, order: &str| {
+        http.post(format!("{base}{path}"))
+            .json(&json!({"flow": "x", "slots": {"order_id": order, "reason": "尺码不合适"}}))
+            .send()
+    };
+    let shipped: Value = call(&bases[0], "/demo/api/order-status", "LX20261203").await?.json().await?;
+    assert_eq!(shipped["status_en"], "shipped", "{shipped}");
+    let other: Value = call(&bases[0], "/demo/api/order-status", "LX20260001").await?.json().await?;
+    assert!(other["status_zh"].as_str().is_some_and(|s| !s.is_empty()), "{other}");
+    assert_eq!(call(&bases[0], "/demo/api/order-status", "LX00000000").await?.status(), 503);
+    let ret: Value = call(&bases[0], "/demo/api/returns", "LX20261203").await?.json().await?;
+    assert_eq!(ret["return_no"], "RT20261203", "{ret}");
+    assert_eq!(call(&bases[1], "/demo/api/returns", "LX20261203").await?.status(), 404, "no demo, no demo webhook");
+    Ok(())
+}

@@ -200,13 +200,7 @@ impl Services {
         }
         let kb = self.knowledge_base(tenant_id).await?;
         let settings = self.bot_settings(tenant_id).await?;
-        // What the bot remembers; a state written by another version that does not read starts afresh.
-        let state: BotState = self
-            .store
-            .bot_state(tenant_id, conversation.id)
-            .await?
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or(BotState { consecutive_failures: conversation.bot_failures, ..BotState::default() });
+        let state = self.bot_memory(&conversation).await?;
         let visitor = self.store.visitor(tenant_id, conversation.visitor_id).await?;
         let now = Utc::now();
         let started = Instant::now();
@@ -366,9 +360,24 @@ impl Services {
         }
         self.store.record_bot_decision(tenant_id, conversation.id, &decision).await?;
         self.store.record_event(tenant_id, Some(conversation.id), kind, detail).await?;
-        let encoded = serde_json::to_string(&turn.state).unwrap_or_else(|_| "{}".into());
-        self.store.set_bot_state(tenant_id, conversation.id, &encoded, turn.state.consecutive_failures).await?;
-        Ok(())
+        self.remember(tenant_id, conversation.id, &turn.state).await
+    }
+
+    /// What the bot remembers of a conversation; a state written by another version that does not read starts
+    /// afresh (keeping the failure count).
+    async fn bot_memory(&self, conversation: &Conversation) -> ServiceResult<BotState> {
+        Ok(self
+            .store
+            .bot_state(conversation.tenant_id, conversation.id)
+            .await?
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or(BotState { consecutive_failures: conversation.bot_failures, ..BotState::default() }))
+    }
+
+    /// Stores what the bot remembers of a conversation.
+    async fn remember(&self, tenant_id: TenantId, id: ConversationId, state: &BotState) -> ServiceResult<()> {
+        let encoded = serde_json::to_string(state).unwrap_or_else(|_| "{}".into());
+        Ok(self.store.set_bot_state(tenant_id, id, &encoded, state.consecutive_failures).await?)
     }
 
     /// Hands the conversation to the humans: the summary note for the agent, the bot's memory cleared, then the
@@ -573,12 +582,7 @@ impl Services {
             return Ok(());
         }
         let settings = self.bot_settings(tenant_id).await?;
-        let state: BotState = self
-            .store
-            .bot_state(tenant_id, conversation.id)
-            .await?
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or_default();
+        let state = self.bot_memory(&conversation).await?;
         let lang = lang_of(&state, &before.decision.text);
         // The failures in a row, counted over the stored decisions: an admitted question or an answer rated "not
         // useful" is one; any other reply ends the run. (The answer itself had reset the bot's count when it was
@@ -593,8 +597,7 @@ impl Services {
             return Ok(());
         }
         let after = BotState { consecutive_failures: failures, ..state };
-        let encoded = serde_json::to_string(&after).unwrap_or_else(|_| "{}".into());
-        self.store.set_bot_state(tenant_id, conversation.id, &encoded, after.consecutive_failures).await?;
+        self.remember(tenant_id, conversation.id, &after).await?;
         let text = if lang == Lang::Zh {
             "抱歉没能帮到您。您可以换个说法再问一次，或点击“转人工”联系人工客服。"
         } else {

@@ -367,3 +367,28 @@ fn bilingual_faq() -> Vec<Bilingual> {
         ),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lingxi_bot::flows::Flow;
+
+    #[test]
+    fn the_demo_flows_are_valid_flows_on_a_loopback_webhook() {
+        for spec in demo_flows("http://127.0.0.1:8080") {
+            let name = spec.name.clone();
+            if let Err(e) = Flow::new(spec) {
+                panic!("demo flow {name}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_demo_faq_ties_payment_questions_to_the_pages_context() {
+        let tagged: Vec<NewKbEntry> = knowledge_base()
+            .into_iter()
+            .filter(|e| e.tags.iter().any(|t| t == "order_status=payment_failed"))
+            .collect();
+        assert!(tagged.iter().any(|e| is_chinese(&e.question)) && tagged.iter().any(|e| !is_chinese(&e.question)));
+    }
+}
