@@ -49,15 +49,29 @@ fn check_len(field: &str, value: &str, max: usize) -> AppResult<()> {
 pub async fn login(
     State(state): State<AppState>,
     Client(client, ip): Client,
+    headers: axum::http::HeaderMap,
     Json(body): Json<LoginRequest>,
 ) -> AppResult<Response> {
     state.limits.login(ip)?;
     check_len("email", &body.email, 254)?;
     check_len("password", &body.password, 256)?;
     let (token, who) = state.services.login(&body.email, &body.password, body.tenant.as_deref(), &client).await?;
-    let cookie = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200");
+    let secure = if over_tls(&headers) { "; Secure" } else { "" };
+    let cookie = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200{secure}");
     let body = LoginResponse { token, user: UserView::new(&who.user, &who.tenant) };
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+}
+
+/// Whether the browser reached us over TLS: Lingxi serves plain HTTP behind a TLS-terminating proxy, which says so
+/// in `X-Forwarded-Proto` (or the standard `Forwarded: proto=https`). The session cookie is then `Secure`. (A
+/// client that fakes the header only makes its own cookie stricter.)
+pub fn over_tls(headers: &axum::http::HeaderMap) -> bool {
+    let says_https = |name: &str, prefix: &str| {
+        headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).any(|v| {
+            v.split([',', ';']).any(|part| part.trim().to_ascii_lowercase().strip_prefix(prefix) == Some("https"))
+        })
+    };
+    says_https("x-forwarded-proto", "") || says_https("forwarded", "proto=")
 }
 
 /// Ends the current session.
@@ -491,5 +505,35 @@ pub async fn revoke_session(
 ) -> AppResult<StatusCode> {
     check_len("id", &id, 64)?;
     state.services.revoke_my_session(&agent.who, &client, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/auth/password` body.
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordChange {
+    /// The password now.
+    pub current_password: String,
+    /// The new password (at least 10 characters, not a common one, not containing the e-mail).
+    pub new_password: String,
+}
+
+/// Changes the caller's password; every other session of theirs is signed out, this one stays. A wrong current
+/// password is a 400 and counts as a failed login.
+#[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = PasswordChange,
+    responses((status = 204), (status = 400, body = ApiError), (status = 401, body = ApiError),
+              (status = 429, body = ApiError)))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    Client(client, ip): Client,
+    agent: Agent,
+    Json(body): Json<PasswordChange>,
+) -> AppResult<StatusCode> {
+    state.limits.login(ip)?;
+    check_len("current_password", &body.current_password, 1000)?;
+    check_len("new_password", &body.new_password, 1000)?;
+    state
+        .services
+        .change_password(&agent.who, &client, &agent.token, &body.current_password, &body.new_password)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

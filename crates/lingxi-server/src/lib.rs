@@ -71,6 +71,7 @@ impl AppState {
         widget::create_session,
         widget::ws,
         agent::login,
+        agent::change_password,
         agent::logout,
         agent::me,
         agent::sessions,
@@ -204,6 +205,7 @@ pub fn api_router() -> Router<AppState> {
         .route("/api/v1/me", get(agent::me))
         .route("/api/v1/auth/sessions", get(agent::sessions))
         .route("/api/v1/auth/sessions/{id}", delete(agent::revoke_session))
+        .route("/api/v1/auth/password", post(agent::change_password))
         .route("/api/v1/conversations", get(agent::list))
         .route("/api/v1/conversations/{id}", get(agent::get_one))
         .route("/api/v1/conversations/{id}/messages", get(agent::messages).post(agent::reply))

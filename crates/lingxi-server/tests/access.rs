@@ -47,6 +47,12 @@ fn table() -> Vec<(&'static str, &'static str, Access, Value)> {
         ("GET", "/api/v1/me", Member, Value::Null),
         ("GET", "/api/v1/auth/sessions", Member, Value::Null),
         ("DELETE", "/api/v1/auth/sessions/{id}", Member, Value::Null),
+        (
+            "POST",
+            "/api/v1/auth/password",
+            Member,
+            json!({"current_password": "pw-123456789", "new_password": "a-much-longer-pass-{n}"}),
+        ),
         ("GET", "/api/v1/conversations", Member, Value::Null),
         ("GET", "/api/v1/conversations/{id}", Member, Value::Null),
         ("GET", "/api/v1/conversations/{id}/messages", Member, Value::Null),

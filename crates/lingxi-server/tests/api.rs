@@ -771,3 +771,69 @@ async fn workspace_over_http_and_sockets() -> TestResult {
     assert_eq!((code, e["code"].as_str()), (403, Some("forbidden")));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_change_signs_out_the_other_sessions_and_keeps_this_one() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let server = TestServer::start(&sqlite_url(&dir).await).await?;
+    let shop = server.tenant("pw").await?;
+    let other_session = server.login("agent@pw.test").await?;
+    let change = |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+
+    let (code, e) =
+        server.post("/api/v1/auth/password", &shop.agent, change("wrong-password-1", "brand-new-secret-42")).await?;
+    assert_eq!((code, e["code"].as_str()), (400, Some("invalid_field")), "{e}");
+    assert!(e["message"].as_str().is_some_and(|m| m.contains("current password")), "{e}");
+    let (code, e) = server.post("/api/v1/auth/password", &shop.agent, change(PASSWORD, "short")).await?;
+    assert_eq!(code, 400, "a weak new password is refused: {e}");
+    let (code, _) = server.get("/api/v1/me", &other_session).await?;
+    assert_eq!(code, 200, "nothing changed yet");
+
+    let (code, e) = server.post("/api/v1/auth/password", &shop.agent, change(PASSWORD, "brand-new-secret-42")).await?;
+    assert_eq!(code, 204, "{e}");
+    assert_eq!(server.get("/api/v1/me", &shop.agent).await?.0, 200, "the session that changed it stays");
+    assert_eq!(server.get("/api/v1/me", &other_session).await?.0, 401, "the other session is signed out");
+    let login = |password: &str| {
+        server
+            .http
+            .post(server.url("/api/v1/auth/login"))
+            .json(&json!({"email": "agent@pw.test", "password": password}))
+            .send()
+    };
+    assert_eq!(login(PASSWORD).await?.status(), 401, "the old password no longer works");
+    assert_eq!(login("brand-new-secret-42").await?.status(), 200);
+    let tenant = server.store.tenant_by_slug("pw").await?.ok_or("tenant")?;
+    let audit = server.store.audit_log(tenant.id, 100).await?;
+    assert!(audit.iter().any(|a| a.action == "password.change"), "the change is audited");
+    assert!(audit.iter().any(|a| a.action == "password.change_failed"), "the wrong attempt is audited");
+    server.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_cookie_is_secure_behind_a_tls_proxy_and_http_only_always() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let server = TestServer::start(&sqlite_url(&dir).await).await?;
+    server.tenant("cookie").await?;
+    for (header, secure) in [
+        (None, false),
+        (Some(("x-forwarded-proto", "https")), true),
+        (Some(("forwarded", "for=1.2.3.4;proto=https")), true),
+        (Some(("x-forwarded-proto", "http")), false),
+    ] {
+        let mut req = server
+            .http
+            .post(server.url("/api/v1/auth/login"))
+            .json(&json!({"email": "agent@cookie.test", "password": PASSWORD}));
+        if let Some((name, value)) = header {
+            req = req.header(name, value);
+        }
+        let r = req.send().await?;
+        assert_eq!(r.status(), 200);
+        let cookie = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+        assert_eq!(cookie.contains("; Secure"), secure, "{header:?}: {cookie}");
+    }
+    server.stop().await;
+    Ok(())
+}

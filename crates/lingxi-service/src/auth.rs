@@ -1,6 +1,6 @@
 //! Passwords, login sessions and tokens.
 
-use crate::{ServiceResult, Services};
+use crate::{ServiceError, ServiceResult, Services};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Argon2, Params};
 use chrono::{Duration, Utc};
@@ -254,6 +254,51 @@ impl Services {
     pub async fn revoke_my_session(&self, who: &Authenticated, client: &ClientInfo, id: &str) -> ServiceResult<()> {
         self.store.revoke_session_by_id(who.tenant.id, who.user.id, id).await?;
         self.audit(who, client, "session.revoke", Some(id.to_owned()), json!({})).await
+    }
+
+    /// Changes the caller's password: the current one must be given (a wrong one counts as a failed login, so a
+    /// stolen session cannot guess it), the new one obeys [`validate_new_password`]. Every other session of the
+    /// user is revoked; the one making the change stays. Audited.
+    pub async fn change_password(
+        &self,
+        who: &Authenticated,
+        client: &ClientInfo,
+        token: &str,
+        current: &str,
+        new: &str,
+    ) -> ServiceResult<()> {
+        let user = &who.user;
+        let candidate = self
+            .store
+            .login_candidates(&user.email)
+            .await?
+            .into_iter()
+            .find(|c| c.user.id == user.id && c.user.tenant_id == user.tenant_id)
+            .ok_or(AuthError::Unauthenticated)?;
+        let now = Utc::now();
+        if let Some(until) = candidate.locked_until.filter(|u| *u > now) {
+            return Err(AuthError::Locked { until }.into());
+        }
+        let (attempt, phc) = (current.to_owned(), candidate.password_hash.clone());
+        let ok = tokio::task::spawn_blocking(move || verify_password(&attempt, &phc)).await.unwrap_or(false);
+        if !ok {
+            let until = now + Duration::minutes(LOCK_MINUTES);
+            let locked = self.store.record_login_failure(user.tenant_id, user.id, LOCK_THRESHOLD, until).await?;
+            self.audit(who, client, "password.change_failed", None, json!({"locked": locked.is_some()})).await?;
+            return Err(ServiceError::Invalid("the current password is wrong".into()));
+        }
+        validate_new_password(new, &user.email).map_err(ServiceError::Invalid)?;
+        if current == new {
+            return Err(ServiceError::Invalid("the new password must differ from the current one".into()));
+        }
+        let fresh = new.to_owned();
+        let hash = tokio::task::spawn_blocking(move || hash_password(&fresh))
+            .await
+            .map_err(|e| ServiceError::Conflict(format!("hashing stopped: {e}")))?;
+        self.store.set_password_hash(user.tenant_id, user.id, &hash).await?;
+        self.store.clear_login_failures(user.tenant_id, user.id).await?;
+        self.store.revoke_other_sessions(user.tenant_id, user.id, &token_hash(token)).await?;
+        self.audit(who, client, "password.change", Some(user.id.to_string()), json!({})).await
     }
 
     /// Lifts a user's login lock (an administrator's unlock path).

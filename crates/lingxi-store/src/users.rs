@@ -306,6 +306,26 @@ impl Store {
         Ok(())
     }
 
+    /// Revokes every session of a user but one (a password change keeps the session that made it).
+    pub async fn revoke_other_sessions(
+        &self,
+        tenant_id: TenantId,
+        user_id: UserId,
+        keep_token_hash: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 WHERE tenant_id = $2 AND user_id = $3 AND revoked_at IS NULL \
+             AND token_hash <> $4",
+        )
+        .bind(millis(now()))
+        .bind(tid(tenant_id))
+        .bind(user_id.to_string())
+        .bind(keep_token_hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Revokes a session of the tenant.
     pub async fn revoke_session(&self, tenant_id: TenantId, token_hash: &str) -> StoreResult<()> {
         sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE tenant_id = $2 AND token_hash = $3")
