@@ -3,7 +3,7 @@
 // (entries with per-channel answers), the bot (settings: thresholds, handoffs, chit-chat; task flows in a JSON
 // editor), multi-shop intake (marketplace exports through saved or shipped mappings, with live progress), audit log.
 // Text from the server is rendered as text.
-import { api, t, h, $, clear, initLang, onLangChange, initAuth, toast, formatDateTime, roleLabel, initials, hueOf, getToken, lang } from '/common.js';
+import { api, t, h, $, clear, initLang, onLangChange, initAuth, toast, formatDateTime, roleLabel, initials, hueOf, getToken, lang, initPasswordChange } from '/common.js';
 import { initTicketSettings } from '/admin-tickets.js';
 
 const SECTIONS = ['tenant', 'users', 'routing', 'tickets', 'kb', 'bot', 'intake', 'audit'];
@@ -16,6 +16,7 @@ const state = {
 initLang();
 const auth = initAuth({ onReady: start });
 $('#logout').addEventListener('click', () => auth.logout());
+initPasswordChange($('#change-password'), { getEmail: () => state.me && state.me.email });
 onLangChange(() => {
   renderMe(); renderUsers(); renderKb(); renderTest();
   renderGroups(); renderGroupMembers(); renderRoutingAgents(); renderRules();

@@ -5,7 +5,7 @@
 // and knowledge-base text is rendered as text.
 import {
   api, t, h, $, clear, initLang, onLangChange, initAuth, LiveSocket, wsUrl, getToken, toast, ApiError,
-  formatTime, formatDateTime, roleLabel, initials, hueOf, uuid, lang,
+  formatTime, formatDateTime, roleLabel, initials, hueOf, uuid, lang, initPasswordChange,
 } from '/common.js';
 import { initTickets } from '/tickets.js';
 
@@ -62,6 +62,7 @@ initLang();
 const tickets = initTickets({ openConversation });
 const auth = initAuth({ onReady: start, onLogout: stop });
 $('#logout').addEventListener('click', () => auth.logout());
+initPasswordChange($('#change-password'), { getEmail: () => state.me && state.me.email });
 onLangChange(() => {
   renderMe(); renderList(); renderChatHead(); renderInfo(); renderComposer(); rerenderMessages();
   renderMyStatus(); renderSegments(); renderWhy(); renderCard(); renderTyping(); renderAgentFilter();

@@ -314,6 +314,8 @@ export function initAuth({ onReady, onLogout }) {
 
   function showLogin(message) {
     ready = false;
+    // a dialog left open (e.g. 修改密码 when the session ended) must not cover the login form
+    for (const d of document.querySelectorAll('dialog[open]')) d.close();
     appView.hidden = true;
     loginView.hidden = false;
     errBox.textContent = message || '';
@@ -382,6 +384,104 @@ export function initAuth({ onReady, onLogout }) {
   })();
 
   return { logout };
+}
+
+// ---------------------------------------------------------------- change password (agent + admin top bar)
+
+/** Client-side floor for a new password; the server checks it too (and more: common passwords, the e-mail). */
+export const PASSWORD_MIN = 8;
+
+/**
+ * The 修改密码 / Change password dialog behind `button` (the top bar's button next to sign-out). `getEmail()` gives the
+ * signed-in user's e-mail (for the password manager's hidden username field). POST /api/v1/auth/password; on 204
+ * the dialog closes with a toast (the server signed the user's other sessions out; this one stays). The server's
+ * message (wrong current password, a rule the new one breaks, too many attempts) is shown in the dialog, as text.
+ */
+export function initPasswordChange(button, { getEmail } = {}) {
+  if (!button) return;
+  let dlg = null;
+  let busy = false;
+  const field = (id, key, testid, autocomplete, hintKey) => h('div', { class: 'field' },
+    h('label', { for: id, dataset: { i18n: key }, text: t(key) }),
+    h('input', {
+      id, class: 'input', type: 'password', autocomplete, maxlength: 256, required: true, spellcheck: 'false',
+      'data-testid': testid,
+    }),
+    hintKey ? h('span', { class: 'hint', dataset: { i18n: hintKey }, text: t(hintKey) }) : null);
+
+  function build() {
+    const err = h('div', { class: 'form-error', role: 'alert', 'data-testid': 'password-error', hidden: true });
+    const save = h('button', {
+      class: 'btn btn-primary', type: 'submit', 'data-testid': 'password-save', dataset: { i18n: 'password.save' },
+      text: t('password.save'),
+    });
+    const cancel = h('button', {
+      class: 'btn', type: 'button', 'data-testid': 'password-cancel', dataset: { i18n: 'password.cancel' },
+      text: t('password.cancel'), onclick: () => dlg.close(),
+    });
+    const form = h('form', { id: 'password-form', novalidate: true },
+      h('h3', { id: 'password-title', dataset: { i18n: 'password.title' }, text: t('password.title') }),
+      err,
+      // lets password managers tie the new password to the account (never shown)
+      h('input', { id: 'password-username', type: 'email', name: 'username', autocomplete: 'username', hidden: true, tabindex: -1 }),
+      field('password-current', 'password.current', 'password-current', 'current-password'),
+      field('password-new', 'password.new', 'password-new', 'new-password', 'password.new.hint'),
+      field('password-confirm', 'password.confirm', 'password-confirm', 'new-password'),
+      h('div', { class: 'dlg-actions' }, cancel, save));
+    dlg = h('dialog', { id: 'password-dialog', class: 'dialog dialog-narrow', 'aria-labelledby': 'password-title' }, form);
+    form.addEventListener('submit', (ev) => { ev.preventDefault(); submit(); });
+    // no password stays in the page once the dialog is gone
+    dlg.addEventListener('close', () => { form.reset(); err.hidden = true; err.textContent = ''; });
+    document.body.appendChild(dlg);
+  }
+
+  function fail(message, input) {
+    if (!dlg.open) return; // closed meanwhile (Esc): nothing to say
+    const err = $('[data-testid="password-error"]', dlg);
+    err.textContent = message;
+    err.hidden = false;
+    if (input) { input.focus(); input.select(); }
+  }
+
+  async function submit() {
+    if (busy) return;
+    const cur = $('#password-current', dlg);
+    const next = $('#password-new', dlg);
+    const again = $('#password-confirm', dlg);
+    $('[data-testid="password-error"]', dlg).hidden = true;
+    if (!cur.value) return fail(t('password.need_current'), cur);
+    if (next.value.length < PASSWORD_MIN) return fail(t('password.too_short', { n: PASSWORD_MIN }), next);
+    if (next.value !== again.value) return fail(t('password.mismatch'), again);
+    if (next.value === cur.value) return fail(t('password.same'), next);
+    const save = $('[data-testid="password-save"]', dlg);
+    busy = true;
+    save.disabled = true;
+    save.textContent = t('password.busy');
+    try {
+      await api('/api/v1/auth/password', {
+        method: 'POST', quiet: true, body: { current_password: cur.value, new_password: next.value },
+      });
+      dlg.close();
+      toast(t('password.changed'), 'success', 5000);
+    } catch (e) {
+      if (e.status === 401) { dlg.close(); return; } // the session is gone: the login form is shown
+      // 400 invalid_field: the server's own message says what is wrong (kept as is); 429: too many attempts
+      const wrongCurrent = /current password/i.test(e.detail);
+      fail(e.message || e.detail || t('error.generic'), wrongCurrent ? cur : (e.status === 400 ? next : null));
+    } finally {
+      busy = false;
+      save.disabled = false;
+      save.textContent = t('password.save');
+    }
+  }
+
+  button.addEventListener('click', () => {
+    if (!dlg) build();
+    if (dlg.open) return;
+    $('#password-username', dlg).value = (getEmail && getEmail()) || '';
+    dlg.showModal();
+    $('#password-current', dlg).focus();
+  });
 }
 
 export function roleLabel(role) { return t('role.' + role); }

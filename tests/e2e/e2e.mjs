@@ -11,7 +11,8 @@
 // 猜你想问 from the page's business context, a clicked guess, 您是不是想问 buttons, 👍, the order-status task flow
 // (re-asked on a bad order number, answered from the demo webhook, a failed lookup offering a human), the handoff
 // summary and the assist panel in the workspace, 交还机器人, and the admin console's Bot tab (settings, flows); the
-// admin console's Knowledge base tab: an entry given its own answer for the API channel (渠道答案), stored, badged.
+// admin console's Knowledge base tab: an entry given its own answer for the API channel (渠道答案), stored, badged;
+// the agent's 修改密码 dialog (a refusal shown, the new password checked by fresh logins, the old one set back).
 //
 //   cd tests/e2e && npm ci
 //   LINGXI_URL=http://127.0.0.1:18080 LINGXI_AGENT_EMAIL=… LINGXI_AGENT_PASSWORD=… node e2e.mjs
@@ -27,6 +28,7 @@
 // The last line printed is always "N passed, N failed". Exit status 0 only when nothing failed.
 
 import { chromium } from 'playwright-core';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -631,6 +633,134 @@ await step('agent closes the conversation; both sides show it closed', async () 
   await shot(agent, '07-agent-closed');
   await shot(visitor, '08-visitor-closed');
 });
+
+// the agent's own password (修改密码): changed in the dialog, checked through fresh logins, changed back (later steps
+// never sign the e2e agent in again, but a rerun against the same server must find the password it was given)
+const NEW_PASSWORD = `E2e-${crypto.randomBytes(12).toString('base64url')}-pw`;
+
+/** POST /api/v1/auth/login from the test itself (no page: the pages' session cookies stay as they are). */
+async function loginViaApi(email, password) {
+  const body = { email, password };
+  if (TENANT) body.tenant = TENANT;
+  const r = await fetch(BASE + '/api/v1/auth/login', {
+    method: 'POST', headers: { 'Content-Type': 'application/json', 'Accept': 'application/json' }, body: JSON.stringify(body),
+  });
+  const text = await r.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch (_) { data = text; }
+  return { status: r.status, body: data };
+}
+
+/** GET /api/v1/me with a bearer token (from loginViaApi): its status. */
+async function meWithToken(token) {
+  return (await fetch(BASE + '/api/v1/me', { headers: { 'Authorization': 'Bearer ' + token, 'Accept': 'application/json' } })).status;
+}
+
+/**
+ * Fills the open 修改密码 dialog and submits it; answers { status, body } of POST /api/v1/auth/password. A 429 (too
+ * fast) is tried once more after its Retry-After.
+ */
+async function submitPasswordDialog(page, current, next, confirm = next) {
+  for (let attempt = 0; ; attempt++) {
+    await page.fill('[data-testid="password-current"]', current);
+    await page.fill('[data-testid="password-new"]', next);
+    await page.fill('[data-testid="password-confirm"]', confirm);
+    const [res] = await Promise.all([
+      page.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/auth/password' && r.request().method() === 'POST'),
+      page.click('[data-testid="password-save"]'),
+    ]);
+    const text = await res.text().catch(() => '');
+    let body = null;
+    try { body = text ? JSON.parse(text) : null; } catch (_) { body = text; }
+    if (res.status() === 429 && attempt === 0) {
+      const wait = Math.min(15, Number(res.headers()['retry-after']) || 3);
+      await page.waitForTimeout(wait * 1000 + 200);
+      continue;
+    }
+    return { status: res.status(), body };
+  }
+}
+
+if (PASSWORD.length < 8) {
+  console.log('skip  password step: LINGXI_AGENT_PASSWORD is shorter than 8 characters, so it could not be set back');
+} else {
+  await step('agent changes the password (修改密码): the server\'s refusal is shown; the new one signs in, the old one is refused; changed back', async () => {
+    const dialog = agent.locator('#password-dialog');
+    const error = agent.locator('[data-testid="password-error"]');
+    let posts = 0;
+    const countPosts = (r) => { if (new URL(r.url()).pathname === '/api/v1/auth/password') posts++; };
+    agent.on('request', countPosts);
+    try {
+      const open = agent.locator('#app-view [data-testid="change-password"]');
+      assert((await open.textContent()).trim() === '修改密码', 'the top bar has no 修改密码 button');
+      await open.click();
+      await dialog.waitFor({ state: 'visible' });
+      for (const [id, ac] of [['password-current', 'current-password'], ['password-new', 'new-password'], ['password-confirm', 'new-password']]) {
+        const input = agent.locator(`[data-testid="${id}"]`);
+        assert(await input.getAttribute('type') === 'password', `${id} is not a password field`);
+        assert(await input.getAttribute('autocomplete') === ac, `${id} has autocomplete="${await input.getAttribute('autocomplete')}", not ${ac}`);
+      }
+
+      // checked in the page before anything is sent
+      await agent.fill('[data-testid="password-current"]', PASSWORD);
+      await agent.fill('[data-testid="password-new"]', NEW_PASSWORD);
+      await agent.fill('[data-testid="password-confirm"]', NEW_PASSWORD + 'x');
+      await agent.click('[data-testid="password-save"]');
+      await error.waitFor({ state: 'visible' });
+      assert((await error.textContent()).includes('两次输入的新密码不一致'), `a mismatched confirmation says "${(await error.textContent()).trim()}"`);
+      await agent.fill('[data-testid="password-confirm"]', 'short');
+      await agent.fill('[data-testid="password-new"]', 'short');
+      await agent.click('[data-testid="password-save"]');
+      await agent.waitForFunction(() => /8/.test(document.querySelector('[data-testid="password-error"]').textContent));
+      assert(posts === 0, `the page sent ${posts} password change(s) that it should have refused itself`);
+
+      // a wrong current password: the server's message, the dialog stays open
+      const wrong = await submitPasswordDialog(agent, PASSWORD + '-wrong', NEW_PASSWORD);
+      assert(wrong.status === 400, `a wrong current password answered ${wrong.status} ${JSON.stringify(wrong.body)}`);
+      const message = wrong.body && wrong.body.message;
+      assert(message && /current password/i.test(message), `the server's refusal does not name the current password: ${JSON.stringify(wrong.body)}`);
+      await agent.waitForFunction((m) => document.querySelector('[data-testid="password-error"]').textContent.includes(m), message);
+      assert(await error.isVisible(), 'the error is not shown');
+      assert(await dialog.isVisible(), 'the dialog closed on a refusal');
+
+      // the real change
+      await agent.evaluate(() => document.querySelectorAll('.toasts .toast').forEach((el) => el.remove()));
+      const changed = await submitPasswordDialog(agent, PASSWORD, NEW_PASSWORD);
+      assert(changed.status === 204, `the password change answered ${changed.status} ${JSON.stringify(changed.body)}`);
+      await dialog.waitFor({ state: 'hidden' });
+      await agent.locator('.toasts .toast-success', { hasText: '密码已修改，其他设备上的登录已退出' }).waitFor({ state: 'visible' });
+
+      // fresh logins: the new password works, the old one does not
+      const fresh = await loginViaApi(EMAIL, NEW_PASSWORD);
+      assert(fresh.status === 200 && fresh.body && fresh.body.token, `a login with the new password answered ${fresh.status} ${JSON.stringify(fresh.body)}`);
+      const old = await loginViaApi(EMAIL, PASSWORD);
+      assert(old.status === 401, `a login with the old password answered ${old.status} (expected 401) ${JSON.stringify(old.body)}`);
+      assert(await meWithToken(fresh.body.token) === 200, 'the new login\'s session does not work');
+
+      // back to the original password (in the dialog again): the other session (the fresh login) is signed out,
+      // this page stays signed in
+      await agent.evaluate(() => document.querySelectorAll('.toasts .toast').forEach((el) => el.remove()));
+      await agent.click('#app-view [data-testid="change-password"]');
+      await dialog.waitFor({ state: 'visible' });
+      assert(!(await agent.inputValue('[data-testid="password-current"]')), 'the dialog opened again with the last password still in it');
+      const back = await submitPasswordDialog(agent, NEW_PASSWORD, PASSWORD);
+      assert(back.status === 204, `setting the original password back answered ${back.status} ${JSON.stringify(back.body)}; the e2e agent's password is now ${NEW_PASSWORD}`);
+      await dialog.waitFor({ state: 'hidden' });
+      await agent.locator('.toasts .toast-success', { hasText: '密码已修改' }).waitFor({ state: 'visible' });
+      assert(await meWithToken(fresh.body.token) === 401, 'the other session (the fresh login) was not signed out by the change');
+      const me = await apiIn(agent, 'GET', '/api/v1/me');
+      assert(me.status === 200, `the workspace's own session answered ${me.status} after the change`);
+      assert(await agent.locator('#app-view').isVisible() && await agent.locator('#login-view').isHidden(), 'the workspace went back to the login form');
+      const again = await loginViaApi(EMAIL, PASSWORD);
+      assert(again.status === 200 && again.body && again.body.token, `a login with the original password answered ${again.status} ${JSON.stringify(again.body)}`);
+      await fetch(BASE + '/api/v1/auth/logout', { method: 'POST', headers: { 'Authorization': 'Bearer ' + again.body.token } }).catch(() => {});
+      await shot(agent, '08b-agent-password-changed');
+    } finally {
+      agent.off('request', countPosts);
+      if (await dialog.isVisible().catch(() => false)) await agent.click('[data-testid="password-cancel"]').catch(() => {});
+    }
+  });
+}
 
 // ------------------------------------------------------------------ routing (admin console, status, queue, notes, transfer)
 

@@ -513,7 +513,7 @@ pub async fn revoke_session(
 pub struct PasswordChange {
     /// The password now.
     pub current_password: String,
-    /// The new password (at least 10 characters, not a common one, not containing the e-mail).
+    /// The new password (8 to 256 characters, not a common one, not the e-mail).
     pub new_password: String,
 }
 
