@@ -12,13 +12,71 @@ use lingxi_types::{ApiError, ErrorCode, Role, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-/// The users of the tenant.
+/// A user as administrators see it: the user and whether their login is locked.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct AdminUserView {
+    /// The user.
+    #[serde(flatten)]
+    pub user: UserView,
+    /// RFC 3339: the login is locked until then after repeated failures (`null` when not locked).
+    pub locked_until: Option<String>,
+}
+
+/// The users of the tenant, with their lock state.
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin",
-    responses((status = 200, body = ItemList<UserView>), (status = 403, body = ApiError)))]
-pub async fn list_users(State(state): State<AppState>, Admin(admin): Admin) -> AppResult<Json<ItemList<UserView>>> {
+    responses((status = 200, body = ItemList<AdminUserView>), (status = 403, body = ApiError)))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+) -> AppResult<Json<ItemList<AdminUserView>>> {
     let t = &admin.who.tenant;
     let users = state.services.store.list_users(t.id).await?;
-    Ok(Json(ItemList { items: users.iter().map(|u| UserView::new(u, t)).collect() }))
+    let locks: std::collections::HashMap<UserId, chrono::DateTime<chrono::Utc>> =
+        state.services.store.locked_users(t.id, chrono::Utc::now()).await?.into_iter().collect();
+    let items = users
+        .iter()
+        .map(|u| AdminUserView {
+            user: UserView::new(u, t),
+            locked_until: locks.get(&u.id).map(|at| lingxi_types::wire::rfc3339(*at)),
+        })
+        .collect();
+    Ok(Json(ItemList { items }))
+}
+
+/// `PUT /api/v1/admin/users/{id}/role` body.
+#[derive(Deserialize, ToSchema)]
+pub struct RoleChange {
+    /// The new role.
+    pub role: Role,
+}
+
+/// Changes a user's role (effective at their next request). Only an owner grants or takes away the owner role;
+/// nobody changes their own role. Audited with the roles before and after.
+#[utoipa::path(put, path = "/api/v1/admin/users/{id}/role", tag = "admin", request_body = RoleChange,
+    params(("id" = String, Path, description = "User id")),
+    responses((status = 200, body = UserView), (status = 403, body = ApiError), (status = 404, body = ApiError),
+              (status = 409, body = ApiError)))]
+pub async fn set_role(
+    State(state): State<AppState>,
+    Client(client, _ip): Client,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+    Json(body): Json<RoleChange>,
+) -> AppResult<Json<UserView>> {
+    let id: UserId = id.parse().map_err(|_| AppError::new(ErrorCode::NotFound, "user not found"))?;
+    let t = &admin.who.tenant;
+    let before = state.services.store.user(t.id, id).await?;
+    if before.id == admin.who.user.id {
+        return Err(AppError::new(ErrorCode::Conflict, "you cannot change your own role; ask another administrator"));
+    }
+    let caller = admin.who.user.role;
+    if !may_grant(caller, body.role) || !may_grant(caller, before.role) {
+        return Err(AppError::new(ErrorCode::Forbidden, "only an owner grants or takes away the owner role"));
+    }
+    let user = state.services.store.set_user_role(t.id, id, body.role).await?;
+    let detail = serde_json::json!({"email": user.email, "from": before.role, "to": user.role});
+    state.services.audit(&admin.who, &client, "user.role", Some(user.id.to_string()), detail).await?;
+    Ok(Json(UserView::new(&user, t)))
 }
 
 /// `POST /api/v1/admin/users` body.

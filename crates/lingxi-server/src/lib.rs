@@ -86,6 +86,7 @@ impl AppState {
         admin::list_users,
         admin::create_user,
         admin::unlock_user,
+        admin::set_role,
         admin::audit_log,
         admin::tenant,
         kb::list_entries,
@@ -214,6 +215,7 @@ pub fn api_router() -> Router<AppState> {
         .route("/api/v1/agent/ws", get(agent::ws))
         .route("/api/v1/admin/users", get(admin::list_users).post(admin::create_user))
         .route("/api/v1/admin/users/{id}/unlock", post(admin::unlock_user))
+        .route("/api/v1/admin/users/{id}/role", put(admin::set_role))
         .route("/api/v1/admin/audit", get(admin::audit_log))
         .route("/api/v1/admin/tenant", get(admin::tenant))
         .route("/api/v1/kb/entries", get(kb::list_entries).post(kb::create_entry))

@@ -68,6 +68,7 @@ fn table() -> Vec<(&'static str, &'static str, Access, Value)> {
             json!({"email": "new-{n}@x.test", "name": "N", "password": "long-enough-1", "role": "agent"}),
         ),
         ("POST", "/api/v1/admin/users/{id}/unlock", Admin, json!({})),
+        ("PUT", "/api/v1/admin/users/{id}/role", Admin, json!({"role": "supervisor"})),
         ("GET", "/api/v1/admin/audit", Admin, Value::Null),
         ("GET", "/api/v1/admin/tenant", Admin, Value::Null),
         ("GET", "/api/v1/kb/entries", Member, Value::Null),

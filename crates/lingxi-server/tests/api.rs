@@ -837,3 +837,86 @@ async fn the_session_cookie_is_secure_behind_a_tls_proxy_and_http_only_always() 
     server.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_change_within_the_granting_rules_and_locks_show_in_the_user_list() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let server = TestServer::start(&sqlite_url(&dir).await).await?;
+    let shop = server.tenant("roles").await?;
+    let tenant = server.store.tenant_by_slug("roles").await?.ok_or("tenant")?;
+    let owner =
+        server.store.create_user(tenant.id, "owner@roles.test", "Owner", Role::Owner, &hash_password(PASSWORD)).await?;
+    let (_, users) = server.get("/api/v1/admin/users", &shop.admin).await?;
+    let id_of = |email: &str| {
+        users["items"]
+            .as_array()
+            .and_then(|a| a.iter().find(|u| u["email"] == email))
+            .and_then(|u| u["id"].as_str())
+            .map(str::to_owned)
+    };
+    let agent_id = id_of("agent@roles.test").ok_or("agent")?;
+    let admin_id = id_of("admin@roles.test").ok_or("admin")?;
+    let path = |id: &str| format!("/api/v1/admin/users/{id}/role");
+    let put = |token: String, id: String, role: &'static str| {
+        server.http.put(server.url(&path(&id))).bearer_auth(token).json(&json!({"role": role})).send()
+    };
+
+    // Before: the agent may not list every conversation; after the change they may, at once.
+    assert_eq!(server.get("/api/v1/conversations?view=all", &shop.agent).await?.0, 403);
+    let r = put(shop.admin.clone(), agent_id.clone(), "supervisor").await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(server.get("/api/v1/conversations?view=all", &shop.agent).await?.0, 200, "the new role applies at once");
+
+    assert_eq!(
+        put(shop.admin.clone(), agent_id.clone(), "owner").await?.status(),
+        403,
+        "an admin grants no owner role"
+    );
+    assert_eq!(
+        put(shop.admin.clone(), owner.id.to_string(), "agent").await?.status(),
+        403,
+        "an admin demotes no owner"
+    );
+    assert_eq!(
+        put(shop.admin.clone(), admin_id.clone(), "agent").await?.status(),
+        409,
+        "nobody changes their own role"
+    );
+    assert_eq!(
+        put(shop.agent.clone(), admin_id.clone(), "agent").await?.status(),
+        403,
+        "a supervisor changes no roles"
+    );
+    let owner_token = server.login("owner@roles.test").await?;
+    assert_eq!(put(owner_token, admin_id.clone(), "owner").await?.status(), 200, "an owner may");
+    let audit = server.store.audit_log(tenant.id, 100).await?;
+    let changes: Vec<&serde_json::Value> =
+        audit.iter().filter(|a| a.action == "user.role").map(|a| &a.detail).collect();
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert!(changes.iter().any(|d| d["from"] == "agent" && d["to"] == "supervisor"), "{changes:?}");
+
+    // Five wrong passwords lock the account; the list shows it until an admin unlocks it.
+    for _ in 0..5 {
+        let r = server
+            .http
+            .post(server.url("/api/v1/auth/login"))
+            .json(&json!({"email": "agent@roles.test", "password": "wrong-password"}))
+            .send()
+            .await?;
+        assert!([401, 429].contains(&r.status().as_u16()));
+    }
+    let (_, users) = server.get("/api/v1/admin/users", &shop.admin).await?;
+    let agent = users["items"]
+        .as_array()
+        .and_then(|a| a.iter().find(|u| u["email"] == "agent@roles.test"))
+        .ok_or("agent")?
+        .clone();
+    assert!(agent["locked_until"].is_string(), "{agent}");
+    assert_eq!(agent["role"], "supervisor");
+    let (code, _) = server.post(&format!("/api/v1/admin/users/{agent_id}/unlock"), &shop.admin, json!({})).await?;
+    assert_eq!(code, 200);
+    let (_, users) = server.get("/api/v1/admin/users", &shop.admin).await?;
+    assert!(users["items"].as_array().is_some_and(|a| a.iter().all(|u| u["locked_until"].is_null())), "{users}");
+    server.stop().await;
+    Ok(())
+}

@@ -197,6 +197,34 @@ impl Store {
         rows.iter().map(user).collect()
     }
 
+    /// The tenant's users whose login is locked at `now`, with when the lock ends.
+    pub async fn locked_users(
+        &self,
+        tenant_id: TenantId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<(UserId, DateTime<Utc>)>> {
+        let rows = sqlx::query("SELECT id, locked_until FROM users WHERE tenant_id = $1 AND locked_until > $2")
+            .bind(tid(tenant_id))
+            .bind(millis(now))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok((id(r, "id")?, ts(r, "locked_until")?))).collect()
+    }
+
+    /// Changes a user's role.
+    pub async fn set_user_role(&self, tenant_id: TenantId, user_id: UserId, role: Role) -> StoreResult<User> {
+        let done = sqlx::query("UPDATE users SET role = $1 WHERE tenant_id = $2 AND id = $3")
+            .bind(role.as_str())
+            .bind(tid(tenant_id))
+            .bind(user_id.to_string())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("user"));
+        }
+        self.user(tenant_id, user_id).await
+    }
+
     /// One user of the tenant.
     pub async fn user(&self, tenant_id: TenantId, user_id: UserId) -> StoreResult<User> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE tenant_id = $1 AND id = $2"))
