@@ -178,21 +178,87 @@ async function loadUsers() {
   renderUsers();
 }
 
+const ROLES = ['owner', 'admin', 'supervisor', 'agent'];
+
 function renderUsers() {
   const body = $('#users-body');
   clear(body);
   $('#users-count').textContent = state.users.length ? String(state.users.length) : '';
   if (!state.users.length) {
-    body.appendChild(h('tr', null, h('td', { colspan: '2', class: 'empty-row' }, state.usersError || t('admin.users.empty'))));
+    body.appendChild(h('tr', null, h('td', { colspan: '3', class: 'empty-row' }, state.usersError || t('admin.users.empty'))));
     return;
   }
   for (const u of state.users) {
     const av = h('span', { class: 'avatar' }, initials(u.name || u.email));
     av.style.setProperty('--hue', hueOf(u.id || u.email));
-    body.appendChild(h('tr', { dataset: { id: u.id } },
+    const err = h('div', { class: 'row-error', 'data-testid': 'user-error' });
+    err.hidden = true;
+    body.appendChild(h('tr', { dataset: { id: u.id, email: u.email || '' } },
       h('td', null, h('div', { class: 'cell-user' }, av, h('div', null, h('div', null, u.name || ''), h('div', { class: 'sub' }, u.email || '')))),
-      h('td', null, h('span', { class: 'badge plain' }, roleLabel(u.role)))));
+      h('td', null, roleSelect(u, err), err),
+      h('td', { class: 'user-lock' }, lockCell(u))));
   }
+}
+
+/** The role picker of one user: off for one's own row, and for an owner's row unless the admin is an owner. */
+function roleSelect(u, err) {
+  const me = state.me || {};
+  const isMe = (me.id && u.id === me.id) || (!!me.email && String(u.email || '').toLowerCase() === String(me.email).toLowerCase());
+  const iAmOwner = me.role === 'owner';
+  const roles = ROLES.filter((r) => r !== 'owner' || iAmOwner || u.role === 'owner');
+  if (!roles.includes(u.role)) roles.unshift(u.role); // a role this page does not know: still shown as it is
+  const sel = h('select', {
+    class: 'select role-select', 'data-testid': 'user-role', 'aria-label': t('admin.users.role'),
+    dataset: { email: u.email || '', id: u.id },
+  }, roles.map((r) => h('option', { value: r }, roleLabel(r))));
+  sel.value = u.role;
+  if (isMe) {
+    sel.disabled = true;
+    sel.title = t('admin.users.role.self');
+  } else if (u.role === 'owner' && !iAmOwner) {
+    sel.disabled = true;
+    sel.title = t('admin.users.role.owner_only');
+  }
+  sel.addEventListener('change', async () => {
+    const role = sel.value;
+    err.hidden = true;
+    sel.disabled = true;
+    try {
+      await api(`/api/v1/admin/users/${encodeURIComponent(u.id)}/role`, { method: 'PUT', body: { role }, quiet: true });
+      toast(t('admin.users.role.saved'), 'success', 1800);
+      await loadUsers();
+      renderGroupMembers();
+      loadRouting();
+    } catch (e) {
+      sel.value = u.role;
+      sel.disabled = false;
+      if (e.status === 401) return;
+      // 403: only an owner grants or takes away the owner role; 409: one's own role
+      err.textContent = e.detail;
+      err.hidden = false;
+    }
+  });
+  return sel;
+}
+
+/** "Locked until …" with an Unlock button, for a user whose login is locked after repeated failures. */
+function lockCell(u) {
+  if (!u.locked_until) return h('span', { class: 'muted small' }, '—');
+  const btn = h('button', { class: 'btn btn-sm', type: 'button', 'data-testid': 'user-unlock' }, t('admin.users.unlock'));
+  btn.addEventListener('click', async () => {
+    btn.disabled = true;
+    try {
+      await api(`/api/v1/admin/users/${encodeURIComponent(u.id)}/unlock`, { method: 'POST', quiet: true });
+      toast(t('admin.users.unlocked'), 'success', 1800);
+      await loadUsers();
+    } catch (e) {
+      btn.disabled = false;
+      if (e.status !== 401) toast(e.detail, 'error', 6000);
+    }
+  });
+  return h('div', { class: 'lock-cell' },
+    h('div', { class: 'lock-head' }, h('span', { class: 'badge badge-locked', 'data-testid': 'user-locked' }, t('admin.users.locked')), btn),
+    h('div', { class: 'sub' }, t('admin.users.locked.until', { at: formatDateTime(u.locked_until) })));
 }
 
 async function addUser(ev) {

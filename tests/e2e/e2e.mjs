@@ -1,5 +1,6 @@
 // End-to-end browser test of the Lingxi web UI: the visitor's widget on /demo, the agent workspace on /agent and
-// the admin console's Routing tab (skill groups, capacity, rules), agent status, the visitor's queue position,
+// the admin console's Routing tab (skill groups, capacity, rules) and Users tab (a locked user unlocked, a role
+// changed with the select, one's own role not editable), agent status, the visitor's queue position,
 // internal notes, transfer between two agents and a supervisor takeover; tickets (工单): the widget's "leave a
 // message", a ticket from a conversation, its life cycle, replies and notes, history, bulk actions and views;
 // the workspace: the visitor's browsing track (tracker.js) on the visitor card, unread badges and read marks,
@@ -949,6 +950,70 @@ if (!creds) {
       return el && el.value === name;
     }, RULE, { timeout: STEP_TIMEOUT });
     await shot(admin, '09-admin-routing');
+  });
+
+  await step('admin sees a locked user in the Users tab, unlocks them and makes them supervisor; their own role is not editable', async () => {
+    // a fresh agent, locked by five wrong passwords (exactly five: the login rate limit is shared with the other steps)
+    const email = `e2e-locked-${uniq}@demo.lingxi.local`;
+    const password = `E2e-${crypto.randomBytes(12).toString('base64url')}-pw`;
+    const made = await apiIn(admin, 'POST', '/api/v1/admin/users', { email, name: `E2E 锁定 ${uniq}`, password, role: 'agent' });
+    assert(made.status === 201, `creating the user to lock answered ${made.status}: ${JSON.stringify(made.body)}`);
+    const id = made.body.id;
+    let refused = 0;
+    for (let i = 0; i < 5; i++) {
+      const r = await loginViaApi(email, password + '-wrong');
+      if (r.status === 429) { assert(r.body && r.body.code !== 'rate_limited', `login attempt ${i + 1} was rate limited: ${JSON.stringify(r.body)}`); break; }
+      assert(r.status === 401, `wrong password ${i + 1} answered ${r.status} (expected 401) ${JSON.stringify(r.body)}`);
+      refused++;
+    }
+    const listed = async () => (await apiIn(admin, 'GET', '/api/v1/admin/users')).body.items.find((u) => u.id === id);
+    const before = await listed();
+    assert(before && before.locked_until, `after ${refused} wrong passwords the user is not locked: ${JSON.stringify(before)}`);
+
+    // the Users tab, read afresh (the page loaded its list before the user existed)
+    await admin.click('#admin-nav button[data-section="users"]');
+    await admin.reload({ waitUntil: 'domcontentloaded' });
+    await admin.locator('#sec-users').waitFor({ state: 'visible' });
+    const row = admin.locator(`#users-body tr[data-email="${email}"]`);
+    await row.waitFor({ state: 'visible' });
+    const badge = row.locator('[data-testid="user-locked"]');
+    await badge.waitFor({ state: 'visible' });
+    assert((await badge.textContent()).trim() === '已锁定', `the lock badge says "${(await badge.textContent()).trim()}"`);
+    assert(/\d{2}:\d{2}/.test(await row.locator('.lock-cell').textContent()), `the lock's end time is not shown: "${(await row.locator('.lock-cell').textContent()).trim()}"`);
+    await shot(admin, '09b-admin-users-locked');
+    const [unlock] = await Promise.all([
+      admin.waitForResponse((r) => new URL(r.url()).pathname === `/api/v1/admin/users/${id}/unlock` && r.request().method() === 'POST'),
+      row.locator('[data-testid="user-unlock"]').click(),
+    ]);
+    assert(unlock.status() === 200, `POST /unlock answered ${unlock.status()}`);
+    await admin.locator('.toasts .toast-success', { hasText: '已解锁' }).waitFor({ state: 'visible' });
+    await badge.waitFor({ state: 'detached' });
+    assert(await row.locator('[data-testid="user-unlock"]').count() === 0, 'the Unlock button is still shown');
+    assert((await listed()).locked_until === null, 'the server still has the user locked');
+
+    // the admin's own role: shown, not editable; the owner role is offered to owners only
+    const mine = admin.locator(`#users-body tr[data-id="${ids.admin}"] [data-testid="user-role"]`);
+    assert(await mine.isDisabled(), "the admin's own role select is not disabled");
+    assert(await mine.getAttribute('title') === '不能修改自己的角色', `the own row's tooltip is "${await mine.getAttribute('title')}"`);
+    const select = row.locator('[data-testid="user-role"]');
+    assert(await select.inputValue() === 'agent', `the new user's role shows as ${await select.inputValue()}`);
+    const myRole = (await apiIn(admin, 'GET', '/api/v1/me')).body.role;
+    const offered = await select.locator('option').evaluateAll((os) => os.map((o) => o.value));
+    assert(offered.includes('owner') === (myRole === 'owner'), `a ${myRole} is offered the roles ${offered.join(', ')}`);
+
+    // agent → supervisor with the select
+    const [put] = await Promise.all([
+      admin.waitForResponse((r) => new URL(r.url()).pathname === `/api/v1/admin/users/${id}/role` && r.request().method() === 'PUT'),
+      select.selectOption('supervisor'),
+    ]);
+    assert(put.status() === 200, `PUT /role answered ${put.status()} ${await put.text().catch(() => '')}`);
+    await admin.locator('.toasts .toast-success', { hasText: '角色已更新' }).waitFor({ state: 'visible' });
+    await admin.waitForFunction((e) => {
+      const s = document.querySelector(`#users-body tr[data-email="${e}"] [data-testid="user-role"]`);
+      return s && s.value === 'supervisor';
+    }, email, { timeout: STEP_TIMEOUT });
+    const after = await listed();
+    assert(after.role === 'supervisor', `the server has the user as ${after.role}`);
   });
 
   await step('agent sets their status to 离开 (away); the server and a reload agree', async () => {
