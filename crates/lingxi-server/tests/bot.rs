@@ -740,3 +740,24 @@ async fn the_demo_webhook_serves_the_demo_flows_only_when_there_is_a_demo() -> T
     assert_eq!(call(&bases[1], "/demo/api/returns", "LX20261203").await?.status(), 404, "no demo, no demo webhook");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_flow_webhooks_reach_only_the_allowed_loopback_ports() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(&format!("sqlite://{}?mode=rwc", dir.path().join("ssrf.db").display())).await?;
+    let shop = server.shop("ssrf").await?;
+    let (url, _hook) = order_webhook().await?;
+    let port: u16 =
+        url.split(':').nth(2).and_then(|p| p.split('/').next()).and_then(|p| p.parse().ok()).ok_or("port")?;
+    server.services.restrict_loopback_webhooks(vec![port + 1]);
+    let (code, e) = server.send("POST", "/api/v1/admin/flows", &shop.admin, Some(order_flow(&url))).await?;
+    assert_eq!(code, 400, "a loopback port that is not allowed: {e}");
+    assert!(e["message"].as_str().is_some_and(|m| m.contains("https")), "{e}");
+    let mut https = order_flow("https://shop.example.com/orders");
+    https["name"] = json!("remote");
+    assert_eq!(server.send("POST", "/api/v1/admin/flows", &shop.admin, Some(https)).await?.0, 201);
+    server.services.restrict_loopback_webhooks(vec![port]);
+    let (code, e) = server.send("POST", "/api/v1/admin/flows", &shop.admin, Some(order_flow(&url))).await?;
+    assert_eq!(code, 201, "the allowed port: {e}");
+    Ok(())
+}

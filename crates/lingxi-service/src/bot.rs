@@ -151,8 +151,35 @@ impl Services {
         Ok(out)
     }
 
-    fn checked_flow(spec: FlowSpec) -> ServiceResult<(String, String)> {
+    /// Allows plain-HTTP task-flow webhooks only to these loopback ports (HTTPS stays open). The `lingxi` binary
+    /// passes its own port, which serves the demo webhook.
+    pub fn restrict_loopback_webhooks(&self, ports: Vec<u16>) {
+        if let Ok(mut p) = self.loopback_ports.write() {
+            *p = Some(ports);
+        }
+    }
+
+    /// Checks a task flow's webhook URL against the loopback policy (its shape is checked by [`Flow::new`]).
+    fn check_loopback(&self, url: &str) -> ServiceResult<()> {
+        let Ok(parsed) = reqwest::Url::parse(url) else {
+            return Err(ServiceError::Invalid("webhook_url is not a URL".into()));
+        };
+        if parsed.scheme() != "http" {
+            return Ok(());
+        }
+        let allowed = self.loopback_ports.read().ok().and_then(|p| p.clone());
+        match (allowed, parsed.port_or_known_default()) {
+            (None, _) => Ok(()),
+            (Some(ports), Some(port)) if ports.contains(&port) => Ok(()),
+            _ => Err(ServiceError::Invalid(
+                "webhook_url: plain http:// is allowed only to this server's own demo webhook; use https://".into(),
+            )),
+        }
+    }
+
+    fn checked_flow(&self, spec: FlowSpec) -> ServiceResult<(String, String)> {
         let flow = Flow::new(spec).map_err(|e| ServiceError::Invalid(e.0))?;
+        self.check_loopback(&flow.spec().webhook_url)?;
         let spec = flow.spec();
         let encoded = serde_json::to_string(spec).map_err(|e| ServiceError::Invalid(e.to_string()))?;
         Ok((spec.name.clone(), encoded))
@@ -161,7 +188,7 @@ impl Services {
     /// Adds a task flow (validated: name, triggers, slots and their patterns, webhook URL, templates); the bot
     /// learns its triggers in the background.
     pub async fn create_bot_flow(&self, tenant_id: TenantId, spec: FlowSpec) -> ServiceResult<StoredFlow> {
-        let (name, encoded) = Self::checked_flow(spec)?;
+        let (name, encoded) = self.checked_flow(spec)?;
         let stored = self.store.create_bot_flow(tenant_id, &name, &encoded).await.map_err(taken)?;
         self.request_retrain(tenant_id);
         flow_record(stored)
@@ -169,7 +196,7 @@ impl Services {
 
     /// Replaces a task flow.
     pub async fn update_bot_flow(&self, tenant_id: TenantId, id: Uuid, spec: FlowSpec) -> ServiceResult<StoredFlow> {
-        let (name, encoded) = Self::checked_flow(spec)?;
+        let (name, encoded) = self.checked_flow(spec)?;
         let stored = self.store.update_bot_flow(tenant_id, id, &name, &encoded).await.map_err(taken)?;
         self.request_retrain(tenant_id);
         flow_record(stored)
@@ -445,6 +472,7 @@ impl Services {
     ) -> Result<String, String> {
         let url = &flow.spec().webhook_url;
         check_webhook_url(url).map_err(|e| e.0)?;
+        self.check_loopback(url).map_err(|e| e.to_string())?;
         let body = json!({
             "flow": flow.name(),
             "slots": slots,

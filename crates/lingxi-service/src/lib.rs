@@ -99,6 +99,9 @@ pub struct Services {
     tickets: Arc<tickets::TicketModels>,
     /// This node's name in claims (SLA timers).
     node: String,
+    /// The loopback ports plain-HTTP task-flow webhooks may call (`None`: any; the `lingxi` binary allows only its
+    /// own port, for the demo webhook, so that a tenant cannot reach other services of the host).
+    loopback_ports: Arc<std::sync::RwLock<Option<Vec<u16>>>>,
 }
 
 impl Services {
@@ -111,6 +114,7 @@ impl Services {
             kb: Arc::default(),
             tickets: Arc::default(),
             node: format!("node-{}", uuid::Uuid::now_v7()),
+            loopback_ports: Arc::default(),
         }
     }
 }

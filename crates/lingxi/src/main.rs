@@ -210,6 +210,9 @@ async fn serve(bind: SocketAddr, no_demo: bool, no_rate_limits: bool, db: DbArgs
     let state = lingxi_server::AppState::with_limits(services, demo_tenant.as_ref().map(|d| d.slug.clone()), limits);
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
     let addr = listener.local_addr()?;
+    // Plain-HTTP flow webhooks may reach only this server's own port (the demo webhook), not the host's other
+    // services.
+    state.services.restrict_loopback_webhooks(vec![addr.port()]);
     if let Some(demo) = &demo_tenant {
         // The demo flows call the demo webhook of this very server, over loopback.
         let base = format!("http://{}", SocketAddr::new(loopback_of(addr.ip()), addr.port()));
