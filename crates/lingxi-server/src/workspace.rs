@@ -502,10 +502,20 @@ impl From<VisitorCard> for VisitorCardView {
     responses((status = 200, body = VisitorCardView), (status = 404, body = ApiError)))]
 pub async fn card(
     State(state): State<AppState>,
+    Client(client, _ip): Client,
     agent: Agent,
     Path(id): Path<String>,
 ) -> AppResult<Json<VisitorCardView>> {
-    Ok(Json(state.services.visitor_card(&agent.who, parse("visitor", &id)?).await?.into()))
+    let card = state.services.visitor_card(&agent.who, parse("visitor", &id)?).await?;
+    // Supervisors and above see contact data unmasked: each such view is audited.
+    let v = &card.visitor;
+    if agent.who.user.role != lingxi_types::Role::Agent && (v.email.is_some() || v.phone.is_some()) {
+        let fields: Vec<&str> =
+            [v.email.as_ref().map(|_| "email"), v.phone.as_ref().map(|_| "phone")].into_iter().flatten().collect();
+        let detail = serde_json::json!({ "fields": fields });
+        state.services.audit(&agent.who, &client, "pii.view", Some(v.id.to_string()), detail).await?;
+    }
+    Ok(Json(card.into()))
 }
 
 /// `PATCH /api/v1/visitors/{id}` body.

@@ -920,3 +920,39 @@ async fn roles_change_within_the_granting_rules_and_locks_show_in_the_user_list(
     server.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unmasked_view_of_contact_data_is_audited_and_a_masked_one_is_not() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let server = TestServer::start(&sqlite_url(&dir).await).await?;
+    let shop = server.tenant("pii").await?;
+    let r = server
+        .http
+        .post(server.url("/api/v1/widget/sessions"))
+        .json(&json!({"widget_key": shop.widget_key, "visitor": {"name": "Tom"}}))
+        .send()
+        .await?;
+    let session: Value = r.json().await?;
+    let visitor = session["visitor_id"].as_str().ok_or("visitor")?.to_owned();
+    let r = server
+        .http
+        .patch(server.url(&format!("/api/v1/visitors/{visitor}")))
+        .bearer_auth(&shop.agent)
+        .json(&json!({"email": "zhang.san@example.com", "phone": "13812345678"}))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    let tenant = server.store.tenant_by_slug("pii").await?.ok_or("tenant")?;
+    let views = |audit: &[lingxi_store::AuditRecord]| audit.iter().filter(|a| a.action == "pii.view").count();
+    let (_, masked) = server.get(&format!("/api/v1/visitors/{visitor}/card"), &shop.agent).await?;
+    assert_ne!(masked["visitor"]["email"], "zhang.san@example.com", "{masked}");
+    assert_eq!(views(&server.store.audit_log(tenant.id, 100).await?), 0, "a masked view is not a PII view");
+    let (_, whole) = server.get(&format!("/api/v1/visitors/{visitor}/card"), &shop.admin).await?;
+    assert_eq!(whole["visitor"]["email"], "zhang.san@example.com");
+    let audit = server.store.audit_log(tenant.id, 100).await?;
+    let view = audit.iter().find(|a| a.action == "pii.view").ok_or("no pii.view")?;
+    assert_eq!(view.target.as_deref(), Some(visitor.as_str()));
+    assert_eq!(view.detail["fields"], json!(["email", "phone"]));
+    server.stop().await;
+    Ok(())
+}
