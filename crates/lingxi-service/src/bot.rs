@@ -17,6 +17,7 @@ use lingxi_store::{DecisionRecord, NewDecision, NewMessage, StoreError};
 use lingxi_types::*;
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long a task flow's webhook may take.
@@ -24,6 +25,13 @@ pub const FLOW_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How many 猜你想问 questions are offered at a time.
 pub const GUESSES: usize = 4;
+
+/// How long the most-asked counts behind the guesses are reused.
+const POPULAR_TTL: Duration = Duration::from_secs(60);
+
+/// The most-asked entries per tenant, with when they were counted.
+pub(crate) type PopularCache =
+    std::sync::Mutex<std::collections::HashMap<TenantId, (Instant, Arc<Vec<(EntryId, u64)>>)>>;
 
 /// How many "did you mean" candidates are offered.
 const SUGGESTIONS: usize = 3;
@@ -512,13 +520,7 @@ impl Services {
             return Ok(Vec::new());
         }
         let now = Utc::now();
-        let popular: Vec<(EntryId, u64)> = self
-            .store
-            .popular_entries(conversation.tenant_id, now - TimeDelta::days(7), 20)
-            .await?
-            .into_iter()
-            .map(|(e, n)| (e, n.max(0) as u64))
-            .collect();
+        let popular = self.popular(conversation.tenant_id).await?;
         let mut context: Vec<(String, String)> =
             conversation.context.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         if let Some(page) = &conversation.entry_page
@@ -528,6 +530,31 @@ impl Services {
         }
         let input = GuessInput { context: &context, tags: &visitor.tags, popular: &popular, lang, exclude };
         Ok(options(&guesses(kb, &input, GUESSES, now), GUESSES))
+    }
+
+    /// The entries answered most in the last 7 days (at most 50, most first). Computed from the stored decisions
+    /// at most once a minute per tenant: guesses follow every answer, and the count need not be to the second.
+    async fn popular(&self, tenant_id: TenantId) -> ServiceResult<Arc<Vec<(EntryId, u64)>>> {
+        let fresh = |at: &Instant| at.elapsed() < POPULAR_TTL;
+        if let Ok(cache) = self.popular.lock()
+            && let Some((at, list)) = cache.get(&tenant_id)
+            && fresh(at)
+        {
+            return Ok(list.clone());
+        }
+        let since = Utc::now() - TimeDelta::days(7);
+        let list: Arc<Vec<(EntryId, u64)>> = Arc::new(
+            self.store
+                .popular_entries(tenant_id, since, 50)
+                .await?
+                .into_iter()
+                .map(|(e, n)| (e, n.max(0) as u64))
+                .collect(),
+        );
+        if let Ok(mut cache) = self.popular.lock() {
+            cache.insert(tenant_id, (Instant::now(), list.clone()));
+        }
+        Ok(list)
     }
 
     /// Up to four topics (top-level categories) with one question each, for an admitted question.
@@ -541,13 +568,7 @@ impl Services {
             return Ok(Vec::new());
         }
         let now = Utc::now();
-        let popular: Vec<(EntryId, u64)> = self
-            .store
-            .popular_entries(tenant_id, now - TimeDelta::days(7), 50)
-            .await?
-            .into_iter()
-            .map(|(e, n)| (e, n.max(0) as u64))
-            .collect();
+        let popular = self.popular(tenant_id).await?;
         Ok(by_category(kb, &popular, lang, GUESSES, now))
     }
 

@@ -102,6 +102,8 @@ pub struct Services {
     /// The loopback ports plain-HTTP task-flow webhooks may call (`None`: any; the `lingxi` binary allows only its
     /// own port, for the demo webhook, so that a tenant cannot reach other services of the host).
     loopback_ports: Arc<std::sync::RwLock<Option<Vec<u16>>>>,
+    /// The most-asked entries behind 猜你想问, per tenant, recounted at most once a minute.
+    popular: Arc<bot::PopularCache>,
 }
 
 impl Services {
@@ -115,6 +117,7 @@ impl Services {
             tickets: Arc::default(),
             node: format!("node-{}", uuid::Uuid::now_v7()),
             loopback_ports: Arc::default(),
+            popular: Arc::default(),
         }
     }
 }
