@@ -494,7 +494,8 @@ await step('typing: the agent sees the visitor typing, and the indicator goes wh
 await step('visitor text with HTML is shown literally in the workspace (no <img> created)', async () => {
   await visitor.locator(W.input).fill(XSS);
   await visitor.locator(W.input).press('Enter');
-  const bubble = agent.locator('#messages .msg.visitor .bubble', { hasText: uniq }).last();
+  // match this message only: the earlier typed message carries uniq too
+  const bubble = agent.locator('#messages .msg.visitor .bubble', { hasText: `测试 ${uniq}` }).last();
   await bubble.waitFor({ state: 'visible' });
   const text = await bubble.textContent();
   assert(text === XSS, `the workspace shows ${JSON.stringify(text)} instead of the literal text`);
