@@ -1,14 +1,14 @@
 //! Administration: users and the tenant's settings (the knowledge base is in `kb`).
 
 use crate::AppState;
-use crate::auth::{Admin, Client, may_grant};
+use crate::auth::{Can, Client, may_grant, perm};
 use crate::error::{AppError, AppResult, Json, Query};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use lingxi_service::{hash_password, validate_new_password};
 use lingxi_types::wire::{ItemList, UserView};
-use lingxi_types::{ApiError, ErrorCode, Role, UserId};
+use lingxi_types::{ApiError, ApiTokenId, CustomRole, CustomRoleId, ErrorCode, Permission, Permissions, Role, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -27,7 +27,7 @@ pub struct AdminUserView {
     responses((status = 200, body = ItemList<AdminUserView>), (status = 403, body = ApiError)))]
 pub async fn list_users(
     State(state): State<AppState>,
-    Admin(admin): Admin,
+    Can(admin, _): Can<perm::ManageUsers>,
 ) -> AppResult<Json<ItemList<AdminUserView>>> {
     let t = &admin.who.tenant;
     let users = state.services.store.list_users(t.id).await?;
@@ -46,12 +46,16 @@ pub async fn list_users(
 /// `PUT /api/v1/admin/users/{id}/role` body.
 #[derive(Deserialize, ToSchema)]
 pub struct RoleChange {
-    /// The new role.
+    /// The new built-in role (`agent` when a custom role is given).
     pub role: Role,
+    /// A custom role of the tenant whose permissions replace the built-in role's.
+    #[serde(default)]
+    pub custom_role: Option<CustomRoleId>,
 }
 
-/// Changes a user's role (effective at their next request). Only an owner grants or takes away the owner role;
-/// nobody changes their own role. Audited with the roles before and after.
+/// Changes a user's role, built-in or custom (effective at their next request). Only an owner grants or takes away
+/// the owner role; nobody grants permissions they lack, changes someone who holds more than they do, or changes
+/// their own role. Audited with the roles before and after.
 #[utoipa::path(put, path = "/api/v1/admin/users/{id}/role", tag = "admin", request_body = RoleChange,
     params(("id" = String, Path, description = "User id")),
     responses((status = 200, body = UserView), (status = 403, body = ApiError), (status = 404, body = ApiError),
@@ -59,24 +63,231 @@ pub struct RoleChange {
 pub async fn set_role(
     State(state): State<AppState>,
     Client(client, _ip): Client,
-    Admin(admin): Admin,
+    Can(admin, _): Can<perm::ManageUsers>,
     Path(id): Path<String>,
     Json(body): Json<RoleChange>,
 ) -> AppResult<Json<UserView>> {
     let id: UserId = id.parse().map_err(|_| AppError::new(ErrorCode::NotFound, "user not found"))?;
-    let t = &admin.who.tenant;
-    let before = state.services.store.user(t.id, id).await?;
-    if before.id == admin.who.user.id {
-        return Err(AppError::new(ErrorCode::Conflict, "you cannot change your own role; ask another administrator"));
+    let user = state.services.set_user_access(&admin.who, &client, id, body.role, body.custom_role).await?;
+    Ok(Json(UserView::new(&user, &admin.who.tenant)))
+}
+
+/// One permission, with its labels.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct PermissionInfo {
+    /// Its name.
+    pub name: Permission,
+    /// Chinese label.
+    pub label_zh: String,
+    /// English label.
+    pub label_en: String,
+}
+
+/// A built-in role and what it may do.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct BuiltInRole {
+    /// The role.
+    pub role: Role,
+    /// Its permissions.
+    pub permissions: Permissions,
+}
+
+/// The roles of the tenant: every permission, the built-in roles and the custom roles.
+#[derive(Serialize, ToSchema)]
+pub struct RolesView {
+    /// Every permission, in order.
+    pub permissions: Vec<PermissionInfo>,
+    /// The built-in roles.
+    pub built_in: Vec<BuiltInRole>,
+    /// The tenant's custom roles.
+    pub custom: Vec<CustomRole>,
+}
+
+/// The permissions, the built-in roles and the tenant's custom roles.
+#[utoipa::path(get, path = "/api/v1/admin/roles", tag = "admin",
+    responses((status = 200, body = RolesView), (status = 403, body = ApiError)))]
+pub async fn roles(State(state): State<AppState>, Can(admin, _): Can<perm::ManageUsers>) -> AppResult<Json<RolesView>> {
+    let custom = state.services.custom_roles(&admin.who).await?;
+    Ok(Json(RolesView {
+        permissions: Permission::ALL
+            .iter()
+            .map(|p| PermissionInfo { name: *p, label_zh: p.label().0.into(), label_en: p.label().1.into() })
+            .collect(),
+        built_in: Role::ALL.iter().map(|r| BuiltInRole { role: *r, permissions: r.permissions() }).collect(),
+        custom,
+    }))
+}
+
+/// A custom role to save.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleInput {
+    /// Its name (1 to 80 characters, unique in the tenant, not a built-in role's).
+    pub name: String,
+    /// What it is for (up to 500 characters).
+    #[serde(default)]
+    pub description: String,
+    /// Its permissions (the workspace permission is always added); only ones the caller holds.
+    pub permissions: Permissions,
+}
+
+/// Creates a custom role. Audited.
+#[utoipa::path(post, path = "/api/v1/admin/roles", tag = "admin", request_body = RoleInput,
+    responses((status = 201, body = CustomRole), (status = 400, body = ApiError), (status = 403, body = ApiError),
+              (status = 409, body = ApiError)))]
+pub async fn create_role(
+    State(state): State<AppState>,
+    Client(client, _ip): Client,
+    Can(admin, _): Can<perm::ManageUsers>,
+    Json(body): Json<RoleInput>,
+) -> AppResult<Response> {
+    let role = state
+        .services
+        .save_custom_role(&admin.who, &client, None, &body.name, &body.description, body.permissions)
+        .await?;
+    Ok((StatusCode::CREATED, Json(role)).into_response())
+}
+
+fn role_id(id: &str) -> Result<CustomRoleId, AppError> {
+    id.parse().map_err(|_| AppError::new(ErrorCode::NotFound, "role not found"))
+}
+
+/// Changes a custom role; its users have the new permissions at their next request. Audited.
+#[utoipa::path(put, path = "/api/v1/admin/roles/{id}", tag = "admin", request_body = RoleInput,
+    params(("id" = String, Path, description = "Custom role id")),
+    responses((status = 200, body = CustomRole), (status = 400, body = ApiError), (status = 403, body = ApiError),
+              (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+pub async fn update_role(
+    State(state): State<AppState>,
+    Client(client, _ip): Client,
+    Can(admin, _): Can<perm::ManageUsers>,
+    Path(id): Path<String>,
+    Json(body): Json<RoleInput>,
+) -> AppResult<Json<CustomRole>> {
+    let id = role_id(&id)?;
+    let role = state
+        .services
+        .save_custom_role(&admin.who, &client, Some(id), &body.name, &body.description, body.permissions)
+        .await?;
+    Ok(Json(role))
+}
+
+/// Deletes a custom role nobody holds (409 while someone does). Audited.
+#[utoipa::path(delete, path = "/api/v1/admin/roles/{id}", tag = "admin",
+    params(("id" = String, Path, description = "Custom role id")),
+    responses((status = 204), (status = 403, body = ApiError), (status = 404, body = ApiError),
+              (status = 409, body = ApiError)))]
+pub async fn delete_role(
+    State(state): State<AppState>,
+    Client(client, _ip): Client,
+    Can(admin, _): Can<perm::ManageUsers>,
+    Path(id): Path<String>,
+) -> AppResult<StatusCode> {
+    state.services.delete_custom_role(&admin.who, &client, role_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An API token as listed (never the token).
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ApiTokenView {
+    /// Id.
+    pub id: ApiTokenId,
+    /// What it is for.
+    pub name: String,
+    /// Its first characters, to recognise it.
+    pub prefix: String,
+    /// What it may do (narrowed at each use to what its creator may do then).
+    pub permissions: Permissions,
+    /// The user it acts as.
+    pub user_id: UserId,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339; `null`: never expires.
+    pub expires_at: Option<String>,
+    /// RFC 3339; to the minute.
+    pub last_used_at: Option<String>,
+    /// RFC 3339, when revoked.
+    pub revoked_at: Option<String>,
+}
+
+impl From<lingxi_store::ApiTokenRecord> for ApiTokenView {
+    fn from(r: lingxi_store::ApiTokenRecord) -> Self {
+        use lingxi_types::wire::rfc3339;
+        Self {
+            id: r.id,
+            name: r.name,
+            prefix: r.prefix,
+            permissions: r.permissions,
+            user_id: r.user_id,
+            created_at: rfc3339(r.created_at),
+            expires_at: r.expires_at.map(rfc3339),
+            last_used_at: r.last_used_at.map(rfc3339),
+            revoked_at: r.revoked_at.map(rfc3339),
+        }
     }
-    let caller = admin.who.user.role;
-    if !may_grant(caller, body.role) || !may_grant(caller, before.role) {
-        return Err(AppError::new(ErrorCode::Forbidden, "only an owner grants or takes away the owner role"));
-    }
-    let user = state.services.store.set_user_role(t.id, id, body.role).await?;
-    let detail = serde_json::json!({"email": user.email, "from": before.role, "to": user.role});
-    state.services.audit(&admin.who, &client, "user.role", Some(user.id.to_string()), detail).await?;
-    Ok(Json(UserView::new(&user, t)))
+}
+
+/// The tenant's API tokens, newest first, revoked ones included.
+#[utoipa::path(get, path = "/api/v1/admin/api-tokens", tag = "admin",
+    responses((status = 200, body = ItemList<ApiTokenView>), (status = 403, body = ApiError)))]
+pub async fn api_tokens(
+    State(state): State<AppState>,
+    Can(admin, _): Can<perm::ManageApiTokens>,
+) -> AppResult<Json<ItemList<ApiTokenView>>> {
+    let items = state.services.api_tokens(&admin.who).await?.into_iter().map(Into::into).collect();
+    Ok(Json(ItemList { items }))
+}
+
+/// `POST /api/v1/admin/api-tokens` body.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTokenInput {
+    /// What it is for (1 to 80 characters).
+    pub name: String,
+    /// What it may do: only permissions the caller holds.
+    pub permissions: Permissions,
+    /// Days until it stops working (1 to 3650); absent: never.
+    #[serde(default)]
+    pub expires_in_days: Option<i64>,
+}
+
+/// A new API token: the token is shown this once.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct CreatedToken {
+    /// The token, for `Authorization: Bearer`; only its hash is kept.
+    pub token: String,
+    /// The token as listed.
+    pub item: ApiTokenView,
+}
+
+/// Creates an API token acting as the caller within the given permissions. Audited.
+#[utoipa::path(post, path = "/api/v1/admin/api-tokens", tag = "admin", request_body = NewTokenInput,
+    responses((status = 201, body = CreatedToken), (status = 400, body = ApiError), (status = 403, body = ApiError)))]
+pub async fn create_api_token(
+    State(state): State<AppState>,
+    Client(client, _ip): Client,
+    Can(admin, _): Can<perm::ManageApiTokens>,
+    Json(body): Json<NewTokenInput>,
+) -> AppResult<Response> {
+    let (token, record) = state
+        .services
+        .create_api_token(&admin.who, &client, &body.name, body.permissions, body.expires_in_days)
+        .await?;
+    Ok((StatusCode::CREATED, Json(CreatedToken { token, item: record.into() })).into_response())
+}
+
+/// Revokes an API token at once. Audited.
+#[utoipa::path(delete, path = "/api/v1/admin/api-tokens/{id}", tag = "admin",
+    params(("id" = String, Path, description = "API token id")),
+    responses((status = 200, body = ApiTokenView), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+pub async fn revoke_api_token(
+    State(state): State<AppState>,
+    Client(client, _ip): Client,
+    Can(admin, _): Can<perm::ManageApiTokens>,
+    Path(id): Path<String>,
+) -> AppResult<Json<ApiTokenView>> {
+    let id: ApiTokenId = id.parse().map_err(|_| AppError::new(ErrorCode::NotFound, "api token not found"))?;
+    Ok(Json(state.services.revoke_api_token(&admin.who, &client, id).await?.into()))
 }
 
 /// `POST /api/v1/admin/users` body.
@@ -105,7 +316,7 @@ pub fn valid_email(email: &str) -> bool {
 pub async fn create_user(
     State(state): State<AppState>,
     Client(client, _ip): Client,
-    Admin(admin): Admin,
+    Can(admin, _): Can<perm::ManageUsers>,
     Json(body): Json<CreateUser>,
 ) -> AppResult<Response> {
     let email = body.email.trim().to_lowercase();
@@ -117,7 +328,7 @@ pub async fn create_user(
         return Err(AppError::new(ErrorCode::InvalidField, "name must be 1 to 100 characters"));
     }
     validate_new_password(&body.password, &email).map_err(|m| AppError::new(ErrorCode::InvalidField, m))?;
-    if !may_grant(admin.who.user.role, body.role) {
+    if !may_grant(admin.who.user.role, body.role) || !body.role.permissions().is_subset(admin.who.permissions) {
         return Err(AppError::new(ErrorCode::Forbidden, "you cannot grant that role"));
     }
     let password = body.password.clone();
@@ -138,7 +349,7 @@ pub async fn create_user(
 pub async fn unlock_user(
     State(state): State<AppState>,
     Client(client, _ip): Client,
-    Admin(admin): Admin,
+    Can(admin, _): Can<perm::ManageUsers>,
     Path(id): Path<String>,
 ) -> AppResult<Json<UserView>> {
     let id: UserId = id.parse().map_err(|_| AppError::new(ErrorCode::NotFound, "user not found"))?;
@@ -177,7 +388,7 @@ pub struct AuditView {
     responses((status = 200, body = ItemList<AuditView>), (status = 403, body = ApiError)))]
 pub async fn audit_log(
     State(state): State<AppState>,
-    Admin(admin): Admin,
+    Can(admin, _): Can<perm::ViewAudit>,
     Query(q): Query<AuditQuery>,
 ) -> AppResult<Json<ItemList<AuditView>>> {
     let rows = state.services.store.audit_log(admin.who.tenant.id, q.limit.unwrap_or(200)).await?;
@@ -213,7 +424,7 @@ pub struct TenantView {
 /// The tenant's settings, with the widget key.
 #[utoipa::path(get, path = "/api/v1/admin/tenant", tag = "admin",
     responses((status = 200, body = TenantView), (status = 403, body = ApiError)))]
-pub async fn tenant(Admin(admin): Admin) -> Json<TenantView> {
+pub async fn tenant(Can(admin, _): Can<perm::ManageSettings>) -> Json<TenantView> {
     let t = &admin.who.tenant;
     Json(TenantView {
         id: t.id.to_string(),

@@ -1,7 +1,7 @@
 //! The agent workspace: login, conversations, replies and the live event socket.
 
 use crate::AppState;
-use crate::auth::{Agent, Client, SESSION_COOKIE};
+use crate::auth::{Agent, Client, SESSION_COOKIE, SessionUser, Signed};
 use crate::error::{AppError, AppResult, Json, Query};
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
@@ -77,7 +77,11 @@ pub fn over_tls(headers: &axum::http::HeaderMap) -> bool {
 /// Ends the current session.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
     responses((status = 204), (status = 401, body = ApiError)))]
-pub async fn logout(State(state): State<AppState>, Client(client, _ip): Client, agent: Agent) -> AppResult<Response> {
+pub async fn logout(
+    State(state): State<AppState>,
+    Client(client, _ip): Client,
+    SessionUser(agent): SessionUser,
+) -> AppResult<Response> {
     state.services.logout(&agent.who, &client, &agent.token).await?;
     let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
@@ -85,8 +89,11 @@ pub async fn logout(State(state): State<AppState>, Client(client, _ip): Client, 
 
 /// The signed-in user.
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth", responses((status = 200, body = UserView), (status = 401, body = ApiError)))]
-pub async fn me(agent: Agent) -> Json<UserView> {
-    Json(UserView::new(&agent.who.user, &agent.who.tenant))
+pub async fn me(Signed(agent): Signed) -> Json<UserView> {
+    let mut view = UserView::new(&agent.who.user, &agent.who.tenant);
+    view.permissions = Some(agent.who.permissions);
+    view.api_token = agent.who.api_token;
+    Json(view)
 }
 
 /// `GET /api/v1/conversations` query.
@@ -319,10 +326,7 @@ struct Scope {
 impl Scope {
     async fn new(services: &Services, who: &Authenticated) -> Scope {
         let mut scope = Scope {
-            all: matches!(
-                who.user.role,
-                lingxi_types::Role::Owner | lingxi_types::Role::Admin | lingxi_types::Role::Supervisor
-            ),
+            all: who.can(lingxi_types::Permission::SuperviseConversations),
             me: who.user.id,
             groups: Default::default(),
             seen: Default::default(),
@@ -475,7 +479,10 @@ pub struct SessionView {
 /// The caller's live sessions, so they can see where they are signed in.
 #[utoipa::path(get, path = "/api/v1/auth/sessions", tag = "auth",
     responses((status = 200, body = ItemList<SessionView>), (status = 401, body = ApiError)))]
-pub async fn sessions(State(state): State<AppState>, agent: Agent) -> AppResult<Json<ItemList<SessionView>>> {
+pub async fn sessions(
+    State(state): State<AppState>,
+    SessionUser(agent): SessionUser,
+) -> AppResult<Json<ItemList<SessionView>>> {
     use lingxi_types::wire::rfc3339;
     let items = state.services.my_sessions(&agent.who).await?;
     Ok(Json(ItemList {
@@ -500,7 +507,7 @@ pub async fn sessions(State(state): State<AppState>, agent: Agent) -> AppResult<
 pub async fn revoke_session(
     State(state): State<AppState>,
     Client(client, _ip): Client,
-    agent: Agent,
+    SessionUser(agent): SessionUser,
     Path(id): Path<String>,
 ) -> AppResult<StatusCode> {
     check_len("id", &id, 64)?;
@@ -525,7 +532,7 @@ pub struct PasswordChange {
 pub async fn change_password(
     State(state): State<AppState>,
     Client(client, ip): Client,
-    agent: Agent,
+    SessionUser(agent): SessionUser,
     Json(body): Json<PasswordChange>,
 ) -> AppResult<StatusCode> {
     state.limits.login(ip)?;

@@ -7,7 +7,8 @@ use axum::extract::FromRequestParts;
 use axum::http::Method;
 use axum::http::request::Parts;
 use lingxi_service::{Authenticated, ClientInfo};
-use lingxi_types::{ErrorCode, Role};
+use lingxi_types::{ErrorCode, Permission, Role};
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 
 /// The name of the session cookie.
@@ -45,19 +46,109 @@ fn cookie(parts: &Parts, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
+/// Authenticates the request (session cookie, bearer session token or API token), without a permission check.
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Agent, AppError> {
+    let (token, from_cookie) = presented_token(parts)
+        .or_else(|| query_token(parts).map(|t| (t, false)))
+        .ok_or_else(|| AppError::new(ErrorCode::Unauthenticated, "sign in first"))?;
+    let state_changing = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if from_cookie && state_changing && !parts.headers.contains_key(CSRF_HEADER) {
+        return Err(AppError::new(ErrorCode::CsrfRequired, "cookie-authenticated changes need X-Lingxi-Csrf"));
+    }
+    let who = state.services.authenticate(&token).await?;
+    Ok(Agent { who, token })
+}
+
+fn forbidden(p: Permission) -> AppError {
+    let (_, en) = p.label();
+    AppError::new(ErrorCode::Forbidden, format!("this needs the permission {} ({en})", p.as_str()))
+}
+
+/// A workspace user: signed in and holding [`Permission::Workspace`].
 impl FromRequestParts<AppState> for Agent {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let (token, from_cookie) = presented_token(parts)
-            .or_else(|| query_token(parts).map(|t| (t, false)))
-            .ok_or_else(|| AppError::new(ErrorCode::Unauthenticated, "sign in first"))?;
-        let state_changing = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-        if from_cookie && state_changing && !parts.headers.contains_key(CSRF_HEADER) {
-            return Err(AppError::new(ErrorCode::CsrfRequired, "cookie-authenticated changes need X-Lingxi-Csrf"));
+        let agent = authenticate(parts, state).await?;
+        if !agent.who.can(Permission::Workspace) {
+            return Err(forbidden(Permission::Workspace));
         }
-        let who = state.services.authenticate(&token).await?;
-        Ok(Agent { who, token })
+        Ok(agent)
+    }
+}
+
+/// Anyone signed in, a session or an API token, whatever their permissions (`GET /me`).
+pub struct Signed(pub Agent);
+
+impl FromRequestParts<AppState> for Signed {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Signed(authenticate(parts, state).await?))
+    }
+}
+
+/// A user signed in with a login session, not an API token (logout, sessions, password).
+pub struct SessionUser(pub Agent);
+
+impl FromRequestParts<AppState> for SessionUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let agent = authenticate(parts, state).await?;
+        if agent.who.api_token.is_some() {
+            return Err(AppError::new(ErrorCode::Forbidden, "this needs a signed-in user, not an API token"));
+        }
+        Ok(SessionUser(agent))
+    }
+}
+
+/// A permission a route needs, as a type (see [`Can`]).
+pub trait Needs {
+    /// The permission.
+    const PERMISSION: Permission;
+}
+
+/// The permissions as types, one per [`Permission`].
+pub mod perm {
+    use super::Needs;
+    use lingxi_types::Permission;
+
+    macro_rules! markers {
+        ($($name:ident),+) => {$(
+            #[doc = concat!("Needs [`Permission::", stringify!($name), "`].")]
+            pub struct $name;
+            impl Needs for $name {
+                const PERMISSION: Permission = Permission::$name;
+            }
+        )+};
+    }
+
+    markers!(
+        ManageKb,
+        ManageBot,
+        ManageRouting,
+        ManageTickets,
+        ManageUsers,
+        ViewAudit,
+        ManageSettings,
+        ManageApiTokens,
+        ManageCustomerData
+    );
+}
+
+/// A signed-in user or API token holding the permission `P` (a user need not hold the workspace permission).
+pub struct Can<P: Needs>(pub Agent, pub PhantomData<P>);
+
+impl<P: Needs> FromRequestParts<AppState> for Can<P> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let agent = authenticate(parts, state).await?;
+        if !agent.who.can(P::PERMISSION) {
+            return Err(forbidden(P::PERMISSION));
+        }
+        Ok(Can(agent, PhantomData))
     }
 }
 
@@ -74,21 +165,6 @@ fn query_token(parts: &Parts) -> Option<String> {
         .filter_map(|kv| kv.split_once('='))
         .find(|(k, _)| *k == "token")
         .map(|(_, v)| v.to_owned())
-}
-
-/// A signed-in user whose role may administer the tenant.
-pub struct Admin(pub Agent);
-
-impl FromRequestParts<AppState> for Admin {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let agent = Agent::from_request_parts(parts, state).await?;
-        if !agent.who.user.role.can_administer() {
-            return Err(AppError::new(ErrorCode::Forbidden, "this needs the admin or owner role"));
-        }
-        Ok(Admin(agent))
-    }
 }
 
 /// Where the request comes from: the peer address (when the server was started with connect info) and the
@@ -109,11 +185,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
     }
 }
 
-/// Whether `role` may assign `target` to a new user: nobody can create a role above their own.
+/// Whether `role` may assign `target` to a new user: only an owner makes owners.
 pub fn may_grant(role: Role, target: Role) -> bool {
-    match role {
-        Role::Owner => true,
-        Role::Admin => target != Role::Owner,
-        _ => false,
-    }
+    role == Role::Owner || target != Role::Owner
 }

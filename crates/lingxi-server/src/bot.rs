@@ -2,7 +2,7 @@
 //! and the bot taking the conversation back.
 
 use crate::AppState;
-use crate::auth::{Admin, Agent, Client};
+use crate::auth::{Agent, Can, Client, perm};
 use crate::error::{AppError, AppResult, Json};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -34,7 +34,10 @@ pub struct BotSettingsDoc(pub BotSettings);
 /// The tenant's bot settings (the defaults, with the built-in chit-chat set, until saved).
 #[utoipa::path(get, path = "/api/v1/admin/bot", tag = "bot",
     responses((status = 200, body = BotSettingsDoc), (status = 401, body = ApiError), (status = 403, body = ApiError)))]
-pub async fn settings(State(state): State<AppState>, Admin(admin): Admin) -> AppResult<Json<BotSettingsDoc>> {
+pub async fn settings(
+    State(state): State<AppState>,
+    Can(admin, _): Can<perm::ManageBot>,
+) -> AppResult<Json<BotSettingsDoc>> {
     Ok(Json(BotSettingsDoc(state.services.bot_settings(admin.who.tenant.id).await?)))
 }
 
@@ -44,7 +47,7 @@ pub async fn settings(State(state): State<AppState>, Admin(admin): Admin) -> App
 pub async fn save_settings(
     State(state): State<AppState>,
     Client(client, _ip): Client,
-    Admin(admin): Admin,
+    Can(admin, _): Can<perm::ManageBot>,
     Json(body): Json<BotSettingsDoc>,
 ) -> AppResult<Json<BotSettingsDoc>> {
     let saved = state.services.save_bot_settings(admin.who.tenant.id, body.0).await?;
@@ -88,7 +91,10 @@ fn flow_spec(mut body: Value) -> AppResult<FlowSpec> {
 /// The tenant's task flows, by name.
 #[utoipa::path(get, path = "/api/v1/admin/flows", tag = "bot",
     responses((status = 200, body = ItemList<FlowDoc>), (status = 403, body = ApiError)))]
-pub async fn list_flows(State(state): State<AppState>, Admin(admin): Admin) -> AppResult<Json<ItemList<FlowDoc>>> {
+pub async fn list_flows(
+    State(state): State<AppState>,
+    Can(admin, _): Can<perm::ManageBot>,
+) -> AppResult<Json<ItemList<FlowDoc>>> {
     let items = state.services.bot_flows(admin.who.tenant.id).await?.into_iter().map(flow_doc).collect();
     Ok(Json(ItemList { items }))
 }
@@ -100,7 +106,7 @@ pub async fn list_flows(State(state): State<AppState>, Admin(admin): Admin) -> A
 pub async fn create_flow(
     State(state): State<AppState>,
     Client(client, _ip): Client,
-    Admin(admin): Admin,
+    Can(admin, _): Can<perm::ManageBot>,
     Json(body): Json<FlowDoc>,
 ) -> AppResult<Response> {
     let flow = state.services.create_bot_flow(admin.who.tenant.id, flow_spec(body.0)?).await?;
@@ -117,7 +123,7 @@ pub async fn create_flow(
 pub async fn update_flow(
     State(state): State<AppState>,
     Client(client, _ip): Client,
-    Admin(admin): Admin,
+    Can(admin, _): Can<perm::ManageBot>,
     Path(id): Path<String>,
     Json(body): Json<FlowDoc>,
 ) -> AppResult<Json<FlowDoc>> {
@@ -134,7 +140,7 @@ pub async fn update_flow(
 pub async fn delete_flow(
     State(state): State<AppState>,
     Client(client, _ip): Client,
-    Admin(admin): Admin,
+    Can(admin, _): Can<perm::ManageBot>,
     Path(id): Path<String>,
 ) -> AppResult<StatusCode> {
     let id = flow_id(&id)?;

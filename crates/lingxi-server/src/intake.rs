@@ -2,7 +2,7 @@
 //! background with their progress.
 
 use crate::AppState;
-use crate::auth::{Admin, Client};
+use crate::auth::{Can, Client, perm};
 use crate::error::{AppError, AppResult, Json, Query};
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
@@ -107,7 +107,7 @@ impl From<IntakeRun> for IntakeRunView {
     responses((status = 200, body = ItemList<IntakeSourceView>), (status = 403, body = ApiError)))]
 pub async fn list_sources(
     State(state): State<AppState>,
-    Admin(admin): Admin,
+    Can(admin, _): Can<perm::ManageTickets>,
 ) -> AppResult<Json<ItemList<IntakeSourceView>>> {
     let items = state.services.intake_sources(admin.who.tenant.id).await?;
     Ok(Json(ItemList { items: items.into_iter().map(Into::into).collect() }))
@@ -136,7 +136,7 @@ fn yes() -> bool {
     responses((status = 201, body = IntakeSourceView), (status = 400, body = ApiError), (status = 409, body = ApiError)))]
 pub async fn create_source(
     State(state): State<AppState>,
-    Admin(admin): Admin,
+    Can(admin, _): Can<perm::ManageTickets>,
     Json(b): Json<SourceInput>,
 ) -> AppResult<Response> {
     let s = state
@@ -152,7 +152,7 @@ pub async fn create_source(
     responses((status = 200, body = IntakeSourceView), (status = 400, body = ApiError), (status = 404, body = ApiError)))]
 pub async fn update_source(
     State(state): State<AppState>,
-    Admin(admin): Admin,
+    Can(admin, _): Can<perm::ManageTickets>,
     Path(id): Path<String>,
     Json(b): Json<SourceInput>,
 ) -> AppResult<Json<IntakeSourceView>> {
@@ -169,7 +169,7 @@ pub async fn update_source(
     responses((status = 204), (status = 404, body = ApiError)))]
 pub async fn delete_source(
     State(state): State<AppState>,
-    Admin(admin): Admin,
+    Can(admin, _): Can<perm::ManageTickets>,
     Path(id): Path<String>,
 ) -> AppResult<StatusCode> {
     state.services.delete_intake_source(admin.who.tenant.id, &id).await?;
@@ -179,7 +179,7 @@ pub async fn delete_source(
 /// The mappings shipped with Lingxi.
 #[utoipa::path(get, path = "/api/v1/admin/intake/shipped", tag = "intake",
     responses((status = 200, body = ItemList<ShippedView>), (status = 403, body = ApiError)))]
-pub async fn shipped(Admin(_admin): Admin) -> Json<ItemList<ShippedView>> {
+pub async fn shipped(Can(_admin, _): Can<perm::ManageTickets>) -> Json<ItemList<ShippedView>> {
     Json(ItemList {
         items: lingxi_intake::SHIPPED
             .iter()
@@ -196,7 +196,7 @@ pub async fn shipped(Admin(_admin): Admin) -> Json<ItemList<ShippedView>> {
 #[utoipa::path(get, path = "/api/v1/admin/intake/shipped/{id}/sample", tag = "intake",
     params(("id" = String, Path, description = "Shipped mapping id")),
     responses((status = 200, description = "The sample file"), (status = 404, body = ApiError)))]
-pub async fn shipped_sample(Admin(_admin): Admin, Path(id): Path<String>) -> AppResult<Response> {
+pub async fn shipped_sample(Can(_admin, _): Can<perm::ManageTickets>, Path(id): Path<String>) -> AppResult<Response> {
     let s = lingxi_intake::shipped(&id).ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such shipped mapping"))?;
     let kind = if s.sample_name.ends_with(".json") { "application/json" } else { "text/csv; charset=utf-8" };
     Ok((
@@ -231,7 +231,7 @@ pub struct ImportQuery {
 pub async fn import(
     State(state): State<AppState>,
     Client(client, _ip): Client,
-    Admin(admin): Admin,
+    Can(admin, _): Can<perm::ManageTickets>,
     Query(q): Query<ImportQuery>,
     req: Request,
 ) -> AppResult<Response> {
@@ -274,7 +274,10 @@ pub async fn import(
 /// The newest import runs.
 #[utoipa::path(get, path = "/api/v1/admin/intake/runs", tag = "intake",
     responses((status = 200, body = ItemList<IntakeRunView>), (status = 403, body = ApiError)))]
-pub async fn runs(State(state): State<AppState>, Admin(admin): Admin) -> AppResult<Json<ItemList<IntakeRunView>>> {
+pub async fn runs(
+    State(state): State<AppState>,
+    Can(admin, _): Can<perm::ManageTickets>,
+) -> AppResult<Json<ItemList<IntakeRunView>>> {
     let items = state.services.store.intake_runs(admin.who.tenant.id, 50).await?;
     Ok(Json(ItemList { items: items.into_iter().map(Into::into).collect() }))
 }
@@ -285,7 +288,7 @@ pub async fn runs(State(state): State<AppState>, Admin(admin): Admin) -> AppResu
     responses((status = 200, body = IntakeRunView), (status = 404, body = ApiError)))]
 pub async fn run(
     State(state): State<AppState>,
-    Admin(admin): Admin,
+    Can(admin, _): Can<perm::ManageTickets>,
     Path(id): Path<String>,
 ) -> AppResult<Json<IntakeRunView>> {
     Ok(Json(state.services.store.intake_run(admin.who.tenant.id, &id).await?.into()))

@@ -3,7 +3,7 @@
 //! tenant; changing needs the admin or owner role.
 
 use crate::AppState;
-use crate::auth::{Admin, Agent, Client};
+use crate::auth::{Agent, Can, Client, perm};
 use crate::error::{AppError, AppResult, Json, Query};
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{StatusCode, header};
@@ -150,7 +150,7 @@ impl EntryBody {
 pub async fn create_entry(
     State(state): State<AppState>,
     Client(client, _ip): Client,
-    Admin(admin): Admin,
+    Can(admin, _): Can<perm::ManageKb>,
     Json(body): Json<EntryBody>,
 ) -> AppResult<Response> {
     let who = &admin.who;
@@ -168,7 +168,7 @@ pub async fn create_entry(
 pub async fn update_entry(
     State(state): State<AppState>,
     Client(client, _ip): Client,
-    Admin(admin): Admin,
+    Can(admin, _): Can<perm::ManageKb>,
     Path(id): Path<String>,
     Json(body): Json<EntryBody>,
 ) -> AppResult<Json<KbEntryView>> {
@@ -186,7 +186,7 @@ pub async fn update_entry(
 pub async fn delete_entry(
     State(state): State<AppState>,
     Client(client, _ip): Client,
-    Admin(admin): Admin,
+    Can(admin, _): Can<perm::ManageKb>,
     Path(id): Path<String>,
 ) -> AppResult<StatusCode> {
     state.services.delete_kb_entry(admin.who.tenant.id, entry_id(&id)?).await?;
@@ -326,7 +326,7 @@ async fn upload(state: &AppState, req: Request) -> AppResult<(Vec<u8>, Option<Ta
 pub async fn import(
     State(state): State<AppState>,
     Client(client, _ip): Client,
-    Admin(admin): Admin,
+    Can(admin, _): Can<perm::ManageKb>,
     Query(query): Query<ImportQuery>,
     req: Request,
 ) -> AppResult<Json<ImportReportView>> {

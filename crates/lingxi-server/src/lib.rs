@@ -87,6 +87,13 @@ impl AppState {
         admin::create_user,
         admin::unlock_user,
         admin::set_role,
+        admin::roles,
+        admin::create_role,
+        admin::update_role,
+        admin::delete_role,
+        admin::api_tokens,
+        admin::create_api_token,
+        admin::revoke_api_token,
         admin::audit_log,
         admin::tenant,
         kb::list_entries,
@@ -216,6 +223,10 @@ pub fn api_router() -> Router<AppState> {
         .route("/api/v1/admin/users", get(admin::list_users).post(admin::create_user))
         .route("/api/v1/admin/users/{id}/unlock", post(admin::unlock_user))
         .route("/api/v1/admin/users/{id}/role", put(admin::set_role))
+        .route("/api/v1/admin/roles", get(admin::roles).post(admin::create_role))
+        .route("/api/v1/admin/roles/{id}", put(admin::update_role).delete(admin::delete_role))
+        .route("/api/v1/admin/api-tokens", get(admin::api_tokens).post(admin::create_api_token))
+        .route("/api/v1/admin/api-tokens/{id}", delete(admin::revoke_api_token))
         .route("/api/v1/admin/audit", get(admin::audit_log))
         .route("/api/v1/admin/tenant", get(admin::tenant))
         .route("/api/v1/kb/entries", get(kb::list_entries).post(kb::create_entry))

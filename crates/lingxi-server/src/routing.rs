@@ -2,7 +2,7 @@
 //! notes, assignment explanations and visitor segments.
 
 use crate::AppState;
-use crate::auth::{Admin, Agent, Client};
+use crate::auth::{Agent, Can, Client, perm};
 use crate::error::{AppError, AppResult, Json};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -72,7 +72,7 @@ pub struct AgentProfileRequest {
 pub async fn set_agent_profile(
     State(state): State<AppState>,
     Client(client, _ip): Client,
-    Admin(admin): Admin,
+    Can(admin, _): Can<perm::ManageRouting>,
     Path(id): Path<String>,
     Json(body): Json<AgentProfileRequest>,
 ) -> AppResult<Json<AgentProfile>> {
@@ -137,7 +137,7 @@ impl GroupRequest {
 pub async fn create_group(
     State(state): State<AppState>,
     Client(client, _ip): Client,
-    Admin(admin): Admin,
+    Can(admin, _): Can<perm::ManageRouting>,
     Json(body): Json<GroupRequest>,
 ) -> AppResult<Response> {
     let g = state.services.create_group(admin.who.tenant.id, &body.spec()).await?;
@@ -154,7 +154,7 @@ pub async fn create_group(
 pub async fn update_group(
     State(state): State<AppState>,
     Client(client, _ip): Client,
-    Admin(admin): Admin,
+    Can(admin, _): Can<perm::ManageRouting>,
     Path(id): Path<String>,
     Json(body): Json<GroupRequest>,
 ) -> AppResult<Json<SkillGroup>> {
@@ -172,7 +172,7 @@ pub async fn update_group(
 pub async fn delete_group(
     State(state): State<AppState>,
     Client(client, _ip): Client,
-    Admin(admin): Admin,
+    Can(admin, _): Can<perm::ManageRouting>,
     Path(id): Path<String>,
 ) -> AppResult<StatusCode> {
     let gid: GroupId = parse("group", &id)?;
@@ -213,7 +213,10 @@ pub struct RulesRequest {
 /// The tenant's routing rules in evaluation order.
 #[utoipa::path(get, path = "/api/v1/admin/routing-rules", tag = "routing",
     responses((status = 200, body = ItemList<RouteRule>), (status = 403, body = ApiError)))]
-pub async fn list_rules(State(state): State<AppState>, Admin(admin): Admin) -> AppResult<Json<ItemList<RouteRule>>> {
+pub async fn list_rules(
+    State(state): State<AppState>,
+    Can(admin, _): Can<perm::ManageRouting>,
+) -> AppResult<Json<ItemList<RouteRule>>> {
     Ok(Json(ItemList { items: state.services.store.routing_rules(admin.who.tenant.id).await? }))
 }
 
@@ -224,7 +227,7 @@ pub async fn list_rules(State(state): State<AppState>, Admin(admin): Admin) -> A
 pub async fn replace_rules(
     State(state): State<AppState>,
     Client(client, _ip): Client,
-    Admin(admin): Admin,
+    Can(admin, _): Can<perm::ManageRouting>,
     Json(body): Json<RulesRequest>,
 ) -> AppResult<Json<ItemList<RouteRule>>> {
     let rules = body

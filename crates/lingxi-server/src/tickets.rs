@@ -535,7 +535,7 @@ impl From<lingxi_service::TicketSettings> for TicketSettingsBody {
     responses((status = 200, body = TicketSettingsBody), (status = 403, body = ApiError)))]
 pub async fn settings(
     State(state): State<AppState>,
-    crate::auth::Admin(admin): crate::auth::Admin,
+    crate::auth::Can(admin, _): crate::auth::Can<crate::auth::perm::ManageTickets>,
 ) -> AppResult<Json<TicketSettingsBody>> {
     Ok(Json(state.services.ticket_settings(admin.who.tenant.id).await?.into()))
 }
@@ -547,7 +547,7 @@ pub async fn settings(
 pub async fn save_settings(
     State(state): State<AppState>,
     crate::auth::Client(client, _ip): crate::auth::Client,
-    crate::auth::Admin(admin): crate::auth::Admin,
+    crate::auth::Can(admin, _): crate::auth::Can<crate::auth::perm::ManageTickets>,
     Json(b): Json<TicketSettingsBody>,
 ) -> AppResult<Json<TicketSettingsBody>> {
     let s = lingxi_service::TicketSettings {
@@ -601,9 +601,7 @@ pub async fn sla_report(
     Query(q): Query<ReportQuery>,
 ) -> AppResult<Json<SlaReport>> {
     let who = &agent.who;
-    if !matches!(who.user.role, Role::Owner | Role::Admin | Role::Supervisor) {
-        return Err(AppError::new(ErrorCode::Forbidden, "the SLA report is for supervisors and admins"));
-    }
+    who.require(lingxi_types::Permission::ViewReports)?;
     let by = match q.by.as_deref().unwrap_or("group") {
         "group" => lingxi_service::ReportBy::Group,
         "agent" => lingxi_service::ReportBy::Agent,
@@ -653,7 +651,7 @@ pub struct WebhookView {
     responses((status = 200, body = ItemList<WebhookView>), (status = 403, body = ApiError)))]
 pub async fn webhooks(
     State(state): State<AppState>,
-    crate::auth::Admin(admin): crate::auth::Admin,
+    crate::auth::Can(admin, _): crate::auth::Can<crate::auth::perm::ManageTickets>,
 ) -> AppResult<Json<ItemList<WebhookView>>> {
     let items = state.services.store.webhook_records(admin.who.tenant.id, 100).await?;
     let ms = |v: i64| chrono::DateTime::from_timestamp_millis(v).map(wire::rfc3339).unwrap_or_default();

@@ -507,9 +507,9 @@ pub async fn card(
     Path(id): Path<String>,
 ) -> AppResult<Json<VisitorCardView>> {
     let card = state.services.visitor_card(&agent.who, parse("visitor", &id)?).await?;
-    // Supervisors and above see contact data unmasked: each such view is audited.
+    // Holders of view_pii see contact data unmasked: each such view is audited.
     let v = &card.visitor;
-    if agent.who.user.role != lingxi_types::Role::Agent && (v.email.is_some() || v.phone.is_some()) {
+    if agent.who.can(lingxi_types::Permission::ViewPii) && (v.email.is_some() || v.phone.is_some()) {
         let fields: Vec<&str> =
             [v.email.as_ref().map(|_| "email"), v.phone.as_ref().map(|_| "phone")].into_iter().flatten().collect();
         let detail = serde_json::json!({ "fields": fields });

@@ -4,8 +4,8 @@
 
 use lingxi_bus::Bus;
 use lingxi_service::{Services, hash_password};
-use lingxi_store::{Actor, AssignChecks, GroupInput, NewKbEntry, NewTicket, Store};
-use lingxi_types::{ConversationStatus, Explanation, Role, RoutingStrategy, Tenant};
+use lingxi_store::{Actor, AssignChecks, GroupInput, NewApiToken, NewKbEntry, NewTicket, Store};
+use lingxi_types::{ConversationStatus, Explanation, Permission, Permissions, Role, RoutingStrategy, Tenant};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
@@ -18,14 +18,16 @@ enum Access {
     Public,
     /// A WebSocket upgrade: checked for refusal without credentials only.
     Socket,
-    /// Any signed-in user of the tenant.
+    /// Anyone signed in, with a session or an API token, whatever their permissions.
+    Signed,
+    /// A user signed in with a login session; API tokens are refused.
+    Session,
+    /// Holders of the workspace permission (every role).
     Member,
     /// A widget token (checked for refusal without one).
     Widget,
-    /// Owners, admins and supervisors.
-    Supervisor,
-    /// Owners and admins.
-    Admin,
+    /// Holders of this permission (and of the workspace permission, for routes of the workspace).
+    Needs(Permission),
 }
 
 /// A valid task flow named `f-{n}`.
@@ -37,20 +39,21 @@ fn flow_body() -> Value {
 /// Every route, its access rule and a valid body. Add a line here with every new route.
 fn table() -> Vec<(&'static str, &'static str, Access, Value)> {
     use Access::*;
+    use Permission::*;
     vec![
         ("GET", "/healthz", Public, Value::Null),
         ("GET", "/api/v1/widget/config", Public, Value::Null),
         ("POST", "/api/v1/widget/sessions", Public, Value::Null),
         ("GET", "/api/v1/widget/ws", Socket, Value::Null),
         ("POST", "/api/v1/auth/login", Public, Value::Null),
-        ("POST", "/api/v1/auth/logout", Member, json!({})),
-        ("GET", "/api/v1/me", Member, Value::Null),
-        ("GET", "/api/v1/auth/sessions", Member, Value::Null),
-        ("DELETE", "/api/v1/auth/sessions/{id}", Member, Value::Null),
+        ("POST", "/api/v1/auth/logout", Session, json!({})),
+        ("GET", "/api/v1/me", Signed, Value::Null),
+        ("GET", "/api/v1/auth/sessions", Session, Value::Null),
+        ("DELETE", "/api/v1/auth/sessions/{id}", Session, Value::Null),
         (
             "POST",
             "/api/v1/auth/password",
-            Member,
+            Session,
             json!({"current_password": "pw-123456789", "new_password": "a-much-longer-pass-{n}"}),
         ),
         ("GET", "/api/v1/conversations", Member, Value::Null),
@@ -60,51 +63,56 @@ fn table() -> Vec<(&'static str, &'static str, Access, Value)> {
         ("POST", "/api/v1/conversations/{id}/claim", Member, json!({})),
         ("POST", "/api/v1/conversations/{id}/close", Member, json!({})),
         ("GET", "/api/v1/agent/ws", Socket, Value::Null),
-        ("GET", "/api/v1/admin/users", Admin, Value::Null),
+        ("GET", "/api/v1/admin/users", Needs(ManageUsers), Value::Null),
         (
             "POST",
             "/api/v1/admin/users",
-            Admin,
+            Needs(ManageUsers),
             json!({"email": "new-{n}@x.test", "name": "N", "password": "long-enough-1", "role": "agent"}),
         ),
-        ("POST", "/api/v1/admin/users/{id}/unlock", Admin, json!({})),
-        ("PUT", "/api/v1/admin/users/{id}/role", Admin, json!({"role": "supervisor"})),
-        ("GET", "/api/v1/admin/audit", Admin, Value::Null),
-        ("GET", "/api/v1/admin/tenant", Admin, Value::Null),
+        ("POST", "/api/v1/admin/users/{id}/unlock", Needs(ManageUsers), json!({})),
+        ("PUT", "/api/v1/admin/users/{id}/role", Needs(ManageUsers), json!({"role": "agent"})),
+        ("GET", "/api/v1/admin/audit", Needs(ViewAudit), Value::Null),
+        ("GET", "/api/v1/admin/tenant", Needs(ManageSettings), Value::Null),
         ("GET", "/api/v1/kb/entries", Member, Value::Null),
-        ("POST", "/api/v1/kb/entries", Admin, json!({"question": "q-{n}", "answer": "a"})),
+        ("POST", "/api/v1/kb/entries", Needs(ManageKb), json!({"question": "q-{n}", "answer": "a"})),
         ("GET", "/api/v1/kb/entries/{id}", Member, Value::Null),
-        ("PUT", "/api/v1/kb/entries/{id}", Admin, json!({"question": "q-{n}", "answer": "a", "enabled": false})),
-        ("DELETE", "/api/v1/kb/entries/{id}", Admin, Value::Null),
-        ("POST", "/api/v1/kb/import", Admin, json!("question,answer\nq-{n},a\n")),
+        (
+            "PUT",
+            "/api/v1/kb/entries/{id}",
+            Needs(ManageKb),
+            json!({"question": "q-{n}", "answer": "a", "enabled": false}),
+        ),
+        ("DELETE", "/api/v1/kb/entries/{id}", Needs(ManageKb), Value::Null),
+        ("POST", "/api/v1/kb/import", Needs(ManageKb), json!("question,answer\nq-{n},a\n")),
         ("GET", "/api/v1/kb/export", Member, Value::Null),
         ("GET", "/api/v1/kb/template", Member, Value::Null),
         ("POST", "/api/v1/kb/test", Member, json!({"text": "hello"})),
-        ("GET", "/api/v1/admin/bot", Admin, Value::Null),
-        ("PUT", "/api/v1/admin/bot", Admin, json!({"answer_threshold": 0.5, "suggest_threshold": 0.2})),
-        ("GET", "/api/v1/admin/flows", Admin, Value::Null),
-        ("POST", "/api/v1/admin/flows", Admin, flow_body()),
-        ("PUT", "/api/v1/admin/flows/{id}", Admin, flow_body()),
-        ("DELETE", "/api/v1/admin/flows/{id}", Admin, Value::Null),
+        ("GET", "/api/v1/admin/bot", Needs(ManageBot), Value::Null),
+        ("PUT", "/api/v1/admin/bot", Needs(ManageBot), json!({"answer_threshold": 0.5, "suggest_threshold": 0.2})),
+        ("GET", "/api/v1/admin/flows", Needs(ManageBot), Value::Null),
+        ("POST", "/api/v1/admin/flows", Needs(ManageBot), flow_body()),
+        ("PUT", "/api/v1/admin/flows/{id}", Needs(ManageBot), flow_body()),
+        ("DELETE", "/api/v1/admin/flows/{id}", Needs(ManageBot), Value::Null),
         ("GET", "/api/v1/conversations/{id}/assist", Member, Value::Null),
         ("POST", "/api/v1/conversations/{id}/bot", Member, json!({})),
         ("GET", "/api/v1/conversations/{id}/decisions", Member, Value::Null),
         ("PUT", "/api/v1/me/status", Member, json!({"status": "away"})),
         ("GET", "/api/v1/agents", Member, Value::Null),
-        ("PUT", "/api/v1/admin/agents/{id}", Admin, json!({"capacity": 5, "skills": ["en"]})),
+        ("PUT", "/api/v1/admin/agents/{id}", Needs(ManageRouting), json!({"capacity": 5, "skills": ["en"]})),
         ("GET", "/api/v1/groups", Member, Value::Null),
-        ("POST", "/api/v1/admin/groups", Admin, json!({"name": "g-{n}"})),
-        ("PUT", "/api/v1/admin/groups/{id}", Admin, json!({"name": "g-{n}", "strategy": "round_robin"})),
-        ("DELETE", "/api/v1/admin/groups/{id}", Admin, Value::Null),
-        ("GET", "/api/v1/admin/routing-rules", Admin, Value::Null),
+        ("POST", "/api/v1/admin/groups", Needs(ManageRouting), json!({"name": "g-{n}"})),
+        ("PUT", "/api/v1/admin/groups/{id}", Needs(ManageRouting), json!({"name": "g-{n}", "strategy": "round_robin"})),
+        ("DELETE", "/api/v1/admin/groups/{id}", Needs(ManageRouting), Value::Null),
+        ("GET", "/api/v1/admin/routing-rules", Needs(ManageRouting), Value::Null),
         (
             "PUT",
             "/api/v1/admin/routing-rules",
-            Admin,
+            Needs(ManageRouting),
             json!({"items": [{"name": "en", "conditions": [{"field": "language", "equals": "en"}], "priority": 5}]}),
         ),
         ("POST", "/api/v1/conversations/{id}/transfer", Member, json!({"to_group": "{group}", "note": "n"})),
-        ("POST", "/api/v1/conversations/{id}/takeover", Supervisor, json!({})),
+        ("POST", "/api/v1/conversations/{id}/takeover", Needs(SuperviseConversations), json!({})),
         ("POST", "/api/v1/conversations/{id}/notes", Member, json!({"text": "note"})),
         ("GET", "/api/v1/conversations/{id}/assignments", Member, Value::Null),
         ("GET", "/api/v1/visitors/{id}", Member, Value::Null),
@@ -124,37 +132,47 @@ fn table() -> Vec<(&'static str, &'static str, Access, Value)> {
             Member,
             json!({"shortcut": "s{n}", "title": "t", "text": "hi {{visitor.name}}"}),
         ),
-        ("PUT", "/api/v1/canned-replies/{id}", Supervisor, json!({"shortcut": "s{n}", "title": "t", "text": "hello"})),
-        ("DELETE", "/api/v1/canned-replies/{id}", Supervisor, Value::Null),
+        (
+            "PUT",
+            "/api/v1/canned-replies/{id}",
+            Needs(SuperviseConversations),
+            json!({"shortcut": "s{n}", "title": "t", "text": "hello"}),
+        ),
+        ("DELETE", "/api/v1/canned-replies/{id}", Needs(SuperviseConversations), Value::Null),
         ("POST", "/api/v1/track", Public, Value::Null),
         ("POST", "/api/v1/forms/ticket", Public, Value::Null),
         ("POST", "/api/v1/tickets/{id}/attachments", Member, json!("a,b\n1,2\n")),
         ("GET", "/api/v1/ticket-attachments/{id}", Member, Value::Null),
         ("GET", "/api/v1/tickets/fields", Member, Value::Null),
         ("POST", "/api/v1/track/identify", Public, Value::Null),
-        ("POST", "/api/v1/orders", Supervisor, json!({"external_id": "o-{n}", "status": "paid", "amount": "10.00"})),
-        ("POST", "/api/v1/orders/import", Supervisor, json!("order_id,amount\no-{n},10\n")),
-        ("GET", "/api/v1/admin/intake/sources", Admin, Value::Null),
+        (
+            "POST",
+            "/api/v1/orders",
+            Needs(ImportOrders),
+            json!({"external_id": "o-{n}", "status": "paid", "amount": "10.00"}),
+        ),
+        ("POST", "/api/v1/orders/import", Needs(ImportOrders), json!("order_id,amount\no-{n},10\n")),
+        ("GET", "/api/v1/admin/intake/sources", Needs(ManageTickets), Value::Null),
         (
             "POST",
             "/api/v1/admin/intake/sources",
-            Admin,
+            Needs(ManageTickets),
             json!({"name": "s-{n}", "mapping": {"name": "m", "kind": "order", "platform": "own", "columns": {"external_id": ["order_no"]}}}),
         ),
         (
             "PUT",
             "/api/v1/admin/intake/sources/{id}",
-            Admin,
+            Needs(ManageTickets),
             json!({"name": "s-{n}", "mapping": {"name": "m", "kind": "order", "platform": "own", "columns": {"external_id": ["order_no"]}}}),
         ),
-        ("DELETE", "/api/v1/admin/intake/sources/{id}", Admin, Value::Null),
-        ("GET", "/api/v1/admin/intake/shipped", Admin, Value::Null),
-        ("GET", "/api/v1/admin/intake/shipped/{id}/sample", Admin, Value::Null),
-        ("POST", "/api/v1/admin/intake/import", Admin, json!("order_no\nA-{n}\n")),
-        ("GET", "/api/v1/admin/intake/runs", Admin, Value::Null),
-        ("GET", "/api/v1/sla/report", Supervisor, Value::Null),
-        ("GET", "/api/v1/admin/webhooks", Admin, Value::Null),
-        ("GET", "/api/v1/admin/intake/runs/{id}", Admin, Value::Null),
+        ("DELETE", "/api/v1/admin/intake/sources/{id}", Needs(ManageTickets), Value::Null),
+        ("GET", "/api/v1/admin/intake/shipped", Needs(ManageTickets), Value::Null),
+        ("GET", "/api/v1/admin/intake/shipped/{id}/sample", Needs(ManageTickets), Value::Null),
+        ("POST", "/api/v1/admin/intake/import", Needs(ManageTickets), json!("order_no\nA-{n}\n")),
+        ("GET", "/api/v1/admin/intake/runs", Needs(ManageTickets), Value::Null),
+        ("GET", "/api/v1/sla/report", Needs(ViewReports), Value::Null),
+        ("GET", "/api/v1/admin/webhooks", Needs(ManageTickets), Value::Null),
+        ("GET", "/api/v1/admin/intake/runs/{id}", Needs(ManageTickets), Value::Null),
         ("GET", "/api/v1/tickets", Member, Value::Null),
         ("POST", "/api/v1/tickets", Member, json!({"title": "t-{n}", "tags": ["x"]})),
         ("GET", "/api/v1/tickets/{id}", Member, Value::Null),
@@ -165,11 +183,23 @@ fn table() -> Vec<(&'static str, &'static str, Access, Value)> {
         ("POST", "/api/v1/tickets/bulk", Member, json!({"ids": ["{ticket}"], "patch": {"add_tags": ["x"]}})),
         ("POST", "/api/v1/conversations/{id}/ticket", Member, json!({})),
         ("POST", "/api/v1/widget/leave-message", Widget, json!({"text": "call me back"})),
-        ("GET", "/api/v1/admin/ticket-settings", Admin, Value::Null),
+        ("GET", "/api/v1/admin/ticket-settings", Needs(ManageTickets), Value::Null),
+        ("GET", "/api/v1/admin/roles", Needs(ManageUsers), Value::Null),
+        ("POST", "/api/v1/admin/roles", Needs(ManageUsers), json!({"name": "r-{n}", "permissions": ["workspace"]})),
+        ("PUT", "/api/v1/admin/roles/{id}", Needs(ManageUsers), json!({"name": "r-{n}", "permissions": []})),
+        ("DELETE", "/api/v1/admin/roles/{id}", Needs(ManageUsers), Value::Null),
+        ("GET", "/api/v1/admin/api-tokens", Needs(ManageApiTokens), Value::Null),
+        (
+            "POST",
+            "/api/v1/admin/api-tokens",
+            Needs(ManageApiTokens),
+            json!({"name": "t-{n}", "permissions": ["workspace"], "expires_in_days": 30}),
+        ),
+        ("DELETE", "/api/v1/admin/api-tokens/{id}", Needs(ManageApiTokens), Value::Null),
         (
             "PUT",
             "/api/v1/admin/ticket-settings",
-            Admin,
+            Needs(ManageTickets),
             json!({"rules": [{"id": "r1", "name": "refunds urgent", "conditions": [{"field": "text", "op": "contains", "value": "退款"}], "actions": [{"action": "set_priority", "value": "urgent"}]}], "threshold": 0.6}),
         ),
     ]
@@ -205,6 +235,32 @@ impl World {
                 .create_user(tenant.id, &format!("target-{n}@{}.test", tenant.slug), "T", Role::Agent, "x")
                 .await?;
             return Ok(u.id.to_string());
+        }
+        if path.starts_with("/api/v1/admin/roles/") {
+            let n = self.n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let perms = [Permission::ManageKb].into_iter().collect();
+            return Ok(self
+                .store
+                .save_custom_role(tenant.id, None, &format!("target-{n}"), "", perms)
+                .await?
+                .id
+                .to_string());
+        }
+        if path.starts_with("/api/v1/admin/api-tokens/") {
+            let n = self.n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let u = self
+                .store
+                .create_user(tenant.id, &format!("maker-{n}@{}.test", tenant.slug), "M", Role::Agent, "x")
+                .await?;
+            let new = NewApiToken {
+                user_id: u.id,
+                name: "target".into(),
+                token_hash: format!("hash-{n}"),
+                prefix: "lxt_".into(),
+                permissions: Role::Agent.permissions(),
+                expires_at: None,
+            };
+            return Ok(self.store.create_api_token(tenant.id, new).await?.id.to_string());
         }
         if path.starts_with("/api/v1/kb/") {
             let e = self
@@ -298,6 +354,41 @@ impl World {
         let email = format!("{}-{n}@{}.test", role.as_str(), tenant.slug);
         self.store.create_user(tenant.id, &email, "U", role, &hash_password("pw-123456789")).await?;
         Ok((self.services.login(&email, "pw-123456789", None, &Default::default()).await?.0, email))
+    }
+
+    /// A user of the own tenant holding a custom role with `perms`, signed in.
+    async fn custom_token(
+        &self,
+        perms: Permissions,
+    ) -> Result<(String, String), Box<dyn std::error::Error + Send + Sync>> {
+        let n = self.n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let role = self.store.save_custom_role(self.own.id, None, &format!("custom-{n}"), "", perms).await?;
+        let email = format!("custom-{n}@{}.test", self.own.slug);
+        let u = self.store.create_user(self.own.id, &email, "C", Role::Agent, &hash_password("pw-123456789")).await?;
+        self.store.set_user_access(self.own.id, u.id, Role::Agent, Some(role.id)).await?;
+        Ok((self.services.login(&email, "pw-123456789", None, &Default::default()).await?.0, email))
+    }
+
+    /// An API token with `perms` made by a new user of the own tenant with `role` (the token acts as them).
+    async fn api_token(
+        &self,
+        role: Role,
+        perms: Permissions,
+    ) -> Result<(String, String), Box<dyn std::error::Error + Send + Sync>> {
+        let n = self.n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let email = format!("maker-{n}@{}.test", self.own.slug);
+        let u = self.store.create_user(self.own.id, &email, "M", role, "x").await?;
+        let token = format!("{}{:064x}", lingxi_service::API_TOKEN_PREFIX, n);
+        let new = NewApiToken {
+            user_id: u.id,
+            name: format!("t-{n}"),
+            token_hash: lingxi_service::token_hash(&token),
+            prefix: token.chars().take(10).collect(),
+            permissions: perms,
+            expires_at: None,
+        };
+        self.store.create_api_token(self.own.id, new).await?;
+        Ok((token, email))
     }
 
     /// An object of the caller's own: for a session route, a second session of the caller.
@@ -432,36 +523,106 @@ async fn every_route_allows_and_denies_exactly_as_the_table_says() -> TestResult
             Access::Public => {
                 assert!(![401, 403, 405].contains(&anonymous), "{method} {path}: public, got {anonymous}")
             }
-            Access::Socket | Access::Widget | Access::Member | Access::Supervisor | Access::Admin => {
-                assert!([400, 401].contains(&anonymous), "{method} {path}: anonymous got {anonymous}")
-            }
+            _ => assert!([400, 401].contains(&anonymous), "{method} {path}: anonymous got {anonymous}"),
         }
         if matches!(access, Access::Public | Access::Socket | Access::Widget) {
             continue;
         }
+        // The built-in roles, signed in.
+        let mut callers = Vec::new();
         for role in ROLES {
-            let (token, email) = world.token(&world.own, role).await?;
             let allowed = match access {
-                Access::Member => true,
-                Access::Supervisor => role.can_administer() || role == Role::Supervisor,
-                _ => role.can_administer(),
+                Access::Needs(p) => role.permissions().contains(p),
+                _ => true,
             };
+            callers.push((format!("{role}"), world.token(&world.own, role).await?, allowed, true));
+        }
+        // Custom roles and API tokens: exactly the permission, and everything but it.
+        let all = Permissions::all();
+        match access {
+            Access::Needs(p) => {
+                let only: Permissions = [p].into_iter().collect();
+                let but: Permissions = all.iter().filter(|q| *q != p).collect();
+                callers.push((format!("custom role {{{p}}}"), world.custom_token(only).await?, true, false));
+                callers.push((format!("custom role without {p}"), world.custom_token(but).await?, false, false));
+                let with_workspace: Permissions = [p, Permission::Workspace].into_iter().collect();
+                // An API token cannot mint API tokens, whatever it holds.
+                let token_may = !(method == "POST" && path == "/api/v1/admin/api-tokens");
+                callers.push((
+                    format!("API token {{{p}, workspace}}"),
+                    world.api_token(Role::Admin, with_workspace).await?,
+                    token_may,
+                    false,
+                ));
+                callers.push((
+                    format!("API token without {p}"),
+                    world.api_token(Role::Admin, but).await?,
+                    false,
+                    false,
+                ));
+            }
+            Access::Member => {
+                let workspace: Permissions = [Permission::Workspace].into_iter().collect();
+                let kb_only: Permissions = [Permission::ManageKb].into_iter().collect();
+                callers.push((
+                    "API token {workspace}".into(),
+                    world.api_token(Role::Agent, workspace).await?,
+                    true,
+                    false,
+                ));
+                callers.push((
+                    "API token {manage_kb}".into(),
+                    world.api_token(Role::Admin, kb_only).await?,
+                    false,
+                    false,
+                ));
+                // A token never holds more than its maker: an agent's token asking for supervision is still an agent's.
+                let narrowed: Permissions = [Permission::ManageKb].into_iter().collect();
+                callers.push((
+                    "API token {manage_kb} of an agent".into(),
+                    world.api_token(Role::Agent, narrowed).await?,
+                    false,
+                    false,
+                ));
+            }
+            Access::Signed => {
+                let kb_only: Permissions = [Permission::ManageKb].into_iter().collect();
+                callers.push((
+                    "API token {manage_kb}".into(),
+                    world.api_token(Role::Admin, kb_only).await?,
+                    true,
+                    false,
+                ));
+            }
+            Access::Session => {
+                callers.push((
+                    "API token (every permission)".into(),
+                    world.api_token(Role::Owner, all).await?,
+                    false,
+                    false,
+                ));
+            }
+            Access::Public | Access::Socket | Access::Widget => {}
+        }
+        for (who, (token, email), allowed, foreign_check) in callers {
             // Another tenant's object first (a session route may revoke the caller's own session afterwards).
-            if needs_id && allowed {
+            if needs_id && allowed && foreign_check {
                 let foreign = path.replace("{id}", &world.object(&world.other, path).await?);
                 let status = world.call(method, &foreign, Some(&token), &body).await?;
-                assert_eq!(status, 404, "{method} {path} as {role} on another tenant's object");
+                assert_eq!(status, 404, "{method} {path} as {who} on another tenant's object");
             }
-            let own = if needs_id {
+            let own = if needs_id && !(access == Access::Session && who.starts_with("API token")) {
                 path.replace("{id}", &world.own_object(path, &email, &token).await?)
+            } else if needs_id {
+                path.replace("{id}", "any")
             } else {
                 path.to_owned()
             };
             let status = world.call(method, &own, Some(&token), &body).await?;
             if allowed {
-                assert!((200..300).contains(&status), "{method} {path} as {role}: expected success, got {status}");
+                assert!((200..300).contains(&status), "{method} {path} as {who}: expected success, got {status}");
             } else {
-                assert_eq!(status, 403, "{method} {path} as {role}: expected 403");
+                assert_eq!(status, 403, "{method} {path} as {who}: expected 403");
             }
         }
     }

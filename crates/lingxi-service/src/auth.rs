@@ -84,10 +84,14 @@ fn needs_rehash(phc: &str) -> bool {
 /// A signed-in user.
 #[derive(Clone, Debug)]
 pub struct Authenticated {
-    /// The user.
+    /// The user (for an API token: the user who created it).
     pub user: User,
     /// Their tenant.
     pub tenant: Tenant,
+    /// What they may do now.
+    pub permissions: lingxi_types::Permissions,
+    /// The API token the request came with, when not a login session.
+    pub api_token: Option<lingxi_types::ApiTokenId>,
 }
 
 fn argon2() -> Argon2<'static> {
@@ -196,11 +200,15 @@ impl Services {
         self.store.audit(audit(Some(user.tenant_id), Some(user.id), "login.success", json!({}))).await?;
         let tenant = self.store.tenant(user.tenant_id).await?;
         tracing::info!(tenant = %tenant.slug, user = %user.id, "login");
-        Ok((token, Authenticated { user, tenant }))
+        let permissions = self.user_permissions(&user).await?;
+        Ok((token, Authenticated { user, tenant, permissions, api_token: None }))
     }
 
-    /// The user a session token belongs to, if the session is live; records its use.
+    /// The user a session token (or an API token) belongs to, if it is live; records its use.
     pub async fn authenticate(&self, token: &str) -> ServiceResult<Authenticated> {
+        if token.starts_with(crate::access::API_TOKEN_PREFIX) {
+            return self.authenticate_api_token(token).await?.ok_or_else(|| AuthError::Unauthenticated.into());
+        }
         let now = Utc::now();
         let hash = token_hash(token);
         let Some(session) = self.store.live_session(&hash, now, now - Duration::hours(SESSION_IDLE_HOURS)).await?
@@ -212,7 +220,8 @@ impl Services {
         }
         let user = self.store.user(session.tenant_id, session.user_id).await?;
         let tenant = self.store.tenant(session.tenant_id).await?;
-        Ok(Authenticated { user, tenant })
+        let permissions = self.user_permissions(&user).await?;
+        Ok(Authenticated { user, tenant, permissions, api_token: None })
     }
 
     /// Ends a session.
@@ -239,7 +248,13 @@ impl Services {
                 actor_ip: client.ip.clone(),
                 action: action.to_owned(),
                 target,
-                detail,
+                detail: match (who.api_token, detail) {
+                    (Some(t), serde_json::Value::Object(mut m)) => {
+                        m.insert("via_api_token".into(), json!(t.to_string()));
+                        serde_json::Value::Object(m)
+                    }
+                    (_, d) => d,
+                },
             })
             .await?;
         Ok(())

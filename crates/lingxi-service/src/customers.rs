@@ -1,6 +1,5 @@
 //! The customer behind a conversation: the visitor card, tracked events and identity merges, orders.
 
-use crate::workspace::is_supervisor;
 use crate::{Authenticated, ServiceError, ServiceResult, Services};
 use chrono::{DateTime, Duration, Utc};
 use lingxi_domain::workspace::{ValueTier, mask_email, mask_phone, value_tier};
@@ -276,9 +275,9 @@ impl Services {
         })
     }
 
-    /// The visitor with e-mail and phone masked unless the caller is a supervisor or above.
+    /// The visitor with e-mail and phone masked unless the caller may view contact data.
     pub(crate) fn masked_for(&self, who: &Authenticated, mut v: Visitor) -> Visitor {
-        if !is_supervisor(who) {
+        if !who.can(lingxi_types::Permission::ViewPii) {
             v.email = v.email.as_deref().map(mask_email);
             v.phone = v.phone.as_deref().map(mask_phone);
         }
@@ -413,11 +412,7 @@ impl Services {
     }
 
     fn order_admin(&self, who: &Authenticated) -> ServiceResult<()> {
-        if is_supervisor(who) {
-            Ok(())
-        } else {
-            Err(ServiceError::Forbidden("only supervisors and admins report orders".into()))
-        }
+        who.require(lingxi_types::Permission::ImportOrders)
     }
 
     /// Creates or updates an order (by `external_id`), linked to the customer's visitor.

@@ -4,6 +4,7 @@
 //! The HTTP layer (`lingxi-server`) parses requests, calls these functions and formats their results. Tests of
 //! behaviour that does not depend on HTTP belong here.
 
+mod access;
 mod auth;
 mod bot;
 mod customers;
@@ -27,6 +28,7 @@ pub use intake::{
 pub use sla::{ClockCompliance, ComplianceLine, MAX_WEBHOOK_ATTEMPTS, ReportBy};
 pub use workspace::{ListRequest, ListView, MAX_CANNED_CHARS, MAX_QUERY_CHARS, parse_bound};
 
+pub use access::{API_TOKEN_PREFIX, MAX_TOKEN_DAYS};
 pub use auth::{
     AuthError, Authenticated, ClientInfo, LOCK_THRESHOLD, hash_password, new_token, token_hash, validate_new_password,
 };

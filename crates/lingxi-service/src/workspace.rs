@@ -52,7 +52,7 @@ pub const MAX_QUERY_CHARS: usize = 200;
 pub const MAX_CANNED_CHARS: usize = 2000;
 
 pub(crate) fn is_supervisor(who: &Authenticated) -> bool {
-    matches!(who.user.role, Role::Owner | Role::Admin | Role::Supervisor)
+    who.can(lingxi_types::Permission::SuperviseConversations)
 }
 
 /// A time bound from RFC 3339 or a `YYYY-MM-DD` date (its start, or with `end_of_day` the start of the next day).

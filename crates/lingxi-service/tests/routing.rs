@@ -26,7 +26,7 @@ impl Shop {
         for i in 0..agents {
             let user =
                 store.create_user(tenant.id, &format!("a{i}@shop.test"), &format!("A{i}"), Role::Agent, "x").await?;
-            list.push(Authenticated { tenant: tenant.clone(), user });
+            list.push(Authenticated::new(user, tenant.clone()));
         }
         Ok(Shop { services, tenant, agents: list })
     }
@@ -312,7 +312,7 @@ both_backends!(supervisors_take_over_and_agents_may_not, supervisors_take_over_a
 async fn supervisors_take_over_and_agents_may_not_on(store: Store, _b: Store) -> TestResult {
     let shop = Shop::new(store.clone(), 1).await?;
     let sup = store.create_user(shop.tenant.id, "sup@shop.test", "Sup", Role::Supervisor, "x").await?;
-    let sup = Authenticated { tenant: shop.tenant.clone(), user: sup };
+    let sup = Authenticated::new(sup, shop.tenant.clone());
     shop.online(0, 5, &[]).await?;
     let c = shop.ask("x", "/", "hi").await?;
     assert!(shop.services.take_over(&shop.agents[0], c.id).await.is_err(), "agents cannot take over");

@@ -54,7 +54,7 @@ async fn deadlines_on(store: Store, _b: Store) -> TestResult {
     let t = store.create_tenant("s", "S", "wk_s").await?;
     let services = Services::new(store.clone(), Bus::default());
     let user = store.create_user(t.id, "li@s.test", "Li", Role::Agent, "x").await?;
-    let li = Authenticated { tenant: t.clone(), user };
+    let li = Authenticated::new(user, t.clone());
     let urgent = Condition::new(Field::Priority, Op::Eq("urgent".into()));
     services
         .save_ticket_settings(
@@ -288,7 +288,7 @@ async fn escalation_on(a: Store, b: Store) -> TestResult {
     let (answered, _) = nodes[0]
         .create_ticket(t.id, &who, "api", TicketInput { title: "发票".into(), ..Default::default() }, None)
         .await?;
-    let lead_who = Authenticated { tenant: t.clone(), user: lead.clone() };
+    let lead_who = Authenticated::new(lead.clone(), t.clone());
     nodes[0].comment_ticket(&lead_who, answered.id, "已为您开具", true).await?;
     let day = TimeDelta::days(1);
     let report_at = late + TimeDelta::seconds(60);

@@ -18,7 +18,7 @@ async fn agent(
     name: &str,
 ) -> Result<Authenticated, Box<dyn std::error::Error + Send + Sync>> {
     let user = store.create_user(tenant.id, &format!("{name}@{}.test", tenant.slug), name, Role::Agent, "x").await?;
-    Ok(Authenticated { tenant: tenant.clone(), user })
+    Ok(Authenticated::new(user, tenant.clone()))
 }
 
 fn input(title: &str) -> TicketInput {
@@ -393,7 +393,7 @@ async fn fields_on(store: Store, _b: Store) -> TestResult {
     let t = store.create_tenant("cf", "CF", "wk_cf").await?;
     let services = Services::new(store.clone(), Bus::default());
     let user = store.create_user(t.id, "li@cf.test", "Li", Role::Agent, "x").await?;
-    let li = Authenticated { tenant: t.clone(), user };
+    let li = Authenticated::new(user, t.clone());
     let defs: Vec<lingxi_domain::fields::FieldDef> = serde_json::from_value(serde_json::json!([
         {"key": "order_no", "label_zh": "订单号", "label_en": "Order no.", "kind": "text", "required": true},
         {"key": "channel", "label_zh": "渠道", "label_en": "Channel", "kind": "select", "options": ["天猫", "京东"]}
@@ -430,7 +430,7 @@ async fn files_on(store: Store, _b: Store) -> TestResult {
     let t = store.create_tenant("fa", "FA", "wk_fa").await?;
     let services = Services::new(store.clone(), Bus::default());
     let user = store.create_user(t.id, "li@fa.test", "Li", Role::Agent, "x").await?;
-    let li = Authenticated { tenant: t.clone(), user };
+    let li = Authenticated::new(user, t.clone());
     let (ticket, _) = services.create_ticket(t.id, &actor(&li), "api", input("发票"), None).await?;
     let (other, _) = services.create_ticket(t.id, &actor(&li), "api", input("物流"), None).await?;
     let pdf = b"%PDF-1.7\n1 0 obj\n".to_vec();

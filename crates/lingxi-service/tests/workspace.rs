@@ -20,7 +20,7 @@ type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 async fn user(store: &Store, tenant: &Tenant, name: &str, role: Role) -> Res<Authenticated> {
     let user = store.create_user(tenant.id, &format!("{name}@{}.test", tenant.slug), name, role, "x").await?;
-    Ok(Authenticated { tenant: tenant.clone(), user })
+    Ok(Authenticated::new(user, tenant.clone()))
 }
 
 async fn chat(s: &Services, t: &Tenant, name: &str, anon: Option<&str>, text: &str) -> Res<WidgetGrant> {

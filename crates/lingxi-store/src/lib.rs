@@ -7,6 +7,7 @@
 //! Architecture invariant: every function that reads or writes tenant data takes the [`TenantId`] and puts it in
 //! the `WHERE` clause. There is no "get by id" without a tenant.
 
+mod access;
 mod audit;
 mod bot;
 mod conversations;
@@ -23,6 +24,7 @@ mod users;
 mod webhooks;
 mod workspace;
 
+pub use access::{ApiTokenRecord, NewApiToken, SecuritySettings};
 pub use audit::{AuditRecord, NewAudit};
 pub use bot::{DecisionRecord, FlowRecord, NewDecision};
 pub use conversations::{Appended, ConversationFilter, NewMessage};

@@ -1,12 +1,12 @@
 //! Workspace users and their server-side sessions.
 
-use crate::rows::{enum_col, id, int, millis, now, opt_text, opt_ts, text, ts};
+use crate::rows::{enum_col, id, int, millis, now, opt_id, opt_text, opt_ts, text, ts};
 use crate::{Store, StoreError, StoreResult, is_unique_violation, tid};
 use chrono::{DateTime, Utc};
 use lingxi_types::{Role, TenantId, User, UserId};
 use sqlx::any::AnyRow;
 
-const COLUMNS: &str = "id, tenant_id, email, name, role, created_at";
+const COLUMNS: &str = "id, tenant_id, email, name, role, custom_role_id, created_at";
 
 fn user(row: &AnyRow) -> StoreResult<User> {
     Ok(User {
@@ -15,6 +15,7 @@ fn user(row: &AnyRow) -> StoreResult<User> {
         email: text(row, "email")?,
         name: text(row, "name")?,
         role: enum_col(row, "role", Role::parse)?,
+        custom_role: opt_id(row, "custom_role_id")?,
         created_at: ts(row, "created_at")?,
     })
 }
@@ -100,6 +101,7 @@ impl Store {
             email: email.to_owned(),
             name: name.to_owned(),
             role,
+            custom_role: None,
             created_at: now(),
         };
         sqlx::query(

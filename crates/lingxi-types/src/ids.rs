@@ -91,3 +91,11 @@ id_type!(
     /// A canned reply (快捷回复).
     CannedReplyId
 );
+id_type!(
+    /// A tenant's own role: a named set of permissions.
+    CustomRoleId
+);
+id_type!(
+    /// An API token for an integration.
+    ApiTokenId
+);

@@ -59,6 +59,183 @@ impl Role {
     pub fn can_serve(self) -> bool {
         true
     }
+
+    /// What the built-in role may do. Owners and admins hold every permission (only an owner may make owners);
+    /// supervisors supervise conversations, see contact data, import orders and read reports; agents use the
+    /// workspace.
+    pub fn permissions(self) -> Permissions {
+        use Permission::*;
+        match self {
+            Role::Owner | Role::Admin => Permissions::all(),
+            Role::Supervisor => {
+                [Workspace, SuperviseConversations, ViewPii, ImportOrders, ViewReports].into_iter().collect()
+            }
+            Role::Agent => [Workspace].into_iter().collect(),
+        }
+    }
+}
+
+string_enum!(
+    /// One thing a user or an API token may do; roles (built-in and custom) are sets of them. Checked on the
+    /// server for every route.
+    Permission {
+        /// Use the workspace: serve conversations, work tickets, read the knowledge base and visitor cards.
+        Workspace = "workspace",
+        /// See every conversation of the tenant, take over, edit team canned replies.
+        SuperviseConversations = "supervise_conversations",
+        /// See contact data (phone, e-mail) unmasked; each view is audited.
+        ViewPii = "view_pii",
+        /// Record and import customers' orders.
+        ImportOrders = "import_orders",
+        /// Read the service reports (SLA).
+        ViewReports = "view_reports",
+        /// Edit the knowledge base.
+        ManageKb = "manage_kb",
+        /// Change the bot's settings and task flows.
+        ManageBot = "manage_bot",
+        /// Manage skill groups, agents' capacity and routing rules.
+        ManageRouting = "manage_routing",
+        /// Configure tickets: intake sources and imports, classification and dispatch, webhooks.
+        ManageTickets = "manage_tickets",
+        /// Manage users, their roles and the tenant's custom roles.
+        ManageUsers = "manage_users",
+        /// Read and export the audit log.
+        ViewAudit = "view_audit",
+        /// Change the tenant's settings (security settings, widget origins, audit retention).
+        ManageSettings = "manage_settings",
+        /// Create and revoke API tokens.
+        ManageApiTokens = "manage_api_tokens",
+        /// Export and delete a customer's data on request.
+        ManageCustomerData = "manage_customer_data",
+    }
+);
+
+impl Permission {
+    /// The permission's label for the console, in Chinese and English.
+    pub fn label(self) -> (&'static str, &'static str) {
+        use Permission::*;
+        match self {
+            Workspace => ("使用工作台", "Use the workspace"),
+            SuperviseConversations => ("督导全部会话", "Supervise all conversations"),
+            ViewPii => ("查看联系方式", "View contact data"),
+            ImportOrders => ("导入订单", "Import orders"),
+            ViewReports => ("查看报表", "View reports"),
+            ManageKb => ("管理知识库", "Manage the knowledge base"),
+            ManageBot => ("管理机器人", "Manage the bot"),
+            ManageRouting => ("管理路由", "Manage routing"),
+            ManageTickets => ("管理工单设置", "Manage ticket settings"),
+            ManageUsers => ("管理用户与角色", "Manage users and roles"),
+            ViewAudit => ("查看审计日志", "View the audit log"),
+            ManageSettings => ("管理租户设置", "Manage tenant settings"),
+            ManageApiTokens => ("管理 API 令牌", "Manage API tokens"),
+            ManageCustomerData => ("导出与删除客户数据", "Export and delete customer data"),
+        }
+    }
+
+    fn bit(self) -> u32 {
+        1 << Permission::ALL.iter().position(|p| *p == self).unwrap_or(31)
+    }
+}
+
+/// A set of [`Permission`]s, written as a list of their names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Permissions(u32);
+
+impl Permissions {
+    /// No permission.
+    pub fn none() -> Self {
+        Self(0)
+    }
+
+    /// Every permission.
+    pub fn all() -> Self {
+        Permission::ALL.iter().copied().collect()
+    }
+
+    /// Whether the set holds `p`.
+    pub fn contains(self, p: Permission) -> bool {
+        self.0 & p.bit() != 0
+    }
+
+    /// Adds `p`.
+    pub fn insert(&mut self, p: Permission) {
+        self.0 |= p.bit();
+    }
+
+    /// Whether every permission of `self` is in `other`.
+    pub fn is_subset(self, other: Permissions) -> bool {
+        self.0 & !other.0 == 0
+    }
+
+    /// The permissions in both sets.
+    pub fn intersect(self, other: Permissions) -> Permissions {
+        Self(self.0 & other.0)
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The permissions, in declaration order.
+    pub fn iter(self) -> impl Iterator<Item = Permission> {
+        Permission::ALL.iter().copied().filter(move |p| self.contains(*p))
+    }
+
+    /// The permissions of `self` missing from `other`.
+    pub fn missing_from(self, other: Permissions) -> Vec<Permission> {
+        self.iter().filter(|p| !other.contains(*p)).collect()
+    }
+}
+
+impl FromIterator<Permission> for Permissions {
+    fn from_iter<I: IntoIterator<Item = Permission>>(iter: I) -> Self {
+        let mut s = Self::none();
+        for p in iter {
+            s.insert(p);
+        }
+        s
+    }
+}
+
+impl Serialize for Permissions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Permissions {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Vec::<Permission>::deserialize(d)?.into_iter().collect())
+    }
+}
+
+impl utoipa::PartialSchema for Permissions {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ArrayBuilder::new().items(<Permission as utoipa::PartialSchema>::schema()).into()
+    }
+}
+
+impl utoipa::ToSchema for Permissions {}
+
+/// A tenant's own role: a named set of permissions given to users in place of a built-in role's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct CustomRole {
+    /// Its id.
+    pub id: CustomRoleId,
+    /// The tenant.
+    #[serde(skip)]
+    pub tenant_id: TenantId,
+    /// Its name, unique in the tenant.
+    pub name: String,
+    /// What it is for.
+    pub description: String,
+    /// What its users may do ([`Permission::Workspace`] always among them).
+    pub permissions: Permissions,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
 }
 
 string_enum!(
@@ -206,6 +383,8 @@ pub struct User {
     pub name: String,
     /// Its role.
     pub role: Role,
+    /// The tenant's custom role that replaces the built-in role's permissions, if one is given.
+    pub custom_role: Option<CustomRoleId>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
 }

@@ -169,6 +169,15 @@ pub struct UserView {
     pub name: String,
     /// Role.
     pub role: Role,
+    /// The tenant's custom role the user holds in place of the built-in role's permissions, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_role: Option<CustomRoleId>,
+    /// What the caller may do (in `GET /me` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Permissions>,
+    /// Whether the caller came with an API token rather than a login session (in `GET /me` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_token: Option<ApiTokenId>,
     /// The tenant.
     pub tenant: TenantRef,
 }
@@ -181,6 +190,9 @@ impl UserView {
             email: u.email.clone(),
             name: u.name.clone(),
             role: u.role,
+            custom_role: u.custom_role,
+            permissions: None,
+            api_token: None,
             tenant: TenantRef { id: t.id, slug: t.slug.clone(), name: t.name.clone() },
         }
     }

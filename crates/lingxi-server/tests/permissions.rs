@@ -1,0 +1,399 @@
+//! Custom roles and API tokens over HTTP: a custom role gives exactly its permissions and changes take effect at the
+//! next request; nobody grants what they do not hold; a role in use cannot be deleted; an API token is shown once,
+//! works within its permissions and its maker's, stops at revocation and expiry, cannot act as a login session and
+//! leaves its mark in the audit log. Runs on SQLite always and on PostgreSQL when `LINGXI_TEST_POSTGRES_URL` is set.
+
+use lingxi_bus::Bus;
+use lingxi_service::{Services, hash_password};
+use lingxi_store::Store;
+use lingxi_store::testing::{POSTGRES_URL_VAR, scratch_postgres_url};
+use lingxi_types::Role;
+use serde_json::{Value, json};
+
+type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+type TestResult = Res<()>;
+
+const PASSWORD: &str = "correct-horse-battery-staple";
+
+struct Server {
+    base: String,
+    store: Store,
+    http: reqwest::Client,
+}
+
+impl Server {
+    async fn start(db_url: &str) -> Res<Server> {
+        let store = Store::connect(db_url).await?;
+        let services = Services::new(store.clone(), Bus::default());
+        let app = lingxi_server::app(lingxi_server::AppState::new(services, None));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Server { base, store, http: reqwest::Client::new() })
+    }
+
+    /// A user of `tenant` with `role`, signed in: (token, user id).
+    async fn user(&self, tenant: &lingxi_types::Tenant, email: &str, role: Role) -> Res<(String, String)> {
+        let u = self.store.create_user(tenant.id, email, email, role, &hash_password(PASSWORD)).await?;
+        Ok((self.login(email).await?, u.id.to_string()))
+    }
+
+    async fn login(&self, email: &str) -> Res<String> {
+        let (code, body) =
+            self.send("POST", "/api/v1/auth/login", None, Some(json!({"email": email, "password": PASSWORD}))).await?;
+        assert_eq!(code, 200, "{body}");
+        Ok(body["token"].as_str().ok_or("token")?.to_owned())
+    }
+
+    async fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Res<(u16, Value)> {
+        let mut req = self.http.request(method.parse()?, format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await?;
+        Ok((r.status().as_u16(), r.json().await.unwrap_or(Value::Null)))
+    }
+}
+
+async fn on_every_backend<F, Fut>(body: F) -> TestResult
+where
+    F: Fn(Server) -> Fut,
+    Fut: std::future::Future<Output = TestResult>,
+{
+    let dir = tempfile::tempdir()?;
+    body(Server::start(&format!("sqlite://{}?mode=rwc", dir.path().join("p.db").display())).await?).await?;
+    if let Ok(url) = std::env::var(POSTGRES_URL_VAR)
+        && !url.is_empty()
+    {
+        body(Server::start(&scratch_postgres_url(&url).await?).await?).await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_roles_grant_exactly_their_permissions_and_nobody_grants_what_they_lack() -> TestResult {
+    on_every_backend(|s| async move {
+        let t = s.store.create_tenant("roles", "Roles", "wk_roles").await?;
+        let (admin, _) = s.user(&t, "admin@roles.test", Role::Admin).await?;
+        let (editor, editor_id) = s.user(&t, "editor@roles.test", Role::Agent).await?;
+        let (_, other_id) = s.user(&t, "other@roles.test", Role::Agent).await?;
+
+        let (code, roles) = s.send("GET", "/api/v1/admin/roles", Some(&admin), None).await?;
+        assert_eq!(code, 200, "{roles}");
+        assert_eq!(roles["permissions"].as_array().map(Vec::len), Some(lingxi_types::Permission::ALL.len()));
+        assert!(roles["permissions"][0]["label_zh"].is_string());
+        let agent = roles["built_in"].as_array().ok_or("built_in")?.iter().find(|r| r["role"] == "agent");
+        assert_eq!(agent.map(|r| r["permissions"].clone()), Some(json!(["workspace"])));
+
+        // Bad input is refused with a typed error.
+        for bad in [
+            json!({"name": " ", "permissions": []}),
+            json!({"name": "admin", "permissions": []}),
+            json!({"name": "x", "permissions": ["launch_missiles"]}),
+            json!({"name": "x", "permissions": [], "extra": 1}),
+        ] {
+            let (code, body) = s.send("POST", "/api/v1/admin/roles", Some(&admin), Some(bad.clone())).await?;
+            assert!([400, 422].contains(&code), "{bad} -> {code} {body}");
+            assert!(body["code"].is_string(), "{body}");
+        }
+        let (code, role) = s
+            .send(
+                "POST",
+                "/api/v1/admin/roles",
+                Some(&admin),
+                Some(
+                    json!({"name": "知识库编辑 KB editor", "description": "edits FAQs", "permissions": ["manage_kb"]}),
+                ),
+            )
+            .await?;
+        assert_eq!(code, 201, "{role}");
+        assert_eq!(role["permissions"], json!(["workspace", "manage_kb"]), "the workspace always comes with it");
+        let role_id = role["id"].as_str().ok_or("id")?.to_owned();
+        let (code, body) = s
+            .send(
+                "POST",
+                "/api/v1/admin/roles",
+                Some(&admin),
+                Some(json!({"name": "知识库编辑 KB editor", "permissions": []})),
+            )
+            .await?;
+        assert_eq!(code, 409, "names are unique: {body}");
+
+        // Before: an agent cannot edit the knowledge base.
+        let entry = json!({"question": "怎么开发票", "answer": "在订单页申请"});
+        let (code, _) = s.send("POST", "/api/v1/kb/entries", Some(&editor), Some(entry.clone())).await?;
+        assert_eq!(code, 403);
+        let (code, user) = s
+            .send(
+                "PUT",
+                &format!("/api/v1/admin/users/{editor_id}/role"),
+                Some(&admin),
+                Some(json!({"role": "agent", "custom_role": role_id})),
+            )
+            .await?;
+        assert_eq!(code, 200, "{user}");
+        assert_eq!(user["custom_role"], role_id.as_str());
+        // After: at the next request, with the same session.
+        let (code, body) = s.send("POST", "/api/v1/kb/entries", Some(&editor), Some(entry.clone())).await?;
+        assert_eq!(code, 201, "{body}");
+        let (code, me) = s.send("GET", "/api/v1/me", Some(&editor), None).await?;
+        assert_eq!(code, 200);
+        assert_eq!(me["permissions"], json!(["workspace", "manage_kb"]));
+        let (code, _) = s.send("GET", "/api/v1/admin/users", Some(&editor), None).await?;
+        assert_eq!(code, 403, "only what the role gives");
+        // A custom role goes with the agent role only.
+        let (code, _) = s
+            .send(
+                "PUT",
+                &format!("/api/v1/admin/users/{other_id}/role"),
+                Some(&admin),
+                Some(json!({"role": "supervisor", "custom_role": role_id})),
+            )
+            .await?;
+        assert_eq!(code, 400);
+
+        // The role in use cannot be deleted; edited, it changes its users at once.
+        let (code, body) = s.send("DELETE", &format!("/api/v1/admin/roles/{role_id}"), Some(&admin), None).await?;
+        assert_eq!(code, 409, "{body}");
+        let (code, _) = s
+            .send(
+                "PUT",
+                &format!("/api/v1/admin/roles/{role_id}"),
+                Some(&admin),
+                Some(json!({"name": "知识库编辑 KB editor", "permissions": []})),
+            )
+            .await?;
+        assert_eq!(code, 200);
+        let (code, _) =
+            s.send("POST", "/api/v1/kb/entries", Some(&editor), Some(json!({"question": "q2", "answer": "a"}))).await?;
+        assert_eq!(code, 403, "the permission is gone at the next request");
+
+        // A user manager without other permissions cannot grant beyond what they hold.
+        let (code, managers) = s
+            .send(
+                "POST",
+                "/api/v1/admin/roles",
+                Some(&admin),
+                Some(json!({"name": "HR", "permissions": ["manage_users"]})),
+            )
+            .await?;
+        assert_eq!(code, 201);
+        let (hr, hr_id) = s.user(&t, "hr@roles.test", Role::Agent).await?;
+        let body = json!({"role": "agent", "custom_role": managers["id"]});
+        let (code, _) = s.send("PUT", &format!("/api/v1/admin/users/{hr_id}/role"), Some(&admin), Some(body)).await?;
+        assert_eq!(code, 200);
+        let (code, body) = s
+            .send(
+                "POST",
+                "/api/v1/admin/roles",
+                Some(&hr),
+                Some(json!({"name": "sneaky", "permissions": ["view_audit"]})),
+            )
+            .await?;
+        assert_eq!(code, 403, "{body}");
+        assert!(body["message"].as_str().unwrap_or("").contains("view_audit"), "{body}");
+        for role in ["supervisor", "admin", "owner"] {
+            let (code, _) = s
+                .send("PUT", &format!("/api/v1/admin/users/{other_id}/role"), Some(&hr), Some(json!({"role": role})))
+                .await?;
+            assert_eq!(code, 403, "granting {role}");
+        }
+        let (_, admin_row) = s.send("GET", "/api/v1/admin/users", Some(&admin), None).await?;
+        let admin_id = admin_row["items"]
+            .as_array()
+            .ok_or("items")?
+            .iter()
+            .find(|u| u["email"] == "admin@roles.test")
+            .and_then(|u| u["id"].as_str())
+            .ok_or("admin id")?
+            .to_owned();
+        let (code, _) = s
+            .send("PUT", &format!("/api/v1/admin/users/{admin_id}/role"), Some(&hr), Some(json!({"role": "agent"})))
+            .await?;
+        assert_eq!(code, 403, "nobody changes someone who holds more than they do");
+        let (code, _) = s
+            .send("PUT", &format!("/api/v1/admin/users/{hr_id}/role"), Some(&hr), Some(json!({"role": "agent"})))
+            .await?;
+        assert_eq!(code, 409, "nor their own role");
+        // A plain agent may be given the agent role back by the HR role (within its permissions).
+        let (code, _) = s
+            .send("PUT", &format!("/api/v1/admin/users/{editor_id}/role"), Some(&hr), Some(json!({"role": "agent"})))
+            .await?;
+        assert_eq!(code, 200);
+        let (code, _) = s.send("DELETE", &format!("/api/v1/admin/roles/{role_id}"), Some(&admin), None).await?;
+        assert_eq!(code, 204, "nobody holds it any more");
+
+        // Another tenant sees none of it.
+        let other = s.store.create_tenant("other", "Other", "wk_other").await?;
+        let (outsider, _) = s.user(&other, "admin@other.test", Role::Admin).await?;
+        let (_, list) = s.send("GET", "/api/v1/admin/roles", Some(&outsider), None).await?;
+        assert_eq!(list["custom"], json!([]));
+        let path = format!("/api/v1/admin/roles/{}", managers["id"].as_str().ok_or("id")?);
+        let (code, _) = s.send("PUT", &path, Some(&outsider), Some(json!({"name": "x", "permissions": []}))).await?;
+        assert_eq!(code, 404);
+
+        // Every change is in the audit log.
+        let (_, audit) = s.send("GET", "/api/v1/admin/audit", Some(&admin), None).await?;
+        let actions: Vec<&str> =
+            audit["items"].as_array().ok_or("items")?.iter().filter_map(|e| e["action"].as_str()).collect();
+        for a in ["role.create", "role.update", "role.delete", "user.role"] {
+            assert!(actions.contains(&a), "{a} in {actions:?}");
+        }
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_tokens_are_shown_once_scoped_narrowed_to_their_maker_and_revocable() -> TestResult {
+    on_every_backend(|s| async move {
+        let t = s.store.create_tenant("tokens", "Tokens", "wk_tokens").await?;
+        let (admin, _) = s.user(&t, "admin@tokens.test", Role::Admin).await?;
+        let (agent, _) = s.user(&t, "agent@tokens.test", Role::Agent).await?;
+        let (code, _) = s
+            .send("POST", "/api/v1/admin/api-tokens", Some(&agent), Some(json!({"name": "x", "permissions": ["workspace"]})))
+            .await?;
+        assert_eq!(code, 403, "agents do not manage tokens");
+        for bad in [
+            json!({"name": "", "permissions": ["workspace"]}),
+            json!({"name": "n", "permissions": []}),
+            json!({"name": "n", "permissions": ["workspace"], "expires_in_days": 0}),
+            json!({"name": "n", "permissions": ["workspace"], "expires_in_days": 100000}),
+        ] {
+            let (code, body) = s.send("POST", "/api/v1/admin/api-tokens", Some(&admin), Some(bad.clone())).await?;
+            assert_eq!(code, 400, "{bad} -> {body}");
+        }
+        let (code, created) = s
+            .send(
+                "POST",
+                "/api/v1/admin/api-tokens",
+                Some(&admin),
+                Some(json!({"name": "ERP 订单同步", "permissions": ["workspace", "import_orders"], "expires_in_days": 90})),
+            )
+            .await?;
+        assert_eq!(code, 201, "{created}");
+        let token = created["token"].as_str().ok_or("token")?.to_owned();
+        assert!(token.starts_with("lxt_") && token.len() == 68, "{token}");
+        assert!(created["item"]["expires_at"].is_string());
+        let id = created["item"]["id"].as_str().ok_or("id")?.to_owned();
+
+        // Listed without the token; the stored hash is not the token.
+        let (code, list) = s.send("GET", "/api/v1/admin/api-tokens", Some(&admin), None).await?;
+        assert_eq!(code, 200);
+        assert!(!list.to_string().contains(&token), "the token is shown once only");
+        assert_eq!(list["items"][0]["prefix"], token.chars().take(10).collect::<String>());
+        assert!(list["items"][0]["last_used_at"].is_null());
+
+        // It works within its permissions.
+        let (code, me) = s.send("GET", "/api/v1/me", Some(&token), None).await?;
+        assert_eq!(code, 200);
+        assert_eq!(me["permissions"], json!(["workspace", "import_orders"]));
+        assert_eq!(me["api_token"], id.as_str());
+        let order = json!({"external_id": "ERP-1", "status": "paid", "amount": "10.00"});
+        let (code, body) = s.send("POST", "/api/v1/orders", Some(&token), Some(order)).await?;
+        assert!((200..300).contains(&code), "{code} {body}");
+        let (code, _) = s.send("GET", "/api/v1/conversations", Some(&token), None).await?;
+        assert_eq!(code, 200);
+        for (method, path) in [("GET", "/api/v1/admin/users"), ("GET", "/api/v1/admin/audit"), ("GET", "/api/v1/sla/report")] {
+            let (code, _) = s.send(method, path, Some(&token), None).await?;
+            assert_eq!(code, 403, "{method} {path}");
+        }
+        // A token is not a login session.
+        let pw = json!({"current_password": PASSWORD, "new_password": "another-long-password-1"});
+        let (code, _) = s.send("POST", "/api/v1/auth/password", Some(&token), Some(pw)).await?;
+        assert_eq!(code, 403);
+        let (code, _) = s.send("GET", "/api/v1/auth/sessions", Some(&token), None).await?;
+        assert_eq!(code, 403);
+        let (_, list) = s.send("GET", "/api/v1/admin/api-tokens", Some(&admin), None).await?;
+        assert!(list["items"][0]["last_used_at"].is_string(), "its use is recorded");
+
+        // A token of a token-manager cannot mint further tokens.
+        let (_, minter) = s
+            .send(
+                "POST",
+                "/api/v1/admin/api-tokens",
+                Some(&admin),
+                Some(json!({"name": "minter", "permissions": ["manage_api_tokens"]})),
+            )
+            .await?;
+        let minter = minter["token"].as_str().ok_or("token")?.to_owned();
+        let (code, _) = s.send("GET", "/api/v1/admin/api-tokens", Some(&minter), None).await?;
+        assert_eq!(code, 200);
+        let (code, _) = s
+            .send("POST", "/api/v1/admin/api-tokens", Some(&minter), Some(json!({"name": "y", "permissions": ["manage_api_tokens"]})))
+            .await?;
+        assert_eq!(code, 403);
+
+        // A token never does more than its maker may today: demote the maker and it loses what they lost.
+        let (owner, _) = s.user(&t, "owner@tokens.test", Role::Owner).await?;
+        let (sup_token, sup_id) = s.user(&t, "lead@tokens.test", Role::Admin).await?;
+        let (_, lead_token) = s
+            .send(
+                "POST",
+                "/api/v1/admin/api-tokens",
+                Some(&sup_token),
+                Some(json!({"name": "lead", "permissions": ["workspace", "view_audit"]})),
+            )
+            .await?;
+        let lead_token = lead_token["token"].as_str().ok_or("token")?.to_owned();
+        let (code, _) = s.send("GET", "/api/v1/admin/audit", Some(&lead_token), None).await?;
+        assert_eq!(code, 200);
+        let (code, _) = s
+            .send("PUT", &format!("/api/v1/admin/users/{sup_id}/role"), Some(&owner), Some(json!({"role": "agent"})))
+            .await?;
+        assert_eq!(code, 200);
+        let (code, _) = s.send("GET", "/api/v1/admin/audit", Some(&lead_token), None).await?;
+        assert_eq!(code, 403, "the maker is an agent now");
+
+        // Revoked: refused at once, and only once revocable.
+        let (code, revoked) = s.send("DELETE", &format!("/api/v1/admin/api-tokens/{id}"), Some(&admin), None).await?;
+        assert_eq!(code, 200);
+        assert!(revoked["revoked_at"].is_string());
+        let (code, _) = s.send("GET", "/api/v1/me", Some(&token), None).await?;
+        assert_eq!(code, 401);
+        let (code, _) = s.send("DELETE", &format!("/api/v1/admin/api-tokens/{id}"), Some(&admin), None).await?;
+        assert_eq!(code, 404);
+        let (code, _) = s.send("GET", "/api/v1/me", Some("lxt_not-a-token"), None).await?;
+        assert_eq!(code, 401);
+
+        // Expired: refused.
+        let maker = s.store.list_users(t.id).await?.into_iter().next().ok_or("user")?;
+        let old = format!("lxt_{}", "ab".repeat(32));
+        s.store
+            .create_api_token(
+                t.id,
+                lingxi_store::NewApiToken {
+                    user_id: maker.id,
+                    name: "old".into(),
+                    token_hash: lingxi_service::token_hash(&old),
+                    prefix: "lxt_ababab".into(),
+                    permissions: lingxi_types::Permissions::all(),
+                    expires_at: Some(chrono::Utc::now() - chrono::Duration::minutes(1)),
+                },
+            )
+            .await?;
+        let (code, _) = s.send("GET", "/api/v1/me", Some(&old), None).await?;
+        assert_eq!(code, 401);
+
+        // Another tenant cannot see or revoke them.
+        let other = s.store.create_tenant("else", "Else", "wk_else").await?;
+        let (outsider, _) = s.user(&other, "admin@else.test", Role::Admin).await?;
+        let (_, theirs) = s.send("GET", "/api/v1/admin/api-tokens", Some(&outsider), None).await?;
+        assert_eq!(theirs["items"], json!([]));
+
+        // Audited, with the acting token named on what a token does.
+        let (_, audit) = s.send("GET", "/api/v1/admin/audit?limit=1000", Some(&admin), None).await?;
+        let items = audit["items"].as_array().ok_or("items")?;
+        for a in ["token.create", "token.revoke"] {
+            assert!(items.iter().any(|e| e["action"] == a), "{a}");
+        }
+        assert!(!audit.to_string().contains(&token), "the token never reaches the audit log");
+        Ok(())
+    })
+    .await
+}
