@@ -1,14 +1,34 @@
 // Lingxi admin console: tenant + embed snippet, users, routing (skill groups, agents, rules), ticket settings
 // (admin-tickets.js: custom fields, SLA policies, business calendar, dispatch, webhook deliveries), knowledge base
 // (entries with per-channel answers), the bot (settings: thresholds, handoffs, chit-chat; task flows in a JSON
-// editor), multi-shop intake (marketplace exports through saved or shipped mappings, with live progress), audit log.
-// Text from the server is rendered as text.
+// editor), multi-shop intake (marketplace exports through saved or shipped mappings, with live progress), audit log,
+// roles (built-in ones read-only, the tenant's custom roles edited), API tokens (created, shown once, revoked).
+// Each section is shown to those holding its permission (GET /me's `permissions`). Text from the server is rendered
+// as text.
 import { api, t, h, $, clear, initLang, onLangChange, initAuth, toast, formatDateTime, roleLabel, initials, hueOf, getToken, lang, initPasswordChange } from '/common.js';
 import { initTicketSettings } from '/admin-tickets.js';
 
-const SECTIONS = ['tenant', 'users', 'routing', 'tickets', 'kb', 'bot', 'intake', 'audit'];
+const SECTIONS = ['tenant', 'users', 'routing', 'tickets', 'kb', 'bot', 'intake', 'audit', 'roles', 'tokens'];
+/** The permission each section needs (the server checks it again on every call). */
+const SECTION_PERMISSION = {
+  tenant: 'manage_settings', users: 'manage_users', routing: 'manage_routing', tickets: 'manage_tickets',
+  kb: 'manage_kb', bot: 'manage_bot', intake: 'manage_tickets', audit: 'view_audit', roles: 'manage_users',
+  tokens: 'manage_api_tokens',
+};
+/** Every permission in the server's order; the server's list (GET /admin/roles) replaces it once read. */
+const ALL_PERMISSIONS = ['workspace', 'supervise_conversations', 'view_pii', 'import_orders', 'view_reports', 'manage_kb',
+  'manage_bot', 'manage_routing', 'manage_tickets', 'manage_users', 'view_audit', 'manage_settings', 'manage_api_tokens',
+  'manage_customer_data'];
+/** The built-in roles' permissions, for a server that does not send `permissions` in GET /me. */
+const ROLE_PERMISSIONS = {
+  owner: ALL_PERMISSIONS, admin: ALL_PERMISSIONS,
+  supervisor: ['workspace', 'supervise_conversations', 'view_pii', 'import_orders', 'view_reports'],
+  agent: ['workspace'],
+};
 const state = {
-  me: null, tenant: null, users: [], section: 'tenant',
+  me: null, perms: new Set(), allowed: [], tenant: null, users: [], section: 'tenant',
+  permissions: [], builtInRoles: [], customRoles: [], rolesError: null, rolesLoaded: false, roleEditing: null,
+  tokens: [], tokensError: null,
   kb: [], kbTotal: 0, kbOffset: 0, kbFilters: {}, kbEditing: null, kbLastTest: null,
   groups: [], agents: [], rules: [], rulesDirty: false, groupEditing: null,
 };
@@ -21,6 +41,8 @@ onLangChange(() => {
   renderMe(); renderUsers(); renderKb(); renderTest();
   renderGroups(); renderGroupMembers(); renderRoutingAgents(); renderRules();
   $('#group-form-title').textContent = t(state.groupEditing ? 'admin.routing.group.edit' : 'admin.routing.group.new');
+  renderRoles(); renderRolePerms(); renderTokens(); renderTokenPerms();
+  $('#role-form-title').textContent = t(state.roleEditing ? 'admin.roles.edit' : 'admin.roles.new');
 });
 
 for (const b of document.querySelectorAll('#admin-nav button')) b.addEventListener('click', () => setSection(b.dataset.section));
@@ -42,42 +64,76 @@ $('#kb-prev').addEventListener('click', () => { state.kbOffset = Math.max(0, sta
 $('#kb-next').addEventListener('click', () => { state.kbOffset += PAGE; loadKb(); });
 $('#kb-test-form').addEventListener('submit', testKb);
 $('#kb-import-form').addEventListener('submit', importKb);
+$('#role-form').addEventListener('submit', saveRole);
+$('#role-new').addEventListener('click', () => { resetRoleForm(); $('#r-name').focus(); });
+$('#role-cancel').addEventListener('click', resetRoleForm);
+$('#token-form').addEventListener('submit', createToken);
+$('#tokens-refresh').addEventListener('click', loadTokens);
+$('#token-copy').addEventListener('click', copyToken);
+$('#token-dismiss').addEventListener('click', hideCreatedToken);
 const ticketSettings = initTicketSettings();
 onLangChange(() => ticketSettings.render());
 for (const b of document.querySelectorAll('[data-download]')) b.addEventListener('click', () => download(b.dataset.download, b.dataset.format));
 
+/** What the signed-in user may do: GET /me's `permissions`, else (an older answer) their built-in role's. */
+function permissionsOf(user) {
+  if (user && Array.isArray(user.permissions)) return user.permissions;
+  return (user && ROLE_PERMISSIONS[user.role]) || [];
+}
+
+function can(p) { return state.perms.has(p); }
+
 async function start(user) {
+  if (user && !Array.isArray(user.permissions)) {
+    // the login answer has no permissions: GET /me has them
+    try { user = { ...user, ...(await api('/api/v1/me', { quiet: true })) }; } catch (_) { /* fall back on the role */ }
+  }
   state.me = user;
   renderMe();
-  const canAdmin = user && (user.role === 'owner' || user.role === 'admin');
-  $('#forbidden').hidden = canAdmin;
-  $('#admin-nav').hidden = !canAdmin;
-  if (!canAdmin) {
+  state.perms = new Set(permissionsOf(user));
+  state.allowed = SECTIONS.filter((s) => can(SECTION_PERMISSION[s]));
+  renderRolePerms(new Set());
+  renderTokenPermsFresh();
+  const any = state.allowed.length > 0;
+  for (const b of document.querySelectorAll('#admin-nav button')) b.hidden = !state.allowed.includes(b.dataset.section);
+  $('#forbidden').hidden = any;
+  $('#admin-nav').hidden = !any;
+  if (!any) {
     for (const id of SECTIONS) $('#sec-' + id).hidden = true;
     return;
   }
   const fromHash = location.hash.slice(1);
-  setSection(SECTIONS.includes(fromHash) ? fromHash : 'tenant');
-  await Promise.all([loadTenant(), loadUsers().then(() => Promise.all([loadAudit(), loadRouting()])), loadKb()]);
+  setSection(state.allowed.includes(fromHash) ? fromHash : state.allowed[0]);
+  // only what this user may read: no 403s
+  const calls = [];
+  if (can('manage_settings')) calls.push(loadTenant());
+  const users = can('manage_users') ? Promise.all([loadUsers(), loadRoles()]) : Promise.resolve();
+  calls.push(users.then(() => Promise.all([
+    can('view_audit') ? loadAudit() : null,
+    can('manage_routing') ? loadRouting() : null,
+  ])));
+  if (can('manage_kb')) calls.push(loadKb());
+  await Promise.all(calls);
 }
 
 // A link or the address bar to another section (/admin#bot) switches to it without a reload.
 window.addEventListener('hashchange', () => {
   const s = location.hash.slice(1);
-  if (state.me && SECTIONS.includes(s) && s !== state.section) setSection(s);
+  if (state.me && state.allowed.includes(s) && s !== state.section) setSection(s);
 });
 
 function renderMe() {
   const u = state.me;
   if (!u) return;
   $('#me-name').textContent = u.name || u.email;
-  $('#me-role').textContent = [roleLabel(u.role), u.tenant && u.tenant.name].filter(Boolean).join(' · ');
+  $('#me-role').textContent = [userRoleLabel(u), u.tenant && u.tenant.name].filter(Boolean).join(' · ');
   const av = $('#me-avatar');
   av.textContent = initials(u.name || u.email);
   av.style.setProperty('--hue', hueOf(u.id || u.email));
 }
 
 function setSection(s) {
+  if (state.section === 'tokens' && s !== 'tokens') hideCreatedToken(); // the new token is shown once, here only
   state.section = s;
   history.replaceState(null, '', '#' + s);
   for (const b of document.querySelectorAll('#admin-nav button')) b.classList.toggle('active', b.dataset.section === s);
@@ -87,6 +143,8 @@ function setSection(s) {
   if (s === 'tickets' && state.me) ticketSettings.load();
   if (s === 'intake' && state.me) loadIntake();
   if (s === 'bot' && state.me) loadBot();
+  if (s === 'roles' && state.me) loadRoles();
+  if (s === 'tokens' && state.me) { loadTokens(); if (can('manage_users') && !state.rolesLoaded) loadRoles(); }
 }
 
 function forbidden(e) {
@@ -200,18 +258,42 @@ function renderUsers() {
   }
 }
 
-/** The role picker of one user: off for one's own row, and for an owner's row unless the admin is an owner. */
+/** The select value of a user's role: `custom:<id>` for a custom role, else the built-in role. */
+function roleValue(u) {
+  return u.custom_role ? 'custom:' + u.custom_role : u.role;
+}
+
+/** A user's role as shown: their custom role's name, else the built-in role's label. */
+function userRoleLabel(u) {
+  if (u.custom_role) {
+    const r = state.customRoles.find((x) => x.id === u.custom_role);
+    return r ? r.name : t('admin.users.role.custom');
+  }
+  return roleLabel(u.role);
+}
+
+/**
+ * The role picker of one user: the built-in roles, then the tenant's custom roles (`custom:<id>`). Off for one's
+ * own row, and for an owner's row unless the admin is an owner.
+ */
 function roleSelect(u, err) {
   const me = state.me || {};
   const isMe = (me.id && u.id === me.id) || (!!me.email && String(u.email || '').toLowerCase() === String(me.email).toLowerCase());
   const iAmOwner = me.role === 'owner';
   const roles = ROLES.filter((r) => r !== 'owner' || iAmOwner || u.role === 'owner');
-  if (!roles.includes(u.role)) roles.unshift(u.role); // a role this page does not know: still shown as it is
+  if (!u.custom_role && !roles.includes(u.role)) roles.unshift(u.role); // a role this page does not know: still shown as it is
+  const custom = state.customRoles.map((r) => ({ value: 'custom:' + r.id, label: r.name }));
+  if (u.custom_role && !custom.some((c) => c.value === roleValue(u))) {
+    custom.unshift({ value: roleValue(u), label: t('admin.users.role.custom') }); // not (yet) in the list read
+  }
   const sel = h('select', {
     class: 'select role-select', 'data-testid': 'user-role', 'aria-label': t('admin.users.role'),
     dataset: { email: u.email || '', id: u.id },
-  }, roles.map((r) => h('option', { value: r }, roleLabel(r))));
-  sel.value = u.role;
+  }, roles.map((r) => h('option', { value: r }, roleLabel(r))),
+  custom.length ? h('optgroup', { label: t('admin.users.role.custom_group') },
+    custom.map((c) => h('option', { value: c.value, dataset: { custom: '1' } }, c.label))) : null);
+  const current = roleValue(u);
+  sel.value = current;
   if (isMe) {
     sel.disabled = true;
     sel.title = t('admin.users.role.self');
@@ -220,20 +302,22 @@ function roleSelect(u, err) {
     sel.title = t('admin.users.role.owner_only');
   }
   sel.addEventListener('change', async () => {
-    const role = sel.value;
+    const v = sel.value;
+    // a custom role is given on top of the agent role
+    const body = v.startsWith('custom:') ? { role: 'agent', custom_role: v.slice('custom:'.length) } : { role: v };
     err.hidden = true;
     sel.disabled = true;
     try {
-      await api(`/api/v1/admin/users/${encodeURIComponent(u.id)}/role`, { method: 'PUT', body: { role }, quiet: true });
+      await api(`/api/v1/admin/users/${encodeURIComponent(u.id)}/role`, { method: 'PUT', body, quiet: true });
       toast(t('admin.users.role.saved'), 'success', 1800);
       await loadUsers();
       renderGroupMembers();
       loadRouting();
     } catch (e) {
-      sel.value = u.role;
+      sel.value = current;
       sel.disabled = false;
       if (e.status === 401) return;
-      // 403: only an owner grants or takes away the owner role; 409: one's own role
+      // 403: only an owner grants or takes away the owner role, or permissions the admin lacks; 409: one's own role
       err.textContent = e.detail;
       err.hidden = false;
     }
@@ -288,6 +372,329 @@ async function addUser(ev) {
   } finally {
     btn.disabled = false;
   }
+}
+
+// ------------------------------------------------------------------ roles: built-in (read-only) and custom
+
+/** A permission's label in the current language: the server's (GET /admin/roles), else this page's own. */
+function permLabel(name) {
+  const p = state.permissions.find((x) => x.name === name);
+  if (p) return (lang() === 'zh' ? p.label_zh : p.label_en) || name;
+  const own = t('perm.' + name);
+  return own === 'perm.' + name ? name : own;
+}
+
+/** The permission names in order: the server's list once read, else this page's. */
+function permissionNames() {
+  return state.permissions.length ? state.permissions.map((p) => p.name) : ALL_PERMISSIONS;
+}
+
+function permChips(perms, testid) {
+  const set = new Set(perms || []);
+  const names = permissionNames().filter((p) => set.has(p));
+  for (const p of set) if (!names.includes(p)) names.push(p); // a permission this page does not know: still shown
+  return h('div', { class: 'perm-chips', 'data-testid': testid || 'perm-chips' },
+    names.map((p) => h('span', { class: 'chip perm' + (p === 'workspace' ? ' muted-perm' : ''), title: p, dataset: { perm: p } }, permLabel(p))));
+}
+
+async function loadRoles() {
+  try {
+    const r = await api('/api/v1/admin/roles', { quiet: true });
+    state.permissions = r.permissions || [];
+    state.builtInRoles = r.built_in || [];
+    state.customRoles = r.custom || [];
+    state.rolesError = null;
+    state.rolesLoaded = true;
+  } catch (e) {
+    if (e.status === 401) return;
+    state.rolesError = forbidden(e) ? t('admin.forbidden') : e.detail;
+  }
+  renderRoles();
+  renderRolePerms();
+  renderTokenPerms();
+  renderTokens();
+  renderUsers(); // the role selects offer the custom roles
+  renderGroupMembers();
+  renderMe();
+}
+
+/** How many users of the tenant hold the custom role (from the users list). */
+function holders(role) {
+  return state.users.filter((u) => u.custom_role === role.id).length;
+}
+
+function renderRoles() {
+  const builtin = $('#roles-builtin');
+  const custom = $('#roles-custom');
+  clear(builtin);
+  clear(custom);
+  if (state.rolesError) {
+    custom.appendChild(h('div', { class: 'empty-row' }, state.rolesError));
+    return;
+  }
+  for (const b of state.builtInRoles) {
+    builtin.appendChild(h('div', { class: 'group-item', dataset: { role: b.role } },
+      h('div', { class: 'main' },
+        h('div', { class: 'q' }, h('span', { class: 'gname' }, roleLabel(b.role)), h('span', { class: 'chip' }, t('admin.roles.builtin.badge'))),
+        permChips(b.permissions, 'role-perm-chips'))));
+  }
+  if (!state.customRoles.length) {
+    custom.appendChild(h('div', { class: 'empty-row' }, t('admin.roles.custom.empty')));
+    return;
+  }
+  for (const r of state.customRoles) {
+    const n = holders(r);
+    custom.appendChild(h('div', {
+      class: 'group-item role-item' + (state.roleEditing === r.id ? ' editing' : ''),
+      dataset: { id: r.id, name: r.name }, 'data-testid': 'custom-role',
+    },
+    h('div', { class: 'main' },
+      h('div', { class: 'q' }, h('span', { class: 'gname' }, r.name)),
+      r.description ? h('div', { class: 'desc' }, r.description) : null,
+      permChips(r.permissions, 'role-perm-chips'),
+      state.users.length ? h('div', { class: 'muted small role-holders' }, t('admin.roles.holders', { n })) : null),
+    h('div', { class: 'btns' },
+      h('button', { class: 'btn btn-sm', type: 'button', 'data-testid': 'role-edit', onclick: () => editRole(r) }, t('admin.edit')),
+      h('button', { class: 'btn btn-sm btn-danger', type: 'button', 'data-testid': 'role-delete', onclick: () => deleteRole(r) }, t('admin.delete')))));
+  }
+}
+
+/** One checkbox per permission; the workspace is always given (checked, off). Keeps what is ticked. */
+function renderRolePerms(selected) {
+  const box = $('#r-perms');
+  const keep = selected || new Set([...box.querySelectorAll('input:checked')].map((i) => i.value));
+  clear(box);
+  for (const p of permissionNames()) {
+    const cb = h('input', { type: 'checkbox', name: 'permissions', value: p });
+    cb.checked = p === 'workspace' || keep.has(p);
+    let title = null;
+    if (p === 'workspace') {
+      cb.disabled = true;
+      title = t('admin.roles.workspace.always');
+    } else if (!can(p)) {
+      // the server refuses to grant what the admin lacks; still shown (a role being edited may hold it)
+      cb.disabled = !cb.checked;
+      title = t('admin.roles.perm.lacking');
+    }
+    box.appendChild(h('label', { class: 'check', title, dataset: { perm: p } },
+      cb, h('span', null, permLabel(p)), h('span', { class: 'perm-name' }, p)));
+  }
+}
+
+function resetRoleForm() {
+  state.roleEditing = null;
+  const form = $('#role-form');
+  form.reset();
+  form.querySelector('.form-error').hidden = true;
+  $('#role-form-title').textContent = t('admin.roles.new');
+  renderRolePerms(new Set());
+  renderRoles();
+}
+
+function editRole(r) {
+  state.roleEditing = r.id;
+  const form = $('#role-form');
+  form.querySelector('.form-error').hidden = true;
+  $('#role-form-title').textContent = t('admin.roles.edit');
+  $('#r-name').value = r.name;
+  $('#r-desc').value = r.description || '';
+  renderRolePerms(new Set(r.permissions || []));
+  renderRoles();
+  $('#r-name').focus();
+}
+
+async function saveRole(ev) {
+  ev.preventDefault();
+  const form = ev.currentTarget;
+  const err = form.querySelector('.form-error');
+  err.hidden = true;
+  const name = $('#r-name').value.trim();
+  if (!name) {
+    err.textContent = t('admin.roles.name.required');
+    err.hidden = false;
+    $('#r-name').focus();
+    return;
+  }
+  const body = {
+    name,
+    description: $('#r-desc').value.trim(),
+    permissions: [...$('#r-perms').querySelectorAll('input:checked')].map((i) => i.value),
+  };
+  const btn = form.querySelector('button[type=submit]');
+  btn.disabled = true;
+  try {
+    const editing = state.roleEditing;
+    const r = editing
+      ? await api(`/api/v1/admin/roles/${encodeURIComponent(editing)}`, { method: 'PUT', body, quiet: true })
+      : await api('/api/v1/admin/roles', { method: 'POST', body, quiet: true });
+    toast(t(editing ? 'admin.roles.saved' : 'admin.roles.created', { name: r.name }), 'success');
+    resetRoleForm();
+    await loadRoles();
+  } catch (e) {
+    if (e.status === 401) return;
+    // 400: the name; 403: permissions the admin lacks (named); 409: the name is taken
+    err.textContent = e.detail;
+    err.hidden = false;
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+async function deleteRole(r) {
+  if (!window.confirm(t('admin.roles.delete.confirm', { name: r.name }))) return;
+  try {
+    await api(`/api/v1/admin/roles/${encodeURIComponent(r.id)}`, { method: 'DELETE', quiet: true });
+    toast(t('admin.roles.deleted', { name: r.name }), 'success', 1800);
+    if (state.roleEditing === r.id) resetRoleForm();
+    await loadRoles();
+  } catch (e) {
+    // 409: users hold it
+    if (e.status === 401) return;
+    toast(e.status === 409 ? t('admin.roles.delete.held', { message: e.detail }) : e.detail, 'error', 6000);
+  }
+}
+
+// ------------------------------------------------------------------ API tokens
+
+async function loadTokens() {
+  try {
+    const r = await api('/api/v1/admin/api-tokens', { quiet: true });
+    state.tokens = r.items || [];
+    state.tokensError = null;
+  } catch (e) {
+    if (e.status === 401) return;
+    state.tokens = [];
+    state.tokensError = forbidden(e) ? t('admin.forbidden') : e.detail;
+  }
+  renderTokens();
+}
+
+function tokenState(tk) {
+  if (tk.revoked_at) return 'revoked';
+  if (tk.expires_at && new Date(tk.expires_at) <= new Date()) return 'expired';
+  return 'live';
+}
+
+function renderTokens() {
+  const body = $('#tokens-body');
+  clear(body);
+  if (!state.tokens.length) {
+    body.appendChild(h('tr', null, h('td', { colspan: '8', class: 'empty-row' }, state.tokensError || t('admin.tokens.empty'))));
+    return;
+  }
+  for (const tk of state.tokens) {
+    const st = tokenState(tk);
+    let action = null;
+    if (st !== 'revoked') {
+      action = h('button', { class: 'btn btn-sm btn-danger', type: 'button', 'data-testid': 'token-revoke' }, t('admin.tokens.revoke'));
+      action.addEventListener('click', () => revokeToken(tk, action));
+    }
+    body.appendChild(h('tr', { class: st === 'revoked' ? 'revoked' : '', dataset: { id: tk.id, name: tk.name, state: st }, 'data-testid': 'token-row' },
+      h('td', null, tk.name),
+      h('td', null, h('span', { class: 'key-chip mono', 'data-testid': 'token-prefix' }, tk.prefix + '…')),
+      h('td', null, permChips(tk.permissions, 'token-perm-chips')),
+      h('td', { class: 'nowrap' }, formatDateTime(tk.created_at)),
+      h('td', { class: 'nowrap' }, tk.expires_at ? formatDateTime(tk.expires_at) : t('admin.tokens.never')),
+      h('td', { class: 'nowrap' }, tk.last_used_at ? formatDateTime(tk.last_used_at) : t('admin.tokens.unused')),
+      h('td', { class: 'nowrap' }, h('span', { class: 'badge badge-' + st, 'data-testid': 'token-state' }, t('admin.tokens.state.' + st))),
+      h('td', null, action)));
+  }
+}
+
+/** One checkbox per permission the admin holds (a token gets no more); keeps what is ticked, workspace at first. */
+function renderTokenPerms() {
+  const box = $('#tk-perms');
+  const first = !box.querySelector('input');
+  const keep = new Set([...box.querySelectorAll('input:checked')].map((i) => i.value));
+  clear(box);
+  for (const p of permissionNames().filter((x) => can(x))) {
+    const cb = h('input', { type: 'checkbox', name: 'permissions', value: p });
+    cb.checked = first ? p === 'workspace' : keep.has(p);
+    box.appendChild(h('label', { class: 'check', dataset: { perm: p } }, cb, h('span', null, permLabel(p)), h('span', { class: 'perm-name' }, p)));
+  }
+}
+
+async function createToken(ev) {
+  ev.preventDefault();
+  const form = ev.currentTarget;
+  const err = form.querySelector('.form-error');
+  err.hidden = true;
+  hideCreatedToken(); // one token on show at a time
+  const fail = (msg, input) => { err.textContent = msg; err.hidden = false; if (input) input.focus(); };
+  const name = $('#tk-name').value.trim();
+  if (!name) return fail(t('admin.tokens.name.required'), $('#tk-name'));
+  const permissions = [...$('#tk-perms').querySelectorAll('input:checked')].map((i) => i.value);
+  if (!permissions.length) return fail(t('admin.tokens.permissions.required'));
+  const body = { name, permissions };
+  const days = $('#tk-days').value.trim();
+  if (days) {
+    const n = Number(days);
+    if (!Number.isInteger(n) || n < 1 || n > 3650) return fail(t('admin.tokens.days.invalid'), $('#tk-days'));
+    body.expires_in_days = n;
+  }
+  const btn = form.querySelector('button[type=submit]');
+  btn.disabled = true;
+  try {
+    const r = await api('/api/v1/admin/api-tokens', { method: 'POST', body, quiet: true });
+    form.reset();
+    renderTokenPermsFresh();
+    showCreatedToken(r.token);
+    toast(t('admin.tokens.created.toast', { name: r.item && r.item.name }), 'success');
+    await loadTokens();
+  } catch (e) {
+    if (e.status === 401) return;
+    // 400: name, permissions or days; 403: permissions the admin lacks, or an API token creating tokens
+    fail(e.detail);
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+function renderTokenPermsFresh() {
+  clear($('#tk-perms'));
+  renderTokenPerms();
+}
+
+function showCreatedToken(token) {
+  $('#token-value').textContent = token;
+  $('#token-created').hidden = false;
+  $('#token-created').scrollIntoView({ block: 'nearest' });
+}
+
+/** The token is shown once: gone from the page when dismissed, when another is created, or the section is left. */
+function hideCreatedToken() {
+  $('#token-value').textContent = '';
+  $('#token-created').hidden = true;
+}
+
+async function copyToken() {
+  const text = $('#token-value').textContent;
+  if (!text) return;
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch (_) {
+    const ta = h('textarea', { class: 'offscreen-copy' });
+    ta.value = text;
+    document.body.appendChild(ta);
+    ta.select();
+    try { document.execCommand('copy'); } catch (_) { /* ignore */ }
+    ta.remove();
+  }
+  toast(t('admin.copied'), 'success', 1600);
+}
+
+async function revokeToken(tk, btn) {
+  if (!window.confirm(t('admin.tokens.revoke.confirm', { name: tk.name }))) return;
+  btn.disabled = true;
+  try {
+    await api(`/api/v1/admin/api-tokens/${encodeURIComponent(tk.id)}`, { method: 'DELETE', quiet: true });
+    toast(t('admin.tokens.revoked', { name: tk.name }), 'success', 1800);
+  } catch (e) {
+    if (e.status === 401) return;
+    btn.disabled = false;
+    toast(e.detail, 'error', 6000); // 404: revoked already
+  }
+  await loadTokens();
 }
 
 // ------------------------------------------------------------------ knowledge base
@@ -660,7 +1067,7 @@ async function loadRouting() {
       .then((r) => { state.rules = (r.items || []).map(ruleDraft); state.rulesError = null; })
       .catch((e) => { if (e.status !== 401) state.rulesError = e.detail; }));
   }
-  if (!state.users.length) calls.push(loadUsers());
+  if (!state.users.length && can('manage_users')) calls.push(loadUsers());
   await Promise.all(calls);
   renderGroups();
   renderGroupMembers();
@@ -699,12 +1106,15 @@ function renderGroupMembers(selected) {
   const box = $('#g-members');
   const keep = selected || new Set([...box.querySelectorAll('input:checked')].map((i) => i.value));
   clear(box);
-  if (!state.users.length) { box.appendChild(h('span', { class: 'muted small' }, state.usersError || t('admin.users.empty'))); return; }
-  for (const u of state.users) {
+  // without the users list (no manage_users), the agents list names the members
+  const people = state.users.length ? state.users
+    : state.agents.map((a) => ({ id: a.user_id, name: a.name, email: a.email || '', role: a.role }));
+  if (!people.length) { box.appendChild(h('span', { class: 'muted small' }, state.usersError || t('admin.users.empty'))); return; }
+  for (const u of people) {
     const cb = h('input', { type: 'checkbox', name: 'members', value: u.id });
     cb.checked = keep.has(u.id);
     box.appendChild(h('label', { class: 'check member', dataset: { id: u.id, email: u.email || '' } },
-      cb, h('span', null, u.name || u.email), h('span', { class: 'muted small' }, roleLabel(u.role))));
+      cb, h('span', null, u.name || u.email), h('span', { class: 'muted small' }, u.role ? userRoleLabel(u) : '')));
   }
 }
 

@@ -821,8 +821,12 @@ function canTakeBack(c) {
   return c.status === 'queued' && isSupervisor();
 }
 
+/** Supervises every conversation (all-conversations view, takeover, team canned replies): GET /me's
+ * `supervise_conversations` permission, else (an older answer without permissions) a supervisor role and above. */
 function isSupervisor() {
-  return !!(state.me && ['owner', 'admin', 'supervisor'].includes(state.me.role));
+  if (!state.me) return false;
+  if (Array.isArray(state.me.permissions)) return state.me.permissions.includes('supervise_conversations');
+  return ['owner', 'admin', 'supervisor'].includes(state.me.role);
 }
 
 function canTransfer(c) {

@@ -353,7 +353,8 @@ export function initAuth({ onReady, onLogout }) {
       setToken(res.token);
       form.querySelector('input[name=password]').value = '';
       let user = res.user;
-      if (!user || !user.tenant) {
+      // the login answer has no `permissions` (what the pages show depends on them): GET /me has them
+      if (!user || !user.tenant || !Array.isArray(user.permissions)) {
         try { user = await api('/api/v1/me', { quiet: true }); } catch (_) { /* keep res.user */ }
       }
       enter(user || res.user);

@@ -161,8 +161,11 @@ function start(me) {
   loadFieldDefs();
 }
 
+/** The SLA report: the `view_reports` permission (GET /me), else a supervisor role and above. */
 function canSeeReport() {
-  return !!(tk.me && ['owner', 'admin', 'supervisor'].includes(tk.me.role));
+  if (!tk.me) return false;
+  if (Array.isArray(tk.me.permissions)) return tk.me.permissions.includes('view_reports');
+  return ['owner', 'admin', 'supervisor'].includes(tk.me.role);
 }
 
 /** The tenant's custom field definitions (any member may read them); read-only values if they cannot be read. */

@@ -1,6 +1,8 @@
 // End-to-end browser test of the Lingxi web UI: the visitor's widget on /demo, the agent workspace on /agent and
 // the admin console's Routing tab (skill groups, capacity, rules) and Users tab (a locked user unlocked, a role
-// changed with the select, one's own role not editable), agent status, the visitor's queue position,
+// changed with the select, one's own role not editable), the Roles tab (a custom role made with manage_kb, the
+// server's refusal shown; given in the Users tab; its user sees only the Knowledge base tab; deleting it while held
+// refused), the API tokens tab (a token shown once, working with its permissions, revoked and refused), agent status, the visitor's queue position,
 // internal notes, transfer between two agents and a supervisor takeover; tickets (工单): the widget's "leave a
 // message", a ticket from a conversation, its life cycle, replies and notes, history, bulk actions and views;
 // the workspace: the visitor's browsing track (tracker.js) on the visitor card, unread badges and read marks,
@@ -1015,6 +1017,210 @@ if (!creds) {
     }, email, { timeout: STEP_TIMEOUT });
     const after = await listed();
     assert(after.role === 'supervisor', `the server has the user as ${after.role}`);
+  });
+
+  // ---- roles and permissions: a custom role made in the Roles tab, given in the Users tab; API tokens
+
+  const ROLE_NAME = `知识库编辑 ${uniq}`;
+  const TOKEN_NAME = `E2E 令牌 ${uniq}`;
+  const access = { role: null, kbUser: null, token: null, tokenId: null };
+  const sortedPerms = (ps) => [...(ps || [])].sort().join(',');
+
+  await step('admin creates a custom role (知识库编辑) with manage_kb in the Roles tab; the server stores it', async () => {
+    await admin.click('#admin-nav button[data-section="roles"]');
+    await admin.locator('#sec-roles').waitFor({ state: 'visible' });
+    // the built-in roles, read-only, with their permissions
+    const supervisor = admin.locator('#roles-builtin .group-item[data-role="supervisor"]');
+    await supervisor.waitFor({ state: 'visible' });
+    const supPerms = await supervisor.locator('.chip.perm').evaluateAll((cs) => cs.map((c) => c.dataset.perm));
+    assert(sortedPerms(supPerms) === sortedPerms(['workspace', 'supervise_conversations', 'view_pii', 'import_orders', 'view_reports']),
+      `the supervisor role shows the permissions ${supPerms.join(', ')}`);
+    assert(await supervisor.locator('button').count() === 0, 'a built-in role has edit buttons');
+    // one checkbox per permission, labelled in Chinese; the workspace always given
+    const box = (p) => admin.locator(`#r-perms label[data-perm="${p}"] input`);
+    await box('manage_kb').waitFor({ state: 'visible' });
+    assert(await admin.locator('#r-perms input[type=checkbox]').count() === 14, 'the form does not offer the 14 permissions');
+    assert((await admin.locator('#r-perms label[data-perm="manage_kb"]').textContent()).includes('管理知识库'), 'the manage_kb box is not labelled 管理知识库');
+    assert(await box('workspace').isChecked() && await box('workspace').isDisabled(), 'the workspace box is not checked and disabled');
+    // a built-in role's name: the server's refusal is shown in the form
+    await admin.fill('#r-name', 'Admin');
+    await box('manage_kb').check();
+    const [refused] = await Promise.all([
+      admin.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/admin/roles' && r.request().method() === 'POST'),
+      admin.click('#role-form button[type=submit]'),
+    ]);
+    assert(refused.status() === 400, `a role named Admin answered ${refused.status()}`);
+    const err = admin.locator('[data-testid="role-error"]');
+    await err.waitFor({ state: 'visible' });
+    assert(/built-in/i.test(await err.textContent()), `the server's refusal is not shown: "${(await err.textContent()).trim()}"`);
+    // the real one
+    await admin.fill('#r-name', ROLE_NAME);
+    await admin.fill('#r-desc', '只能编辑知识库 <b>不加粗</b>');
+    const [made] = await Promise.all([
+      admin.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/admin/roles' && r.request().method() === 'POST'),
+      admin.click('#role-form button[type=submit]'),
+    ]);
+    assert(made.status() === 201, `POST /admin/roles answered ${made.status()} ${await made.text().catch(() => '')}`);
+    const sent = made.request().postDataJSON();
+    assert(sortedPerms(sent.permissions) === sortedPerms(['workspace', 'manage_kb']), `the form sent the permissions ${JSON.stringify(sent.permissions)}`);
+    await err.waitFor({ state: 'hidden' });
+    const item = admin.locator(`#roles-custom .role-item[data-name="${ROLE_NAME}"]`);
+    await item.waitFor({ state: 'visible' });
+    const chips = await item.locator('.chip.perm').evaluateAll((cs) => cs.map((c) => c.dataset.perm));
+    assert(sortedPerms(chips) === sortedPerms(['workspace', 'manage_kb']), `the new role shows the permissions ${chips.join(', ')}`);
+    assert((await item.locator('.desc').textContent()) === '只能编辑知识库 <b>不加粗</b>' && await item.locator('.desc b').count() === 0,
+      'the description is not shown as text');
+    const roles = await apiIn(admin, 'GET', '/api/v1/admin/roles');
+    assert(roles.status === 200, `GET /admin/roles answered ${roles.status}`);
+    const r = roles.body.custom.find((x) => x.name === ROLE_NAME);
+    assert(r, `the server has no role named ${ROLE_NAME}: ${JSON.stringify(roles.body.custom)}`);
+    assert(sortedPerms(r.permissions) === sortedPerms(['workspace', 'manage_kb']), `the server stored the permissions ${JSON.stringify(r.permissions)}`);
+    access.role = r.id;
+    const audit = await apiIn(admin, 'GET', '/api/v1/admin/audit?limit=50');
+    assert(audit.body.items.some((e) => e.action === 'role.create' && e.target === r.id), 'no role.create in the audit log');
+    await shot(admin, '09c-admin-roles');
+  });
+
+  await step('admin gives a user the custom role in the Users tab; that user sees only the Knowledge base tab; the held role cannot be deleted', async () => {
+    const email = `e2e-kb-${uniq}@demo.lingxi.local`;
+    const password = `E2e-${crypto.randomBytes(12).toString('base64url')}-pw`;
+    const made = await apiIn(admin, 'POST', '/api/v1/admin/users', { email, name: `E2E 知识库 ${uniq}`, password, role: 'agent' });
+    assert(made.status === 201, `creating the user answered ${made.status}: ${JSON.stringify(made.body)}`);
+    const id = made.body.id;
+    access.kbUser = id;
+    await admin.click('#admin-nav button[data-section="users"]');
+    await admin.reload({ waitUntil: 'domcontentloaded' });
+    await admin.locator('#sec-users').waitFor({ state: 'visible' });
+    const select = admin.locator(`#users-body tr[data-email="${email}"] [data-testid="user-role"]`);
+    await select.locator(`option[value="custom:${access.role}"]`).waitFor({ state: 'attached' });
+    assert((await select.locator(`option[value="custom:${access.role}"]`).textContent()) === ROLE_NAME, 'the custom role is not offered by its name');
+    const [put] = await Promise.all([
+      admin.waitForResponse((r) => new URL(r.url()).pathname === `/api/v1/admin/users/${id}/role` && r.request().method() === 'PUT'),
+      select.selectOption(`custom:${access.role}`),
+    ]);
+    assert(put.status() === 200, `PUT /role answered ${put.status()} ${await put.text().catch(() => '')}`);
+    const body = put.request().postDataJSON();
+    assert(body.role === 'agent' && body.custom_role === access.role, `the select sent ${JSON.stringify(body)}`);
+    await admin.locator('.toasts .toast-success', { hasText: '角色已更新' }).first().waitFor({ state: 'visible' });
+    const listed = (await apiIn(admin, 'GET', '/api/v1/admin/users')).body.items.find((u) => u.id === id);
+    assert(listed.role === 'agent' && listed.custom_role === access.role, `the server has the user as ${JSON.stringify(listed)}`);
+    // read afresh, the user's row shows the custom role
+    await admin.reload({ waitUntil: 'domcontentloaded' });
+    await admin.locator(`#users-body tr[data-email="${email}"] [data-testid="user-role"] option[value="custom:${access.role}"]`).waitFor({ state: 'attached' });
+    await admin.waitForFunction(([e, v]) => {
+      const s = document.querySelector(`#users-body tr[data-email="${e}"] [data-testid="user-role"]`);
+      return s && s.value === v;
+    }, [email, `custom:${access.role}`], { timeout: STEP_TIMEOUT });
+
+    // the user, signed in to /admin: the Knowledge base tab only, and no refused call
+    const ctx = await browser.newContext({ locale: 'zh-CN', viewport: { width: 1280, height: 900 } });
+    try {
+      const page = await ctx.newPage();
+      watch(page, 'kb-editor');
+      page.setDefaultTimeout(STEP_TIMEOUT);
+      const refusedCalls = [];
+      page.on('response', (r) => { if (r.status() === 403) refusedCalls.push(new URL(r.url()).pathname); });
+      await signIn(page, '/admin', email, password);
+      await page.locator('#sec-kb').waitFor({ state: 'visible' });
+      await page.locator('#kb-list').waitFor({ state: 'visible' });
+      const tabs = await page.locator('#admin-nav button:visible').evaluateAll((bs) => bs.map((b) => b.dataset.section));
+      assert(tabs.join(',') === 'kb', `the custom role's user sees the tabs ${tabs.join(', ')}`);
+      assert(await page.locator('#forbidden').isHidden(), 'the no-access notice is shown');
+      const me = await apiIn(page, 'GET', '/api/v1/me');
+      assert(sortedPerms(me.body.permissions) === sortedPerms(['workspace', 'manage_kb']), `GET /me has the permissions ${JSON.stringify(me.body.permissions)}`);
+      await page.waitForLoadState('networkidle').catch(() => {});
+      assert(refusedCalls.length === 0, `the page made refused calls: ${refusedCalls.join(', ')}`);
+      await shot(page, '09d-admin-kb-editor');
+    } finally {
+      await ctx.close().catch(() => {});
+    }
+
+    // the role is held: deleting it is refused, the reason shown
+    await admin.click('#admin-nav button[data-section="roles"]');
+    const item = admin.locator(`#roles-custom .role-item[data-name="${ROLE_NAME}"]`);
+    await item.waitFor({ state: 'visible' });
+    const [del] = await Promise.all([
+      admin.waitForResponse((r) => new URL(r.url()).pathname === `/api/v1/admin/roles/${access.role}` && r.request().method() === 'DELETE'),
+      item.locator('[data-testid="role-delete"]').click(), // confirm() is accepted by the dialog handler
+    ]);
+    assert(del.status() === 409, `deleting the held role answered ${del.status()}`);
+    await admin.locator('.toasts .toast-error', { hasText: '不能删除' }).first().waitFor({ state: 'visible' });
+    const still = (await apiIn(admin, 'GET', '/api/v1/admin/roles')).body.custom.some((x) => x.id === access.role);
+    assert(still, 'the held role was deleted');
+    assert(await item.isVisible(), 'the held role is gone from the list');
+  });
+
+  await step('admin creates an API token: it is shown once and works (GET /api/v1/me with it answers 200 and its permissions); revoked, it is refused (401)', async () => {
+    const withToken = async (method, url) => {
+      const r = await fetch(BASE + url, { method, headers: { 'Authorization': 'Bearer ' + access.token, 'Accept': 'application/json' } });
+      const text = await r.text();
+      let body = null;
+      try { body = text ? JSON.parse(text) : null; } catch (_) { body = text; }
+      return { status: r.status, body };
+    };
+    await admin.click('#admin-nav button[data-section="tokens"]');
+    await admin.locator('#sec-tokens').waitFor({ state: 'visible' });
+    const box = (p) => admin.locator(`#tk-perms label[data-perm="${p}"] input`);
+    await box('manage_kb').waitFor({ state: 'visible' });
+    assert(await box('workspace').isChecked(), 'the workspace box is not ticked at first');
+    await admin.fill('#tk-name', TOKEN_NAME);
+    await box('manage_kb').check();
+    await admin.fill('#tk-days', '30');
+    const [made] = await Promise.all([
+      admin.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/admin/api-tokens' && r.request().method() === 'POST'),
+      admin.click('#token-form button[type=submit]'),
+    ]);
+    assert(made.status() === 201, `POST /admin/api-tokens answered ${made.status()} ${await made.text().catch(() => '')}`);
+    const sent = made.request().postDataJSON();
+    assert(sent.expires_in_days === 30 && sortedPerms(sent.permissions) === sortedPerms(['workspace', 'manage_kb']), `the form sent ${JSON.stringify(sent)}`);
+    // shown once, with the warning
+    const shown = admin.locator('[data-testid="token-created"]');
+    await shown.waitFor({ state: 'visible' });
+    access.token = (await admin.locator('[data-testid="token-value"]').textContent()).trim();
+    assert(/^lxt_\w{16,}$/.test(access.token), `the token shown is "${access.token}"`);
+    assert((await shown.textContent()).includes('只显示这一次，请立即复制保存'), 'the shown-once warning is missing');
+    assert(await admin.locator('[data-testid="token-copy"]').isVisible(), 'no copy button');
+    const row = admin.locator(`#tokens-body tr[data-name="${TOKEN_NAME}"]`);
+    await row.waitFor({ state: 'visible' });
+    access.tokenId = await row.getAttribute('data-id');
+    const prefix = (await row.locator('[data-testid="token-prefix"]').textContent()).replace('…', '').trim();
+    assert(prefix.length >= 6 && access.token.startsWith(prefix), `the listed prefix "${prefix}" is not the token's start`);
+    assert((await row.locator('[data-testid="token-state"]').textContent()).trim() === '有效', 'the new token is not shown 有效');
+    assert(/\d{2}:\d{2}/.test(await row.locator('td').nth(4).textContent()), 'the expiry is not shown');
+    const list = await apiIn(admin, 'GET', '/api/v1/admin/api-tokens');
+    assert(list.status === 200 && !JSON.stringify(list.body).includes(access.token), 'the token list holds the token itself');
+    await shot(admin, '09e-admin-token-created');
+
+    // the token works within its permissions
+    const me = await withToken('GET', '/api/v1/me');
+    assert(me.status === 200, `GET /me with the token answered ${me.status}`);
+    assert(sortedPerms(me.body.permissions) === sortedPerms(['workspace', 'manage_kb']), `GET /me with the token has the permissions ${JSON.stringify(me.body.permissions)}`);
+    assert(me.body.api_token === access.tokenId, `GET /me with the token names the token ${JSON.stringify(me.body.api_token)}`);
+    const users = await withToken('GET', '/api/v1/admin/users');
+    assert(users.status === 403, `GET /admin/users with a manage_kb token answered ${users.status}`);
+
+    // leaving the section takes the token off the page
+    await admin.click('#admin-nav button[data-section="roles"]');
+    await admin.click('#admin-nav button[data-section="tokens"]');
+    await admin.locator('#sec-tokens').waitFor({ state: 'visible' });
+    assert(await shown.isHidden(), 'the token is still shown after leaving the section');
+    assert(!(await admin.locator('body').textContent()).includes(access.token), 'the token is still in the page');
+
+    // revoked (confirm() is accepted by the dialog handler): refused at once
+    const [del] = await Promise.all([
+      admin.waitForResponse((r) => new URL(r.url()).pathname === `/api/v1/admin/api-tokens/${access.tokenId}` && r.request().method() === 'DELETE'),
+      row.locator('[data-testid="token-revoke"]').click(),
+    ]);
+    assert(del.status() === 200, `DELETE /admin/api-tokens answered ${del.status()}`);
+    await admin.locator(`#tokens-body tr[data-name="${TOKEN_NAME}"][data-state="revoked"]`).waitFor({ state: 'visible' });
+    assert((await row.locator('[data-testid="token-state"]').textContent()).trim() === '已吊销', 'the revoked token is not shown 已吊销');
+    assert(await row.locator('[data-testid="token-revoke"]').count() === 0, 'a revoked token still has a Revoke button');
+    const after = await withToken('GET', '/api/v1/me');
+    assert(after.status === 401, `GET /me with the revoked token answered ${after.status}`);
+    // the audit log names both, in Chinese
+    await admin.click('#admin-nav button[data-section="audit"]');
+    await admin.locator('#audit-body .badge', { hasText: '吊销 API 令牌' }).first().waitFor({ state: 'visible' });
+    await admin.locator('#audit-body .badge', { hasText: '创建 API 令牌' }).first().waitFor({ state: 'visible' });
   });
 
   await step('agent sets their status to 离开 (away); the server and a reload agree', async () => {

@@ -383,6 +383,20 @@ pub struct AuditView {
     pub created_at: String,
 }
 
+impl From<lingxi_store::AuditRecord> for AuditView {
+    fn from(r: lingxi_store::AuditRecord) -> Self {
+        Self {
+            id: r.id,
+            actor_user: r.actor_user.map(|u| u.to_string()),
+            actor_ip: r.actor_ip,
+            action: r.action,
+            target: r.target,
+            detail: r.detail,
+            created_at: lingxi_types::wire::rfc3339(r.created_at),
+        }
+    }
+}
+
 /// The tenant's audit log, newest first.
 #[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin", params(AuditQuery),
     responses((status = 200, body = ItemList<AuditView>), (status = 403, body = ApiError)))]
@@ -392,20 +406,7 @@ pub async fn audit_log(
     Query(q): Query<AuditQuery>,
 ) -> AppResult<Json<ItemList<AuditView>>> {
     let rows = state.services.store.audit_log(admin.who.tenant.id, q.limit.unwrap_or(200)).await?;
-    Ok(Json(ItemList {
-        items: rows
-            .into_iter()
-            .map(|r| AuditView {
-                id: r.id,
-                actor_user: r.actor_user.map(|u| u.to_string()),
-                actor_ip: r.actor_ip,
-                action: r.action,
-                target: r.target,
-                detail: r.detail,
-                created_at: lingxi_types::wire::rfc3339(r.created_at),
-            })
-            .collect(),
-    }))
+    Ok(Json(ItemList { items: rows.into_iter().map(AuditView::from).collect() }))
 }
 
 /// The tenant's settings.
@@ -432,4 +433,140 @@ pub async fn tenant(Can(admin, _): Can<perm::ManageSettings>) -> Json<TenantView
         name: t.name.clone(),
         widget_key: t.widget_key.clone(),
     })
+}
+
+/// The tenant's security settings.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct SecurityView {
+    /// Days audit entries are kept (30 to 3650); older ones are deleted hourly, and each purge is audited.
+    pub audit_retention_days: i64,
+    /// Origins allowed to embed the chat widget; empty: any site.
+    pub widget_origins: Vec<String>,
+}
+
+impl From<lingxi_store::SecuritySettings> for SecurityView {
+    fn from(s: lingxi_store::SecuritySettings) -> Self {
+        Self { audit_retention_days: s.audit_retention_days, widget_origins: s.widget_origins }
+    }
+}
+
+/// The tenant's security settings: audit retention and the origins allowed to embed the widget.
+#[utoipa::path(get, path = "/api/v1/admin/security", tag = "admin",
+    responses((status = 200, body = SecurityView), (status = 403, body = ApiError)))]
+pub async fn security(
+    State(state): State<AppState>,
+    Can(admin, _): Can<perm::ManageSettings>,
+) -> AppResult<Json<SecurityView>> {
+    Ok(Json(state.services.security_settings(&admin.who).await?.into()))
+}
+
+/// Changes the tenant's security settings. Audited with before and after.
+#[utoipa::path(put, path = "/api/v1/admin/security", tag = "admin", request_body = lingxi_service::SecurityInput,
+    responses((status = 200, body = SecurityView), (status = 400, body = ApiError), (status = 403, body = ApiError)))]
+pub async fn save_security(
+    State(state): State<AppState>,
+    Client(client, _ip): Client,
+    Can(admin, _): Can<perm::ManageSettings>,
+    Json(body): Json<lingxi_service::SecurityInput>,
+) -> AppResult<Json<SecurityView>> {
+    Ok(Json(state.services.save_security_settings(&admin.who, &client, &body).await?.into()))
+}
+
+/// `GET /api/v1/admin/audit/export` query.
+#[derive(Deserialize, IntoParams)]
+pub struct AuditExportQuery {
+    /// From (RFC 3339 or `YYYY-MM-DD`); default: 30 days ago.
+    pub from: Option<String>,
+    /// Up to (RFC 3339, or `YYYY-MM-DD` for that whole day); default: now.
+    pub to: Option<String>,
+    /// `csv` (default) or `json`.
+    pub format: Option<String>,
+}
+
+/// The most entries one export holds.
+pub const MAX_AUDIT_EXPORT: i64 = 100_000;
+
+/// The tenant's audit log between two dates, oldest first, as CSV (UTF-8 with BOM, for spreadsheets) or JSON.
+/// The export itself is audited.
+#[utoipa::path(get, path = "/api/v1/admin/audit/export", tag = "admin", params(AuditExportQuery),
+    responses((status = 200, description = "text/csv or application/json"), (status = 400, body = ApiError),
+              (status = 403, body = ApiError)))]
+pub async fn audit_export(
+    State(state): State<AppState>,
+    Client(client, _ip): Client,
+    Can(admin, _): Can<perm::ViewAudit>,
+    Query(q): Query<AuditExportQuery>,
+) -> AppResult<Response> {
+    let now = chrono::Utc::now();
+    let from = match q.from.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => lingxi_service::parse_bound("from", s, false)?,
+        None => now - chrono::Duration::days(30),
+    };
+    let to = match q.to.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => lingxi_service::parse_bound("to", s, true)?,
+        None => now + chrono::Duration::seconds(1),
+    };
+    if to <= from {
+        return Err(AppError::new(ErrorCode::InvalidField, "to must be after from"));
+    }
+    let json = match q.format.as_deref().unwrap_or("csv") {
+        "csv" => false,
+        "json" => true,
+        _ => return Err(AppError::new(ErrorCode::InvalidField, "format must be csv or json")),
+    };
+    let rows = state.services.store.audit_range(admin.who.tenant.id, from, to, MAX_AUDIT_EXPORT).await?;
+    let detail = serde_json::json!({"from": lingxi_types::wire::rfc3339(from), "to": lingxi_types::wire::rfc3339(to),
+                                    "entries": rows.len(), "format": if json { "json" } else { "csv" }});
+    state.services.audit(&admin.who, &client, "audit.export", None, detail).await?;
+    let name = format!("audit-{}-{}", admin.who.tenant.slug, from.format("%Y%m%d"));
+    let views: Vec<AuditView> = rows.into_iter().map(AuditView::from).collect();
+    let (body, content_type, ext) = if json {
+        (
+            serde_json::to_vec(&ItemList { items: views })
+                .map_err(|_| AppError::new(ErrorCode::Internal, "internal error"))?,
+            "application/json",
+            "json",
+        )
+    } else {
+        let mut w = csv::Writer::from_writer(vec![0xEF, 0xBB, 0xBF]);
+        let header = ["created_at", "action", "actor_user", "actor_ip", "target", "detail", "id"];
+        let bad = |_| AppError::new(ErrorCode::Internal, "internal error");
+        w.write_record(header).map_err(bad)?;
+        for v in &views {
+            let detail = v.detail.to_string();
+            let cells = [
+                &v.created_at,
+                &v.action,
+                v.actor_user.as_deref().unwrap_or(""),
+                v.actor_ip.as_deref().unwrap_or(""),
+                v.target.as_deref().unwrap_or(""),
+                &detail,
+                &v.id,
+            ];
+            // A spreadsheet must not run a cell as a formula.
+            w.write_record(cells.iter().map(|c| csv_safe(c).into_owned())).map_err(bad)?;
+        }
+        (
+            w.into_inner().map_err(|_| AppError::new(ErrorCode::Internal, "internal error"))?,
+            "text/csv; charset=utf-8",
+            "csv",
+        )
+    };
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, content_type.to_owned()),
+            (axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.{ext}\"")),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// A cell that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) gets a leading `'`.
+fn csv_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
 }

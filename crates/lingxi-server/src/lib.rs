@@ -94,6 +94,9 @@ impl AppState {
         admin::api_tokens,
         admin::create_api_token,
         admin::revoke_api_token,
+        admin::security,
+        admin::save_security,
+        admin::audit_export,
         admin::audit_log,
         admin::tenant,
         kb::list_entries,
@@ -228,6 +231,8 @@ pub fn api_router() -> Router<AppState> {
         .route("/api/v1/admin/api-tokens", get(admin::api_tokens).post(admin::create_api_token))
         .route("/api/v1/admin/api-tokens/{id}", delete(admin::revoke_api_token))
         .route("/api/v1/admin/audit", get(admin::audit_log))
+        .route("/api/v1/admin/audit/export", get(admin::audit_export))
+        .route("/api/v1/admin/security", get(admin::security).put(admin::save_security))
         .route("/api/v1/admin/tenant", get(admin::tenant))
         .route("/api/v1/kb/entries", get(kb::list_entries).post(kb::create_entry))
         .route("/api/v1/kb/entries/{id}", get(kb::get_entry).put(kb::update_entry).delete(kb::delete_entry))

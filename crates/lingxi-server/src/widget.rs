@@ -5,6 +5,7 @@ use crate::auth::Client;
 use crate::error::{AppError, AppResult, Json, Query};
 use axum::extract::State;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
@@ -37,14 +38,32 @@ pub struct WidgetConfig {
 /// The widget's public configuration.
 #[utoipa::path(get, path = "/api/v1/widget/config", tag = "widget", params(ConfigQuery),
     responses((status = 200, body = WidgetConfig), (status = 404, body = ApiError)))]
-pub async fn config(State(state): State<AppState>, Query(q): Query<ConfigQuery>) -> AppResult<Json<WidgetConfig>> {
+pub async fn config(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ConfigQuery>,
+) -> AppResult<Json<WidgetConfig>> {
     let tenant =
         state.services.store.tenant_by_widget_key(&q.widget_key).await?.ok_or(ServiceError::UnknownWidgetKey)?;
+    check_origin(&state, tenant.id, &headers).await?;
     Ok(Json(WidgetConfig {
         greeting_zh: format!("您好，欢迎来到{}！请问有什么可以帮您？", tenant.name),
         greeting_en: format!("Hi! Welcome to {}. How can we help?", tenant.name),
         tenant_name: tenant.name,
     }))
+}
+
+/// Refuses a page of an origin the tenant has not allowed to embed the widget (403 `origin_not_allowed`).
+async fn check_origin(state: &AppState, tenant_id: lingxi_types::TenantId, headers: &HeaderMap) -> AppResult<()> {
+    let get = |name| headers.get(name).and_then(|v: &axum::http::HeaderValue| v.to_str().ok());
+    let origin = get(axum::http::header::ORIGIN);
+    if state.services.widget_origin_allowed(tenant_id, origin, get(axum::http::header::HOST)).await? {
+        return Ok(());
+    }
+    Err(AppError::new(
+        ErrorCode::OriginNotAllowed,
+        format!("{} may not embed this chat widget: add it to the allowed origins", origin.unwrap_or("this site")),
+    ))
 }
 
 /// The visitor as the widget describes them.
@@ -135,9 +154,13 @@ pub struct SessionCreated {
 pub async fn create_session(
     State(state): State<AppState>,
     Client(_info, ip): Client,
+    headers: HeaderMap,
     Json(body): Json<CreateSession>,
 ) -> AppResult<Response> {
     state.limits.widget_session(ip)?;
+    if let Some(tenant) = state.services.store.tenant_by_widget_key(&body.widget_key).await? {
+        check_origin(&state, tenant.id, &headers).await?;
+    }
     for (field, value, max) in [
         ("visitor.name", body.visitor.name.as_deref(), 100),
         ("visitor.external_id", body.visitor.external_id.as_deref(), 200),
@@ -206,9 +229,11 @@ pub struct WsQuery {
 pub async fn ws(
     State(state): State<AppState>,
     Query(q): Query<WsQuery>,
+    headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> AppResult<Response> {
     let grant = state.services.widget_grant(&q.token).await?;
+    check_origin(&state, grant.tenant_id, &headers).await?;
     Ok(upgrade.max_message_size(crate::MAX_WS_FRAME).on_upgrade(move |socket| async move {
         let limiters = (state.limits.message_limiter(), state.limits.message_limiter());
         if let Err(e) = widget_socket(state.services, grant, limiters, socket).await {

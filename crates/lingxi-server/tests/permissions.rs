@@ -397,3 +397,141 @@ async fn api_tokens_are_shown_once_scoped_narrowed_to_their_maker_and_revocable(
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_origins_keep_the_widget_off_other_sites() -> TestResult {
+    on_every_backend(|s| async move {
+        let t = s.store.create_tenant("origins", "Origins", "wk_origins").await?;
+        let (admin, _) = s.user(&t, "admin@origins.test", Role::Admin).await?;
+        let session = |origin: Option<&'static str>| {
+            let mut req = s
+                .http
+                .post(format!("{}/api/v1/widget/sessions", s.base))
+                .json(&json!({"widget_key": "wk_origins", "visitor": {}}));
+            if let Some(o) = origin {
+                req = req.header("origin", o);
+            }
+            req.send()
+        };
+        // No list: any site.
+        assert_eq!(session(Some("https://anyone.example")).await?.status().as_u16(), 201);
+
+        let (code, got) = s.send("GET", "/api/v1/admin/security", Some(&admin), None).await?;
+        assert_eq!(code, 200);
+        assert_eq!(got, json!({"audit_retention_days": 365, "widget_origins": []}));
+        for bad in [
+            json!({"audit_retention_days": 7, "widget_origins": []}),
+            json!({"audit_retention_days": 365, "widget_origins": ["shop.example.com"]}),
+            json!({"audit_retention_days": 365, "widget_origins": ["https://shop.example.com/path"]}),
+            json!({"audit_retention_days": 365}),
+        ] {
+            let (code, body) = s.send("PUT", "/api/v1/admin/security", Some(&admin), Some(bad.clone())).await?;
+            assert!([400, 422].contains(&code), "{bad} -> {code} {body}");
+        }
+        let list = json!({"audit_retention_days": 90,
+                          "widget_origins": ["HTTPS://Shop.Example.com/", "https://*.example.cn", "https://shop.example.com"]});
+        let (code, saved) = s.send("PUT", "/api/v1/admin/security", Some(&admin), Some(list)).await?;
+        assert_eq!(code, 200, "{saved}");
+        assert_eq!(saved["widget_origins"], json!(["https://shop.example.com", "https://*.example.cn"]));
+
+        assert_eq!(session(Some("https://shop.example.com")).await?.status().as_u16(), 201);
+        assert_eq!(session(Some("https://m.example.cn")).await?.status().as_u16(), 201);
+        let refused = session(Some("https://evil.example")).await?;
+        assert_eq!(refused.status().as_u16(), 403);
+        let body: Value = refused.json().await?;
+        assert_eq!(body["code"], "origin_not_allowed");
+        assert_eq!(session(Some("https://shop.example.com.evil.example")).await?.status().as_u16(), 403);
+        assert_eq!(session(Some("http://shop.example.com")).await?.status().as_u16(), 403, "the scheme counts");
+        // A client that is not a browser on another site (no Origin) and the server's own pages still work.
+        assert_eq!(session(None).await?.status().as_u16(), 201);
+        let own: &'static str = Box::leak(s.base.clone().into_boxed_str());
+        assert_eq!(session(Some(own)).await?.status().as_u16(), 201);
+        let config = s
+            .http
+            .get(format!("{}/api/v1/widget/config?widget_key=wk_origins", s.base))
+            .header("origin", "https://evil.example")
+            .send()
+            .await?;
+        assert_eq!(config.status().as_u16(), 403);
+
+        let (_, audit) = s.send("GET", "/api/v1/admin/audit", Some(&admin), None).await?;
+        let change = audit["items"].as_array().ok_or("items")?.iter().find(|e| e["action"] == "settings.security");
+        assert_eq!(change.map(|e| e["detail"]["audit_retention_days"]["to"].clone()), Some(json!(90)));
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_is_exported_and_purged_only_past_its_retention() -> TestResult {
+    on_every_backend(|s| async move {
+        let t = s.store.create_tenant("retain", "Retain", "wk_retain").await?;
+        let other = s.store.create_tenant("keep", "Keep", "wk_keep").await?;
+        let (admin, _) = s.user(&t, "admin@retain.test", Role::Admin).await?;
+        let day = 86_400_000i64;
+        let now = chrono::Utc::now().timestamp_millis();
+        // Old entries (written as a long-running install would have them), and a formula-looking one.
+        for (tenant, id, age_days, action) in [
+            (&t, "old-1", 400, "login.success"),
+            (&t, "old-2", 100, "=HYPERLINK(\"http://evil\")"),
+            (&other, "old-3", 400, "login.success"),
+        ] {
+            let sql = format!(
+                "INSERT INTO audit_log (id, tenant_id, actor_user, actor_ip, action, target, detail, created_at) \
+                 VALUES ('{id}', '{}', NULL, NULL, '{}', NULL, '{{}}', {})",
+                tenant.id,
+                action.replace('\'', "''"),
+                now - age_days * day
+            );
+            s.store.raw_execute(&sql).await?;
+        }
+
+        // Export: CSV with a BOM, oldest first, formulas defused; JSON too; the export is audited.
+        let r = s
+            .http
+            .get(format!("{}/api/v1/admin/audit/export?from=2000-01-01", s.base))
+            .bearer_auth(&admin)
+            .send()
+            .await?;
+        assert_eq!(r.status().as_u16(), 200);
+        assert!(r.headers()["content-disposition"].to_str()?.contains("audit-retain-"));
+        let bytes = r.bytes().await?;
+        assert!(bytes.starts_with(&[0xEF, 0xBB, 0xBF]));
+        let text = String::from_utf8(bytes[3..].to_vec())?;
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("created_at,action"), "{text}");
+        assert!(lines[1].contains("login.success"), "oldest first: {text}");
+        assert!(text.contains("'=HYPERLINK"), "a formula is defused: {text}");
+        assert!(!text.contains("old-3"), "only the tenant's own entries");
+        let (code, json) =
+            s.send("GET", "/api/v1/admin/audit/export?format=json&from=2000-01-01", Some(&admin), None).await?;
+        assert_eq!(code, 200);
+        assert!(json["items"].as_array().is_some_and(|i| i.len() >= 2));
+        for bad in ["?format=xml", "?from=2026-02-30", "?from=2026-05-01&to=2026-04-01"] {
+            let (code, _) = s.send("GET", &format!("/api/v1/admin/audit/export{bad}"), Some(&admin), None).await?;
+            assert_eq!(code, 400, "{bad}");
+        }
+
+        // The database refuses deleting recent entries, and a purge less than 30 days back.
+        assert!(s.store.raw_execute("DELETE FROM audit_log WHERE id = 'old-1'").await.is_err(), "append-only");
+        assert!(s.store.purge_audit(t.id, chrono::Utc::now() - chrono::Duration::days(5)).await.is_err());
+
+        // Retention 90 days here: both old entries go; the other tenant keeps 365 days, so only its 400-day-old one.
+        let body = json!({"audit_retention_days": 90, "widget_origins": []});
+        let (code, _) = s.send("PUT", "/api/v1/admin/security", Some(&admin), Some(body)).await?;
+        assert_eq!(code, 200);
+        let services = Services::new(s.store.clone(), Bus::default());
+        let deleted = services.purge_expired_audit(chrono::Utc::now()).await?;
+        assert_eq!(deleted, 3, "two of this tenant's and the other tenant's 400-day-old one");
+        let (_, json) =
+            s.send("GET", "/api/v1/admin/audit/export?format=json&from=2000-01-01", Some(&admin), None).await?;
+        let items = json["items"].as_array().ok_or("items")?;
+        assert!(!items.iter().any(|e| e["id"] == "old-1" || e["id"] == "old-2"));
+        let purge = items.iter().find(|e| e["action"] == "audit.purge").ok_or("the purge is audited")?;
+        assert_eq!(purge["detail"]["deleted"], 2);
+        assert!(items.iter().any(|e| e["action"] == "audit.export"), "exports are audited");
+        assert_eq!(services.purge_expired_audit(chrono::Utc::now()).await?, 0, "nothing more is due");
+        Ok(())
+    })
+    .await
+}

@@ -5,7 +5,7 @@
 use crate::auth::{Authenticated, ClientInfo, token_hash};
 use crate::{ServiceError, ServiceResult, Services};
 use chrono::{Duration, Utc};
-use lingxi_store::{ApiTokenRecord, NewApiToken};
+use lingxi_store::{ApiTokenRecord, NewApiToken, NewAudit, SecuritySettings};
 use lingxi_types::{ApiTokenId, CustomRole, CustomRoleId, Permission, Permissions, Role, User, UserId};
 use rand::RngCore;
 use serde_json::json;
@@ -264,6 +264,161 @@ impl Services {
     }
 }
 
+/// The shortest and longest audit retention a tenant may set, in days.
+pub const RETENTION_DAYS: std::ops::RangeInclusive<i64> = 30..=3650;
+/// How many origins may embed one tenant's widget.
+const MAX_ORIGINS: usize = 50;
+/// How often a node purges expired audit entries.
+const AUDIT_UPKEEP_MS: i64 = 3_600_000;
+
+/// New security settings.
+#[derive(Clone, Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityInput {
+    /// Days audit entries are kept (30 to 3650).
+    pub audit_retention_days: i64,
+    /// Origins allowed to embed the chat widget (`https://shop.example.com`, `https://*.example.com`,
+    /// `http://localhost:8080`); empty: any site.
+    pub widget_origins: Vec<String>,
+}
+
+/// An origin as written in the allow-list: `scheme://host[:port]`, lower-case, `*.` allowed as the first label;
+/// `None` when it is not one.
+pub fn normalise_origin(s: &str) -> Option<String> {
+    let s = s.trim().trim_end_matches('/').to_lowercase();
+    let (scheme, rest) = s.split_once("://")?;
+    if !matches!(scheme, "http" | "https") || rest.is_empty() || s.len() > 200 {
+        return None;
+    }
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (rest, None),
+    };
+    if let Some(p) = port
+        && p.parse::<u16>().map_or(true, |p| p == 0)
+    {
+        return None;
+    }
+    let bare = host.strip_prefix("*.").unwrap_or(host);
+    let label_ok = |l: &str| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if bare.is_empty() || !bare.split('.').all(label_ok) {
+        return None;
+    }
+    Some(s)
+}
+
+/// Whether `origin` (from a request's `Origin` header) matches an allow-list entry.
+fn origin_matches(entry: &str, origin: &str) -> bool {
+    match entry.split_once("://*.") {
+        Some((scheme, suffix)) => origin
+            .strip_prefix(scheme)
+            .and_then(|o| o.strip_prefix("://"))
+            .is_some_and(|host| host.ends_with(&format!(".{suffix}")) && host.len() > suffix.len() + 1),
+        None => entry == origin,
+    }
+}
+
+impl Services {
+    /// The tenant's security settings.
+    pub async fn security_settings(&self, who: &Authenticated) -> ServiceResult<SecuritySettings> {
+        who.require(Permission::ManageSettings)?;
+        Ok(self.store.security_settings(who.tenant.id).await?)
+    }
+
+    /// Changes the tenant's security settings. Audited with before and after.
+    pub async fn save_security_settings(
+        &self,
+        who: &Authenticated,
+        client: &ClientInfo,
+        input: &SecurityInput,
+    ) -> ServiceResult<SecuritySettings> {
+        who.require(Permission::ManageSettings)?;
+        if !RETENTION_DAYS.contains(&input.audit_retention_days) {
+            return Err(ServiceError::Invalid(format!(
+                "audit_retention_days must be {} to {}",
+                RETENTION_DAYS.start(),
+                RETENTION_DAYS.end()
+            )));
+        }
+        if input.widget_origins.len() > MAX_ORIGINS {
+            return Err(ServiceError::Invalid(format!("at most {MAX_ORIGINS} widget origins")));
+        }
+        let mut origins = Vec::new();
+        for o in &input.widget_origins {
+            let n = normalise_origin(o).ok_or_else(|| {
+                ServiceError::Invalid(format!(
+                    "{o:?} is not an origin: write scheme://host[:port], e.g. https://shop.example.com"
+                ))
+            })?;
+            if !origins.contains(&n) {
+                origins.push(n);
+            }
+        }
+        let before = self.store.security_settings(who.tenant.id).await?;
+        let after = SecuritySettings { audit_retention_days: input.audit_retention_days, widget_origins: origins };
+        self.store.save_security_settings(who.tenant.id, &after).await?;
+        let detail = json!({
+            "audit_retention_days": {"from": before.audit_retention_days, "to": after.audit_retention_days},
+            "widget_origins": {"from": before.widget_origins, "to": after.widget_origins},
+        });
+        self.audit(who, client, "settings.security", None, detail).await?;
+        Ok(after)
+    }
+
+    /// Whether a page of `origin` may use the tenant's chat widget: yes when the tenant lists no origins, when the
+    /// request names none (not a browser on another site: browsers always send it cross-origin) or when it is the
+    /// server's own (`own_host`, the request's `Host`: the hosted pages); else only a listed one.
+    pub async fn widget_origin_allowed(
+        &self,
+        tenant_id: lingxi_types::TenantId,
+        origin: Option<&str>,
+        own_host: Option<&str>,
+    ) -> ServiceResult<bool> {
+        let Some(origin) = origin.map(|o| o.trim().to_lowercase()) else { return Ok(true) };
+        let list = self.store.security_settings(tenant_id).await?.widget_origins;
+        let own = own_host.is_some_and(|h| origin.split_once("://").is_some_and(|(_, o)| o.eq_ignore_ascii_case(h)));
+        Ok(list.is_empty() || own || list.iter().any(|e| origin_matches(e, &origin)))
+    }
+
+    /// Deletes every tenant's audit entries older than its retention, at most once an hour per node; each purge is
+    /// itself audited. Run by the routing ticker.
+    pub async fn audit_upkeep(&self, now: chrono::DateTime<Utc>) -> ServiceResult<u64> {
+        use std::sync::atomic::Ordering;
+        let at = now.timestamp_millis();
+        let last = self.audit_upkeep_at.load(Ordering::Relaxed);
+        if last != 0 && at - last < AUDIT_UPKEEP_MS {
+            return Ok(0);
+        }
+        self.audit_upkeep_at.store(at, Ordering::Relaxed);
+        self.purge_expired_audit(now).await
+    }
+
+    /// Deletes every tenant's audit entries older than its retention now; each purge is itself audited.
+    pub async fn purge_expired_audit(&self, now: chrono::DateTime<Utc>) -> ServiceResult<u64> {
+        let mut total = 0;
+        for tenant_id in self.store.tenant_ids().await? {
+            let days = self.store.security_settings(tenant_id).await?.audit_retention_days;
+            let cutoff = now - Duration::days(days.max(*RETENTION_DAYS.start()));
+            if !self.store.audit_older_than(tenant_id, cutoff).await? {
+                continue;
+            }
+            let deleted = self.store.purge_audit(tenant_id, cutoff).await?;
+            total += deleted;
+            let detail = json!({"deleted": deleted, "before": lingxi_types::wire::rfc3339(cutoff),
+                                "retention_days": days});
+            self.store
+                .audit(NewAudit {
+                    tenant_id: Some(tenant_id),
+                    action: "audit.purge".into(),
+                    detail,
+                    ..Default::default()
+                })
+                .await?;
+        }
+        Ok(total)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,6 +429,33 @@ mod tests {
         assert!(a.starts_with(API_TOKEN_PREFIX));
         assert_eq!(a.len(), API_TOKEN_PREFIX.len() + 64);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn origins_are_normalised_and_matched_exactly_or_by_subdomain() {
+        assert_eq!(normalise_origin(" HTTPS://Shop.Example.com/ ").as_deref(), Some("https://shop.example.com"));
+        assert_eq!(normalise_origin("http://localhost:8080").as_deref(), Some("http://localhost:8080"));
+        assert!(normalise_origin("https://*.example.com").is_some());
+        for bad in [
+            "shop.example.com",
+            "ftp://x.com",
+            "https://x.com/path",
+            "https://",
+            "https://x.com:0",
+            "https://x.com:99999",
+            "https://a b.com",
+            "https://user@x.com",
+            "javascript://x",
+        ] {
+            assert_eq!(normalise_origin(bad), None, "{bad}");
+        }
+        assert!(origin_matches("https://shop.example.com", "https://shop.example.com"));
+        assert!(!origin_matches("https://shop.example.com", "http://shop.example.com"));
+        assert!(!origin_matches("https://shop.example.com", "https://shop.example.com.evil.com"));
+        assert!(origin_matches("https://*.example.com", "https://m.example.com"));
+        assert!(!origin_matches("https://*.example.com", "https://example.com"));
+        assert!(!origin_matches("https://*.example.com", "https://evilexample.com"));
+        assert!(!origin_matches("https://*.example.com", "http://m.example.com"));
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub use intake::{
 pub use sla::{ClockCompliance, ComplianceLine, MAX_WEBHOOK_ATTEMPTS, ReportBy};
 pub use workspace::{ListRequest, ListView, MAX_CANNED_CHARS, MAX_QUERY_CHARS, parse_bound};
 
-pub use access::{API_TOKEN_PREFIX, MAX_TOKEN_DAYS};
+pub use access::{API_TOKEN_PREFIX, MAX_TOKEN_DAYS, SecurityInput, normalise_origin};
 pub use auth::{
     AuthError, Authenticated, ClientInfo, LOCK_THRESHOLD, hash_password, new_token, token_hash, validate_new_password,
 };
@@ -106,6 +106,8 @@ pub struct Services {
     loopback_ports: Arc<std::sync::RwLock<Option<Vec<u16>>>>,
     /// The most-asked entries behind 猜你想问, per tenant, recounted at most once a minute.
     popular: Arc<bot::PopularCache>,
+    /// When this node last ran the audit retention upkeep (ms since the epoch).
+    audit_upkeep_at: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Services {
@@ -120,6 +122,7 @@ impl Services {
             node: format!("node-{}", uuid::Uuid::now_v7()),
             loopback_ports: Arc::default(),
             popular: Arc::default(),
+            audit_upkeep_at: Arc::default(),
         }
     }
 }

@@ -372,6 +372,7 @@ impl Services {
         }
         self.sla_tick(chrono::Utc::now()).await?;
         self.deliver_webhooks(chrono::Utc::now()).await?;
+        self.audit_upkeep(chrono::Utc::now()).await?;
         Ok(())
     }
 

@@ -65,4 +65,10 @@ impl Store {
             .await?;
         row.as_ref().map(tenant).transpose()?.ok_or(StoreError::NotFound("tenant"))
     }
+
+    /// Every tenant's id (background upkeep such as audit retention).
+    pub async fn tenant_ids(&self) -> StoreResult<Vec<TenantId>> {
+        let rows = sqlx::query("SELECT id FROM tenants ORDER BY id").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| crate::rows::id(r, "id")).collect()
+    }
 }

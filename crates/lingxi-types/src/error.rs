@@ -24,6 +24,8 @@ pub enum ErrorCode {
     Forbidden,
     /// A cookie-authenticated state change came without the CSRF header.
     CsrfRequired,
+    /// The page's origin is not among the tenant's allowed widget origins.
+    OriginNotAllowed,
     /// The resource does not exist (or belongs to another tenant, which looks the same).
     NotFound,
     /// The widget key is unknown.
@@ -50,7 +52,7 @@ impl ErrorCode {
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::Unauthenticated | Self::InvalidCredentials => 401,
-            Self::Forbidden | Self::CsrfRequired => 403,
+            Self::Forbidden | Self::CsrfRequired | Self::OriginNotAllowed => 403,
             Self::NotFound | Self::UnknownWidgetKey => 404,
             Self::Conflict | Self::AlreadyExists => 409,
             Self::RateLimited | Self::AccountLocked => 429,
@@ -71,6 +73,7 @@ impl ErrorCode {
             Self::TenantRequired => "tenant_required",
             Self::Forbidden => "forbidden",
             Self::CsrfRequired => "csrf_required",
+            Self::OriginNotAllowed => "origin_not_allowed",
             Self::NotFound => "not_found",
             Self::UnknownWidgetKey => "unknown_widget_key",
             Self::Conflict => "conflict",
