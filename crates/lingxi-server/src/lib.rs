@@ -97,6 +97,8 @@ impl AppState {
         admin::security,
         admin::save_security,
         admin::audit_export,
+        workspace::export_visitor,
+        workspace::erase_visitor,
         admin::audit_log,
         admin::tenant,
         kb::list_entries,
@@ -259,6 +261,8 @@ pub fn api_router() -> Router<AppState> {
         .route("/api/v1/conversations/{id}/assignments", get(routing::assignments))
         .route("/api/v1/visitors/{id}", get(routing::get_visitor).patch(workspace::patch_visitor))
         .route("/api/v1/visitors/{id}/card", get(workspace::card))
+        .route("/api/v1/visitors/{id}/export", get(workspace::export_visitor))
+        .route("/api/v1/visitors/{id}/erase", post(workspace::erase_visitor))
         .route("/api/v1/visitors/{id}/orders", get(workspace::visitor_orders))
         .route("/api/v1/conversations/{id}/read", post(workspace::mark_read))
         .route(

@@ -2,7 +2,7 @@
 //! and orders.
 
 use crate::AppState;
-use crate::auth::{Agent, Client};
+use crate::auth::{Agent, Can, Client, perm};
 use crate::error::{AppError, AppResult, Json, Query};
 use axum::extract::Request;
 use axum::extract::{Path, State};
@@ -685,4 +685,64 @@ pub async fn import_orders(
 ) -> AppResult<Json<OrderImportReport>> {
     let (_, body) = read_body(req, ORDERS_IMPORT_MAX_BYTES).await?;
     Ok(Json(state.services.import_orders(&agent.who, &body).await?))
+}
+
+/// Everything stored about a visitor (and the visitors merged into them) as a JSON file: profile, identities,
+/// conversations with messages, tickets with comments, orders, browsing events, attachment metadata. For a
+/// customer's data request; audited.
+#[utoipa::path(get, path = "/api/v1/visitors/{id}/export", tag = "visitors",
+    params(("id" = String, Path, description = "Visitor id")),
+    responses((status = 200, description = "application/json file"), (status = 403, body = ApiError),
+              (status = 404, body = ApiError)))]
+pub async fn export_visitor(
+    State(state): State<AppState>,
+    Client(client, _ip): Client,
+    Can(admin, _): Can<perm::ManageCustomerData>,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id: VisitorId = parse("visitor", &id)?;
+    let doc = state.services.export_visitor(&admin.who, &client, id).await?;
+    let body = serde_json::to_vec_pretty(&doc).map_err(|_| AppError::new(ErrorCode::Internal, "internal error"))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"visitor-{id}.json\"")),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// `POST /api/v1/visitors/{id}/erase` body.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EraseRequest {
+    /// Why (the customer's request, its reference); 1 to 500 characters, kept in the audit log.
+    pub reason: String,
+}
+
+/// What an erasure removed.
+#[derive(Serialize, ToSchema)]
+pub struct EraseReport {
+    /// The counts.
+    pub erased: lingxi_store::Erased,
+}
+
+/// Erases a visitor's personal data for a customer's request: profile and contact data, identities, message and
+/// ticket texts, files, browsing events; the records' skeleton stays for reports and orders stay unlinked. Cannot
+/// be undone; audited with the reason and the counts.
+#[utoipa::path(post, path = "/api/v1/visitors/{id}/erase", tag = "visitors", request_body = EraseRequest,
+    params(("id" = String, Path, description = "Visitor id")),
+    responses((status = 200, body = EraseReport), (status = 400, body = ApiError), (status = 403, body = ApiError),
+              (status = 404, body = ApiError)))]
+pub async fn erase_visitor(
+    State(state): State<AppState>,
+    Client(client, _ip): Client,
+    Can(admin, _): Can<perm::ManageCustomerData>,
+    Path(id): Path<String>,
+    Json(body): Json<EraseRequest>,
+) -> AppResult<Json<EraseReport>> {
+    let id: VisitorId = parse("visitor", &id)?;
+    let erased = state.services.erase_visitor(&admin.who, &client, id, &body.reason).await?;
+    Ok(Json(EraseReport { erased }))
 }

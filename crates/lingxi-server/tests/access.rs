@@ -184,6 +184,8 @@ fn table() -> Vec<(&'static str, &'static str, Access, Value)> {
         ("POST", "/api/v1/conversations/{id}/ticket", Member, json!({})),
         ("POST", "/api/v1/widget/leave-message", Widget, json!({"text": "call me back"})),
         ("GET", "/api/v1/admin/ticket-settings", Needs(ManageTickets), Value::Null),
+        ("GET", "/api/v1/visitors/{id}/export", Needs(ManageCustomerData), Value::Null),
+        ("POST", "/api/v1/visitors/{id}/erase", Needs(ManageCustomerData), json!({"reason": "customer request #{n}"})),
         ("GET", "/api/v1/admin/security", Needs(ManageSettings), Value::Null),
         (
             "PUT",

@@ -535,3 +535,87 @@ async fn the_audit_log_is_exported_and_purged_only_past_its_retention() -> TestR
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customers_data_is_exported_and_erased_on_request() -> TestResult {
+    on_every_backend(|s| async move {
+        let t = s.store.create_tenant("privacy", "Privacy", "wk_privacy").await?;
+        let (admin, _) = s.user(&t, "admin@privacy.test", Role::Admin).await?;
+        let (supervisor, _) = s.user(&t, "lead@privacy.test", Role::Supervisor).await?;
+        let services = Services::new(s.store.clone(), Bus::default());
+        let session = services
+            .open_widget_session("wk_privacy", Some("张三 Zhang San"), Some("cust-42"), None, None, None)
+            .await?;
+        let grant = services.widget_grant(&session.token).await?;
+        let words = "我的地址是北京市朝阳区幸福路 8 号 my address";
+        services.visitor_message(grant, Some("c1".into()), words).await?;
+        let vid = session.visitor_id.to_string();
+        let cid = session.conversation.id.to_string();
+        let patch = json!({"email": "zhang.san@example.com", "phone": "13800138000"});
+        let (code, body) = s.send("PATCH", &format!("/api/v1/visitors/{vid}"), Some(&admin), Some(patch)).await?;
+        assert_eq!(code, 200, "{body}");
+        let (code, ticket) =
+            s.send("POST", &format!("/api/v1/conversations/{cid}/ticket"), Some(&admin), Some(json!({}))).await?;
+        assert!((200..300).contains(&code), "{ticket}");
+
+        // Supervisors do not hold the permission.
+        let (code, _) = s.send("GET", &format!("/api/v1/visitors/{vid}/export"), Some(&supervisor), None).await?;
+        assert_eq!(code, 403);
+        let r = s.http.get(format!("{}/api/v1/visitors/{vid}/export", s.base)).bearer_auth(&admin).send().await?;
+        assert_eq!(r.status().as_u16(), 200);
+        assert!(r.headers()["content-disposition"].to_str()?.contains(&vid));
+        let doc: Value = r.json().await?;
+        let text = doc.to_string();
+        for needle in [words, "zhang.san@example.com", "13800138000", "cust-42", "张三 Zhang San"] {
+            assert!(text.contains(needle), "the export holds {needle}: {text}");
+        }
+        assert!(doc["conversations"][0]["messages"].as_array().is_some_and(|m| !m.is_empty()));
+        assert!(doc["tickets"].as_array().is_some_and(|t| !t.is_empty()));
+
+        let (code, _) = s
+            .send("POST", &format!("/api/v1/visitors/{vid}/erase"), Some(&admin), Some(json!({"reason": " "})))
+            .await?;
+        assert_eq!(code, 400, "a reason is required");
+        let (code, report) = s
+            .send(
+                "POST",
+                &format!("/api/v1/visitors/{vid}/erase"),
+                Some(&admin),
+                Some(json!({"reason": "客户来电要求删除 #88"})),
+            )
+            .await?;
+        assert_eq!(code, 200, "{report}");
+        assert!(report["erased"]["messages"].as_u64().is_some_and(|n| n >= 1), "{report}");
+        assert_eq!(report["erased"]["tickets"], 1);
+        assert!(report["erased"]["identities"].as_u64().is_some_and(|n| n >= 1));
+
+        // Nothing of the person is left where the product shows or exports it.
+        let (_, card) = s.send("GET", &format!("/api/v1/visitors/{vid}/card"), Some(&admin), None).await?;
+        assert_eq!(card["visitor"]["name"], lingxi_store::ERASED_NAME, "{card}");
+        assert!(card["visitor"]["email"].is_null() && card["visitor"]["phone"].is_null(), "{card}");
+        let (_, messages) = s.send("GET", &format!("/api/v1/conversations/{cid}/messages"), Some(&admin), None).await?;
+        assert!(!messages.to_string().contains("幸福路"), "{messages}");
+        let (_, after) = s.send("GET", &format!("/api/v1/visitors/{vid}/export"), Some(&admin), None).await?;
+        let after = after.to_string();
+        for needle in ["幸福路", "zhang.san@example.com", "13800138000", "cust-42", "张三"] {
+            assert!(!after.contains(needle), "{needle} survived the erasure: {after}");
+        }
+        assert!(services.widget_grant(&session.token).await.is_err(), "the widget session ends");
+        let (_, audit) = s.send("GET", "/api/v1/admin/audit", Some(&admin), None).await?;
+        let log = audit.to_string();
+        assert!(log.contains("customer.export") && log.contains("customer.erase") && log.contains("客户来电要求删除"));
+        assert!(!log.contains("幸福路"), "the audit keeps no erased data");
+
+        // Another tenant cannot reach the visitor.
+        let other = s.store.create_tenant("nosy", "Nosy", "wk_nosy").await?;
+        let (outsider, _) = s.user(&other, "admin@nosy.test", Role::Admin).await?;
+        let (code, _) = s.send("GET", &format!("/api/v1/visitors/{vid}/export"), Some(&outsider), None).await?;
+        assert_eq!(code, 404);
+        let (code, _) = s
+            .send("POST", &format!("/api/v1/visitors/{vid}/erase"), Some(&outsider), Some(json!({"reason": "x"})))
+            .await?;
+        assert_eq!(code, 404);
+        Ok(())
+    })
+    .await
+}

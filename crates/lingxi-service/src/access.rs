@@ -419,6 +419,43 @@ impl Services {
     }
 }
 
+impl Services {
+    /// Everything stored about a visitor (and those merged into them), for a data-subject request. Audited.
+    pub async fn export_visitor(
+        &self,
+        who: &Authenticated,
+        client: &ClientInfo,
+        visitor_id: lingxi_types::VisitorId,
+    ) -> ServiceResult<serde_json::Value> {
+        who.require(Permission::ManageCustomerData)?;
+        let doc = self.store.visitor_export(who.tenant.id, visitor_id).await?;
+        let detail = json!({"conversations": doc["conversations"].as_array().map_or(0, Vec::len),
+                            "tickets": doc["tickets"].as_array().map_or(0, Vec::len)});
+        self.audit(who, client, "customer.export", Some(visitor_id.to_string()), detail).await?;
+        Ok(doc)
+    }
+
+    /// Erases a visitor's personal data (see [`lingxi_store::Store::erase_visitor`]) for a data-subject request,
+    /// with the reason. Audited with the counts; the audit keeps no erased data.
+    pub async fn erase_visitor(
+        &self,
+        who: &Authenticated,
+        client: &ClientInfo,
+        visitor_id: lingxi_types::VisitorId,
+        reason: &str,
+    ) -> ServiceResult<lingxi_store::Erased> {
+        who.require(Permission::ManageCustomerData)?;
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(ServiceError::Invalid("give the reason (1 to 500 characters)".into()));
+        }
+        let erased = self.store.erase_visitor(who.tenant.id, visitor_id).await?;
+        let detail = json!({"reason": reason, "erased": erased});
+        self.audit(who, client, "customer.erase", Some(visitor_id.to_string()), detail).await?;
+        Ok(erased)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ mod customers;
 mod events;
 mod intake;
 mod kb;
+mod privacy;
 mod routing;
 mod rows;
 mod tenants;
@@ -35,6 +36,7 @@ pub use customers::{
 pub use events::StoredEvent;
 pub use intake::{IntakeApplied, IntakeRow, IntakeRun, IntakeSource};
 pub use kb::{KbFilter, KbUpsertCounts, NewKbEntry};
+pub use privacy::{ERASED_NAME, ERASED_TEXT, Erased};
 pub use routing::{AssignChecks, AssignOutcome, AvailableAgent, GroupInput, HEARTBEAT_TTL_MS};
 pub use tickets::{
     Actor, BreachEffects, NewTicket, SlaFact, Ticket, TicketChange, TicketComment, TicketFilter, TicketSettingsRow,
