@@ -2,10 +2,11 @@
 // (admin-tickets.js: custom fields, SLA policies, business calendar, dispatch, webhook deliveries), knowledge base
 // (entries with per-channel answers), the bot (settings: thresholds, handoffs, chit-chat; task flows in a JSON
 // editor), multi-shop intake (marketplace exports through saved or shipped mappings, with live progress), audit log,
-// roles (built-in ones read-only, the tenant's custom roles edited), API tokens (created, shown once, revoked).
+// roles (built-in ones read-only, the tenant's custom roles edited), API tokens (created, shown once, revoked),
+// security settings (audit retention, the sites allowed to embed the widget) and the audit log's export.
 // Each section is shown to those holding its permission (GET /me's `permissions`). Text from the server is rendered
 // as text.
-import { api, t, h, $, clear, initLang, onLangChange, initAuth, toast, formatDateTime, roleLabel, initials, hueOf, getToken, lang, initPasswordChange } from '/common.js';
+import { api, t, h, $, clear, initLang, onLangChange, initAuth, toast, formatDateTime, roleLabel, initials, hueOf, getToken, lang, initPasswordChange, downloadFile } from '/common.js';
 import { initTicketSettings } from '/admin-tickets.js';
 
 const SECTIONS = ['tenant', 'users', 'routing', 'tickets', 'kb', 'bot', 'intake', 'audit', 'roles', 'tokens'];
@@ -28,7 +29,7 @@ const ROLE_PERMISSIONS = {
 const state = {
   me: null, perms: new Set(), allowed: [], tenant: null, users: [], section: 'tenant',
   permissions: [], builtInRoles: [], customRoles: [], rolesError: null, rolesLoaded: false, roleEditing: null,
-  tokens: [], tokensError: null,
+  tokens: [], tokensError: null, security: null,
   kb: [], kbTotal: 0, kbOffset: 0, kbFilters: {}, kbEditing: null, kbLastTest: null,
   groups: [], agents: [], rules: [], rulesDirty: false, groupEditing: null,
 };
@@ -41,7 +42,7 @@ onLangChange(() => {
   renderMe(); renderUsers(); renderKb(); renderTest();
   renderGroups(); renderGroupMembers(); renderRoutingAgents(); renderRules();
   $('#group-form-title').textContent = t(state.groupEditing ? 'admin.routing.group.edit' : 'admin.routing.group.new');
-  renderRoles(); renderRolePerms(); renderTokens(); renderTokenPerms();
+  renderRoles(); renderRolePerms(); renderTokens(); renderTokenPerms(); renderSecurityOrigins();
   $('#role-form-title').textContent = t(state.roleEditing ? 'admin.roles.edit' : 'admin.roles.new');
 });
 
@@ -58,6 +59,8 @@ $('#rules-reset').addEventListener('click', resetRules);
 window.addEventListener('beforeunload', (e) => { if (state.rulesDirty) { e.preventDefault(); e.returnValue = ''; } });
 $('#kb-search').addEventListener('submit', searchKb);
 $('#audit-refresh').addEventListener('click', loadAudit);
+for (const b of document.querySelectorAll('[data-audit-export]')) b.addEventListener('click', () => exportAudit(b.dataset.auditExport, b));
+$('#security-form').addEventListener('submit', saveSecurity);
 $('#kb-new').addEventListener('click', () => { resetKbForm(); $('#kb-q').focus(); });
 $('#kb-cancel').addEventListener('click', resetKbForm);
 $('#kb-prev').addEventListener('click', () => { state.kbOffset = Math.max(0, state.kbOffset - PAGE); loadKb(); });
@@ -106,7 +109,7 @@ async function start(user) {
   setSection(state.allowed.includes(fromHash) ? fromHash : state.allowed[0]);
   // only what this user may read: no 403s
   const calls = [];
-  if (can('manage_settings')) calls.push(loadTenant());
+  if (can('manage_settings')) calls.push(loadTenant(), loadSecurity());
   const users = can('manage_users') ? Promise.all([loadUsers(), loadRoles()]) : Promise.resolve();
   calls.push(users.then(() => Promise.all([
     can('view_audit') ? loadAudit() : null,
@@ -190,7 +193,118 @@ async function copySnippet() {
   toast(t('admin.copied'), 'success', 1600);
 }
 
+// ------------------------------------------------------------------ security settings (audit retention, widget origins)
+
+async function loadSecurity() {
+  const err = $('#security-form .form-error');
+  try {
+    state.security = await api('/api/v1/admin/security', { quiet: true });
+    err.hidden = true;
+  } catch (e) {
+    if (e.status === 401) return;
+    state.security = null;
+    err.textContent = forbidden(e) ? t('admin.forbidden') : e.detail;
+    err.hidden = false;
+  }
+  fillSecurity();
+}
+
+/** The form from what the server holds (its normalised origins, one per line). */
+function fillSecurity() {
+  const s = state.security;
+  if (s) {
+    $('#sec-retention').value = String(s.audit_retention_days);
+    $('#sec-origins').value = (s.widget_origins || []).join('\n');
+  }
+  renderSecurityOrigins();
+}
+
+/** Under the text area: the origins saved (as the server normalised them), or that any site may embed the widget. */
+function renderSecurityOrigins() {
+  const box = $('#sec-origins-saved');
+  clear(box);
+  const s = state.security;
+  box.hidden = !s;
+  if (!s) return;
+  const list = s.widget_origins || [];
+  box.appendChild(h('span', null, t(list.length ? 'admin.security.origins.saved' : 'admin.security.origins.any')));
+  for (const o of list) box.appendChild(h('span', { class: 'chip', 'data-testid': 'security-origin' }, o));
+}
+
+async function saveSecurity(ev) {
+  ev.preventDefault();
+  const form = ev.currentTarget;
+  const err = form.querySelector('.form-error');
+  err.hidden = true;
+  const fail = (msg, input) => { err.textContent = msg; err.hidden = false; if (input) input.focus(); };
+  const days = Number($('#sec-retention').value.trim());
+  if (!$('#sec-retention').value.trim() || !Number.isInteger(days) || days < 30 || days > 3650) {
+    return fail(t('admin.security.retention.invalid'), $('#sec-retention'));
+  }
+  // one per line (commas are forgiven); the server checks and normalises each
+  const body = { audit_retention_days: days, widget_origins: splitList($('#sec-origins').value, /[\n,，]/) };
+  const btn = form.querySelector('button[type=submit]');
+  btn.disabled = true;
+  try {
+    state.security = await api('/api/v1/admin/security', { method: 'PUT', body, quiet: true });
+    fillSecurity();
+    toast(t('admin.security.saved'), 'success');
+  } catch (e) {
+    if (e.status === 401) return;
+    // 400: the retention out of range, or an origin that is not scheme://host[:port] (the server names it)
+    fail(e.detail);
+  } finally {
+    btn.disabled = false;
+  }
+}
+
 // ------------------------------------------------------------------ audit log
+
+/** A local date as `YYYY-MM-DD` (the value of a date input). */
+function dayValue(d) {
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+/** The export's dates start as the last 30 days, as the server's default. */
+function auditExportDefaults() {
+  const today = new Date();
+  if (!$('#audit-to').value) $('#audit-to').value = dayValue(today);
+  if (!$('#audit-from').value) $('#audit-from').value = dayValue(new Date(today.getFullYear(), today.getMonth(), today.getDate() - 30));
+}
+auditExportDefaults();
+
+/** GET /admin/audit/export for the chosen days (local midnight to the midnight after `to`), saved as a file. */
+async function exportAudit(format, btn) {
+  const err = $('#audit-export .form-error');
+  err.hidden = true;
+  const from = $('#audit-from').value;
+  const to = $('#audit-to').value;
+  if (from && to && from > to) {
+    err.textContent = t('admin.audit.export.range');
+    err.hidden = false;
+    return;
+  }
+  const q = new URLSearchParams({ format });
+  if (from) q.set('from', new Date(from + 'T00:00:00').toISOString());
+  if (to) {
+    const end = new Date(to + 'T00:00:00');
+    end.setDate(end.getDate() + 1);
+    q.set('to', end.toISOString());
+  }
+  btn.disabled = true;
+  try {
+    const name = await downloadFile('/api/v1/admin/audit/export?' + q.toString(), `audit.${format}`);
+    toast(t('admin.audit.export.done', { name }), 'success', 2400);
+    loadAudit(); // the export is audited itself
+  } catch (e) {
+    if (e.status === 401) return;
+    err.textContent = e.detail; // 400: a bad date
+    err.hidden = false;
+  } finally {
+    btn.disabled = false;
+  }
+}
 
 async function loadAudit() {
   const body = $('#audit-body');
@@ -1021,17 +1135,9 @@ function renderReport(r) {
 
 async function download(kind, format) {
   try {
-    const res = await fetch(`/api/v1/kb/${kind}?format=${format}`, { headers: authHeaders(), credentials: 'same-origin' });
-    if (!res.ok) throw new Error(String(res.status));
-    const blob = await res.blob();
-    const cd = res.headers.get('content-disposition') || '';
-    const m = /filename="([^"]+)"/.exec(cd);
-    const a = h('a', { href: URL.createObjectURL(blob), download: m ? m[1] : `kb.${format}` });
-    document.body.appendChild(a);
-    a.click();
-    setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
-  } catch (_) {
-    toast(t('error.generic'), 'error');
+    await downloadFile(`/api/v1/kb/${kind}?format=${format}`, `kb.${format}`);
+  } catch (e) {
+    if (e.status !== 401) toast(e.detail, 'error');
   }
 }
 

@@ -1,11 +1,12 @@
 // Lingxi agent workspace: conversation list (views, search, filters, unread), chat pane (typing, receipts,
 // attachments, canned replies), visitor card (identity, value, browsing track, orders, history), routing (status,
 // transfer, takeover, internal notes, assignment explanations, visitor segments), the bot (智能推荐 assist panel, the
-// handoff summary, give back to the bot, the page's business context, the bot's decisions). All visitor, agent, bot
-// and knowledge-base text is rendered as text.
+// handoff summary, give back to the bot, the page's business context, the bot's decisions); for those who may
+// (manage_customer_data), a visitor's personal data exported or erased from the card. All visitor, agent, bot and
+// knowledge-base text is rendered as text.
 import {
   api, t, h, $, clear, initLang, onLangChange, initAuth, LiveSocket, wsUrl, getToken, toast, ApiError,
-  formatTime, formatDateTime, roleLabel, initials, hueOf, uuid, lang, initPasswordChange,
+  formatTime, formatDateTime, roleLabel, initials, hueOf, uuid, lang, initPasswordChange, downloadFile,
 } from '/common.js';
 import { initTickets } from '/tickets.js';
 
@@ -51,6 +52,7 @@ const state = {
   canned: null,         // { convId, items, error }: canned replies with previews for the open conversation
   assist: null,         // { convId, text, items, error, loading }: GET /conversations/{id}/assist
   decisions: null,      // { convId, items, error }: GET /conversations/{id}/decisions (loaded when opened)
+  erase: null,          // { visitorId, name, convId }: the visitor the erase dialog is open for
   view: 'chats',        // chats | tickets
 };
 const ASSIST_KEY = 'lingxi:agent:assist'; // '0': the assist panel is folded
@@ -69,6 +71,7 @@ onLangChange(() => {
   renderAssist(); renderDecisions(); renderContext();
   if ($('#transfer-dialog').open) renderTransferLists();
   if ($('#canned-dialog').open) renderCannedManager();
+  if ($('#erase-dialog').open) renderErase();
   if (!$('#canned-pop').hidden) renderCannedPop();
   setConn(state.connState || 'connecting');
   tickets.render();
@@ -123,6 +126,9 @@ for (const b of document.querySelectorAll('#composer-modes .mode')) {
 }
 $('#transfer-form').addEventListener('submit', (e) => { e.preventDefault(); submitTransfer(); });
 $('#transfer-cancel').addEventListener('click', () => $('#transfer-dialog').close());
+$('#erase-form').addEventListener('submit', (e) => { e.preventDefault(); submitErase(); });
+$('#erase-cancel').addEventListener('click', () => $('#erase-dialog').close());
+$('#erase-dialog').addEventListener('close', () => { state.erase = null; });
 $('#reply-form').addEventListener('submit', (e) => { e.preventDefault(); sendReply(); });
 const reply = $('#reply');
 reply.addEventListener('keydown', (e) => {
@@ -280,6 +286,7 @@ function stop() {
   if (state.socket) state.socket.stop();
   if ($('#transfer-dialog').open) $('#transfer-dialog').close();
   if ($('#canned-dialog').open) $('#canned-dialog').close();
+  if ($('#erase-dialog').open) $('#erase-dialog').close();
   closeCannedPop();
   state.myStatus = null;
   state.agents = [];
@@ -827,6 +834,14 @@ function isSupervisor() {
   if (!state.me) return false;
   if (Array.isArray(state.me.permissions)) return state.me.permissions.includes('supervise_conversations');
   return ['owner', 'admin', 'supervisor'].includes(state.me.role);
+}
+
+/** Exports and erases visitors' personal data: GET /me's `manage_customer_data` permission (admins and owners),
+ * else (an older answer without permissions) the admin role and above. */
+function canManageCustomerData() {
+  if (!state.me) return false;
+  if (Array.isArray(state.me.permissions)) return state.me.permissions.includes('manage_customer_data');
+  return ['owner', 'admin'].includes(state.me.role);
 }
 
 function canTransfer(c) {
@@ -1634,6 +1649,97 @@ function renderCard() {
     h('span', { class: 'badge plain' }, t('tk.status.' + k.status) === 'tk.status.' + k.status ? k.status : t('tk.status.' + k.status))));
   }
   more.appendChild(tSec);
+
+  // personal data: export, erase (only for those who may)
+  if (canManageCustomerData()) more.appendChild(personalDataSection(c.visitor.id, name));
+}
+
+// ------------------------------------------------------------------ personal data (export, erasure)
+
+function personalDataSection(vid, name) {
+  const exportBtn = h('button', { class: 'btn btn-sm', type: 'button', 'data-testid': 'pdata-export' }, t('agent.pdata.export'));
+  exportBtn.addEventListener('click', () => exportVisitor(vid, exportBtn));
+  const eraseBtn = h('button', { class: 'btn btn-sm btn-danger', type: 'button', 'data-testid': 'pdata-erase' }, t('agent.pdata.erase'));
+  eraseBtn.addEventListener('click', () => openErase(vid, name));
+  return h('div', { class: 'info-sec vc-pdata', 'data-testid': 'personal-data' },
+    h('h4', null, t('agent.pdata.title')),
+    h('div', { class: 'muted small pd-hint' }, t('agent.pdata.hint')),
+    h('div', { class: 'pd-actions' }, exportBtn, eraseBtn));
+}
+
+/** GET /visitors/{id}/export: everything stored about the visitor, saved as a JSON file (the server audits it). */
+async function exportVisitor(vid, btn) {
+  btn.disabled = true;
+  try {
+    const name = await downloadFile(`/api/v1/visitors/${encodeURIComponent(vid)}/export`, `visitor-${vid}.json`);
+    toast(t('agent.pdata.exported', { name }), 'success', 2400);
+  } catch (e) {
+    if (e.status !== 401) toast(e.detail, 'error', 6000);
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+function openErase(vid, name) {
+  state.erase = { visitorId: vid, name, convId: state.selectedId };
+  $('#erase-reason').value = '';
+  $('#erase-form .form-error').hidden = true;
+  $('#erase-submit').disabled = false;
+  renderErase();
+  $('#erase-dialog').showModal();
+  $('#erase-reason').focus();
+}
+
+function renderErase() {
+  if (state.erase) $('#erase-warning').textContent = t('agent.erase.warning', { name: state.erase.name });
+}
+
+const ERASED_KINDS = ['conversations', 'messages', 'tickets', 'events', 'identities', 'attachments'];
+
+/** POST /visitors/{id}/erase with the reason; the counts in a toast, then the conversation and the card afresh. */
+async function submitErase() {
+  const e = state.erase;
+  if (!e) return;
+  const err = $('#erase-form .form-error');
+  err.hidden = true;
+  const reason = $('#erase-reason').value.trim();
+  if (!reason) {
+    err.textContent = t('agent.erase.reason.required');
+    err.hidden = false;
+    $('#erase-reason').focus();
+    return;
+  }
+  const btn = $('#erase-submit');
+  btn.disabled = true;
+  try {
+    const r = await api(`/api/v1/visitors/${encodeURIComponent(e.visitorId)}/erase`, { method: 'POST', body: { reason }, quiet: true });
+    const erased = (r && r.erased) || {};
+    const counts = Object.fromEntries(ERASED_KINDS.map((k) => [k, Number(erased[k] || 0)]));
+    $('#erase-dialog').close();
+    toast(t('agent.erase.done', counts), 'success', 8000);
+    await reloadErased(e);
+  } catch (x) {
+    if (x.status === 401) return;
+    // 400: no reason or one too long; 403: the permission is gone; 404: no such visitor
+    err.textContent = x.detail;
+    err.hidden = false;
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+/** After an erasure: the open conversation (its messages now wiped), the card and the list read from the server again. */
+async function reloadErased(e) {
+  const id = e.convId;
+  // the list's previews of this visitor's conversations are wiped too: forget them, the server's answers follow
+  for (const [cid, c] of state.convs) {
+    if (c.visitor && c.visitor.id === e.visitorId) state.convs.set(cid, { ...c, last_message: null });
+  }
+  if (id && state.selectedId === id) {
+    try { upsert(await api(`/api/v1/conversations/${encodeURIComponent(id)}`, { quiet: true })); } catch (_) { /* the list still has it */ }
+    if (state.selectedId === id) await select(id);
+  }
+  refreshList();
 }
 
 function orderStatus(s) {

@@ -207,13 +207,8 @@ export async function api(path, opts = {}) {
     try { data = JSON.parse(text); } catch (_) { data = null; }
   }
   if (!res.ok) {
-    const code = data && typeof data.code === 'string' ? data.code : undefined;
-    // prefer our own translation of a known code; the server's English message is the fallback (for invalid_field
-    // and bad_request it says which field, so it is kept as is)
-    const known = code && code !== 'invalid_field' && code !== 'bad_request' && t('err.' + code) !== 'err.' + code;
-    const serverMsg = data && typeof data.message === 'string' ? data.message : '';
-    const msg = known ? t('err.' + code) : (serverMsg || `${t('error.generic')} (HTTP ${res.status})`);
-    const err = new ApiError(res.status, code, msg, serverMsg);
+    const err = errorOf(res.status, data);
+    const msg = err.message;
     if (res.status === 401 && auth && unauthorizedHandler) {
       unauthorizedHandler(err);
     } else if (!quiet) {
@@ -289,6 +284,49 @@ export class LiveSocket {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.connect(), delay);
   }
+}
+
+/** The ApiError of a refused call from its status and error body {"code","message"} (or null). */
+function errorOf(status, data) {
+  const code = data && typeof data.code === 'string' ? data.code : undefined;
+  // prefer our own translation of a known code; the server's English message is the fallback (for invalid_field
+  // and bad_request it says which field, so it is kept as is)
+  const known = code && code !== 'invalid_field' && code !== 'bad_request' && t('err.' + code) !== 'err.' + code;
+  const serverMsg = data && typeof data.message === 'string' ? data.message : '';
+  const msg = known ? t('err.' + code) : (serverMsg || `${t('error.generic')} (HTTP ${status})`);
+  return new ApiError(status, code, msg, serverMsg);
+}
+
+/**
+ * Downloads a file the API answers to a GET (an export): fetched with the page's session (bearer token or cookie,
+ * CSRF header), then saved through a blob link, named as the server's Content-Disposition says (else `fallback`).
+ * Answers the file name; a refusal throws an ApiError (the server's message), a 401 also signs the page out.
+ */
+export async function downloadFile(path, fallback) {
+  const headers = { 'X-Lingxi-Csrf': '1' };
+  const tok = getToken();
+  if (tok) headers['Authorization'] = 'Bearer ' + tok;
+  let res;
+  try {
+    res = await fetch(path, { headers, credentials: 'same-origin' });
+  } catch (_) {
+    throw new ApiError(0, 'network_error', t('error.network'));
+  }
+  if (!res.ok) {
+    let data = null;
+    try { data = JSON.parse(await res.text()); } catch (_) { data = null; }
+    const err = errorOf(res.status, data);
+    if (res.status === 401 && unauthorizedHandler) unauthorizedHandler(err);
+    throw err;
+  }
+  const blob = await res.blob();
+  const m = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') || '');
+  const name = m ? m[1] : fallback;
+  const a = h('a', { href: URL.createObjectURL(blob), download: name, hidden: true });
+  document.body.appendChild(a);
+  a.click();
+  setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+  return name;
 }
 
 export function wsUrl(path) {

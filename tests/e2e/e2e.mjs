@@ -15,7 +15,10 @@
 // (re-asked on a bad order number, answered from the demo webhook, a failed lookup offering a human), the handoff
 // summary and the assist panel in the workspace, 交还机器人, and the admin console's Bot tab (settings, flows); the
 // admin console's Knowledge base tab: an entry given its own answer for the API channel (渠道答案), stored, badged;
-// the agent's 修改密码 dialog (a refusal shown, the new password checked by fresh logins, the old one set back).
+// the agent's 修改密码 dialog (a refusal shown, the new password checked by fresh logins, the old one set back);
+// the admin console's 安全设置 (audit retention, allowed widget origins: a refusal shown, saved normalised, another
+// site's widget session refused, then set back) and the audit log's CSV export; a visitor's personal data exported
+// and erased from the visitor card by the admin (the e2e agent offered neither).
 //
 //   cd tests/e2e && npm ci
 //   LINGXI_URL=http://127.0.0.1:18080 LINGXI_AGENT_EMAIL=… LINGXI_AGENT_PASSWORD=… node e2e.mjs
@@ -2292,6 +2295,252 @@ if (admin) {
     const del = await apiIn(admin, 'DELETE', `/api/v1/kb/entries/${encodeURIComponent(id)}`);
     assert(del.status === 204, `deleting the entry answered ${del.status}: ${JSON.stringify(del.body)}`);
     console.log(`      channel_answers: ${JSON.stringify(stored)}; badge ${JSON.stringify(label)}`);
+  });
+
+  // ---------------------------------------------------------------- security settings, audit export, personal data
+
+  const SEC = { before: null, exported: false };
+  /** POST /api/v1/widget/sessions as a page of `origin` would (no origin: as an app would); answers { status, body }. */
+  const widgetSessionFrom = async (key, origin) => {
+    const headers = { 'Content-Type': 'application/json', 'Accept': 'application/json' };
+    if (origin) headers['Origin'] = origin;
+    const r = await fetch(BASE + '/api/v1/widget/sessions', { method: 'POST', headers, body: JSON.stringify({ widget_key: key }) });
+    const text = await r.text();
+    let body = null;
+    try { body = text ? JSON.parse(text) : null; } catch (_) { body = text; }
+    return { status: r.status, body };
+  };
+  /** Clicks a Save and answers the PUT /admin/security it sent. */
+  const saveSecurity = async () => {
+    const [res] = await Promise.all([
+      admin.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/admin/security' && r.request().method() === 'PUT'),
+      admin.click('[data-testid="security-save"]'),
+    ]);
+    return res;
+  };
+
+  await step('admin sets the audit retention and an allowed widget origin (安全设置); a refused origin shows the server\'s message; the list is saved normalised', async () => {
+    const got = await apiIn(admin, 'GET', '/api/v1/admin/security');
+    assert(got.status === 200, `GET /admin/security answered ${got.status}: ${JSON.stringify(got.body)}`);
+    SEC.before = got.body;
+    try {
+      await admin.goto(BASE + '/admin', { waitUntil: 'domcontentloaded' }); // read afresh
+      await admin.click('#admin-nav button[data-section="tenant"]');
+      await admin.locator('#sec-tenant').waitFor({ state: 'visible' });
+      const form = admin.locator('[data-testid="security-form"]');
+      await form.waitFor({ state: 'visible' });
+      assert((await admin.locator('#sec-tenant h2', { hasText: '安全设置' }).count()) === 1, 'the tenant section has no 安全设置 card');
+      await admin.locator('[data-testid="security-origins"]').waitFor({ state: 'visible' });
+      assert(Number(await admin.locator('#sec-retention').inputValue()) === SEC.before.audit_retention_days,
+        `the form shows retention ${await admin.locator('#sec-retention').inputValue()}, the server has ${SEC.before.audit_retention_days}`);
+      assert((await admin.locator('#sec-origins').inputValue()) === (SEC.before.widget_origins || []).join('\n'), 'the form does not show the saved origins');
+      const hint = await form.locator('.hint').allTextContents();
+      assert(hint.some((x) => x.includes('留空则任何网站都可嵌入') && x.includes('Origin')), `the origins hint reads ${JSON.stringify(hint)}`);
+      const key = (await admin.locator('#tenant-key').textContent()).trim();
+      assert(key, 'the tenant section shows no widget key');
+      const days = SEC.before.audit_retention_days === 400 ? 401 : 400;
+      const err = admin.locator('[data-testid="security-error"]');
+
+      // refused: the server's message is shown, nothing is stored
+      await admin.fill('#sec-retention', String(days));
+      await admin.fill('#sec-origins', `https://shop-${uniq}.example.com\nshop-${uniq}.example.com/cart`);
+      const bad = await saveSecurity();
+      assert(bad.status() === 400, `PUT /admin/security with a path answered ${bad.status()}`);
+      const badBody = await bad.json();
+      await err.waitFor({ state: 'visible' });
+      const msg = (await err.textContent()).trim();
+      assert(msg === badBody.message && /not an origin/i.test(msg), `the error reads ${JSON.stringify(msg)}, the server said ${JSON.stringify(badBody)}`);
+      const unchanged = await apiIn(admin, 'GET', '/api/v1/admin/security');
+      assert(JSON.stringify(unchanged.body) === JSON.stringify(SEC.before), `a refused save changed the settings: ${JSON.stringify(unchanged.body)}`);
+
+      // saved: lower-case, no trailing slash, the duplicate dropped; shown back so
+      await admin.evaluate(() => document.querySelectorAll('.toasts .toast').forEach((el) => el.remove()));
+      const allowed = `https://shop-${uniq}.example.com`;
+      const wildcard = `https://*.e2e-${uniq}.example.com`;
+      await admin.fill('#sec-origins', `HTTPS://Shop-${uniq}.Example.com/\n${allowed}\n${wildcard}`);
+      const ok = await saveSecurity();
+      assert(ok.status() === 200, `PUT /admin/security answered ${ok.status()}: ${await ok.text().catch(() => '')}`);
+      const sent = ok.request().postDataJSON();
+      assert(sent.audit_retention_days === days && sent.widget_origins.length === 3, `the form sent ${JSON.stringify(sent)}`);
+      await admin.locator('.toasts .toast-success', { hasText: '安全设置已保存' }).waitFor({ state: 'visible' });
+      assert(await err.isHidden(), 'the error is still shown after a save');
+      assert((await admin.locator('#sec-origins').inputValue()) === `${allowed}\n${wildcard}`, `the text area reads ${JSON.stringify(await admin.locator('#sec-origins').inputValue())}`);
+      const chips = await admin.locator('[data-testid="security-origin"]').allTextContents();
+      assert(JSON.stringify(chips) === JSON.stringify([allowed, wildcard]), `the saved list shows ${JSON.stringify(chips)}`);
+      const saved = (await apiIn(admin, 'GET', '/api/v1/admin/security')).body;
+      assert(saved.audit_retention_days === days && JSON.stringify(saved.widget_origins) === JSON.stringify([allowed, wildcard]), `the server holds ${JSON.stringify(saved)}`);
+
+      // the widget: another site is refused, the listed ones (and apps, without an Origin) are not
+      const evil = await widgetSessionFrom(key, 'https://evil.example');
+      assert(evil.status === 403 && evil.body && evil.body.code === 'origin_not_allowed', `a session from https://evil.example answered ${evil.status} ${JSON.stringify(evil.body)}`);
+      const listed = await widgetSessionFrom(key, allowed);
+      assert(listed.status === 201, `a session from ${allowed} answered ${listed.status} ${JSON.stringify(listed.body)}`);
+      const sub = await widgetSessionFrom(key, `https://m.e2e-${uniq}.example.com`);
+      assert(sub.status === 201, `a session from a subdomain of the wildcard answered ${sub.status} ${JSON.stringify(sub.body)}`);
+      await shot(admin, '41-admin-security');
+
+      // back as it was, in the form: any site may embed the widget (the demo and later runs need it)
+      await admin.fill('#sec-retention', String(SEC.before.audit_retention_days));
+      await admin.fill('#sec-origins', (SEC.before.widget_origins || []).join('\n'));
+      const back = await saveSecurity();
+      assert(back.status() === 200, `restoring the security settings answered ${back.status()}`);
+      if (!(SEC.before.widget_origins || []).length) {
+        await admin.locator('[data-testid="security-origins"]', { hasText: '任何网站都可嵌入' }).waitFor({ state: 'visible' });
+      }
+      console.log(`      refused: ${JSON.stringify(msg)}; saved ${JSON.stringify(saved.widget_origins)}, retention ${days}; evil.example 403, listed 201`);
+    } finally {
+      const now = await apiIn(admin, 'GET', '/api/v1/admin/security').catch(() => null);
+      if (!now || JSON.stringify(now.body) !== JSON.stringify(SEC.before)) {
+        await apiIn(admin, 'PUT', '/api/v1/admin/security', { audit_retention_days: SEC.before.audit_retention_days, widget_origins: SEC.before.widget_origins || [] }).catch(() => {});
+      }
+    }
+    const restored = await apiIn(admin, 'GET', '/api/v1/admin/security');
+    assert(JSON.stringify(restored.body.widget_origins) === JSON.stringify(SEC.before.widget_origins || []), `the widget origins were not restored: ${JSON.stringify(restored.body)}`);
+  });
+
+  await step('admin exports the audit log as CSV', async () => {
+    await admin.click('#admin-nav button[data-section="audit"]');
+    await admin.locator('#sec-audit').waitFor({ state: 'visible' });
+    const from = await admin.locator('#audit-from').inputValue();
+    const to = await admin.locator('#audit-to').inputValue();
+    assert(/^\d{4}-\d{2}-\d{2}$/.test(from) && /^\d{4}-\d{2}-\d{2}$/.test(to) && from < to, `the export's dates start as ${from} – ${to}`);
+    // the page itself refuses a start after the end
+    const err = admin.locator('[data-testid="audit-export-error"]');
+    await admin.fill('#audit-from', to);
+    await admin.fill('#audit-to', from);
+    await admin.click('[data-testid="audit-export-csv"]');
+    await err.waitFor({ state: 'visible' });
+    assert((await err.textContent()).includes('开始日期不能晚于结束日期'), `the range error reads ${JSON.stringify(await err.textContent())}`);
+    await admin.fill('#audit-from', from);
+    await admin.fill('#audit-to', to);
+    const [download, res] = await Promise.all([
+      admin.waitForEvent('download'),
+      admin.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/admin/audit/export'),
+      admin.click('[data-testid="audit-export-csv"]'),
+    ]);
+    assert(res.status() === 200, `GET /admin/audit/export answered ${res.status()}`);
+    assert(new URL(res.url()).searchParams.get('format') === 'csv', `the export asked for ${res.url()}`);
+    assert(/attachment/i.test(res.headers()['content-disposition'] || ''), `Content-Disposition: ${res.headers()['content-disposition']}`);
+    const name = download.suggestedFilename();
+    assert(/\.csv$/.test(name), `the file is called ${name}`);
+    const buf = fs.readFileSync(await download.path());
+    assert(buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf, `the CSV does not start with a UTF-8 BOM: ${buf.subarray(0, 8).toString('hex')}`);
+    const text = buf.subarray(3).toString('utf8');
+    assert(text.startsWith('created_at,action'), `the CSV starts ${JSON.stringify(text.slice(0, 60))}`);
+    assert(text.includes('settings.security'), 'the CSV does not hold the security change of the previous step');
+    assert(await err.isHidden(), `an error is shown: ${await err.textContent()}`);
+    // the audit log names both, in Chinese
+    await admin.locator('#audit-body .badge', { hasText: '导出审计日志' }).first().waitFor({ state: 'visible' });
+    await admin.locator('#audit-body .badge', { hasText: '修改安全设置' }).first().waitFor({ state: 'visible' });
+    await shot(admin, '41b-admin-audit-export');
+    console.log(`      ${name}: ${text.split('\n').filter(Boolean).length - 1} entries (${from} – ${to})`);
+  });
+
+  await step('admin exports a visitor\'s data and erases it from the visitor card', async () => {
+    const name = `隐私 ${uniq}`;
+    const email = `erase.${uniq}@example.com`;
+    const said = `请删除我的个人信息 ${uniq}-erase`;
+    // a fresh visitor: identified on the demo shop, then one message to the bot
+    const ctx = await browser.newContext({ locale: 'zh-CN', viewport: { width: 1280, height: 860 } });
+    const page = await ctx.newPage();
+    watch(page, 'visitor-erase');
+    page.setDefaultTimeout(STEP_TIMEOUT);
+    let convId;
+    try {
+      await page.goto(BASE + '/demo', { waitUntil: 'domcontentloaded' });
+      await page.waitForFunction(() => window.lingxi && typeof window.lingxi.identify === 'function', null, { timeout: STEP_TIMEOUT });
+      const who = await page.evaluate(([name, email, u]) => window.lingxi.identify({ user_id: 'e2e-erase-' + u, name, email }), [name, email, uniq]);
+      assert(who && who.visitor_id, `identify answered ${JSON.stringify(who)}`);
+      await page.locator(W.launcher).click();
+      await page.locator(W.input).fill(said);
+      await page.locator(W.input).press('Enter');
+      await page.locator(`${W.rows}.visitor[data-seq]`, { hasText: said }).waitFor({ state: 'visible' });
+      convId = await page.evaluate(() => {
+        const key = document.querySelector('script[data-widget-key]').dataset.widgetKey;
+        return JSON.parse(localStorage.getItem('lingxi:widget:' + key)).conversation_id;
+      });
+    } finally {
+      await ctx.close().catch(() => {});
+    }
+    assert(convId, 'no conversation id stored by the widget');
+
+    // the e2e agent (no manage_customer_data) sees the card without the personal-data area, and is refused
+    if (!(await agent.locator('#chats-view').isVisible())) await agent.click('#views .vs[data-view="chats"]');
+    await agent.evaluate((id) => { location.hash = 'c=' + id; }, convId);
+    await agent.locator('#messages .msg.visitor .bubble', { hasText: said }).waitFor({ state: 'visible' });
+    await agent.locator('#card-more .vc-tickets').waitFor({ state: 'visible' }); // the card is loaded
+    const vid = await agent.locator('#info-card').getAttribute('data-visitor');
+    assert(vid, 'the card names no visitor');
+    assert(await agent.locator('[data-testid="personal-data"], [data-testid="pdata-export"], [data-testid="pdata-erase"]').count() === 0, 'an agent is offered the personal-data buttons');
+    const agentMe = await apiIn(agent, 'GET', '/api/v1/me');
+    assert(!(agentMe.body.permissions || []).includes('manage_customer_data'), `the e2e agent holds ${JSON.stringify(agentMe.body.permissions)}`);
+    const refused = await apiIn(agent, 'GET', `/api/v1/visitors/${encodeURIComponent(vid)}/export`);
+    assert(refused.status === 403, `an agent's export answered ${refused.status}`);
+
+    // the admin, in the workspace
+    await admin.goto(`${BASE}/agent#c=${convId}`, { waitUntil: 'domcontentloaded' });
+    await admin.locator('#conn.open').waitFor({ state: 'visible' });
+    await admin.locator('#messages .msg.visitor .bubble', { hasText: said }).waitFor({ state: 'visible' });
+    await admin.locator(`#info-card[data-visitor="${vid}"] .vc-name`, { hasText: name }).waitFor({ state: 'visible' });
+    const area = admin.locator('[data-testid="personal-data"]');
+    await area.waitFor({ state: 'visible' });
+    assert((await area.locator('h4').textContent()).trim() === '个人数据', `the area is called ${JSON.stringify(await area.locator('h4').textContent())}`);
+
+    // export: a JSON file with what the visitor said
+    const [download] = await Promise.all([
+      admin.waitForEvent('download'),
+      area.locator('[data-testid="pdata-export"]').click(),
+    ]);
+    const exported = fs.readFileSync(await download.path(), 'utf8');
+    let data = null;
+    try { data = JSON.parse(exported); } catch (e) { throw new Error(`the export is not JSON (${e.message}): ${exported.slice(0, 120)}`); }
+    assert(data && typeof data === 'object', 'the export is empty');
+    assert(exported.includes(said), 'the export does not hold the visitor\'s message');
+    assert(exported.includes(email), 'the export does not hold the visitor\'s e-mail');
+    SEC.exported = true;
+
+    // erase: a dialog (not confirm()), the reason required
+    let posts = 0;
+    const countPosts = (r) => { if (new URL(r.url()).pathname === `/api/v1/visitors/${vid}/erase`) posts++; };
+    admin.on('request', countPosts);
+    const dialog = admin.locator('#erase-dialog');
+    let erased;
+    try {
+      await area.locator('[data-testid="pdata-erase"]').click();
+      await dialog.waitFor({ state: 'visible' });
+      const warning = (await admin.locator('[data-testid="erase-warning"]').textContent()).trim();
+      assert(warning.includes('无法撤销') && warning.includes(name), `the dialog's warning reads ${JSON.stringify(warning)}`);
+      await shot(admin, '42-agent-erase-dialog');
+      await admin.click('[data-testid="erase-confirm"]');
+      await admin.locator('[data-testid="erase-error"]', { hasText: '请填写删除原因' }).waitFor({ state: 'visible' });
+      assert(posts === 0, 'the page sent an erasure without a reason');
+      await admin.fill('[data-testid="erase-reason"]', `e2e: the customer asked for erasure (${uniq})`);
+      const [res] = await Promise.all([
+        admin.waitForResponse((r) => new URL(r.url()).pathname === `/api/v1/visitors/${vid}/erase` && r.request().method() === 'POST'),
+        admin.click('[data-testid="erase-confirm"]'),
+      ]);
+      const body = await res.json().catch(() => null);
+      assert(res.status() === 200, `POST /visitors/${vid}/erase answered ${res.status()} ${JSON.stringify(body)}`);
+      erased = body && body.erased;
+      assert(erased && erased.conversations >= 1 && erased.messages >= 1, `the erasure counted ${JSON.stringify(body)}`);
+    } finally {
+      admin.off('request', countPosts);
+    }
+    await dialog.waitFor({ state: 'hidden' });
+    await admin.locator('.toasts .toast-success', { hasText: '已删除个人数据' }).waitFor({ state: 'visible' });
+
+    // the card and the conversation, read again: the erased name, no contact data, the text replaced
+    await admin.locator(`#info-card[data-visitor="${vid}"] .vc-name`, { hasText: '已删除访客' }).waitFor({ state: 'visible' });
+    await admin.locator('#messages .msg.visitor .bubble', { hasText: '已删除' }).first().waitFor({ state: 'visible' });
+    assert(await admin.locator('#messages .bubble', { hasText: said }).count() === 0, 'the erased message is still shown');
+    const card = await admin.locator('#info-card').textContent();
+    assert(!card.includes(email) && !card.includes(name), `the card still shows the visitor's contact data: ${JSON.stringify(card.slice(0, 200))}`);
+    assert((await admin.locator('#chat-name').textContent()).includes('已删除访客'), `the chat head reads ${JSON.stringify(await admin.locator('#chat-name').textContent())}`);
+    const audit = await apiIn(admin, 'GET', '/api/v1/admin/audit?limit=50');
+    const actions = (audit.body.items || []).map((e) => e.action);
+    assert(actions.includes('customer.export') && actions.includes('customer.erase'), `the audit log holds ${JSON.stringify(actions.slice(0, 12))}`);
+    await shot(admin, '43-agent-erased');
+    console.log(`      exported ${download.suggestedFilename()} (${exported.length} bytes); erased ${JSON.stringify(erased)}`);
   });
 }
 
