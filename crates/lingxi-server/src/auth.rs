@@ -59,20 +59,13 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Agent, AppError
     Ok(Agent { who, token })
 }
 
-fn forbidden(p: Permission) -> AppError {
-    let (_, en) = p.label();
-    AppError::new(ErrorCode::Forbidden, format!("this needs the permission {} ({en})", p.as_str()))
-}
-
 /// A workspace user: signed in and holding [`Permission::Workspace`].
 impl FromRequestParts<AppState> for Agent {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let agent = authenticate(parts, state).await?;
-        if !agent.who.can(Permission::Workspace) {
-            return Err(forbidden(Permission::Workspace));
-        }
+        agent.who.require(Permission::Workspace)?;
         Ok(agent)
     }
 }
@@ -145,9 +138,7 @@ impl<P: Needs> FromRequestParts<AppState> for Can<P> {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let agent = authenticate(parts, state).await?;
-        if !agent.who.can(P::PERMISSION) {
-            return Err(forbidden(P::PERMISSION));
-        }
+        agent.who.require(P::PERMISSION)?;
         Ok(Can(agent, PhantomData))
     }
 }

@@ -213,20 +213,6 @@ impl Store {
         rows.iter().map(|r| Ok((id(r, "id")?, ts(r, "locked_until")?))).collect()
     }
 
-    /// Changes a user's role.
-    pub async fn set_user_role(&self, tenant_id: TenantId, user_id: UserId, role: Role) -> StoreResult<User> {
-        let done = sqlx::query("UPDATE users SET role = $1 WHERE tenant_id = $2 AND id = $3")
-            .bind(role.as_str())
-            .bind(tid(tenant_id))
-            .bind(user_id.to_string())
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound("user"));
-        }
-        self.user(tenant_id, user_id).await
-    }
-
     /// One user of the tenant.
     pub async fn user(&self, tenant_id: TenantId, user_id: UserId) -> StoreResult<User> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE tenant_id = $1 AND id = $2"))

@@ -50,11 +50,6 @@ string_enum!(
 );
 
 impl Role {
-    /// Whether the role may manage users, the knowledge base and tenant settings.
-    pub fn can_administer(self) -> bool {
-        matches!(self, Role::Owner | Role::Admin)
-    }
-
     /// Whether the role may serve conversations.
     pub fn can_serve(self) -> bool {
         true
