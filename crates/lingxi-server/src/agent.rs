@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use lingxi_bus::Event;
 use lingxi_service::{Authenticated, ListRequest, Services};
+use lingxi_types::frames::AgentFrame as ClientFrame;
 use lingxi_types::wire::{ConversationView, ItemList, MessageView, UserView};
 use lingxi_types::{ApiError, ConversationId, ConversationStatus, ErrorCode};
 use serde::{Deserialize, Serialize};
@@ -305,14 +306,6 @@ enum AgentFrame {
     Pong,
 }
 
-/// A frame from the workspace.
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum AgentClientFrame {
-    Ping,
-    Typing { conversation_id: ConversationId, typing: bool },
-}
-
 /// What one workspace socket may see: supervisors and above everything of the tenant; agents the conversations they
 /// serve, the queue of their groups (and of no group), and those the bot is serving (they may step in). A
 /// conversation that leaves an agent's sight is announced once more so the list can drop it.
@@ -396,9 +389,9 @@ async fn agent_socket(services: Services, who: Authenticated, socket: WebSocket)
     loop {
         let frame = tokio::select! {
             incoming = stream.next() => match incoming {
-                Some(Ok(WsMessage::Text(t))) => match serde_json::from_str::<AgentClientFrame>(&t) {
-                    Ok(AgentClientFrame::Ping) => AgentFrame::Pong,
-                    Ok(AgentClientFrame::Typing { conversation_id, typing }) => {
+                Some(Ok(WsMessage::Text(t))) => match ClientFrame::parse(&t) {
+                    Ok(ClientFrame::Ping) => AgentFrame::Pong,
+                    Ok(ClientFrame::Typing { conversation_id, typing }) => {
                         if let Err(e) = services.agent_typing(&who, conversation_id, typing).await {
                             tracing::debug!(error = %e, "typing frame refused");
                         }

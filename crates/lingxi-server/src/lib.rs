@@ -329,14 +329,31 @@ fn widget_public_router() -> Router<AppState> {
         .layer(cors)
 }
 
+/// The Content-Security-Policy of every response: scripts only from this server, no inline script, framed only by
+/// this server's own pages.
+pub const DEFAULT_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+    img-src 'self' data:; connect-src 'self' ws: wss:; frame-ancestors 'self'; base-uri 'none'; form-action 'self'";
+
+/// [`DEFAULT_CSP`] with more origins allowed to frame the page.
+pub fn csp_framed_by(origins: &[String]) -> String {
+    let mut ancestors = String::from("'self'");
+    for o in origins {
+        ancestors.push(' ');
+        ancestors.push_str(o);
+    }
+    DEFAULT_CSP.replace("frame-ancestors 'self'", &format!("frame-ancestors {ancestors}"))
+}
+
 /// The whole application: API, pages and the security headers on every response.
 pub fn app(state: AppState) -> Router {
-    let csp = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
-               connect-src 'self' ws: wss:; frame-ancestors 'self'; base-uri 'none'; form-action 'self'";
     api_router()
         .merge(web::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp)))
+        // A page that may be framed elsewhere (the support form) sets its own policy.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(DEFAULT_CSP),
+        ))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("SAMEORIGIN")))

@@ -31,6 +31,35 @@ fn asset(path: &str) -> Response {
     }
 }
 
+/// `/support?key=…`.
+#[derive(serde::Deserialize)]
+struct SupportQuery {
+    key: Option<String>,
+}
+
+/// The hosted support form. The tenant's allowed widget origins may frame it (a help centre embedding the form);
+/// X-Frame-Options stays SAMEORIGIN for browsers without CSP frame-ancestors, which then show it only on its own.
+async fn support(State(state): State<AppState>, uri: axum::http::Uri) -> Response {
+    let mut response = asset("support.html");
+    let key = axum::extract::Query::<SupportQuery>::try_from_uri(&uri)
+        .ok()
+        .and_then(|q| q.0.key)
+        .filter(|k| !k.is_empty() && k.len() <= 200);
+    let origins = match key {
+        Some(k) => state.services.support_frame_origins(&k).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "reading the support page's frame origins failed");
+            Vec::new()
+        }),
+        None => Vec::new(),
+    };
+    if !origins.is_empty()
+        && let Ok(value) = header::HeaderValue::from_str(&crate::csp_framed_by(&origins))
+    {
+        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    response
+}
+
 async fn demo(State(state): State<AppState>) -> Response {
     let Some(file) = Assets::get("demo.html") else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
@@ -102,6 +131,6 @@ pub fn router() -> Router<AppState> {
         .route("/demo/api/returns", axum::routing::post(demo_returns))
         .route("/agent", get(|| async { asset("agent.html") }))
         .route("/admin", get(|| async { asset("admin.html") }))
-        .route("/support", get(|| async { asset("support.html") }))
+        .route("/support", get(support))
         .route("/{*path}", get(file))
 }

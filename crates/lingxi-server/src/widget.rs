@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use lingxi_bus::Event;
 use lingxi_service::{ServiceError, Services, WidgetGrant};
+use lingxi_types::frames::{ChoiceKind, FrameError, WidgetFrame};
 use lingxi_types::wire::MessageView;
 use lingxi_types::{ApiError, ConversationId, ErrorCode, VisitorId};
 use serde::{Deserialize, Serialize};
@@ -242,52 +243,6 @@ pub async fn ws(
     }))
 }
 
-/// A frame from the widget.
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum ClientFrame {
-    Message {
-        client_id: String,
-        text: String,
-        #[serde(default)]
-        attachment_id: Option<lingxi_types::AttachmentId>,
-        /// The visitor clicked a suggestion or a guess: the bot answers this entry.
-        #[serde(default)]
-        choice: Option<ChoiceFrame>,
-    },
-    Feedback {
-        message_id: lingxi_types::MessageId,
-        useful: bool,
-    },
-    Resume {
-        after_seq: i64,
-    },
-    Typing {
-        typing: bool,
-    },
-    Delivered {
-        seq: i64,
-    },
-    Read {
-        seq: i64,
-    },
-    Ping,
-}
-
-/// A clicked suggestion or guess.
-#[derive(Deserialize)]
-struct ChoiceFrame {
-    entry_id: lingxi_types::EntryId,
-    source: ChoiceKind,
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum ChoiceKind {
-    Suggestion,
-    Guess,
-}
-
 /// What the visitor may know about their conversation: no routing internals (group, priority, which reveals VIP
 /// status, entry page, category) and no user ids.
 #[derive(Serialize)]
@@ -399,18 +354,18 @@ async fn widget_socket(
                     WsMessage::Close(_) => break,
                     _ => continue,
                 };
-                match serde_json::from_str::<ClientFrame>(&text) {
-                    Ok(ClientFrame::Ping) => { let _ = tx.send(ServerFrame::Pong).await; }
-                    Ok(ClientFrame::Resume { after_seq }) => {
+                match WidgetFrame::parse(&text) {
+                    Ok(WidgetFrame::Ping) => { let _ = tx.send(ServerFrame::Pong).await; }
+                    Ok(WidgetFrame::Resume { after_seq }) => {
                         delivered = deliver_after(&services, grant, after_seq.max(0), &tx).await?.max(after_seq.max(0));
                     }
                     // Typing and receipts have their own budget (a flood of them is dropped, never answered).
-                    Ok(ClientFrame::Typing { .. } | ClientFrame::Delivered { .. } | ClientFrame::Read { .. })
+                    Ok(WidgetFrame::Typing { .. } | WidgetFrame::Delivered { .. } | WidgetFrame::Read { .. })
                         if control.as_ref().is_some_and(|l| l.check().is_err()) => {}
-                    Ok(ClientFrame::Typing { typing }) => services.visitor_typing(&grant, typing),
-                    Ok(ClientFrame::Delivered { seq }) => services.visitor_receipt(&grant, seq, 0).await?,
-                    Ok(ClientFrame::Read { seq }) => services.visitor_receipt(&grant, seq, seq).await?,
-                    Ok(ClientFrame::Feedback { message_id, useful }) => {
+                    Ok(WidgetFrame::Typing { typing }) => services.visitor_typing(&grant, typing),
+                    Ok(WidgetFrame::Delivered { seq }) => services.visitor_receipt(&grant, seq, 0).await?,
+                    Ok(WidgetFrame::Read { seq }) => services.visitor_receipt(&grant, seq, seq).await?,
+                    Ok(WidgetFrame::Feedback { message_id, useful }) => {
                         if control.as_ref().is_some_and(|l| l.check().is_err()) {
                             let _ = tx.send(ServerFrame::Error { code: ErrorCode::RateLimited, message: "too many ratings; slow down".into(), client_id: None }).await;
                             continue;
@@ -423,14 +378,10 @@ async fn widget_socket(
                             }
                         }
                     }
-                    Ok(ClientFrame::Message { client_id, text, attachment_id, choice }) => {
+                    Ok(WidgetFrame::Message { client_id, text, attachment_id, choice }) => {
                         if limiter.as_ref().is_some_and(|l| l.check().is_err()) {
                             // Not stored and not acknowledged: the client resends it later with the same client_id.
                             let _ = tx.send(ServerFrame::Error { code: ErrorCode::RateLimited, message: "too many messages; slow down".into(), client_id: Some(client_id) }).await;
-                            continue;
-                        }
-                        if client_id.is_empty() || client_id.len() > 64 {
-                            let _ = tx.send(ServerFrame::Error { code: ErrorCode::InvalidField, message: "client_id must be 1 to 64 characters".into(), client_id: None }).await;
                             continue;
                         }
                         match services.visitor_message_with(grant, Some(client_id.clone()), &text, attachment_id).await {
@@ -457,8 +408,8 @@ async fn widget_socket(
                             }
                         }
                     }
-                    Err(e) => {
-                        let _ = tx.send(ServerFrame::Error { code: ErrorCode::BadRequest, message: format!("bad frame: {e}"), client_id: None }).await;
+                    Err(FrameError { code, message }) => {
+                        let _ = tx.send(ServerFrame::Error { code, message, client_id: None }).await;
                     }
                 }
             }

@@ -8,6 +8,7 @@
 use axum::routing::post;
 use futures::{SinkExt, StreamExt};
 use lingxi_bus::Bus;
+use lingxi_service::outbound::OutboundPolicy;
 use lingxi_service::{Services, hash_password};
 use lingxi_store::Store;
 use lingxi_store::testing::{POSTGRES_URL_VAR, scratch_postgres_url};
@@ -98,6 +99,8 @@ impl Server {
     async fn start(db_url: &str) -> Res<Server> {
         let store = Store::connect(db_url).await?;
         let services = Services::new(store.clone(), Bus::default());
+        // The tests' order webhooks listen on loopback.
+        services.set_outbound_policy(OutboundPolicy::parse_list("127.0.0.1")?);
         let app = lingxi_server::app(lingxi_server::AppState::new(services.clone(), None));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -742,21 +745,33 @@ async fn the_demo_webhook_serves_the_demo_flows_only_when_there_is_a_demo() -> T
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plain_http_flow_webhooks_reach_only_the_allowed_loopback_ports() -> TestResult {
+async fn webhooks_reach_private_addresses_only_where_the_operator_allows() -> TestResult {
     let dir = tempfile::tempdir()?;
     let server = Server::start(&format!("sqlite://{}?mode=rwc", dir.path().join("ssrf.db").display())).await?;
     let shop = server.shop("ssrf").await?;
     let (url, _hook) = order_webhook().await?;
     let port: u16 =
         url.split(':').nth(2).and_then(|p| p.split('/').next()).and_then(|p| p.parse().ok()).ok_or("port")?;
-    server.services.restrict_loopback_webhooks(vec![port + 1]);
+    server.services.set_outbound_policy(OutboundPolicy::parse_list(&format!("127.0.0.1:{}", port + 1))?);
     let (code, e) = server.send("POST", "/api/v1/admin/flows", &shop.admin, Some(order_flow(&url))).await?;
     assert_eq!(code, 400, "a loopback port that is not allowed: {e}");
-    assert!(e["message"].as_str().is_some_and(|m| m.contains("https")), "{e}");
+    assert!(e["message"].as_str().is_some_and(|m| m.contains("LINGXI_OUTBOUND_ALLOW")), "{e}");
+    for (name, private) in [
+        ("meta", "https://169.254.169.254/latest/meta-data/"),
+        ("lan", "https://192.168.1.10/orders"),
+        ("v6", "https://[fd00::1]/orders"),
+        ("mapped", "https://[::ffff:10.0.0.1]/orders"),
+        ("local", "https://localhost/orders"),
+    ] {
+        let mut flow = order_flow(private);
+        flow["name"] = json!(name);
+        let (code, e) = server.send("POST", "/api/v1/admin/flows", &shop.admin, Some(flow)).await?;
+        assert_eq!(code, 400, "{private}: {e}");
+    }
     let mut https = order_flow("https://shop.example.com/orders");
     https["name"] = json!("remote");
     assert_eq!(server.send("POST", "/api/v1/admin/flows", &shop.admin, Some(https)).await?.0, 201);
-    server.services.restrict_loopback_webhooks(vec![port]);
+    server.services.set_outbound_policy(OutboundPolicy::parse_list(&format!("127.0.0.1:{port}"))?);
     let (code, e) = server.send("POST", "/api/v1/admin/flows", &shop.admin, Some(order_flow(&url))).await?;
     assert_eq!(code, 201, "the allowed port: {e}");
     Ok(())

@@ -454,6 +454,26 @@ async fn allowed_origins_keep_the_widget_off_other_sites() -> TestResult {
             .await?;
         assert_eq!(config.status().as_u16(), 403);
 
+        // The hosted support form may be framed by the listed origins only; other pages by none but the server's.
+        let csp = |path: String| {
+            let http = s.http.clone();
+            let url = format!("{}{path}", s.base);
+            async move {
+                let r = http.get(url).send().await?;
+                let value = r.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or("");
+                Ok::<String, reqwest::Error>(value.to_owned())
+            }
+        };
+        let framed = csp("/support?key=wk_origins".into()).await?;
+        assert!(
+            framed.contains("frame-ancestors 'self' https://shop.example.com https://*.example.cn;"),
+            "{framed}"
+        );
+        for path in ["/support", "/support?key=wk_unknown", "/agent", "/api/v1/widget/config?widget_key=wk_origins"] {
+            let policy = csp(path.into()).await?;
+            assert!(policy.contains("frame-ancestors 'self';"), "{path}: {policy}");
+        }
+
         let (_, audit) = s.send("GET", "/api/v1/admin/audit", Some(&admin), None).await?;
         let change = audit["items"].as_array().ok_or("items")?.iter().find(|e| e["action"] == "settings.security");
         assert_eq!(change.map(|e| e["detail"]["audit_retention_days"]["to"].clone()), Some(json!(90)));
@@ -557,6 +577,21 @@ async fn a_customers_data_is_exported_and_erased_on_request() -> TestResult {
         let (code, ticket) =
             s.send("POST", &format!("/api/v1/conversations/{cid}/ticket"), Some(&admin), Some(json!({}))).await?;
         assert!((200..300).contains(&code), "{ticket}");
+        // An order of theirs, and a marketplace refund record about it (as an intake import stores it).
+        let order = json!({"external_id": "TM-PRIV-1", "customer": {"user_id": "cust-42"}, "status": "paid",
+                           "amount": "88.00"});
+        let (code, body) = s.send("POST", "/api/v1/orders", Some(&admin), Some(order)).await?;
+        assert!((200..300).contains(&code), "{body}");
+        let record = json!({"customer": "张三的淘宝号", "contact": "138****8000", "reason": "尺码不合适",
+                            "content": "收货地址幸福路 8 号", "extra": {"买家留言": "幸福路"}});
+        s.store
+            .raw_execute(&format!(
+                "INSERT INTO intake_records (id, tenant_id, platform, kind, external_id, order_id, customer, currency, \
+                 record, fingerprint, created_at, updated_at) VALUES ('ir-priv', '{}', 'tmall', 'refund', 'R1', \
+                 'TM-PRIV-1', '张三的淘宝号', 'CNY', '{record}', 'f', 1, 1)",
+                t.id
+            ))
+            .await?;
 
         // Supervisors do not hold the permission.
         let (code, _) = s.send("GET", &format!("/api/v1/visitors/{vid}/export"), Some(&supervisor), None).await?;
@@ -566,7 +601,8 @@ async fn a_customers_data_is_exported_and_erased_on_request() -> TestResult {
         assert!(r.headers()["content-disposition"].to_str()?.contains(&vid));
         let doc: Value = r.json().await?;
         let text = doc.to_string();
-        for needle in [words, "zhang.san@example.com", "13800138000", "cust-42", "张三 Zhang San"] {
+        for needle in [words, "zhang.san@example.com", "13800138000", "cust-42", "张三 Zhang San", "张三的淘宝号"]
+        {
             assert!(text.contains(needle), "the export holds {needle}: {text}");
         }
         assert!(doc["conversations"][0]["messages"].as_array().is_some_and(|m| !m.is_empty()));
@@ -587,6 +623,7 @@ async fn a_customers_data_is_exported_and_erased_on_request() -> TestResult {
         assert_eq!(code, 200, "{report}");
         assert!(report["erased"]["messages"].as_u64().is_some_and(|n| n >= 1), "{report}");
         assert_eq!(report["erased"]["tickets"], 1);
+        assert_eq!(report["erased"]["intake_records"], 1, "{report}");
         assert!(report["erased"]["identities"].as_u64().is_some_and(|n| n >= 1));
 
         // Nothing of the person is left where the product shows or exports it.
@@ -600,6 +637,9 @@ async fn a_customers_data_is_exported_and_erased_on_request() -> TestResult {
         for needle in ["幸福路", "zhang.san@example.com", "13800138000", "cust-42", "张三"] {
             assert!(!after.contains(needle), "{needle} survived the erasure: {after}");
         }
+        let stored = s.store.raw_texts("SELECT record FROM intake_records WHERE id = 'ir-priv'").await?.join("");
+        assert!(!stored.contains("幸福路") && !stored.contains("张三") && !stored.contains("138"), "{stored}");
+        assert!(stored.contains("尺码") || stored.contains(lingxi_store::ERASED_TEXT), "{stored}");
         assert!(services.widget_grant(&session.token).await.is_err(), "the widget session ends");
         let (_, audit) = s.send("GET", "/api/v1/admin/audit", Some(&admin), None).await?;
         let log = audit.to_string();

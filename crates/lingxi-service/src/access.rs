@@ -380,6 +380,13 @@ impl Services {
         Ok(list.is_empty() || own || list.iter().any(|e| origin_matches(e, &origin)))
     }
 
+    /// The origins that may show the tenant's hosted support form (`/support?key=…`) in a frame: its allowed widget
+    /// origins (none for an unknown key, or when it lists none: then only the server's own pages frame it).
+    pub async fn support_frame_origins(&self, widget_key: &str) -> ServiceResult<Vec<String>> {
+        let Some(tenant) = self.store.tenant_by_widget_key(widget_key).await? else { return Ok(Vec::new()) };
+        Ok(self.store.security_settings(tenant.id).await?.widget_origins)
+    }
+
     /// Deletes every tenant's audit entries older than its retention, at most once an hour per node; each purge is
     /// itself audited. Run by the routing ticker.
     pub async fn audit_upkeep(&self, now: chrono::DateTime<Utc>) -> ServiceResult<u64> {

@@ -4,6 +4,7 @@
 //! bot taking a conversation back.
 
 use crate::auth::Authenticated;
+use crate::outbound::with_causes;
 use crate::workspace::is_supervisor;
 use crate::{ServiceError, ServiceResult, Services, WidgetGrant};
 use chrono::{TimeDelta, Utc};
@@ -159,35 +160,14 @@ impl Services {
         Ok(out)
     }
 
-    /// Allows plain-HTTP task-flow webhooks only to these loopback ports (HTTPS stays open). The `lingxi` binary
-    /// passes its own port, which serves the demo webhook.
-    pub fn restrict_loopback_webhooks(&self, ports: Vec<u16>) {
-        if let Ok(mut p) = self.loopback_ports.write() {
-            *p = Some(ports);
-        }
-    }
-
-    /// Checks a task flow's webhook URL against the loopback policy (its shape is checked by [`Flow::new`]).
-    fn check_loopback(&self, url: &str) -> ServiceResult<()> {
-        let Ok(parsed) = reqwest::Url::parse(url) else {
-            return Err(ServiceError::Invalid("webhook_url is not a URL".into()));
-        };
-        if parsed.scheme() != "http" {
-            return Ok(());
-        }
-        let allowed = self.loopback_ports.read().ok().and_then(|p| p.clone());
-        match (allowed, parsed.port_or_known_default()) {
-            (None, _) => Ok(()),
-            (Some(ports), Some(port)) if ports.contains(&port) => Ok(()),
-            _ => Err(ServiceError::Invalid(
-                "webhook_url: plain http:// is allowed only to this server's own demo webhook; use https://".into(),
-            )),
-        }
+    /// Checks a task flow's webhook URL against the outbound policy (its shape is checked by [`Flow::new`]).
+    fn check_outbound(&self, url: &str) -> ServiceResult<()> {
+        self.outbound().check(url).map_err(|e| ServiceError::Invalid(format!("webhook_url: {e}")))
     }
 
     fn checked_flow(&self, spec: FlowSpec) -> ServiceResult<(String, String)> {
         let flow = Flow::new(spec).map_err(|e| ServiceError::Invalid(e.0))?;
-        self.check_loopback(&flow.spec().webhook_url)?;
+        self.check_outbound(&flow.spec().webhook_url)?;
         let spec = flow.spec();
         let encoded = serde_json::to_string(spec).map_err(|e| ServiceError::Invalid(e.to_string()))?;
         Ok((spec.name.clone(), encoded))
@@ -480,7 +460,6 @@ impl Services {
     ) -> Result<String, String> {
         let url = &flow.spec().webhook_url;
         check_webhook_url(url).map_err(|e| e.0)?;
-        self.check_loopback(url).map_err(|e| e.to_string())?;
         let body = json!({
             "flow": flow.name(),
             "slots": slots,
@@ -488,13 +467,17 @@ impl Services {
             "visitor": {"id": visitor.id, "name": visitor.name},
             "language": if zh { "zh" } else { "en" },
         });
-        let response = flow_client()
+        let response = self
+            .outbound()
             .post(url)
+            .map_err(|e| e.to_string())?
+            .timeout(FLOW_WEBHOOK_TIMEOUT)
+            .header("user-agent", "Lingxi-Flow/1")
             .header("x-lingxi-flow", flow.name())
             .json(&body)
             .send()
             .await
-            .map_err(|e| if e.is_timeout() { "the webhook timed out".to_owned() } else { e.to_string() })?;
+            .map_err(|e| if e.is_timeout() { "the webhook timed out".to_owned() } else { with_causes(&e) })?;
         let status = response.status();
         if !status.is_success() {
             return Err(format!("the webhook answered HTTP {}", status.as_u16()));
@@ -769,16 +752,4 @@ fn taken(e: StoreError) -> ServiceError {
         StoreError::AlreadyExists(_) => ServiceError::Conflict("a flow with this name already exists".into()),
         other => other.into(),
     }
-}
-
-fn flow_client() -> &'static reqwest::Client {
-    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .timeout(FLOW_WEBHOOK_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent("Lingxi-Flow/1")
-            .build()
-            .unwrap_or_default()
-    })
 }

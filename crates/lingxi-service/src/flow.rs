@@ -10,7 +10,7 @@ use lingxi_types::*;
 use serde_json::json;
 
 /// A visitor's widget session.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct WidgetSession {
     /// The bearer token the widget presents (only known at creation; empty when resumed).
     pub token: String,
@@ -22,6 +22,19 @@ pub struct WidgetSession {
     pub conversation: Conversation,
     /// Whether a new conversation was opened.
     pub created: bool,
+}
+
+/// The token stays out of logs and panics.
+impl std::fmt::Debug for WidgetSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WidgetSession")
+            .field("token", &"<redacted>")
+            .field("tenant", &self.tenant.slug)
+            .field("visitor_id", &self.visitor_id)
+            .field("conversation", &self.conversation.id)
+            .field("created", &self.created)
+            .finish()
+    }
 }
 
 /// What a widget token grants: one conversation of one visitor.

@@ -11,6 +11,7 @@ mod customers;
 mod flow;
 mod intake;
 mod kb;
+pub mod outbound;
 mod presence;
 mod routing;
 mod sla;
@@ -101,9 +102,9 @@ pub struct Services {
     tickets: Arc<tickets::TicketModels>,
     /// This node's name in claims (SLA timers).
     node: String,
-    /// The loopback ports plain-HTTP task-flow webhooks may call (`None`: any; the `lingxi` binary allows only its
-    /// own port, for the demo webhook, so that a tenant cannot reach other services of the host).
-    loopback_ports: Arc<std::sync::RwLock<Option<Vec<u16>>>>,
+    /// Where webhooks may go (public addresses, plus what the operator allowed: the `lingxi` binary adds its own
+    /// port on loopback for the demo webhook).
+    outbound: Arc<std::sync::RwLock<outbound::Outbound>>,
     /// The most-asked entries behind 猜你想问, per tenant, recounted at most once a minute.
     popular: Arc<bot::PopularCache>,
     /// When this node last ran the audit retention upkeep (ms since the epoch).
@@ -120,9 +121,33 @@ impl Services {
             kb: Arc::default(),
             tickets: Arc::default(),
             node: format!("node-{}", uuid::Uuid::now_v7()),
-            loopback_ports: Arc::default(),
+            outbound: Arc::new(std::sync::RwLock::new(outbound::Outbound::new(
+                outbound::OutboundPolicy::default(),
+                OUTBOUND_TIMEOUT,
+                "Lingxi/1",
+            ))),
             popular: Arc::default(),
             audit_upkeep_at: Arc::default(),
+        }
+    }
+}
+
+/// The longest a webhook may take (task-flow lookups have their own, shorter limit).
+const OUTBOUND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Services {
+    /// Sets where webhooks may go: public addresses and what `policy` allows.
+    pub fn set_outbound_policy(&self, policy: outbound::OutboundPolicy) {
+        if let Ok(mut o) = self.outbound.write() {
+            *o = outbound::Outbound::new(policy, OUTBOUND_TIMEOUT, "Lingxi/1");
+        }
+    }
+
+    /// The outbound clients and their policy.
+    pub(crate) fn outbound(&self) -> outbound::Outbound {
+        match self.outbound.read() {
+            Ok(o) => o.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 }

@@ -212,8 +212,16 @@ impl Services {
         let claimed = self.store.claim_webhooks(now_ms, &self.node, 60_000, 20).await?;
         let mut delivered = 0;
         for d in claimed {
-            let sent = webhook_client()
-                .post(&d.url)
+            let request = match self.outbound().post(&d.url) {
+                Ok(r) => r,
+                Err(refused) => {
+                    tracing::warn!(url = %d.url, error = %refused, "webhook refused by the outbound policy");
+                    self.store.webhook_attempted(&d.id, &self.node, now_ms, Some(&refused.0), None).await?;
+                    continue;
+                }
+            };
+            let sent = request
+                .header("user-agent", "Lingxi-Webhook/1")
                 .header("content-type", "application/json")
                 .header("x-lingxi-event", &d.event)
                 .header("x-lingxi-delivery", &d.id)
@@ -223,7 +231,7 @@ impl Services {
             let error = match sent {
                 Ok(r) if r.status().is_success() => None,
                 Ok(r) => Some(format!("HTTP {}", r.status().as_u16())),
-                Err(e) => Some(e.to_string()),
+                Err(e) => Some(crate::outbound::with_causes(&e)),
             };
             let retry_at = (d.attempts + 1 < MAX_WEBHOOK_ATTEMPTS)
                 .then(|| now_ms + (30_000i64 << d.attempts.clamp(0, 7)).min(3_600_000));
@@ -240,18 +248,6 @@ impl Services {
 
 /// Attempts before a webhook is given up.
 pub const MAX_WEBHOOK_ATTEMPTS: i64 = 12;
-
-fn webhook_client() -> &'static reqwest::Client {
-    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent("Lingxi-Webhook/1")
-            .build()
-            .unwrap_or_default()
-    })
-}
 
 /// How one clock did over a set of tickets.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]

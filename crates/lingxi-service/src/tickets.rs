@@ -264,6 +264,9 @@ impl Services {
                         p.name
                     )));
                 }
+                if let Err(e) = self.outbound().check(url) {
+                    return Err(ServiceError::Invalid(format!("SLA policy \"{}\": {e}", p.name)));
+                }
             }
             if let Some(g) = &p.escalation.reassign_group_id {
                 let g = g.parse().map_err(|_| ServiceError::NotFound("group"))?;

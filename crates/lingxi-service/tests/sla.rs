@@ -236,6 +236,10 @@ both_backends!(a_breach_moves_the_ticket_and_notifies_the_webhook_once, escalati
 async fn escalation_on(a: Store, b: Store) -> TestResult {
     let t = a.create_tenant("e", "E", "wk_e").await?;
     let nodes = [Services::new(a.clone(), Bus::default()), Services::new(b, Bus::default())];
+    for node in &nodes {
+        // The test's receiver listens on loopback, which webhooks may reach only when the operator allows it.
+        node.set_outbound_policy(lingxi_service::outbound::OutboundPolicy::parse_list("127.0.0.1")?);
+    }
     let lead = a.create_user(t.id, "lead@e.test", "Team Lead", Role::Supervisor, "x").await?;
     a.set_agent_status(t.id, lead.id, AgentStatus::Online).await?;
     let group = lingxi_store::GroupInput {
@@ -252,7 +256,10 @@ async fn escalation_on(a: Store, b: Store) -> TestResult {
     p.escalation.webhook_url = Some(url.clone());
     let mut bad = p.clone();
     bad.escalation.webhook_url = Some("ftp://nope".into());
-    assert!(nodes[0].save_ticket_settings(t.id, settings(vec![bad], None)).await.is_err());
+    assert!(nodes[0].save_ticket_settings(t.id, settings(vec![bad.clone()], None)).await.is_err());
+    bad.escalation.webhook_url = Some("http://169.254.169.254/latest/meta-data/".into());
+    let refused = nodes[0].save_ticket_settings(t.id, settings(vec![bad], None)).await;
+    assert!(refused.as_ref().is_err_and(|e| e.to_string().contains("private")), "{refused:?}");
     nodes[0].save_ticket_settings(t.id, settings(vec![p], None)).await?;
     let who = Actor { user_id: None, name: "api".into() };
     let input = TicketInput { title: "退款还没到账".into(), ..Default::default() };

@@ -54,7 +54,7 @@ pub struct ApiTokenRecord {
 }
 
 /// A token to record.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct NewApiToken {
     /// The user it acts as.
     pub user_id: UserId,
@@ -68,6 +68,18 @@ pub struct NewApiToken {
     pub permissions: Permissions,
     /// When it stops working.
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The token's hash stays out of logs and panics.
+impl std::fmt::Debug for NewApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewApiToken")
+            .field("user_id", &self.user_id)
+            .field("name", &self.name)
+            .field("token_hash", &"<redacted>")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
 }
 
 const TOKEN_COLUMNS: &str =

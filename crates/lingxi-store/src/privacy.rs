@@ -30,6 +30,9 @@ pub struct Erased {
     pub identities: u64,
     /// Files deleted (conversation and ticket attachments).
     pub attachments: u64,
+    /// Imported marketplace records (refunds, reviews) of the person's orders or tickets whose buyer, contact and
+    /// texts were erased.
+    pub intake_records: u64,
 }
 
 /// A row as JSON: each column as a number, text or null; JSON texts (columns named like `attributes`) parsed.
@@ -52,6 +55,7 @@ fn row_json(r: &AnyRow) -> Value {
                             | "context"
                             | "attachment"
                             | "meta"
+                            | "record"
                     ) =>
                 {
                     serde_json::from_str(&s).unwrap_or(Value::String(s))
@@ -206,6 +210,17 @@ impl Store {
                 &ids,
             )
             .await?;
+        let marketplace = self
+            .json_rows(
+                &format!(
+                    "SELECT platform, kind, external_id, order_id, record, created_at FROM intake_records \
+                     WHERE tenant_id = $1 AND (ticket_id IN ({tickets}) OR order_id IN (SELECT external_id FROM \
+                     orders WHERE tenant_id = $1 AND visitor_id IN ({v}))) ORDER BY created_at"
+                ),
+                tenant_id,
+                &ids,
+            )
+            .await?;
         let events = self
             .json_rows(
                 &format!(
@@ -225,6 +240,7 @@ impl Store {
             "attachments": attachments,
             "tickets": ticket_rows,
             "orders": orders,
+            "marketplace_records": marketplace,
             "events": events,
             "times": "milliseconds since 1970-01-01 UTC",
         }))
@@ -300,6 +316,40 @@ impl Store {
         // The person.
         out.events += run!(format!("DELETE FROM visitor_events WHERE tenant_id = $1 AND visitor_id IN ({v})"));
         out.identities += run!(format!("DELETE FROM visitor_identities WHERE tenant_id = $1 AND visitor_id IN ({v})"));
+        // Imported marketplace records about the person's orders or tickets (found before the orders are unlinked).
+        let records_sql = format!(
+            "SELECT id, record FROM intake_records WHERE tenant_id = $1 AND (ticket_id IN ({tickets}) OR order_id IN \
+             (SELECT external_id FROM orders WHERE tenant_id = $1 AND visitor_id IN ({v})))"
+        );
+        let mut q = sqlx::query(&records_sql).bind(tid(tenant_id));
+        for id in &ids {
+            q = q.bind(id.clone());
+        }
+        let records = q.fetch_all(&mut *tx).await?;
+        for r in records {
+            let id: String = r.try_get("id")?;
+            let record: String = r.try_get("record")?;
+            let mut value: Value = serde_json::from_str(&record).unwrap_or_else(|_| Value::Object(Map::new()));
+            if let Some(m) = value.as_object_mut() {
+                for key in ["customer", "contact"] {
+                    m.insert(key.into(), Value::Null);
+                }
+                for key in ["reason", "content"] {
+                    if m.get(key).is_some_and(|v| !v.is_null()) {
+                        m.insert(key.into(), Value::from(ERASED_TEXT));
+                    }
+                }
+                m.insert("extra".into(), Value::Object(Map::new()));
+            }
+            out.intake_records +=
+                sqlx::query("UPDATE intake_records SET customer = NULL, record = $3 WHERE tenant_id = $1 AND id = $2")
+                    .bind(tid(tenant_id))
+                    .bind(id)
+                    .bind(value.to_string())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+        }
         run!(format!("UPDATE orders SET visitor_id = NULL WHERE tenant_id = $1 AND visitor_id IN ({v})"));
         run!(
             format!(

@@ -39,4 +39,11 @@ impl Store {
     pub async fn raw_execute(&self, sql: &str) -> StoreResult<u64> {
         Ok(sqlx::query(sql).execute(&self.pool).await?.rows_affected())
     }
+
+    /// The first column of every row of a raw query, as text: for tests that look at what is stored.
+    pub async fn raw_texts(&self, sql: &str) -> StoreResult<Vec<String>> {
+        use sqlx::Row;
+        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok(r.try_get::<String, _>(0)?)).collect()
+    }
 }

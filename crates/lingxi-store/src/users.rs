@@ -42,7 +42,7 @@ pub struct SessionRecord {
 }
 
 /// A user found by e-mail at login, with what the login check needs.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct LoginCandidate {
     /// The user.
     pub user: User,
@@ -54,8 +54,20 @@ pub struct LoginCandidate {
     pub locked_until: Option<DateTime<Utc>>,
 }
 
+/// The hash stays out of logs and panics.
+impl std::fmt::Debug for LoginCandidate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginCandidate")
+            .field("user", &self.user.id)
+            .field("password_hash", &"<redacted>")
+            .field("failed_logins", &self.failed_logins)
+            .field("locked_until", &self.locked_until)
+            .finish()
+    }
+}
+
 /// Where a new session comes from.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct NewSession {
     /// The stored hash of the token.
     pub token_hash: String,
@@ -67,6 +79,17 @@ pub struct NewSession {
     pub ip: Option<String>,
     /// Client software.
     pub user_agent: Option<String>,
+}
+
+/// The token's hash stays out of logs and panics (it is what a stolen database would be matched against).
+impl std::fmt::Debug for NewSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewSession")
+            .field("token_hash", &"<redacted>")
+            .field("id", &self.id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 const SESSION_COLUMNS: &str = "id, tenant_id, user_id, created_at, last_seen_at, expires_at, ip, user_agent";

@@ -3,6 +3,7 @@
 //! This crate has no behaviour beyond parsing and formatting: every other crate depends on it.
 
 pub mod error;
+pub mod frames;
 pub mod ids;
 pub mod model;
 pub mod routing;

@@ -10,6 +10,7 @@ mod orders;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use lingxi_service::outbound::{AllowRule, OutboundPolicy};
 use lingxi_service::{Services, hash_password, new_token, validate_new_password};
 use lingxi_store::Store;
 use lingxi_types::Role;
@@ -75,6 +76,10 @@ enum Command {
         /// Turn the per-address rate limits off (for load tests from one address).
         #[arg(long, env = "LINGXI_NO_RATE_LIMITS")]
         no_rate_limits: bool,
+        /// Private hosts, addresses or networks webhooks may reach anyway (comma-separated: intranet.example.com,
+        /// 10.0.0.0/8, 10.1.2.3:8080, *.corp.example). Without it webhooks go to public addresses only.
+        #[arg(long, env = "LINGXI_OUTBOUND_ALLOW", default_value = "")]
+        outbound_allow: String,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -164,8 +169,10 @@ fn main() -> anyhow::Result<()> {
         Command::Eval { command } => lingxi_eval::run_eval(command),
         Command::Nlp { command } => lingxi_eval::run_nlp(command),
         Command::Bench { command } => runtime()?.block_on(bench::run(command)),
-        Command::Serve { bind, no_demo, no_rate_limits, db } => {
-            runtime()?.block_on(serve(bind, no_demo, no_rate_limits, db))
+        Command::Serve { bind, no_demo, no_rate_limits, outbound_allow, db } => {
+            let outbound = OutboundPolicy::parse_list(&outbound_allow)
+                .map_err(|e| anyhow::anyhow!("--outbound-allow / LINGXI_OUTBOUND_ALLOW: {e}"))?;
+            runtime()?.block_on(serve(bind, no_demo, no_rate_limits, outbound, db))
         }
         Command::Admin { command } => runtime()?.block_on(admin(command)),
         Command::Kb { command } => runtime()?.block_on(kb::run(command)),
@@ -193,7 +200,13 @@ fn loopback_of(ip: std::net::IpAddr) -> std::net::IpAddr {
     }
 }
 
-async fn serve(bind: SocketAddr, no_demo: bool, no_rate_limits: bool, db: DbArgs) -> anyhow::Result<()> {
+async fn serve(
+    bind: SocketAddr,
+    no_demo: bool,
+    no_rate_limits: bool,
+    mut outbound: OutboundPolicy,
+    db: DbArgs,
+) -> anyhow::Result<()> {
     init_tracing();
     let store = db.open().await?;
     let demo_tenant = if no_demo {
@@ -210,9 +223,11 @@ async fn serve(bind: SocketAddr, no_demo: bool, no_rate_limits: bool, db: DbArgs
     let state = lingxi_server::AppState::with_limits(services, demo_tenant.as_ref().map(|d| d.slug.clone()), limits);
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
     let addr = listener.local_addr()?;
-    // Plain-HTTP flow webhooks may reach only this server's own port (the demo webhook), not the host's other
-    // services.
-    state.services.restrict_loopback_webhooks(vec![addr.port()]);
+    // Webhooks go to public addresses, what the operator allowed, and this server's own port on loopback (the demo
+    // webhook); not to the host's other services or the private network.
+    let own = SocketAddr::new(loopback_of(addr.ip()), addr.port());
+    outbound.allow.push(AllowRule::Net { net: own.ip().into(), port: Some(own.port()) });
+    state.services.set_outbound_policy(outbound);
     if let Some(demo) = &demo_tenant {
         // The demo flows call the demo webhook of this very server, over loopback.
         let base = format!("http://{}", SocketAddr::new(loopback_of(addr.ip()), addr.port()));

@@ -77,6 +77,8 @@ fn start(url: &str, dir: &std::path::Path) -> Result<(Node, u16), Box<dyn std::e
         .arg("--data-dir")
         .arg(dir)
         .env("LINGXI_TICK_MS", "100")
+        // The test's webhook receiver listens on loopback.
+        .env("LINGXI_OUTBOUND_ALLOW", "127.0.0.1")
         .env("LINGXI_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -100,6 +102,7 @@ async fn escalates_once(url: String) -> TestResult {
     let store = Store::connect(&url).await?;
     let tenant = store.create_tenant("two", "Two", "wk_two").await?;
     let services = Services::new(store.clone(), Bus::default());
+    services.set_outbound_policy(lingxi_service::outbound::OutboundPolicy::parse_list("127.0.0.1")?);
     let (hook, bodies) = receiver().await?;
     let mut policy = SlaPolicy {
         name: "fast".into(),
