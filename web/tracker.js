@@ -125,7 +125,7 @@
     }
     if (props.at) ev.at = String(props.at);
     if (!ev.url) ev.url = pageUrl();
-    if (!ev.title && kind === 'page_view') ev.title = String(document.title || '').slice(0, 500);
+    if (!ev.title && kind === 'page_view') ev.title = String(document.title || '').slice(0, 300);
     if (kind === 'custom' && !ev.name) { console.warn('[lingxi] tracker: a custom event needs a name'); return; }
     for (var any in extra) { ev.properties = extra; break; }
     queue.push(ev);

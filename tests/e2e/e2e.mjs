@@ -1654,7 +1654,7 @@ if (admin) {
     assert(await card.locator('.sp-raise').isChecked(), 'raise priority is not on by default');
     const groups = await card.locator('.sp-group option').allTextContents();
     assert(groups.includes(GROUP), `the reassign select does not offer ${GROUP}: ${JSON.stringify(groups)}`);
-    await card.locator('.sp-webhook').fill('http://127.0.0.1:9/e2e-sla-breach');
+    await card.locator('.sp-webhook').fill('https://hooks.example.com/e2e-sla-breach');
     assert(await admin.locator('#ts-dirty').isVisible(), 'unsaved changes are not flagged');
     await admin.click('#ts-save');
     const err = admin.locator('#ts-error');
@@ -1672,7 +1672,7 @@ if (admin) {
       `the field was saved as ${JSON.stringify(f)}`);
     const p = saved.sla_policies.find((x) => x.name === SLA_NAME);
     assert(p && p.first_response_secs === 3 && p.resolution_secs === 8 * 3600 && !p.business_hours
-      && p.escalation.raise_priority && p.escalation.webhook_url === 'http://127.0.0.1:9/e2e-sla-breach' && !p.escalation.reassign_group_id,
+      && p.escalation.raise_priority && p.escalation.webhook_url === 'https://hooks.example.com/e2e-sla-breach' && !p.escalation.reassign_group_id,
     `the policy was saved as ${JSON.stringify(p)}`);
     assert(JSON.stringify(saved.rules) === JSON.stringify(ts.before.rules) && saved.threshold === ts.before.threshold,
       'the dispatch settings changed though nobody edited them');

@@ -159,7 +159,8 @@ pub fn normalise_email(s: &str) -> ServiceResult<String> {
     let s = s.trim().to_lowercase();
     let ok = s.len() <= 254
         && s.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'))
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+        && s.matches('@').count() == 1
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control() || "<>\"()[],;:\\`".contains(c));
     if ok { Ok(s) } else { Err(invalid("email is not an e-mail address")) }
 }
 
@@ -581,6 +582,10 @@ mod tests {
     fn contacts_are_normalised() -> ServiceResult<()> {
         assert_eq!(normalise_email(" Li.Na@Example.COM ")?, "li.na@example.com");
         assert!(normalise_email("li.na").is_err());
+        assert_eq!(normalise_email("o'brien+shop@example.co.uk")?, "o'brien+shop@example.co.uk");
+        for bad in ["<img>@x.com", "a@b@c.com", "\"a\"@x.com", "a@x.com;b@y.com", "a(b)@x.com"] {
+            assert!(normalise_email(bad).is_err(), "{bad}");
+        }
         assert_eq!(normalise_phone("+86 138-1234-5678")?, "+8613812345678");
         assert!(normalise_phone("call me").is_err());
         Ok(())

@@ -302,15 +302,18 @@ impl Services {
                 if i % 50 == 0 {
                     progress("tickets", i, candidates.len());
                 }
+                // A record's fields may be longer than a ticket's (the records are already stored): the ticket
+                // gets them cut to its limits rather than failing the run.
+                let clip = |v: &Option<String>, n: usize| v.as_ref().map(|v| v.trim().chars().take(n).collect());
                 let input = TicketInput {
                     title: hints.subject.chars().take(200).collect(),
                     description: hints.body.chars().take(20_000).collect(),
-                    shop: hints.shop.clone(),
-                    platform: Some(hints.platform.clone()),
-                    ticket_type: hints.ticket_type.clone(),
-                    category: hints.category.clone(),
+                    shop: clip(&hints.shop, 100),
+                    platform: clip(&Some(hints.platform.clone()), 100),
+                    ticket_type: clip(&hints.ticket_type, 60),
+                    category: clip(&hints.category, 100),
                     priority: TicketPriority::ALL.iter().copied().find(|p| p.as_str() == hints.priority),
-                    tags: hints.tags.clone(),
+                    tags: hints.tags.iter().take(30).map(|t| t.trim().chars().take(40).collect()).collect(),
                     external_key: Some(hints.key.to_string()),
                     ..Default::default()
                 };

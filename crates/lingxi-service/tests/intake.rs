@@ -64,6 +64,26 @@ async fn idempotent_on(store: Store, _b: Store) -> TestResult {
     Ok(())
 }
 
+both_backends!(a_record_longer_than_a_ticket_allows_still_makes_its_ticket, long_fields_on);
+async fn long_fields_on(store: Store, _b: Store) -> TestResult {
+    let t = store.create_tenant("long", "Long", "wk_long").await?;
+    let s = Services::new(store.clone(), Bus::default());
+    let refunds = lingxi_intake::shipped("tmall-refunds").ok_or("shipped")?;
+    let plan = s.intake_plan(t.id, "tmall-refunds").await?;
+    let run = store.start_intake_run(t.id, &plan.source, refunds.sample_name, None).await?;
+    // A shop name of 150 characters: the record keeps it, the ticket (at most 100) gets it cut.
+    let long_shop = "灵犀旗舰店".repeat(30);
+    let text = std::str::from_utf8(refunds.sample)?.replacen("灵犀旗舰店", &long_shop, 1);
+    let report =
+        s.run_intake(t.id, &run.id, &plan, Format::Csv, text.as_bytes(), ApplyPolicy::AllOrNothing, quiet()).await?;
+    assert!(report.applied && report.errors.is_empty(), "{report:?}");
+    assert_eq!(report.tickets_created, report.created, "{report:?}");
+    let tickets = store.list_tickets(t.id, &TicketFilter::default()).await?.0;
+    let cut = tickets.iter().find(|k| k.shop.as_deref().is_some_and(|s| s.starts_with("灵犀旗舰店灵犀")));
+    assert_eq!(cut.and_then(|k| k.shop.as_ref()).map(|s| s.chars().count()), Some(100), "{tickets:?}");
+    Ok(())
+}
+
 both_backends!(a_bad_row_applies_nothing_unless_asked, all_or_nothing_on);
 async fn all_or_nothing_on(store: Store, _b: Store) -> TestResult {
     let t = store.create_tenant("an", "An", "wk_an").await?;
