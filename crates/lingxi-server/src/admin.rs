@@ -357,6 +357,39 @@ pub async fn unlock_user(
     Ok(Json(UserView::new(&user, &admin.who.tenant)))
 }
 
+/// A password-reset link, shown once.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct IssuedReset {
+    /// The one-time token (`lxr_…`).
+    pub token: String,
+    /// The link to give the user: the agent sign-in page with the token in its fragment (never sent to servers).
+    pub path: String,
+    /// When it stops working (RFC 3339; 24 hours).
+    pub expires_at: String,
+}
+
+/// Issues a one-time password-reset link for a user who forgot their password (not oneself, not a user holding
+/// permissions the caller lacks; owners only by owners). An earlier unused link of the user stops working.
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/password-reset", tag = "admin",
+    params(("id" = String, Path, description = "User id")),
+    responses((status = 201, body = IssuedReset), (status = 403, body = ApiError), (status = 404, body = ApiError),
+              (status = 409, body = ApiError)))]
+pub async fn issue_password_reset(
+    State(state): State<AppState>,
+    Client(client, _ip): Client,
+    Can(admin, _): Can<perm::ManageUsers>,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id: UserId = id.parse().map_err(|_| AppError::new(ErrorCode::NotFound, "user not found"))?;
+    let (token, expires_at) = state.services.issue_password_reset(&admin.who, &client, id).await?;
+    let body = IssuedReset {
+        path: format!("/agent#reset={token}"),
+        token,
+        expires_at: lingxi_types::wire::rfc3339(expires_at),
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
 /// `GET /api/v1/admin/audit` query.
 #[derive(Deserialize, IntoParams)]
 pub struct AuditQuery {

@@ -517,6 +517,38 @@ pub struct PasswordChange {
     pub new_password: String,
 }
 
+/// `POST /api/v1/auth/password-reset` body.
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordReset {
+    /// The token of the link an administrator issued (`lxr_…`).
+    pub token: String,
+    /// The new password (8 to 256 characters, not a common one, not the e-mail).
+    pub new_password: String,
+}
+
+/// The account a reset was for.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct PasswordResetDone {
+    /// The e-mail to sign in with.
+    pub email: String,
+}
+
+/// Sets a new password with a one-time reset link (no sign-in): the link is used up, every session of the user is
+/// signed out and a login lock lifted. Rate-limited like logins; a weak password leaves the link working.
+#[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "auth", request_body = PasswordReset,
+    responses((status = 200, body = PasswordResetDone), (status = 400, body = ApiError), (status = 429, body = ApiError)))]
+pub async fn reset_password(
+    State(state): State<AppState>,
+    Client(client, ip): Client,
+    Json(body): Json<PasswordReset>,
+) -> AppResult<Json<PasswordResetDone>> {
+    state.limits.login(ip)?;
+    check_len("token", &body.token, 100)?;
+    check_len("new_password", &body.new_password, 1000)?;
+    let user = state.services.reset_password(&body.token, &body.new_password, &client).await?;
+    Ok(Json(PasswordResetDone { email: user.email }))
+}
+
 /// Changes the caller's password; every other session of theirs is signed out, this one stays. A wrong current
 /// password is a 400 and counts as a failed login.
 #[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = PasswordChange,

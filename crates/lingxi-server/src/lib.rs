@@ -86,6 +86,8 @@ impl AppState {
         admin::list_users,
         admin::create_user,
         admin::unlock_user,
+        admin::issue_password_reset,
+        agent::reset_password,
         admin::set_role,
         admin::roles,
         admin::create_role,
@@ -219,6 +221,7 @@ pub fn api_router() -> Router<AppState> {
         .route("/api/v1/auth/sessions", get(agent::sessions))
         .route("/api/v1/auth/sessions/{id}", delete(agent::revoke_session))
         .route("/api/v1/auth/password", post(agent::change_password))
+        .route("/api/v1/auth/password-reset", post(agent::reset_password))
         .route("/api/v1/conversations", get(agent::list))
         .route("/api/v1/conversations/{id}", get(agent::get_one))
         .route("/api/v1/conversations/{id}/messages", get(agent::messages).post(agent::reply))
@@ -227,6 +230,7 @@ pub fn api_router() -> Router<AppState> {
         .route("/api/v1/agent/ws", get(agent::ws))
         .route("/api/v1/admin/users", get(admin::list_users).post(admin::create_user))
         .route("/api/v1/admin/users/{id}/unlock", post(admin::unlock_user))
+        .route("/api/v1/admin/users/{id}/password-reset", post(admin::issue_password_reset))
         .route("/api/v1/admin/users/{id}/role", put(admin::set_role))
         .route("/api/v1/admin/roles", get(admin::roles).post(admin::create_role))
         .route("/api/v1/admin/roles/{id}", put(admin::update_role).delete(admin::delete_role))

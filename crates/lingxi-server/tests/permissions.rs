@@ -659,3 +659,72 @@ async fn a_customers_data_is_exported_and_erased_on_request() -> TestResult {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forgotten_password_is_reset_with_a_one_time_link() -> TestResult {
+    on_every_backend(|s| async move {
+        let t = s.store.create_tenant("reset", "Reset", "wk_reset").await?;
+        let (admin, admin_id) = s.user(&t, "admin@reset.test", Role::Admin).await?;
+        let (agent, agent_id) = s.user(&t, "agent@reset.test", Role::Agent).await?;
+        let (_, owner_id) = s.user(&t, "owner@reset.test", Role::Owner).await?;
+        let issue = |who: String, id: String| {
+            let s = &s;
+            async move { s.send("POST", &format!("/api/v1/admin/users/{id}/password-reset"), Some(&who), None).await }
+        };
+        // Who may issue one.
+        assert_eq!(issue(agent.clone(), admin_id.clone()).await?.0, 403, "agents do not manage users");
+        assert_eq!(issue(admin.clone(), admin_id.clone()).await?.0, 409, "not for oneself");
+        assert_eq!(issue(admin.clone(), owner_id.clone()).await?.0, 403, "only owners reset owners");
+        let other = s.store.create_tenant("elsewhere", "Elsewhere", "wk_elsewhere").await?;
+        let (outsider, _) = s.user(&other, "admin@elsewhere.test", Role::Admin).await?;
+        assert_eq!(issue(outsider, agent_id.clone()).await?.0, 404, "another tenant's user");
+
+        let (code, first) = issue(admin.clone(), agent_id.clone()).await?;
+        assert_eq!(code, 201, "{first}");
+        let (code, link) = issue(admin.clone(), agent_id.clone()).await?;
+        assert_eq!(code, 201);
+        let token = link["token"].as_str().ok_or("token")?.to_owned();
+        assert!(token.starts_with("lxr_") && link["path"].as_str() == Some(&format!("/agent#reset={token}")), "{link}");
+        let reset = |token: String, password: &'static str| {
+            let s = &s;
+            async move {
+                let body = json!({"token": token, "new_password": password});
+                s.send("POST", "/api/v1/auth/password-reset", None, Some(body)).await
+            }
+        };
+        let old = first["token"].as_str().ok_or("token")?.to_owned();
+        assert_eq!(reset(old, "a-fresh-secret-2026").await?.0, 400, "a newer link replaces the older one");
+        let (code, e) = reset(token.clone(), "12345678").await?;
+        assert_eq!(code, 400, "a common password is refused: {e}");
+        let (code, done) = reset(token.clone(), "a-fresh-secret-2026").await?;
+        assert_eq!(code, 200, "the weak try left the link working: {done}");
+        assert_eq!(done["email"], "agent@reset.test");
+        assert_eq!(reset(token.clone(), "another-secret-2027").await?.0, 400, "used once");
+        assert_eq!(reset("lxr_nonsense".into(), "another-secret-2027").await?.0, 400);
+
+        // The old sessions are gone, the old password no longer works, the new one does.
+        assert_eq!(s.send("GET", "/api/v1/me", Some(&agent), None).await?.0, 401, "signed out everywhere");
+        let login = |password: &'static str| {
+            let s = &s;
+            async move {
+                let body = json!({"email": "agent@reset.test", "password": password});
+                s.send("POST", "/api/v1/auth/login", None, Some(body)).await
+            }
+        };
+        assert_eq!(login(PASSWORD).await?.0, 401);
+        assert_eq!(login("a-fresh-secret-2026").await?.0, 200);
+
+        // An expired link does not work.
+        let (_, late) = issue(admin.clone(), agent_id.clone()).await?;
+        let late = late["token"].as_str().ok_or("token")?.to_owned();
+        s.store.raw_execute("UPDATE password_resets SET expires_at = 1 WHERE used_at IS NULL").await?;
+        assert_eq!(reset(late, "yet-another-secret-99").await?.0, 400, "expired");
+
+        let (_, audit) = s.send("GET", "/api/v1/admin/audit", Some(&admin), None).await?;
+        let log = audit.to_string();
+        assert!(log.contains("user.password_reset_issued") && log.contains("\"user.password_reset\""), "{log}");
+        assert!(!log.contains(&token), "the audit holds no token");
+        Ok(())
+    })
+    .await
+}

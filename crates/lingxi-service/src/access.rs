@@ -55,7 +55,7 @@ fn check_name(name: &str, what: &str) -> ServiceResult<String> {
 }
 
 /// Refuses a set with permissions the caller does not hold, naming them.
-fn within(who: &Authenticated, wanted: Permissions) -> ServiceResult<()> {
+pub(crate) fn within(who: &Authenticated, wanted: Permissions) -> ServiceResult<()> {
     let missing = wanted.missing_from(who.permissions);
     if missing.is_empty() {
         return Ok(());

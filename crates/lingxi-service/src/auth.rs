@@ -40,6 +40,8 @@ const TOUCH_EVERY_MINUTES: i64 = 5;
 pub const LOCK_THRESHOLD: i64 = 5;
 /// How long a lock lasts.
 const LOCK_MINUTES: i64 = 15;
+/// How long a password-reset link works.
+pub const RESET_HOURS: i64 = 24;
 
 /// Where a request comes from, for sessions and the audit log.
 #[derive(Clone, Debug, Default)]
@@ -314,6 +316,111 @@ impl Services {
         self.store.clear_login_failures(user.tenant_id, user.id).await?;
         self.store.revoke_other_sessions(user.tenant_id, user.id, &token_hash(token)).await?;
         self.audit(who, client, "password.change", Some(user.id.to_string()), json!({})).await
+    }
+
+    /// Issues a one-time password-reset link for a user of the tenant who forgot their password (holders of
+    /// `manage_users`, for users who hold no permission they lack; never for oneself, who changes it with the
+    /// current one). Returns the token, shown once, and when it expires; an earlier unused link stops working.
+    pub async fn issue_password_reset(
+        &self,
+        who: &Authenticated,
+        client: &ClientInfo,
+        user_id: lingxi_types::UserId,
+    ) -> ServiceResult<(String, chrono::DateTime<Utc>)> {
+        who.require(lingxi_types::Permission::ManageUsers)?;
+        let user = self.store.user(who.tenant.id, user_id).await?;
+        if user.id == who.user.id {
+            return Err(ServiceError::Conflict("change your own password with 修改密码 (the current one)".into()));
+        }
+        if user.role == lingxi_types::Role::Owner && who.user.role != lingxi_types::Role::Owner {
+            return Err(ServiceError::Forbidden("only an owner resets an owner's password".into()));
+        }
+        crate::access::within(who, self.user_permissions(&user).await?).map_err(|_| {
+            ServiceError::Forbidden("this user holds permissions you do not: you cannot reset their password".into())
+        })?;
+        let token = format!("lxr_{}", new_token());
+        let expires_at = Utc::now() + Duration::hours(RESET_HOURS);
+        self.store
+            .create_password_reset(who.tenant.id, user.id, &token_hash(&token), Some(who.user.id), expires_at)
+            .await?;
+        let detail = json!({"email": user.email, "expires_at": expires_at.to_rfc3339()});
+        self.audit(who, client, "user.password_reset_issued", Some(user.id.to_string()), detail).await?;
+        Ok((token, expires_at))
+    }
+
+    /// [`Services::issue_password_reset`] for the operator (`lingxi admin reset-link`): any user of the tenant, by
+    /// e-mail; audited without an actor.
+    pub async fn issue_password_reset_by_operator(
+        &self,
+        tenant_id: lingxi_types::TenantId,
+        email: &str,
+    ) -> ServiceResult<(String, chrono::DateTime<Utc>)> {
+        let email = email.trim().to_lowercase();
+        let user = self
+            .store
+            .login_candidates(&email)
+            .await?
+            .into_iter()
+            .map(|c| c.user)
+            .find(|u| u.tenant_id == tenant_id)
+            .ok_or(ServiceError::NotFound("user"))?;
+        let token = format!("lxr_{}", new_token());
+        let expires_at = Utc::now() + Duration::hours(RESET_HOURS);
+        self.store.create_password_reset(tenant_id, user.id, &token_hash(&token), None, expires_at).await?;
+        self.store
+            .audit(NewAudit {
+                tenant_id: Some(tenant_id),
+                actor_user: None,
+                actor_ip: None,
+                action: "user.password_reset_issued".into(),
+                target: Some(user.id.to_string()),
+                detail: json!({"email": user.email, "by": "operator", "expires_at": expires_at.to_rfc3339()}),
+            })
+            .await?;
+        Ok((token, expires_at))
+    }
+
+    /// Whether a password-reset link still works (the page asks before showing the form).
+    pub async fn password_reset_valid(&self, token: &str) -> ServiceResult<bool> {
+        Ok(token.starts_with("lxr_") && self.store.password_reset_user(&token_hash(token), Utc::now()).await?.is_some())
+    }
+
+    /// Sets a new password with a reset link: the link is used up, every session of the user is revoked and a
+    /// login lock lifted. The new password obeys the usual rules. An unknown, used or expired link is refused
+    /// with one message.
+    pub async fn reset_password(&self, token: &str, new: &str, client: &ClientInfo) -> ServiceResult<User> {
+        let dead = || {
+            ServiceError::Invalid(
+                "this reset link is unknown, used or expired; ask an administrator for a new one".into(),
+            )
+        };
+        if !token.starts_with("lxr_") || token.len() > 100 {
+            return Err(dead());
+        }
+        let hash = token_hash(token);
+        let now = Utc::now();
+        // The password is checked before the link is used up, so that a refused password leaves the link working.
+        let Some(holder) = self.store.password_reset_user(&hash, now).await? else { return Err(dead()) };
+        validate_new_password(new, &holder.email).map_err(ServiceError::Invalid)?;
+        let Some(user) = self.store.use_password_reset(&hash, now).await? else { return Err(dead()) };
+        let fresh = new.to_owned();
+        let phc = tokio::task::spawn_blocking(move || hash_password(&fresh))
+            .await
+            .map_err(|e| ServiceError::Conflict(format!("hashing stopped: {e}")))?;
+        self.store.set_password_hash(user.tenant_id, user.id, &phc).await?;
+        self.store.clear_login_failures(user.tenant_id, user.id).await?;
+        self.store.revoke_all_sessions(user.tenant_id, user.id).await?;
+        self.store
+            .audit(NewAudit {
+                tenant_id: Some(user.tenant_id),
+                actor_user: Some(user.id),
+                actor_ip: client.ip.clone(),
+                action: "user.password_reset".into(),
+                target: Some(user.id.to_string()),
+                detail: json!({"email": user.email}),
+            })
+            .await?;
+        Ok(user)
     }
 
     /// Lifts a user's login lock (an administrator's unlock path).

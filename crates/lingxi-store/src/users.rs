@@ -376,3 +376,68 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// Records a password-reset link for a user (by its token's hash); earlier unused links of the user stop working.
+    pub async fn create_password_reset(
+        &self,
+        tenant_id: TenantId,
+        user_id: UserId,
+        token_hash: &str,
+        created_by: Option<UserId>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM password_resets WHERE tenant_id = $1 AND user_id = $2 AND used_at IS NULL")
+            .bind(tid(tenant_id))
+            .bind(user_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO password_resets (token_hash, tenant_id, user_id, created_by, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(token_hash)
+        .bind(tid(tenant_id))
+        .bind(user_id.to_string())
+        .bind(created_by.map(|u| u.to_string()))
+        .bind(millis(now()))
+        .bind(millis(expires_at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Uses a password-reset link: marks it used and returns its user, if it exists, is unused and has not expired
+    /// at `at`. Atomic: of two concurrent uses, one wins.
+    pub async fn use_password_reset(&self, token_hash: &str, at: DateTime<Utc>) -> StoreResult<Option<User>> {
+        let row = sqlx::query(
+            "UPDATE password_resets SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 \
+             RETURNING tenant_id, user_id",
+        )
+        .bind(token_hash)
+        .bind(millis(at))
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let tenant_id: TenantId = id(&row, "tenant_id")?;
+        let user_id: UserId = id(&row, "user_id")?;
+        Ok(Some(self.user(tenant_id, user_id).await?))
+    }
+
+    /// The user of a password-reset link that would work at `at` (the page asks before showing its form).
+    pub async fn password_reset_user(&self, token_hash: &str, at: DateTime<Utc>) -> StoreResult<Option<User>> {
+        let row = sqlx::query(
+            "SELECT tenant_id, user_id FROM password_resets WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(millis(at))
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let tenant_id: TenantId = id(&row, "tenant_id")?;
+        let user_id: UserId = id(&row, "user_id")?;
+        Ok(Some(self.user(tenant_id, user_id).await?))
+    }
+}

@@ -153,6 +153,18 @@ enum AdminCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Prints a one-time password-reset link for a user (valid 24 hours), e.g. when the only administrator forgot
+    /// their password. Open it on the server's address: http://HOST:PORT/agent#reset=…
+    ResetLink {
+        /// The tenant's slug.
+        #[arg(long)]
+        tenant: String,
+        /// The user's login e-mail.
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Prints a tenant's widget key.
     WidgetKey {
         /// The tenant's slug.
@@ -297,6 +309,14 @@ async fn admin(command: AdminCommand) -> anyhow::Result<()> {
             let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or(&email).to_owned());
             let user = store.create_user(t.id, &email, &name, role, &hash_password(&password)).await?;
             println!("created {} {} in {} ({})", role, user.email, t.slug, user.id);
+        }
+        AdminCommand::ResetLink { tenant, email, db } => {
+            let store = db.open().await?;
+            let t = store.tenant_by_slug(&tenant).await?.with_context(|| format!("no tenant {tenant}"))?;
+            let services = Services::new(store, lingxi_bus::Bus::default());
+            let (token, expires_at) = services.issue_password_reset_by_operator(t.id, &email).await?;
+            println!("/agent#reset={token}");
+            println!("(open it on the server's address; it works once, until {})", expires_at.to_rfc3339());
         }
         AdminCommand::WidgetKey { tenant, db } => {
             let store = db.open().await?;
