@@ -39,7 +39,7 @@ const auth = initAuth({ onReady: start });
 $('#logout').addEventListener('click', () => auth.logout());
 initPasswordChange($('#change-password'), { getEmail: () => state.me && state.me.email });
 onLangChange(() => {
-  renderMe(); renderUsers(); renderKb(); renderTest();
+  renderMe(); renderUsers(); renderKb(); renderTest(); renderResetLink();
   renderGroups(); renderGroupMembers(); renderRoutingAgents(); renderRules();
   $('#group-form-title').textContent = t(state.groupEditing ? 'admin.routing.group.edit' : 'admin.routing.group.new');
   renderRoles(); renderRolePerms(); renderTokens(); renderTokenPerms(); renderSecurityOrigins();
@@ -357,7 +357,7 @@ function renderUsers() {
   clear(body);
   $('#users-count').textContent = state.users.length ? String(state.users.length) : '';
   if (!state.users.length) {
-    body.appendChild(h('tr', null, h('td', { colspan: '3', class: 'empty-row' }, state.usersError || t('admin.users.empty'))));
+    body.appendChild(h('tr', null, h('td', { colspan: '4', class: 'empty-row' }, state.usersError || t('admin.users.empty'))));
     return;
   }
   for (const u of state.users) {
@@ -368,9 +368,106 @@ function renderUsers() {
     body.appendChild(h('tr', { dataset: { id: u.id, email: u.email || '' } },
       h('td', null, h('div', { class: 'cell-user' }, av, h('div', null, h('div', null, u.name || ''), h('div', { class: 'sub' }, u.email || '')))),
       h('td', null, roleSelect(u, err), err),
-      h('td', { class: 'user-lock' }, lockCell(u))));
+      h('td', { class: 'user-lock' }, lockCell(u)),
+      h('td', { class: 'user-actions' }, resetCell(u))));
   }
 }
+
+/** Whether `u` is the signed-in user (by id, else by e-mail). */
+function isMe(u) {
+  const me = state.me || {};
+  return (me.id && u.id === me.id) || (!!me.email && String(u.email || '').toLowerCase() === String(me.email).toLowerCase());
+}
+
+/** What a user of the list may do: their custom role's permissions, else their built-in role's (null: not known). */
+function permissionsOfUser(u) {
+  if (u.custom_role) {
+    const r = state.customRoles.find((x) => x.id === u.custom_role);
+    return r ? r.permissions || [] : null;
+  }
+  const b = state.builtInRoles.find((x) => x.role === u.role);
+  return b ? b.permissions || [] : ROLE_PERMISSIONS[u.role] || null;
+}
+
+/**
+ * Why the server would refuse a reset link for `u` (the key of the reason), else null: only an owner resets an
+ * owner, nobody resets a user holding a permission they lack. The server decides; this only greys the button out.
+ */
+function resetRefusal(u) {
+  const me = state.me || {};
+  if (u.role === 'owner' && me.role !== 'owner') return 'admin.users.reset.owner_only';
+  const theirs = permissionsOfUser(u);
+  if (theirs && theirs.some((p) => !can(p))) return 'admin.users.reset.lacking';
+  return null;
+}
+
+/** The 重置密码 / Reset password button of a row (none on one's own: 修改密码 is for that), with its refusal under it. */
+function resetCell(u) {
+  if (isMe(u)) return h('span', { class: 'muted small' }, '—');
+  const btn = h('button', { class: 'btn btn-sm', type: 'button', 'data-testid': 'user-reset' }, t('admin.users.reset'));
+  const err = h('div', { class: 'row-error', 'data-testid': 'user-reset-error', hidden: true });
+  const why = resetRefusal(u);
+  if (why) {
+    btn.disabled = true;
+    btn.title = t(why);
+  }
+  btn.addEventListener('click', async () => {
+    if (!window.confirm(t('admin.users.reset.confirm', { name: u.name || u.email }))) return;
+    err.hidden = true;
+    btn.disabled = true;
+    try {
+      const r = await api(`/api/v1/admin/users/${encodeURIComponent(u.id)}/password-reset`, { method: 'POST', quiet: true });
+      showResetLink(u, r);
+      toast(t('admin.users.reset.issued'), 'success', 1800);
+    } catch (e) {
+      if (e.status === 401) return;
+      // 403: an owner's, or permissions the admin lacks; 409: one's own; 404: the user is gone
+      err.textContent = e.detail;
+      err.hidden = false;
+    } finally {
+      btn.disabled = false;
+    }
+  });
+  return h('div', null, btn, err);
+}
+
+/** The link just issued, for the dialog (shown once: emptied when the dialog closes). */
+let resetShown = null;
+
+function showResetLink(u, r) {
+  const dlg = $('#reset-dialog');
+  resetShown = { name: u.name || u.email, email: u.email || '', link: location.origin + r.path, expires: r.expires_at };
+  renderResetLink();
+  if (!dlg.open) dlg.showModal();
+  const input = $('#reset-link');
+  input.focus();
+  input.select();
+}
+
+function renderResetLink() {
+  if (!resetShown) return;
+  $('#reset-for').textContent = t('admin.users.reset.for', { name: resetShown.name, email: resetShown.email });
+  $('#reset-link').value = resetShown.link;
+  $('#reset-expires').textContent = t('admin.users.reset.expires', { at: formatDateTime(resetShown.expires) });
+}
+
+$('#reset-dialog').addEventListener('close', () => {
+  resetShown = null;
+  $('#reset-link').value = '';
+  $('#reset-for').textContent = '';
+  $('#reset-expires').textContent = '';
+});
+$('#reset-copy').addEventListener('click', async () => {
+  const input = $('#reset-link');
+  if (!input.value) return;
+  try {
+    await navigator.clipboard.writeText(input.value);
+  } catch (_) {
+    input.select();
+    try { document.execCommand('copy'); } catch (_) { /* ignore */ }
+  }
+  toast(t('admin.copied'), 'success', 1600);
+});
 
 /** The select value of a user's role: `custom:<id>` for a custom role, else the built-in role. */
 function roleValue(u) {
@@ -392,7 +489,6 @@ function userRoleLabel(u) {
  */
 function roleSelect(u, err) {
   const me = state.me || {};
-  const isMe = (me.id && u.id === me.id) || (!!me.email && String(u.email || '').toLowerCase() === String(me.email).toLowerCase());
   const iAmOwner = me.role === 'owner';
   const roles = ROLES.filter((r) => r !== 'owner' || iAmOwner || u.role === 'owner');
   if (!u.custom_role && !roles.includes(u.role)) roles.unshift(u.role); // a role this page does not know: still shown as it is
@@ -408,7 +504,7 @@ function roleSelect(u, err) {
     custom.map((c) => h('option', { value: c.value, dataset: { custom: '1' } }, c.label))) : null);
   const current = roleValue(u);
   sel.value = current;
-  if (isMe) {
+  if (isMe(u)) {
     sel.disabled = true;
     sel.title = t('admin.users.role.self');
   } else if (u.role === 'owner' && !iAmOwner) {

@@ -6,7 +6,7 @@
 // knowledge-base text is rendered as text.
 import {
   api, t, h, $, clear, initLang, onLangChange, initAuth, LiveSocket, wsUrl, getToken, toast, ApiError,
-  formatTime, formatDateTime, roleLabel, initials, hueOf, uuid, lang, initPasswordChange, downloadFile,
+  formatTime, formatDateTime, roleLabel, initials, hueOf, uuid, lang, initPasswordChange, downloadFile, PASSWORD_MIN,
 } from '/common.js';
 import { initTickets } from '/tickets.js';
 
@@ -62,8 +62,14 @@ const STATUSES = ['online', 'busy', 'away', 'offline'];
 
 initLang();
 const tickets = initTickets({ openConversation });
-const auth = initAuth({ onReady: start, onLogout: stop });
-$('#logout').addEventListener('click', () => auth.logout());
+// A password-reset link (/agent#reset=lxr_…): the 设置新密码 form first; the sign-in starts once it is done or left.
+let auth = null;
+function startAuth(resume = true) {
+  if (!auth) auth = initAuth({ onReady: start, onLogout: stop, resume });
+}
+const resetToken = resetTokenOf(location.hash);
+if (resetToken) showPasswordReset(resetToken); else startAuth();
+$('#logout').addEventListener('click', () => auth && auth.logout());
 initPasswordChange($('#change-password'), { getEmail: () => state.me && state.me.email });
 onLangChange(() => {
   renderMe(); renderList(); renderChatHead(); renderInfo(); renderComposer(); rerenderMessages();
@@ -209,6 +215,93 @@ async function start(user) {
   setView(view === 'tickets' ? 'tickets' : 'chats');
   if (wantedTicket) tickets.open(wantedTicket);
   if (wanted) openById(wanted);
+}
+
+// ------------------------------------------------------------------ password reset (a link an administrator issued)
+
+/** The token of a reset link's fragment (`#reset=lxr_…`), else null. It is only ever sent in the reset POST's body. */
+function resetTokenOf(hash) {
+  if (!hash.startsWith('#reset=')) return null;
+  let token = hash.slice('#reset='.length).split('&')[0];
+  try { token = decodeURIComponent(token); } catch (_) { /* kept as is: the server refuses it */ }
+  return token.trim() || null;
+}
+
+/** Drops the fragment from the address bar (and this history entry) without reloading. */
+function clearHash() {
+  history.replaceState(null, '', location.pathname + location.search);
+}
+
+/**
+ * The 设置新密码 / Set a new password form in place of the login form: new password + repeat, checked in the page
+ * (length, match), then POST /api/v1/auth/password-reset. The server's refusal (a dead link, a weak password: the link
+ * still works then) is shown in the form; on success the fragment goes, the login form comes back with the account's
+ * e-mail filled in and a notice (every session of that user was signed out, so nobody is signed in to resume).
+ */
+function showPasswordReset(token) {
+  const form = $('#reset-form');
+  const loginForm = $('#login-form');
+  const err = $('[data-testid="reset-error"]', form);
+  const next = $('#reset-new');
+  const again = $('#reset-confirm');
+  const submit = $('[data-testid="reset-submit"]', form);
+  let busy = false;
+  const showForm = (resetting) => {
+    form.hidden = !resetting;
+    loginForm.hidden = resetting;
+    $('#login-title').hidden = resetting;
+    $('#login-lead').hidden = resetting;
+  };
+  const fail = (message, input) => {
+    err.textContent = message;
+    err.hidden = false;
+    if (input) { input.focus(); input.select(); }
+  };
+  const leave = () => {
+    token = null;
+    form.reset();
+    err.hidden = true;
+    showForm(false);
+  };
+  $('#app-view').hidden = true;
+  $('#login-view').hidden = false;
+  showForm(true);
+  setTimeout(() => next.focus(), 0);
+
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    if (busy || !token) return;
+    err.hidden = true;
+    if (next.value.length < PASSWORD_MIN) return fail(t('password.too_short', { n: PASSWORD_MIN }), next);
+    if (next.value !== again.value) return fail(t('password.mismatch'), again);
+    busy = true;
+    submit.disabled = true;
+    submit.textContent = t('reset.busy');
+    try {
+      const res = await api('/api/v1/auth/password-reset', {
+        method: 'POST', auth: false, quiet: true, body: { token, new_password: next.value },
+      });
+      clearHash();
+      leave();
+      const notice = $('[data-testid="login-notice"]', loginForm);
+      notice.textContent = t('reset.done');
+      notice.hidden = false;
+      $('#login-email').value = (res && res.email) || '';
+      startAuth(false);
+    } catch (e) {
+      // 400: the link is dead (unknown, used, expired) or the password is refused (the link still works); 429
+      fail(e.message || e.detail || t('error.generic'), e.status === 400 && !/link/i.test(e.detail) ? next : null);
+    } finally {
+      busy = false;
+      submit.disabled = false;
+      submit.textContent = t('reset.submit');
+    }
+  });
+  $('[data-testid="reset-back"]', form).addEventListener('click', () => {
+    clearHash();
+    leave();
+    startAuth();
+  });
 }
 
 /** Open a conversation by id, fetching it first when the list does not hold it (deep links, other views). */
@@ -2432,6 +2525,8 @@ function markReadSoon(id, seq) {
 
 // deep link: /agent#c=<conversation id>
 window.addEventListener('hashchange', () => {
+  // a reset link pasted into the address bar of an open page: the page starts again with its form
+  if (resetTokenOf(location.hash)) { location.reload(); return; }
   const wantedTicket = new URLSearchParams(location.hash.slice(1)).get('t');
   if (wantedTicket && state.me) { setView('tickets'); tickets.open(wantedTicket); return; }
   const wanted = new URLSearchParams(location.hash.slice(1)).get('c');

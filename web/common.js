@@ -340,9 +340,11 @@ export function wsUrl(path) {
  * Shared login flow for the agent and admin pages. Expects in the page:
  * #login-view (with form#login-form, inputs name=email,password,tenant, .form-error) and #app-view.
  * Resolves the current user via GET /api/v1/me (works with a stored token or with the session cookie), otherwise
- * shows the login form. Calls onReady(user) once signed in; returns a `logout()` function.
+ * shows the login form. Calls onReady(user) once signed in; returns a `logout()` function. With `resume: false` the
+ * login form is shown at once, without asking GET /me (after a password reset: whoever was signed in in this browser
+ * is not who is about to sign in).
  */
-export function initAuth({ onReady, onLogout }) {
+export function initAuth({ onReady, onLogout, resume = true }) {
   const loginView = $('#login-view');
   const appView = $('#app-view');
   const form = $('#login-form');
@@ -410,6 +412,11 @@ export function initAuth({ onReady, onLogout }) {
     setToken(null);
     onLogout && onLogout();
     showLogin('');
+  }
+
+  if (!resume) {
+    showLogin('');
+    return { logout };
   }
 
   (async () => {

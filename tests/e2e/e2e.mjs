@@ -2,7 +2,10 @@
 // the admin console's Routing tab (skill groups, capacity, rules) and Users tab (a locked user unlocked, a role
 // changed with the select, one's own role not editable), the Roles tab (a custom role made with manage_kb, the
 // server's refusal shown; given in the Users tab; its user sees only the Knowledge base tab; deleting it while held
-// refused), the API tokens tab (a token shown once, working with its permissions, revoked and refused), agent status, the visitor's queue position,
+// refused), the API tokens tab (a token shown once, working with its permissions, revoked and refused), a forgotten
+// password (重置密码 in the Users tab: the link shown once in a dialog, none for oneself, a refusal shown; opened in a
+// fresh browser, a mismatched repeat caught in the page, a common password refused by the server, a good one set, the
+// e-mail filled in, the old session signed out, the new password signing in; the used link dead), agent status, the visitor's queue position,
 // internal notes, transfer between two agents and a supervisor takeover; tickets (工单): the widget's "leave a
 // message", a ticket from a conversation, its life cycle, replies and notes, history, bulk actions and views;
 // the workspace: the visitor's browsing track (tracker.js) on the visitor card, unread badges and read marks,
@@ -1224,6 +1227,181 @@ if (!creds) {
     await admin.click('#admin-nav button[data-section="audit"]');
     await admin.locator('#audit-body .badge', { hasText: '吊销 API 令牌' }).first().waitFor({ state: 'visible' });
     await admin.locator('#audit-body .badge', { hasText: '创建 API 令牌' }).first().waitFor({ state: 'visible' });
+  });
+
+  // ---- a forgotten password: the admin issues a one-time reset link (重置密码), the user sets a new password with it
+
+  /**
+   * Fills the 设置新密码 form of a reset link and submits it; answers { status, body } of POST /api/v1/auth/password-reset.
+   * A 429 (the login rate limit, shared with the other steps) is tried once more after its Retry-After.
+   */
+  async function submitReset(page, next, confirm = next) {
+    for (let attempt = 0; ; attempt++) {
+      await page.fill('[data-testid="reset-new"]', next);
+      await page.fill('[data-testid="reset-confirm"]', confirm);
+      const [res] = await Promise.all([
+        page.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/auth/password-reset' && r.request().method() === 'POST'),
+        page.click('[data-testid="reset-submit"]'),
+      ]);
+      const text = await res.text().catch(() => '');
+      let body = null;
+      try { body = text ? JSON.parse(text) : null; } catch (_) { body = text; }
+      if (res.status() === 429 && attempt === 0) {
+        await page.waitForTimeout(Math.min(15, Number(res.headers()['retry-after']) || 3) * 1000 + 200);
+        continue;
+      }
+      return { status: res.status(), body };
+    }
+  }
+
+  await step('admin issues a password reset link (重置密码) in the Users tab, shown once; with it a mismatch is caught in the page, a common password refused, a good one set (the e-mail filled in, the old session signed out, the new password signs in); used, the link is dead', async () => {
+    const email = `e2e-reset-${uniq}@demo.lingxi.local`;
+    const oldPassword = `E2e-${crypto.randomBytes(12).toString('base64url')}-old`;
+    const newPassword = `E2e-${crypto.randomBytes(12).toString('base64url')}-new`;
+    const made = await apiIn(admin, 'POST', '/api/v1/admin/users', { email, name: `E2E 重置 ${uniq}`, password: oldPassword, role: 'agent' });
+    assert(made.status === 201, `creating the user to reset answered ${made.status}: ${JSON.stringify(made.body)}`);
+    const id = made.body.id;
+    const oldSession = await loginViaApi(email, oldPassword); // signed out everywhere by the reset
+    assert(oldSession.status === 200 && oldSession.body.token, `a login with the initial password answered ${oldSession.status} ${JSON.stringify(oldSession.body)}`);
+
+    await admin.click('#admin-nav button[data-section="users"]');
+    await admin.reload({ waitUntil: 'domcontentloaded' });
+    await admin.locator('#sec-users').waitFor({ state: 'visible' });
+    const row = admin.locator(`#users-body tr[data-email="${email}"]`);
+    const button = row.locator('[data-testid="user-reset"]');
+    await button.waitFor({ state: 'visible' });
+    assert((await button.textContent()).trim() === '重置密码', `the row's button says "${(await button.textContent()).trim()}"`);
+    assert(await button.isEnabled(), 'the reset button of an agent is disabled for the admin');
+    // not for oneself (修改密码 is for that); the server refuses it too
+    await admin.locator(`#users-body tr[data-id="${ids.admin}"]`).waitFor({ state: 'visible' });
+    assert(await admin.locator(`#users-body tr[data-id="${ids.admin}"] [data-testid="user-reset"]`).count() === 0, "the admin's own row has a reset button");
+    const own = await apiIn(admin, 'POST', `/api/v1/admin/users/${ids.admin}/password-reset`);
+    assert(own.status === 409 && own.body && own.body.message, `a reset link for oneself answered ${own.status} ${JSON.stringify(own.body)}`);
+
+    // a refusal is shown under the button, as the server words it (faked once: the demo admin may reset everyone here)
+    const refusal = 'this user holds permissions you do not: you cannot reset their password';
+    await admin.route(`**/api/v1/admin/users/${id}/password-reset`, (route) => route.fulfill({
+      status: 403, contentType: 'application/json', body: JSON.stringify({ code: 'forbidden', message: refusal }),
+    }), { times: 1 });
+    await button.click(); // confirm() is accepted by the dialog handler
+    const rowError = row.locator('[data-testid="user-reset-error"]');
+    await rowError.waitFor({ state: 'visible' });
+    assert((await rowError.textContent()).trim() === refusal, `the refusal shown is "${(await rowError.textContent()).trim()}"`);
+    assert(await button.isEnabled(), 'the button stays disabled after a refusal');
+
+    // the real one: the dialog shows the whole link, its expiry and what it does
+    const [issuedRes] = await Promise.all([
+      admin.waitForResponse((r) => new URL(r.url()).pathname === `/api/v1/admin/users/${id}/password-reset` && r.request().method() === 'POST'),
+      button.click(),
+    ]);
+    assert(issuedRes.status() === 201, `POST /password-reset answered ${issuedRes.status()} ${await issuedRes.text().catch(() => '')}`);
+    const issued = await issuedRes.json();
+    assert(/^lxr_\w{16,}$/.test(issued.token) && issued.path === `/agent#reset=${issued.token}`, `the server answered ${JSON.stringify(issued)}`);
+    await rowError.waitFor({ state: 'hidden' });
+    const dialog = admin.locator('[data-testid="reset-dialog"]');
+    await dialog.waitFor({ state: 'visible' });
+    const link = await admin.inputValue('[data-testid="reset-link"]');
+    assert(link === new URL(BASE).origin + issued.path, `the dialog shows the link "${link}"`);
+    assert(!new URL(link).search, `the link has a query string: ${link}`);
+    assert(await admin.locator('[data-testid="reset-link"]').getAttribute('readonly') !== null, 'the link field is not read-only');
+    assert(await admin.locator('[data-testid="reset-copy"]').isVisible(), 'no copy button');
+    const expires = (await admin.locator('[data-testid="reset-expires"]').textContent()).trim();
+    assert(expires.startsWith('有效期至') && /\d{2}:\d{2}/.test(expires), `the expiry shown is "${expires}"`);
+    const hours = (new Date(issued.expires_at) - Date.now()) / 3600e3;
+    assert(hours > 23.5 && hours <= 24, `the link expires in ${hours.toFixed(2)} hours`);
+    const note = (await admin.locator('[data-testid="reset-note"]').textContent()).trim();
+    for (const words of ['只显示这一次', '只能使用一次', '24 小时', '所有设备']) assert(note.includes(words), `the note does not say ${words}: "${note}"`);
+    assert((await admin.locator('[data-testid="reset-for"]').textContent()).includes(email), 'the dialog does not name the account');
+    await shot(admin, '09f-admin-reset-link');
+    await admin.click('[data-testid="reset-close"]');
+    await dialog.waitFor({ state: 'hidden' });
+    assert(!(await admin.inputValue('[data-testid="reset-link"]')) && !(await admin.locator('body').textContent()).includes(issued.token),
+      'the link is still in the page once the dialog is closed');
+    const audit = await apiIn(admin, 'GET', '/api/v1/admin/audit?limit=50');
+    assert(audit.body.items.some((e) => e.action === 'user.password_reset_issued' && e.target === id), 'no user.password_reset_issued in the audit log');
+    assert(!JSON.stringify(audit.body).includes(issued.token), 'the audit log holds the token');
+
+    // the user opens the link in a browser of their own
+    const ctx = await browser.newContext({ locale: 'zh-CN', viewport: { width: 1280, height: 900 } });
+    try {
+      const page = await ctx.newPage();
+      watch(page, 'reset');
+      page.setDefaultTimeout(STEP_TIMEOUT);
+      const leaks = [];
+      let resetPosts = 0;
+      page.on('request', (r) => {
+        const u = new URL(r.url());
+        if ((u.pathname + u.search).includes(issued.token)) leaks.push(`${r.method()} ${u.pathname}${u.search}`);
+        if (u.pathname === '/api/v1/auth/password-reset') { resetPosts++; return; }
+        if ((r.postData() || '').includes(issued.token)) leaks.push(`${r.method()} ${u.pathname} (body)`);
+      });
+      await page.goto(link, { waitUntil: 'domcontentloaded' });
+      const form = page.locator('[data-testid="reset-form"]');
+      await form.waitFor({ state: 'visible' });
+      assert(await page.locator('#login-form').isHidden(), 'the login form is shown with the reset form');
+      assert((await form.locator('h1').textContent()).trim() === '设置新密码', `the form's title is "${(await form.locator('h1').textContent()).trim()}"`);
+      const error = page.locator('[data-testid="reset-error"]');
+
+      // a mismatched repeat: caught in the page, nothing sent
+      await page.fill('[data-testid="reset-new"]', newPassword);
+      await page.fill('[data-testid="reset-confirm"]', newPassword + 'x');
+      await page.click('[data-testid="reset-submit"]');
+      await error.waitFor({ state: 'visible' });
+      assert((await error.textContent()).includes('两次输入的新密码不一致'), `a mismatched repeat says "${(await error.textContent()).trim()}"`);
+      assert(resetPosts === 0, `the page sent ${resetPosts} reset(s) with a mismatched repeat`);
+
+      // a common password: the server's refusal, and the link still works
+      const weak = await submitReset(page, '12345678');
+      assert(weak.status === 400 && weak.body && /common/i.test(weak.body.message || ''), `"12345678" answered ${weak.status} ${JSON.stringify(weak.body)}`);
+      await page.waitForFunction((m) => document.querySelector('[data-testid="reset-error"]').textContent.includes(m), weak.body.message);
+      assert(await form.isVisible(), 'the reset form went away on a refusal');
+
+      // a good one: done, the address bar loses the token, the login form has the e-mail
+      const done = await submitReset(page, newPassword);
+      assert(done.status === 200 && done.body && done.body.email === email, `the reset answered ${done.status} ${JSON.stringify(done.body)}`);
+      const notice = page.locator('[data-testid="login-notice"]');
+      await notice.waitFor({ state: 'visible' });
+      assert((await notice.textContent()).trim() === '密码已更新，请用新密码登录', `the notice says "${(await notice.textContent()).trim()}"`);
+      assert(await form.isHidden() && await page.locator('#login-form').isVisible(), 'the login form is not back');
+      assert(!page.url().includes('#') && !page.url().includes(issued.token), `the address bar still has the token: ${page.url()}`);
+      assert(await page.inputValue('#login-email') === email, `the login e-mail is "${await page.inputValue('#login-email')}"`);
+      assert(await meWithToken(oldSession.body.token) === 401, 'the session from before the reset still works');
+      const oldLogin = await loginViaApi(email, oldPassword);
+      assert(oldLogin.status === 401, `a login with the old password answered ${oldLogin.status} ${JSON.stringify(oldLogin.body)}`);
+      await shot(page, '09g-reset-done');
+
+      // signing in with the new password works
+      await page.fill('#login-password', newPassword);
+      if (TENANT) await page.fill('#login-tenant', TENANT);
+      await page.click('#login-form button[type=submit]');
+      const outcome = await Promise.race([
+        page.locator('#app-view').waitFor({ state: 'visible' }).then(() => 'ok'),
+        page.locator('#login-form .form-error').waitFor({ state: 'visible' }).then(() => 'error'),
+      ]);
+      if (outcome === 'error') throw new Error(`signing in with the new password was refused: ${(await page.locator('#login-form .form-error').textContent()).trim()}`);
+      assert((await apiIn(page, 'GET', '/api/v1/me')).body.email === email, 'signed in as someone else');
+      assert(leaks.length === 0, `the token was sent elsewhere: ${leaks.join(', ')}`);
+      const trail = await apiIn(admin, 'GET', '/api/v1/admin/audit?limit=50');
+      assert(trail.body.items.some((e) => e.action === 'user.password_reset' && e.target === id), 'no user.password_reset in the audit log');
+    } finally {
+      await ctx.close().catch(() => {});
+    }
+
+    // the same link again (another browser): dead, one message
+    const ctx2 = await browser.newContext({ locale: 'zh-CN', viewport: { width: 1280, height: 900 } });
+    try {
+      const page = await ctx2.newPage();
+      watch(page, 'reset-again');
+      page.setDefaultTimeout(STEP_TIMEOUT);
+      await page.goto(link, { waitUntil: 'domcontentloaded' });
+      await page.locator('[data-testid="reset-form"]').waitFor({ state: 'visible' });
+      const again = await submitReset(page, `${newPassword}-again`);
+      assert(again.status === 400 && /unknown, used or expired/.test((again.body && again.body.message) || ''), `the used link answered ${again.status} ${JSON.stringify(again.body)}`);
+      await page.waitForFunction((m) => document.querySelector('[data-testid="reset-error"]').textContent.includes(m), again.body.message);
+      await shot(page, '09h-reset-dead');
+    } finally {
+      await ctx2.close().catch(() => {});
+    }
   });
 
   await step('agent sets their status to 离开 (away); the server and a reload agree', async () => {
