@@ -816,6 +816,9 @@ pub struct Escalation {
     /// answers 2xx).
     #[serde(default)]
     pub webhook_url: Option<String>,
+    /// Tell people by e-mail (at most 10 addresses), when the server sends e-mail.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub email_to: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -824,7 +827,7 @@ fn yes() -> bool {
 
 impl Default for Escalation {
     fn default() -> Self {
-        Escalation { raise_priority: true, reassign_group_id: None, webhook_url: None }
+        Escalation { raise_priority: true, reassign_group_id: None, webhook_url: None, email_to: Vec::new() }
     }
 }
 

@@ -11,6 +11,7 @@ mod customers;
 mod flow;
 mod intake;
 mod kb;
+pub mod mail;
 pub mod outbound;
 mod presence;
 mod routing;
@@ -105,6 +106,8 @@ pub struct Services {
     /// Where webhooks may go (public addresses, plus what the operator allowed: the `lingxi` binary adds its own
     /// port on loopback for the demo webhook).
     outbound: Arc<std::sync::RwLock<outbound::Outbound>>,
+    /// The operator's SMTP server, when e-mail is on.
+    mailer: Arc<std::sync::RwLock<Option<mail::Mailer>>>,
     /// The most-asked entries behind 猜你想问, per tenant, recounted at most once a minute.
     popular: Arc<bot::PopularCache>,
     /// When this node last ran the audit retention upkeep (ms since the epoch).
@@ -126,6 +129,7 @@ impl Services {
                 OUTBOUND_TIMEOUT,
                 "Lingxi/1",
             ))),
+            mailer: Arc::default(),
             popular: Arc::default(),
             audit_upkeep_at: Arc::default(),
         }
@@ -141,6 +145,18 @@ impl Services {
         if let Ok(mut o) = self.outbound.write() {
             *o = outbound::Outbound::new(policy, OUTBOUND_TIMEOUT, "Lingxi/1");
         }
+    }
+
+    /// Turns e-mail on (or off with `None`).
+    pub fn set_mailer(&self, mailer: Option<mail::Mailer>) {
+        if let Ok(mut m) = self.mailer.write() {
+            *m = mailer;
+        }
+    }
+
+    /// The mailer, when e-mail is on.
+    pub(crate) fn mailer(&self) -> Option<mail::Mailer> {
+        self.mailer.read().ok().and_then(|m| m.clone())
     }
 
     /// The outbound clients and their policy.

@@ -155,7 +155,8 @@ impl Services {
                     };
                     let policy = settings.sla_policies.iter().find(|p| Some(&p.name) == t.sla_policy.as_ref());
                     let escalation = policy.map(|p| p.escalation.clone()).unwrap_or_default();
-                    let webhook = escalation.webhook_url.clone().map(|url| {
+                    let mut notifications = Vec::new();
+                    if let Some(url) = escalation.webhook_url.clone() {
                         let payload = json!({
                             "event": "sla.breach",
                             "tenant": timer.tenant_id,
@@ -165,12 +166,26 @@ impl Services {
                             "ticket": {"id": t.id, "number": t.number, "title": t.title, "priority": t.priority,
                                        "status": t.status, "group_id": t.group_id, "assignee_id": t.assignee_id},
                         });
-                        (url, payload)
-                    });
+                        notifications.push((url, payload));
+                    }
+                    for to in &escalation.email_to {
+                        let subject = format!("[SLA] #{} {} — {what}", t.number, t.title);
+                        let text = format!(
+                            "{what}\n\n工单 Ticket: #{} {}\n优先级 Priority: {}\n状态 Status: {}\nSLA: {}\n\
+                             到期 Due: {}\n\n— 灵犀 Lingxi",
+                            t.number,
+                            t.title,
+                            t.priority.as_str(),
+                            t.status.as_str(),
+                            t.sla_policy.as_deref().unwrap_or("-"),
+                            due.to_rfc3339(),
+                        );
+                        notifications.push((crate::mail::mailto(to), json!({"subject": subject, "text": text})));
+                    }
                     Some(BreachEffects {
                         raise_priority: escalation.raise_priority,
                         reassign_group: escalation.reassign_group_id.as_deref().and_then(|g| g.parse().ok()),
-                        webhook,
+                        notifications,
                     })
                 } else {
                     None
@@ -212,6 +227,25 @@ impl Services {
         let claimed = self.store.claim_webhooks(now_ms, &self.node, 60_000, 20).await?;
         let mut delivered = 0;
         for d in claimed {
+            if let Some(to) = d.url.strip_prefix("mailto:") {
+                let error = match self.mailer() {
+                    None => Some("e-mail is not configured on this server (LINGXI_SMTP_URL)".to_owned()),
+                    Some(mailer) => {
+                        let payload: serde_json::Value = serde_json::from_str(&d.payload).unwrap_or_default();
+                        let subject = payload["subject"].as_str().unwrap_or("Lingxi");
+                        let text = payload["text"].as_str().unwrap_or_default();
+                        mailer.send(to, subject, text).await.err()
+                    }
+                };
+                let retry_at = (d.attempts + 1 < MAX_WEBHOOK_ATTEMPTS)
+                    .then(|| now_ms + (30_000i64 << d.attempts.clamp(0, 7)).min(3_600_000));
+                match &error {
+                    None => delivered += 1,
+                    Some(e) => tracing::warn!(error = %e, attempt = d.attempts + 1, "e-mail delivery failed"),
+                }
+                self.store.webhook_attempted(&d.id, &self.node, now_ms, error.as_deref(), retry_at).await?;
+                continue;
+            }
             let request = match self.outbound().post(&d.url) {
                 Ok(r) => r,
                 Err(refused) => {

@@ -268,6 +268,14 @@ impl Services {
                     return Err(ServiceError::Invalid(format!("SLA policy \"{}\": {e}", p.name)));
                 }
             }
+            if p.escalation.email_to.len() > 10 {
+                return Err(ServiceError::Invalid(format!("SLA policy \"{}\": at most 10 e-mail addresses", p.name)));
+            }
+            for to in &p.escalation.email_to {
+                crate::customers::normalise_email(to).map_err(|_| {
+                    ServiceError::Invalid(format!("SLA policy \"{}\": {to:?} is not an e-mail address", p.name))
+                })?;
+            }
             if let Some(g) = &p.escalation.reassign_group_id {
                 let g = g.parse().map_err(|_| ServiceError::NotFound("group"))?;
                 self.check_refs(tenant_id, None, Some(g)).await?;
@@ -843,8 +851,35 @@ impl Services {
             // Someone else may have moved it meanwhile; the reply stands either way.
             let _ = self.update_ticket(who, id, &patch).await;
         }
+        if public && !body.is_empty() && self.mailer().is_some() {
+            self.email_reply(who, &t, body).await?;
+        }
         self.ticket_changed(who.tenant.id, &t);
         Ok(comment)
+    }
+
+    /// Queues a public reply as an e-mail to the ticket's requester, when they gave an e-mail address (the contact
+    /// of a form or "leave a message", else the requester's known e-mail).
+    async fn email_reply(&self, who: &Authenticated, t: &Ticket, body: &str) -> ServiceResult<()> {
+        let from_contact = t.requester_contact.as_deref().and_then(|c| crate::customers::normalise_email(c).ok());
+        let to = match from_contact {
+            Some(e) => Some(e),
+            None => match t.requester_id {
+                Some(v) => self.store.visitor(who.tenant.id, v).await.ok().and_then(|v| v.email),
+                None => None,
+            },
+        };
+        let Some(to) = to else { return Ok(()) };
+        let subject = format!("[#{}] {}", t.number, t.title);
+        let greeting = t.requester_name.as_deref().map(|n| format!("{n}，您好 / Hello {n},\n\n")).unwrap_or_default();
+        let text = format!(
+            "{greeting}{body}\n\n— {} · {}\n工单号 Ticket #{}。回复请引用工单号 / Please quote the ticket number when you write back.",
+            who.user.name, who.tenant.name, t.number
+        );
+        let payload = serde_json::json!({"subject": subject, "text": text});
+        let now = chrono::Utc::now().timestamp_millis();
+        self.store.queue_notification(who.tenant.id, "ticket.reply", &crate::mail::mailto(&to), &payload, now).await?;
+        Ok(())
     }
 
     /// Checks and stores a file for a ticket; a comment then sends it.

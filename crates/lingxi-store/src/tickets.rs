@@ -183,8 +183,9 @@ pub struct BreachEffects {
     pub raise_priority: bool,
     /// Move the ticket to this group and clear its assignee.
     pub reassign_group: Option<GroupId>,
-    /// Queue a webhook: (URL, payload).
-    pub webhook: Option<(String, serde_json::Value)>,
+    /// Queue these notifications in the outbox: (URL, payload); `mailto:` URLs are e-mails (payload
+    /// `{"subject","text"}`), others webhooks.
+    pub notifications: Vec<(String, serde_json::Value)>,
 }
 
 /// Who did something to a ticket.
@@ -631,7 +632,7 @@ impl Store {
                     }
                 }
             }
-            if let Some((url, payload)) = &b.webhook {
+            for (url, payload) in &b.notifications {
                 sqlx::query(
                     "INSERT INTO webhook_deliveries (id, tenant_id, event, url, payload, next_attempt_at, created_at) \
                      VALUES ($1, $2, 'sla.breach', $3, $4, $5, $5)",

@@ -115,6 +115,31 @@ impl Store {
         Ok(())
     }
 
+    /// Queues a notification outside an event's transaction (a ticket reply e-mailed to its requester): `url` is
+    /// an http(s) webhook or a `mailto:` address.
+    pub async fn queue_notification(
+        &self,
+        tenant_id: TenantId,
+        event: &str,
+        url: &str,
+        payload: &serde_json::Value,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (id, tenant_id, event, url, payload, next_attempt_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(tid(tenant_id))
+        .bind(event)
+        .bind(url)
+        .bind(payload.to_string())
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// The tenant's newest deliveries.
     pub async fn webhook_records(&self, tenant_id: TenantId, limit: i64) -> StoreResult<Vec<WebhookRecord>> {
         let rows = sqlx::query(

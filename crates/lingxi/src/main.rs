@@ -10,6 +10,7 @@ mod orders;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use lingxi_service::mail::{MailConfig, Mailer};
 use lingxi_service::outbound::{AllowRule, OutboundPolicy};
 use lingxi_service::{Services, hash_password, new_token, validate_new_password};
 use lingxi_store::Store;
@@ -80,6 +81,14 @@ enum Command {
         /// 10.0.0.0/8, 10.1.2.3:8080, *.corp.example). Without it webhooks go to public addresses only.
         #[arg(long, env = "LINGXI_OUTBOUND_ALLOW", default_value = "")]
         outbound_allow: String,
+        /// The SMTP server for outgoing e-mail (SLA escalations, ticket replies): smtps://user:pass@host (TLS),
+        /// smtp://user:pass@host:587?tls=required (STARTTLS) or smtp://host:port (plain, a local relay). Without it
+        /// no e-mail is sent.
+        #[arg(long, env = "LINGXI_SMTP_URL")]
+        smtp_url: Option<String>,
+        /// The sender of outgoing e-mail.
+        #[arg(long, env = "LINGXI_MAIL_FROM", default_value = "Lingxi <noreply@localhost>")]
+        mail_from: String,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -181,10 +190,11 @@ fn main() -> anyhow::Result<()> {
         Command::Eval { command } => lingxi_eval::run_eval(command),
         Command::Nlp { command } => lingxi_eval::run_nlp(command),
         Command::Bench { command } => runtime()?.block_on(bench::run(command)),
-        Command::Serve { bind, no_demo, no_rate_limits, outbound_allow, db } => {
+        Command::Serve { bind, no_demo, no_rate_limits, outbound_allow, smtp_url, mail_from, db } => {
             let outbound = OutboundPolicy::parse_list(&outbound_allow)
                 .map_err(|e| anyhow::anyhow!("--outbound-allow / LINGXI_OUTBOUND_ALLOW: {e}"))?;
-            runtime()?.block_on(serve(bind, no_demo, no_rate_limits, outbound, db))
+            let mail = smtp_url.filter(|u| !u.is_empty()).map(|smtp_url| MailConfig { smtp_url, from: mail_from });
+            runtime()?.block_on(serve(bind, no_demo, no_rate_limits, outbound, mail, db))
         }
         Command::Admin { command } => runtime()?.block_on(admin(command)),
         Command::Kb { command } => runtime()?.block_on(kb::run(command)),
@@ -217,6 +227,7 @@ async fn serve(
     no_demo: bool,
     no_rate_limits: bool,
     mut outbound: OutboundPolicy,
+    mail: Option<MailConfig>,
     db: DbArgs,
 ) -> anyhow::Result<()> {
     init_tracing();
@@ -240,6 +251,10 @@ async fn serve(
     let own = SocketAddr::new(loopback_of(addr.ip()), addr.port());
     outbound.allow.push(AllowRule::Net { net: own.ip().into(), port: Some(own.port()) });
     state.services.set_outbound_policy(outbound);
+    if let Some(config) = &mail {
+        let mailer = Mailer::new(config).map_err(|e| anyhow::anyhow!("--smtp-url / LINGXI_SMTP_URL: {e}"))?;
+        state.services.set_mailer(Some(mailer));
+    }
     if let Some(demo) = &demo_tenant {
         // The demo flows call the demo webhook of this very server, over loopback.
         let base = format!("http://{}", SocketAddr::new(loopback_of(addr.ip()), addr.port()));
