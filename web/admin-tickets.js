@@ -1,6 +1,7 @@
 // Lingxi admin console, "Ticket settings" tab (工单设置): custom field definitions, SLA policies with escalation, the
 // business calendar, dispatch (rules, triage group, auto-classify, threshold) — all saved together with
-// PUT /api/v1/admin/ticket-settings — and the recent webhook deliveries (GET /api/v1/admin/webhooks).
+// PUT /api/v1/admin/ticket-settings — and the recent notifications, webhooks and e-mails (GET /api/v1/admin/webhooks:
+// an e-mail's url is `mailto:addr`).
 // Imported by admin.js. Every server and admin text reaches the DOM as text.
 import { api, t, h, $, clear, toast, formatDateTime } from '/common.js';
 
@@ -95,6 +96,7 @@ function policyDraft(p) {
     raise: esc.raise_priority !== false,
     group: esc.reassign_group_id || '',
     webhook: esc.webhook_url || '',
+    email: (esc.email_to || []).join(', '),
     conditions: JSON.stringify(p.conditions || []),
   };
 }
@@ -120,6 +122,15 @@ function parseJson(text, what, wantArray = true) {
   return v;
 }
 
+/** E-mail addresses separated by commas, semicolons or new lines (not spaces: the server names what it refuses). */
+function emailList(text) {
+  const out = [];
+  for (const a of String(text || '').split(LIST_SPLIT).map((x) => x.trim()).filter(Boolean)) {
+    if (!out.some((y) => y.toLowerCase() === a.toLowerCase())) out.push(a);
+  }
+  return out;
+}
+
 function policyWire(d) {
   const name = d.name.trim();
   const out = {
@@ -128,7 +139,11 @@ function policyWire(d) {
     first_response_secs: secs(d.first, 60, t('admin.ts.sla.first'), name),
     resolution_secs: secs(d.resolution, 3600, t('admin.ts.sla.resolution'), name),
     business_hours: !!d.business_hours,
-    escalation: { raise_priority: !!d.raise, reassign_group_id: d.group || null, webhook_url: d.webhook.trim() || null },
+    escalation: {
+      raise_priority: !!d.raise, reassign_group_id: d.group || null, webhook_url: d.webhook.trim() || null,
+      // the server checks each address (and at most 10) and names the one it refuses
+      email_to: emailList(d.email),
+    },
   };
   if (d.warn_before) out.warn_before = d.warn_before;
   return out;
@@ -336,6 +351,8 @@ function policyCard(d, i) {
   bind(raise, 'raise', 'change', () => raise.checked);
   const group = groupSelect('sp-group', d.group, 'admin.ts.sla.no_reassign', (v) => { d.group = v; markDirty(); });
   const hook = bind(h('input', { class: 'input sp-webhook', type: 'url', maxlength: '500', value: d.webhook, placeholder: 'https://…' }), 'webhook');
+  const email = bind(h('textarea', { class: 'textarea sp-email', rows: '2', maxlength: '4000', spellcheck: 'false', placeholder: 'lead@example.com, ops@example.com' }), 'email');
+  email.value = d.email;
   const conds = bind(h('textarea', { class: 'textarea mono sp-conds', rows: '2', spellcheck: 'false', placeholder: '[{"field":"priority","op":"eq","value":"urgent"}]' }), 'conditions');
   conds.value = d.conditions;
   const move = (delta) => {
@@ -366,6 +383,8 @@ function policyCard(d, i) {
       h('label', { class: 'check ts-check' }, raise, h('span', null, t('admin.ts.sla.raise'))),
       field('admin.ts.sla.reassign', group),
       field('admin.ts.sla.webhook', hook, 'wide')),
+    field('admin.ts.sla.email', email, 'block'),
+    h('div', { class: 'muted small' }, t('admin.ts.sla.email.hint')),
     field('admin.ts.sla.conditions', conds, 'block'),
     h('div', { class: 'muted small' }, t('admin.ts.sla.conditions.hint')));
 }
@@ -409,10 +428,16 @@ function renderHooks() {
   for (const w of items) {
     const cls = { delivered: 'badge-assigned', pending: 'badge-queued', failed: 'badge-closed' }[w.state] || 'plain';
     const st = t('admin.ts.hooks.state.' + w.state);
-    body.appendChild(h('tr', { dataset: { id: w.id, state: w.state } },
+    const url = String(w.url || '');
+    const mail = /^mailto:/i.test(url);
+    // an e-mail is shown by its address, a webhook by its URL (both as text)
+    const to = mail
+      ? h('span', { class: 'hook-mail', title: t('admin.ts.hooks.email') }, '✉ ' + url.slice('mailto:'.length))
+      : url;
+    body.appendChild(h('tr', { dataset: { id: w.id, state: w.state, kind: mail ? 'email' : 'webhook' } },
       h('td', { class: 'nowrap' }, formatDateTime(w.created_at)),
       h('td', { class: 'mono small' }, w.event || ''),
-      h('td', { class: 'mono small' }, w.url || ''),
+      h('td', { class: 'mono small' }, to),
       h('td', null, h('span', { class: 'badge ' + cls }, st === 'admin.ts.hooks.state.' + w.state ? w.state : st)),
       h('td', { class: 'nowrap' }, String(w.attempts ?? 0)),
       h('td', { class: 'small' }, w.last_error || '—')));

@@ -19,6 +19,8 @@ export const NEXT = {
 const VIEWS = ['mine', 'unassigned', 'groups', 'overdue', 'all'];
 const VIEW_KEY = 'lingxi:agent:tkview';
 const PAGE = 25;
+/** A contact that reads as an e-mail address (a masked one too: z***@example.com). */
+const EMAIL_LIKE = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/;
 
 const tk = {
   me: null,
@@ -643,8 +645,15 @@ function renderComments(x) {
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey) && !e.isComposing) { e.preventDefault(); sendComment(); }
   });
   const send = h('button', { type: 'button', class: 'btn btn-primary btn-sm', id: 'tk-comment-send', onclick: sendComment }, t(`tk.comment.send.${tk.cmode}`));
+  // a public reply is e-mailed to a requester who left an e-mail address (when the server sends e-mail); the
+  // address as the server gives it (the facts above show the same)
+  const contact = String(x.requester_contact || '').trim();
+  const mailHint = tk.cmode === 'public' && EMAIL_LIKE.test(contact)
+    ? h('div', { class: 'muted small tk-email-hint', id: 'tk-email-hint' }, '✉ ', t('tk.comment.email', { to: contact }))
+    : null;
   card.appendChild(h('div', { class: `tk-composer ${tk.cmode}` }, modes, ta,
-    h('div', { class: 'tk-composer-actions' }, h('span', { class: 'muted small' }, t('tk.comment.hint')), send)));
+    h('div', { class: 'tk-composer-actions' }, h('span', { class: 'muted small' }, t('tk.comment.hint')), send),
+    mailHint));
   return card;
 }
 

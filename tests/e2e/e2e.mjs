@@ -1738,6 +1738,8 @@ await step('agent creates a second ticket with the New ticket form', async () =>
   assert(tk.second && tk.second !== tk.id, 'the new ticket did not open');
   await agent.locator('#tk-pane .tk-top .chip[data-priority="high"]').waitFor({ state: 'visible' });
   await agent.locator('#tk-tags .chip.tag[data-tag="批量"]').waitFor({ state: 'visible' });
+  // a phone number is no e-mail address: no word of replies being e-mailed
+  assert((await agent.locator('#tk-email-hint').count()) === 0, 'a ticket with a phone contact says its replies are e-mailed');
 });
 
 await step('bulk: set status on two tickets, one is refused and the failure is listed', async () => {
@@ -1787,6 +1789,16 @@ await step("the visitor's message is in the Unassigned view, shown as text", asy
   assert((await agent.locator('#tk-desc *').count()) === 0, "the visitor's HTML became elements");
   const facts = await agent.locator('#tk-pane .tk-facts').textContent();
   assert(facts.includes('wang@example.com') && facts.includes('王小姐') && facts.includes('网页留言'), `the ticket's facts read ${JSON.stringify(facts)}`);
+  // the requester left an e-mail address: the composer says public replies are e-mailed to it; an internal note is not
+  const mailHint = agent.locator('#tk-email-hint');
+  await mailHint.waitFor({ state: 'visible' });
+  const hintText = (await mailHint.textContent()).trim();
+  assert(hintText.includes('wang@example.com') && hintText.includes('邮件'), `the e-mail hint reads ${JSON.stringify(hintText)}`);
+  await agent.click('#tk-cmodes .mode[data-cmode="internal"]');
+  await agent.locator('#tk-email-hint').waitFor({ state: 'detached' });
+  await agent.click('#tk-cmodes .mode[data-cmode="public"]');
+  await agent.locator('#tk-email-hint').waitFor({ state: 'visible' });
+  console.log(`      ${hintText}`);
   await shot(agent, '13-tickets-left-message');
   // its conversation is one click away
   await agent.click(`#tk-conv-link[data-conversation="${conversationId}"]`);
@@ -1841,6 +1853,18 @@ if (admin) {
     assert(msg.includes('Bad Key'), `the refusal reads ${JSON.stringify(msg)}`);
     console.log(`      refused: ${msg}`);
     await row.locator('.tf-key').fill(CF.key);
+    // e-mail on a breach too, first with an address the server refuses
+    await card.locator('.sp-email').fill('sla-lead@example.com, bad address');
+    await admin.click('#ts-save');
+    await admin.waitForFunction((prev) => {
+      const e = document.querySelector('#ts-error');
+      return e && !e.hidden && e.textContent.trim() !== prev;
+    }, msg, { timeout: STEP_TIMEOUT });
+    const mailMsg = (await err.textContent()).trim();
+    assert(mailMsg.includes('bad address') && mailMsg.includes(SLA_NAME), `the e-mail refusal reads ${JSON.stringify(mailMsg)}`);
+    assert(await admin.locator('#ts-dirty').isVisible(), 'a refused save cleared the unsaved flag');
+    console.log(`      refused: ${mailMsg}`);
+    await card.locator('.sp-email').fill('sla-lead@example.com');
     await admin.click('#ts-save');
     await admin.locator('#ts-dirty').waitFor({ state: 'hidden' });
     assert(await err.isHidden(), 'the error stayed after a good save');
@@ -1850,7 +1874,8 @@ if (admin) {
       `the field was saved as ${JSON.stringify(f)}`);
     const p = saved.sla_policies.find((x) => x.name === SLA_NAME);
     assert(p && p.first_response_secs === 3 && p.resolution_secs === 8 * 3600 && !p.business_hours
-      && p.escalation.raise_priority && p.escalation.webhook_url === 'https://hooks.example.com/e2e-sla-breach' && !p.escalation.reassign_group_id,
+      && p.escalation.raise_priority && p.escalation.webhook_url === 'https://hooks.example.com/e2e-sla-breach' && !p.escalation.reassign_group_id
+      && JSON.stringify(p.escalation.email_to) === JSON.stringify(['sla-lead@example.com']),
     `the policy was saved as ${JSON.stringify(p)}`);
     assert(JSON.stringify(saved.rules) === JSON.stringify(ts.before.rules) && saved.threshold === ts.before.threshold,
       'the dispatch settings changed though nobody edited them');
@@ -1859,6 +1884,7 @@ if (admin) {
     await admin.locator('#sec-tickets[data-loaded]').waitFor({ state: 'visible' });
     await admin.locator(`#ts-fields-body tr.tf-row[data-key="${CF.key}"] .tf-required:checked`).waitFor({ state: 'attached' });
     assert(await admin.locator(`#ts-sla-list .sla-card[data-name="${SLA_NAME}"] .sp-first`).inputValue() === '0.05', 'the policy reads back differently');
+    assert(await admin.locator(`#ts-sla-list .sla-card[data-name="${SLA_NAME}"] .sp-email`).inputValue() === 'sla-lead@example.com', 'the e-mail addresses read back differently');
     await admin.locator('#ts-hooks-body tr').first().waitFor({ state: 'attached' });
     await admin.evaluate(() => document.querySelectorAll('.toasts .toast').forEach((el) => el.remove()));
     fs.mkdirSync(ARTIFACTS, { recursive: true });
