@@ -51,6 +51,21 @@ pub struct TicketPage {
     pub total: i64,
 }
 
+/// A ticket as `who` may see it: the requester's contact masked without `view_pii` (`z***@example.com`,
+/// `138****5678`), like the visitor card.
+fn shown(who: &lingxi_service::Authenticated, mut t: Ticket) -> Ticket {
+    if !who.can(lingxi_types::Permission::ViewPii)
+        && let Some(c) = t.requester_contact.take()
+    {
+        t.requester_contact = Some(if c.contains('@') {
+            lingxi_domain::workspace::mask_email(&c)
+        } else {
+            lingxi_domain::workspace::mask_phone(&c)
+        });
+    }
+    t
+}
+
 /// Ticket views for agents: mine, unassigned, my groups, all; with status, tag and text filters.
 #[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets", params(TicketQuery),
     responses((status = 200, body = TicketPage), (status = 400, body = ApiError), (status = 401, body = ApiError)))]
@@ -103,7 +118,7 @@ pub async fn list(
         }
     }
     let (items, total) = state.services.store.list_tickets(who.tenant.id, &filter).await?;
-    Ok(Json(TicketPage { items, total }))
+    Ok(Json(TicketPage { items: items.into_iter().map(|t| shown(who, t)).collect(), total }))
 }
 
 /// `POST /api/v1/tickets` body.
@@ -177,7 +192,7 @@ pub async fn create(State(state): State<AppState>, agent: Agent, Json(b): Json<T
     let actor = Actor { user_id: Some(agent.who.user.id), name: agent.who.user.name.clone() };
     let (t, created) = state.services.create_ticket(agent.who.tenant.id, &actor, &source, input, None).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(t)).into_response())
+    Ok((status, Json(shown(&agent.who, t))).into_response())
 }
 
 /// One ticket.
@@ -185,7 +200,7 @@ pub async fn create(State(state): State<AppState>, agent: Agent, Json(b): Json<T
     params(("id" = String, Path, description = "Ticket id")),
     responses((status = 200, body = Ticket), (status = 404, body = ApiError)))]
 pub async fn get_one(State(state): State<AppState>, agent: Agent, Path(id): Path<String>) -> AppResult<Json<Ticket>> {
-    Ok(Json(state.services.store.ticket(agent.who.tenant.id, parse_id(&id)?).await?))
+    Ok(Json(shown(&agent.who, state.services.store.ticket(agent.who.tenant.id, parse_id(&id)?).await?)))
 }
 
 /// `PATCH /api/v1/tickets/{id}` body: only the fields given change; `null` clears an optional field.
@@ -256,7 +271,7 @@ pub async fn update(
     Path(id): Path<String>,
     Json(b): Json<TicketPatchRequest>,
 ) -> AppResult<Json<Ticket>> {
-    Ok(Json(state.services.update_ticket(&agent.who, parse_id(&id)?, &b.patch()).await?))
+    Ok(Json(shown(&agent.who, state.services.update_ticket(&agent.who, parse_id(&id)?, &b.patch()).await?)))
 }
 
 /// A ticket's comments, oldest first.
@@ -404,7 +419,7 @@ pub async fn bulk(
     let items = results
         .into_iter()
         .map(|(id, r)| match r {
-            Ok(t) => BulkResult { id, ok: true, ticket: Some(t), error: None },
+            Ok(t) => BulkResult { id, ok: true, ticket: Some(shown(&agent.who, t)), error: None },
             Err(e) => BulkResult { id, ok: false, ticket: None, error: Some(AppError::from(e).0) },
         })
         .collect();
@@ -432,7 +447,7 @@ pub async fn from_conversation(
     let cid: ConversationId = id.parse().map_err(|_| AppError::new(ErrorCode::NotFound, "conversation not found"))?;
     let (t, created) = state.services.ticket_from_conversation(&agent.who, cid, b.title.as_deref()).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(t)).into_response())
+    Ok((status, Json(shown(&agent.who, t))).into_response())
 }
 
 /// `POST /api/v1/widget/leave-message` body.

@@ -728,3 +728,31 @@ async fn a_forgotten_password_is_reset_with_a_one_time_link() -> TestResult {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tickets_requester_contact_is_masked_without_view_pii() -> TestResult {
+    on_every_backend(|s| async move {
+        let t = s.store.create_tenant("tkpii", "TkPii", "wk_tkpii").await?;
+        let (admin, _) = s.user(&t, "admin@tkpii.test", Role::Admin).await?;
+        let (agent, _) = s.user(&t, "agent@tkpii.test", Role::Agent).await?;
+        let (supervisor, _) = s.user(&t, "lead@tkpii.test", Role::Supervisor).await?;
+        let mut ids = Vec::new();
+        for contact in ["13812345678", "zhang.san@example.com"] {
+            let body = json!({"title": "发票问题", "requester_contact": contact});
+            let (code, created) = s.send("POST", "/api/v1/tickets", Some(&admin), Some(body)).await?;
+            assert_eq!(code, 201, "{created}");
+            assert_eq!(created["requester_contact"], contact, "the admin holds view_pii");
+            ids.push(created["id"].as_str().ok_or("id")?.to_owned());
+        }
+        let (_, one) = s.send("GET", &format!("/api/v1/tickets/{}", ids[0]), Some(&agent), None).await?;
+        assert_eq!(one["requester_contact"], "138****5678", "{one}");
+        let (_, list) = s.send("GET", "/api/v1/tickets", Some(&agent), None).await?;
+        let text = list.to_string();
+        assert!(!text.contains("13812345678") && !text.contains("zhang.san@"), "{text}");
+        assert!(text.contains("z***@example.com"), "{text}");
+        let (_, seen) = s.send("GET", &format!("/api/v1/tickets/{}", ids[1]), Some(&supervisor), None).await?;
+        assert_eq!(seen["requester_contact"], "zhang.san@example.com", "supervisors hold view_pii");
+        Ok(())
+    })
+    .await
+}

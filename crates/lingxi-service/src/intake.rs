@@ -298,32 +298,32 @@ impl Services {
                 .filter_map(|(r, a)| r.ticket_facts(&plan.mapping).map(|h| (h, a)))
                 .collect();
             let actor = Actor { user_id: None, name: format!("import: {}", plan.source) };
-            for (i, (hints, applied)) in candidates.iter().enumerate() {
-                if i % 50 == 0 {
-                    progress("tickets", i, candidates.len());
-                }
-                // A record's fields may be longer than a ticket's (the records are already stored): the ticket
-                // gets them cut to its limits rather than failing the run.
-                let clip = |v: &Option<String>, n: usize| v.as_ref().map(|v| v.trim().chars().take(n).collect());
-                let input = TicketInput {
-                    title: hints.subject.chars().take(200).collect(),
-                    description: hints.body.chars().take(20_000).collect(),
-                    shop: clip(&hints.shop, 100),
-                    platform: clip(&Some(hints.platform.clone()), 100),
-                    ticket_type: clip(&hints.ticket_type, 60),
-                    category: clip(&hints.category, 100),
-                    priority: TicketPriority::ALL.iter().copied().find(|p| p.as_str() == hints.priority),
-                    tags: hints.tags.iter().take(30).map(|t| t.trim().chars().take(40).collect()).collect(),
-                    external_key: Some(hints.key.to_string()),
-                    ..Default::default()
-                };
-                let (ticket, created) = self.create_ticket(tenant_id, &actor, "import", input, None).await?;
-                self.store.set_intake_ticket(tenant_id, &applied.id, ticket.id).await?;
-                if created {
-                    report.tickets_created += 1;
-                }
-            }
-            progress("tickets", candidates.len(), candidates.len());
+            // A record's fields may be longer than a ticket's (the records are already stored): the ticket gets
+            // them cut to its limits rather than failing the run.
+            let clip = |v: &Option<String>, n: usize| v.as_ref().map(|v| v.trim().chars().take(n).collect());
+            let items: Vec<(String, TicketInput)> = candidates
+                .iter()
+                .map(|(hints, applied)| {
+                    let input = TicketInput {
+                        title: hints.subject.chars().take(200).collect(),
+                        description: hints.body.chars().take(20_000).collect(),
+                        shop: clip(&hints.shop, 100),
+                        platform: clip(&Some(hints.platform.clone()), 100),
+                        ticket_type: clip(&hints.ticket_type, 60),
+                        category: clip(&hints.category, 100),
+                        priority: TicketPriority::ALL.iter().copied().find(|p| p.as_str() == hints.priority),
+                        tags: hints.tags.iter().take(30).map(|t| t.trim().chars().take(40).collect()).collect(),
+                        external_key: Some(hints.key.to_string()),
+                        ..Default::default()
+                    };
+                    (applied.id.clone(), input)
+                })
+                .collect();
+            let ticketing = progress.clone();
+            let count = items.len();
+            report.tickets_created += self
+                .create_import_tickets(tenant_id, &actor, items, &move |done, _| ticketing("tickets", done, count))
+                .await?;
         }
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)

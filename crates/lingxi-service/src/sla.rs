@@ -76,6 +76,49 @@ fn facts(t: &Ticket) -> TicketFacts {
     }
 }
 
+/// A ticket's SLA as computed: its policy, deadlines (ms: first response, resolution) and the timers to set.
+pub(crate) struct SlaPlan {
+    pub policy: Option<String>,
+    pub dues: [Option<i64>; 2],
+    pub timers: Vec<(&'static str, &'static str, i64)>,
+}
+
+/// The SLA of a ticket with this status history under the tenant's settings, at `now`.
+pub(crate) fn sla_plan(
+    settings: &crate::TicketSettings,
+    business: &Calendar,
+    t: &Ticket,
+    history: &[StatusChange],
+    now: DateTime<Utc>,
+) -> SlaPlan {
+    let Some(policy) = pick_policy(&settings.sla_policies, &facts(t)) else {
+        return SlaPlan { policy: None, dues: [None, None], timers: Vec::new() };
+    };
+    let c = clocks(policy, business, t, history);
+    let open = |clock: &SlaClock<'_>| match clock.state_at(now, WarnBefore::Fraction(0.0)) {
+        SlaState::Met { .. } => None,
+        _ => clock.due(),
+    };
+    let mut timers: Vec<(&'static str, &'static str, i64)> = Vec::new();
+    let mut dues = [None, None];
+    for (i, (kind, pair)) in [("first_response", &c.first), ("resolution", &c.resolution)].into_iter().enumerate() {
+        // The deadline stays on the ticket once met (the compliance report compares against it); only clocks still
+        // running get timers.
+        if let Some((main, _)) = pair {
+            dues[i] = main.due().map(|d| d.timestamp_millis());
+        }
+        if let Some((main, warn)) = pair
+            && let Some(due) = open(main)
+        {
+            timers.push((kind, "breach", due.timestamp_millis()));
+            if let Some(w) = warn.due().filter(|w| *w < due) {
+                timers.push((kind, "warning", w.timestamp_millis()));
+            }
+        }
+    }
+    SlaPlan { policy: Some(policy.name.clone()), dues, timers }
+}
+
 impl Services {
     async fn status_history(&self, tenant_id: TenantId, t: &Ticket) -> ServiceResult<Vec<StatusChange>> {
         let mut history = vec![StatusChange { at: t.created_at, status: TicketStatus::New }];
@@ -93,34 +136,14 @@ impl Services {
     pub async fn apply_sla(&self, tenant_id: TenantId, t: &Ticket) -> ServiceResult<()> {
         let settings = self.ticket_settings(tenant_id).await?;
         let business = calendar_of(settings.calendar.as_ref());
-        let Some(policy) = pick_policy(&settings.sla_policies, &facts(t)) else {
+        if pick_policy(&settings.sla_policies, &facts(t)).is_none() {
             self.store.set_ticket_sla(tenant_id, t.id, None, None, None, &[]).await?;
             return Ok(());
-        };
-        let history = self.status_history(tenant_id, t).await?;
-        let c = clocks(policy, &business, t, &history);
-        let open = |clock: &SlaClock<'_>| match clock.state_at(Utc::now(), WarnBefore::Fraction(0.0)) {
-            SlaState::Met { .. } => None,
-            _ => clock.due(),
-        };
-        let mut timers: Vec<(&str, &str, i64)> = Vec::new();
-        let mut dues = [None, None];
-        for (i, (kind, pair)) in [("first_response", &c.first), ("resolution", &c.resolution)].into_iter().enumerate() {
-            // The deadline stays on the ticket once met (the compliance report compares against it); only
-            // clocks still running get timers.
-            if let Some((main, _)) = pair {
-                dues[i] = main.due().map(|d| d.timestamp_millis());
-            }
-            if let Some((main, warn)) = pair
-                && let Some(due) = open(main)
-            {
-                timers.push((kind, "breach", due.timestamp_millis()));
-                if let Some(w) = warn.due().filter(|w| *w < due) {
-                    timers.push((kind, "warning", w.timestamp_millis()));
-                }
-            }
         }
-        self.store.set_ticket_sla(tenant_id, t.id, Some(&policy.name), dues[0], dues[1], &timers).await?;
+        let history = self.status_history(tenant_id, t).await?;
+        let plan = sla_plan(&settings, &business, t, &history, Utc::now());
+        let [first, resolution] = plan.dues;
+        self.store.set_ticket_sla(tenant_id, t.id, plan.policy.as_deref(), first, resolution, &plan.timers).await?;
         Ok(())
     }
 

@@ -129,6 +129,90 @@ fn bounded(field: &str, v: Option<String>, max: usize) -> ServiceResult<Option<S
     Ok(v)
 }
 
+/// A checked new ticket from its input (the checks of [`Services::create_ticket`] that need no database).
+fn new_ticket(
+    settings: &TicketSettings,
+    source: &str,
+    input: TicketInput,
+    conversation_id: Option<ConversationId>,
+    require_fields: bool,
+) -> ServiceResult<NewTicket> {
+    if !TICKET_SOURCES.contains(&source) {
+        return Err(ServiceError::Invalid(format!("source must be one of {}", TICKET_SOURCES.join(", "))));
+    }
+    let title = input.title.trim();
+    if title.is_empty() || title.chars().count() > 200 {
+        return Err(ServiceError::Invalid("title must have 1 to 200 characters".into()));
+    }
+    if input.description.chars().count() > 20_000 {
+        return Err(ServiceError::Invalid("description is longer than 20000 characters".into()));
+    }
+    check_custom_fields(&input.custom_fields)?;
+    if !settings.custom_fields.is_empty() {
+        lingxi_domain::fields::check_values(&settings.custom_fields, &input.custom_fields, require_fields)
+            .map_err(ServiceError::Invalid)?;
+    }
+    let custom_fields = input.custom_fields.into_iter().filter(|(_, v)| !v.is_null()).collect();
+    Ok(NewTicket {
+        title: title.to_owned(),
+        description: input.description.trim().to_owned(),
+        requester_id: input.requester_id,
+        requester_name: bounded("requester_name", input.requester_name, 100)?,
+        requester_contact: bounded("requester_contact", input.requester_contact, 200)?,
+        source: source.to_owned(),
+        shop: bounded("shop", input.shop, 100)?,
+        platform: bounded("platform", input.platform, 100)?,
+        ticket_type: bounded("ticket_type", input.ticket_type, 60)?,
+        category: bounded("category", input.category, 100)?,
+        priority: input.priority.unwrap_or_default(),
+        assignee_id: input.assignee_id,
+        group_id: input.group_id,
+        tags: clean_tags(&input.tags)?,
+        custom_fields,
+        conversation_id,
+        external_key: bounded("external_key", input.external_key, 200)?,
+        dispatch: None,
+    })
+}
+
+/// The ticket a new one will be once stored (number 0), to compute its SLA before it is.
+fn provisional_ticket(id: TicketId, new: &NewTicket, now: chrono::DateTime<chrono::Utc>) -> Ticket {
+    Ticket {
+        id,
+        number: 0,
+        title: new.title.clone(),
+        description: new.description.clone(),
+        requester_id: new.requester_id,
+        requester_name: new.requester_name.clone(),
+        requester_contact: new.requester_contact.clone(),
+        source: new.source.clone(),
+        shop: new.shop.clone(),
+        platform: new.platform.clone(),
+        ticket_type: new.ticket_type.clone(),
+        category: new.category.clone(),
+        priority: new.priority,
+        status: TicketStatus::New,
+        assignee_id: new.assignee_id,
+        assignee_name: None,
+        group_id: new.group_id,
+        tags: new.tags.clone(),
+        custom_fields: new.custom_fields.clone(),
+        conversation_id: new.conversation_id,
+        external_key: new.external_key.clone(),
+        created_by: None,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+        first_response_at: None,
+        solved_at: None,
+        closed_at: None,
+        dispatch: new.dispatch.clone(),
+        sla_policy: None,
+        first_response_due: None,
+        resolution_due: None,
+    }
+}
+
 fn clean_tags(tags: &[String]) -> ServiceResult<Vec<String>> {
     if tags.len() > 30 {
         return Err(ServiceError::Invalid("at most 30 tags".into()));
@@ -361,19 +445,21 @@ impl Services {
         Ok(Some(cached))
     }
 
-    /// Classifies a new ticket without a category and applies the tenant's rules, recording how in `dispatch`.
-    /// Fields the creator set explicitly (group, assignee, priority, category) are kept.
-    async fn classify_and_dispatch(
+    /// Classifies a new ticket without a category (with the tenant's classifier, when there is one) and applies
+    /// the tenant's rules, recording how in `dispatch`. Fields the creator set explicitly (group, assignee,
+    /// priority, category) are kept.
+    async fn dispatch_with(
         &self,
         tenant_id: TenantId,
+        settings: &TicketSettings,
+        model: Option<&TrainedClassifier>,
         new: &mut NewTicket,
         priority_given: bool,
     ) -> ServiceResult<()> {
-        let settings = self.ticket_settings(tenant_id).await?;
         let mut dispatch = serde_json::Map::new();
         if new.category.is_none()
             && settings.auto_classify
-            && let Some(model) = self.ticket_classifier(tenant_id).await?
+            && let Some(model) = model
         {
             let class = model.classifier.classify(&ticket_text(&new.title, &new.description));
             let triage = class.label.is_none() || class.confidence < settings.threshold;
@@ -416,7 +502,7 @@ impl Services {
                 customer_tier: tier,
                 tags: new.tags.clone(),
             };
-            let outcome = RuleSet::new(settings.rules).evaluate(&facts);
+            let outcome = RuleSet::new(settings.rules.clone()).evaluate(&facts);
             if new.group_id.is_none()
                 && let Some(g) = outcome.group.as_deref().and_then(|g| g.parse::<GroupId>().ok())
                 && self.store.group(tenant_id, g).await.is_ok()
@@ -550,58 +636,136 @@ impl Services {
         input: TicketInput,
         conversation_id: Option<ConversationId>,
     ) -> ServiceResult<(Ticket, bool)> {
-        if !TICKET_SOURCES.contains(&source) {
-            return Err(ServiceError::Invalid(format!("source must be one of {}", TICKET_SOURCES.join(", "))));
-        }
-        let title = input.title.trim();
-        if title.is_empty() || title.chars().count() > 200 {
-            return Err(ServiceError::Invalid("title must have 1 to 200 characters".into()));
-        }
-        if input.description.chars().count() > 20_000 {
-            return Err(ServiceError::Invalid("description is longer than 20000 characters".into()));
-        }
-        self.check_fields(tenant_id, &input.custom_fields, actor.user_id.is_some() && source == "api").await?;
-        let external_key = bounded("external_key", input.external_key, 200)?;
-        if let Some(k) = &external_key
+        let settings = self.ticket_settings(tenant_id).await?;
+        let require = actor.user_id.is_some() && source == "api";
+        let (priority_given, assignee, group, requester) =
+            (input.priority.is_some(), input.assignee_id, input.group_id, input.requester_id);
+        let mut new = new_ticket(&settings, source, input, conversation_id, require)?;
+        if let Some(k) = &new.external_key
             && let Some(existing) = self.store.ticket_by_key(tenant_id, k).await?
         {
             return Ok((existing, false));
         }
-        self.check_refs(tenant_id, input.assignee_id, input.group_id).await?;
-        if let Some(v) = input.requester_id {
+        self.check_refs(tenant_id, assignee, group).await?;
+        if let Some(v) = requester {
             self.store.visitor(tenant_id, v).await?;
         }
-        let custom_fields = input.custom_fields.into_iter().filter(|(_, v)| !v.is_null()).collect();
-        let mut new = NewTicket {
-            title: title.to_owned(),
-            description: input.description.trim().to_owned(),
-            requester_id: input.requester_id,
-            requester_name: bounded("requester_name", input.requester_name, 100)?,
-            requester_contact: bounded("requester_contact", input.requester_contact, 200)?,
-            source: source.to_owned(),
-            shop: bounded("shop", input.shop, 100)?,
-            platform: bounded("platform", input.platform, 100)?,
-            ticket_type: bounded("ticket_type", input.ticket_type, 60)?,
-            category: bounded("category", input.category, 100)?,
-            priority: input.priority.unwrap_or_default(),
-            assignee_id: input.assignee_id,
-            group_id: input.group_id,
-            tags: clean_tags(&input.tags)?,
-            custom_fields,
-            conversation_id,
-            external_key: external_key.clone(),
-            dispatch: None,
+        let model = if new.category.is_none() && settings.auto_classify {
+            self.ticket_classifier(tenant_id).await?
+        } else {
+            None
         };
-        self.classify_and_dispatch(tenant_id, &mut new, input.priority.is_some()).await?;
+        self.dispatch_with(tenant_id, &settings, model.as_deref(), &mut new, priority_given).await?;
+        self.store_ticket(tenant_id, new, actor).await
+    }
+
+    /// Tickets for imported records (record id, ticket), created many per transaction: the settings and the
+    /// classifier are read once, existing tickets are found by their keys in one query, and a batch is stored with
+    /// a few multi-row statements. A ticket the rules put in a group is assigned there, and so created on its own
+    /// (each assignment counts the load the previous ones made). Returns how many tickets were created.
+    pub(crate) async fn create_import_tickets(
+        &self,
+        tenant_id: TenantId,
+        actor: &Actor,
+        items: Vec<(String, TicketInput)>,
+        progress: &(dyn Fn(usize, usize) + Send + Sync),
+    ) -> ServiceResult<usize> {
+        const BATCH: usize = 500;
+        let total = items.len();
+        let settings = self.ticket_settings(tenant_id).await?;
+        let model = if settings.auto_classify { self.ticket_classifier(tenant_id).await? } else { None };
+        let business = crate::sla::calendar_of(settings.calendar.as_ref());
+        let keys: Vec<String> = items.iter().filter_map(|(_, i)| i.external_key.clone()).collect();
+        let existing = self.store.tickets_by_keys(tenant_id, &keys).await?;
+        let mut created = 0;
+        let mut batch: Vec<lingxi_store::BatchTicket> = Vec::new();
+        for (done, (record, input)) in items.into_iter().enumerate() {
+            if done % 100 == 0 {
+                progress(done, total);
+            }
+            if let Some((id, _)) = input.external_key.as_ref().and_then(|k| existing.get(k)) {
+                self.store.set_intake_ticket(tenant_id, &record, *id).await?;
+                continue;
+            }
+            let priority_given = input.priority.is_some();
+            let mut new = new_ticket(&settings, "import", input, None, false)?;
+            self.dispatch_with(tenant_id, &settings, model.as_deref(), &mut new, priority_given).await?;
+            if new.group_id.is_some() || new.assignee_id.is_some() {
+                let (ticket, was_created) = self.store_ticket(tenant_id, new, actor).await?;
+                self.store.set_intake_ticket(tenant_id, &record, ticket.id).await?;
+                created += usize::from(was_created);
+                continue;
+            }
+            let id = TicketId::generate();
+            let now = chrono::Utc::now();
+            let probe = provisional_ticket(id, &new, now);
+            let history = [lingxi_domain::sla::StatusChange { at: now, status: TicketStatus::New }];
+            let plan = crate::sla::sla_plan(&settings, &business, &probe, &history, now);
+            batch.push(lingxi_store::BatchTicket {
+                id,
+                new,
+                sla_policy: plan.policy,
+                first_response_due: plan.dues[0],
+                resolution_due: plan.dues[1],
+                timers: plan.timers,
+                intake_record: Some(record),
+            });
+            if batch.len() >= BATCH {
+                created += self.flush_ticket_batch(tenant_id, actor, std::mem::take(&mut batch)).await?;
+            }
+        }
+        created += self.flush_ticket_batch(tenant_id, actor, batch).await?;
+        if created >= 1000 {
+            self.store.refresh_statistics("tickets").await?;
+        }
+        progress(total, total);
+        Ok(created)
+    }
+
+    /// Stores a batch; if one of its keys was taken meanwhile (a concurrent import), one ticket at a time.
+    async fn flush_ticket_batch(
+        &self,
+        tenant_id: TenantId,
+        actor: &Actor,
+        batch: Vec<lingxi_store::BatchTicket>,
+    ) -> ServiceResult<usize> {
+        match self.store.create_tickets_batch(tenant_id, &batch, actor).await {
+            Ok(numbers) => {
+                for (item, number) in batch.iter().zip(&numbers) {
+                    self.bus.publish(lingxi_bus::Event::TicketChanged {
+                        tenant_id,
+                        ticket_id: item.id,
+                        number: *number,
+                    });
+                }
+                Ok(numbers.len())
+            }
+            Err(lingxi_store::StoreError::AlreadyExists(_)) => {
+                let mut created = 0;
+                for item in batch {
+                    let (ticket, was_created) = self.store_ticket(tenant_id, item.new, actor).await?;
+                    if let Some(record) = &item.intake_record {
+                        self.store.set_intake_ticket(tenant_id, record, ticket.id).await?;
+                    }
+                    created += usize::from(was_created);
+                }
+                Ok(created)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stores one dispatched ticket with its SLA; a key another create took first returns that ticket (`false`).
+    async fn store_ticket(&self, tenant_id: TenantId, new: NewTicket, actor: &Actor) -> ServiceResult<(Ticket, bool)> {
+        let key = new.external_key.clone();
         match self.store.create_ticket(tenant_id, new, actor).await {
             Ok(t) => {
                 self.apply_sla(tenant_id, &t).await?;
                 self.ticket_changed(tenant_id, &t);
                 Ok((self.store.ticket(tenant_id, t.id).await?, true))
             }
-            // Two creates with one key raced: the other won.
-            Err(lingxi_store::StoreError::AlreadyExists(_)) if external_key.is_some() => {
-                let key = external_key.unwrap_or_default();
+            Err(lingxi_store::StoreError::AlreadyExists(_)) if key.is_some() => {
+                let key = key.unwrap_or_default();
                 Ok((self.store.ticket_by_key(tenant_id, &key).await?.ok_or(ServiceError::NotFound("ticket"))?, false))
             }
             Err(e) => Err(e.into()),

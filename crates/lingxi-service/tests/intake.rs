@@ -84,6 +84,71 @@ async fn long_fields_on(store: Store, _b: Store) -> TestResult {
     Ok(())
 }
 
+both_backends!(an_import_links_a_ticket_that_holds_its_key_and_numbers_stay_gapless, batch_on);
+async fn batch_on(store: Store, _b: Store) -> TestResult {
+    let t = store.create_tenant("batch", "Batch", "wk_batch").await?;
+    let s = Services::new(store.clone(), Bus::default());
+    let refunds = lingxi_intake::shipped("tmall-refunds").ok_or("shipped")?;
+    let plan = s.intake_plan(t.id, "tmall-refunds").await?;
+    // A ticket made through the API already holds the key of the file's first refund.
+    let first_id = std::str::from_utf8(refunds.sample)?
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split(',').next())
+        .ok_or("first row")?
+        .trim_start_matches('\u{feff}')
+        .to_owned();
+    let who = lingxi_store::Actor { user_id: None, name: "api".into() };
+    let input = lingxi_service::TicketInput {
+        title: "已有的工单".into(),
+        external_key: Some(format!("tmall:refund:{first_id}")),
+        ..Default::default()
+    };
+    let (held, _) = s.create_ticket(t.id, &who, "api", input, None).await?;
+    // An SLA policy: the batch gives imported tickets their deadlines and timers as one by one would.
+    let policy = lingxi_domain::sla::SlaPolicy {
+        name: "refunds".into(),
+        conditions: vec![],
+        first_response: Some(chrono::TimeDelta::hours(4)),
+        resolution: Some(chrono::TimeDelta::hours(48)),
+        business_hours: false,
+        warn_before: lingxi_domain::sla::WarnBefore::Fraction(0.25),
+        escalation: Default::default(),
+    };
+    let settings = lingxi_service::TicketSettings {
+        rules: vec![],
+        triage_group_id: None,
+        auto_classify: false,
+        threshold: 0.5,
+        sla_policies: vec![policy],
+        calendar: None,
+        custom_fields: vec![],
+    };
+    s.save_ticket_settings(t.id, settings).await?;
+    let run = store.start_intake_run(t.id, &plan.source, refunds.sample_name, None).await?;
+    let report =
+        s.run_intake(t.id, &run.id, &plan, Format::Csv, refunds.sample, ApplyPolicy::AllOrNothing, quiet()).await?;
+    assert_eq!(report.tickets_created, report.created - 1, "the held key gets no second ticket: {report:?}");
+    let tickets = store.list_tickets(t.id, &TicketFilter { limit: Some(500), ..Default::default() }).await?.0;
+    let mut numbers: Vec<i64> = tickets.iter().map(|k| k.number).collect();
+    numbers.sort();
+    assert_eq!(numbers, (1..=tickets.len() as i64).collect::<Vec<_>>(), "gapless numbers");
+    let imported: Vec<_> = tickets.iter().filter(|k| k.source == "import").collect();
+    assert!(!imported.is_empty());
+    for k in &imported {
+        assert_eq!(k.sla_policy.as_deref(), Some("refunds"), "#{}", k.number);
+        let first = k.first_response_due.ok_or("first response due")?;
+        assert_eq!(first - k.created_at, chrono::TimeDelta::hours(4), "#{}", k.number);
+        assert!(k.resolution_due.is_some());
+    }
+    // Their timers fire: four hours on, every imported ticket's first response is overdue.
+    let late = imported[0].created_at + chrono::TimeDelta::hours(5);
+    assert!(s.sla_tick(late).await? >= imported.len(), "a breach (and a warning) per imported ticket");
+    let history = store.ticket_changes(t.id, tickets.iter().find(|k| k.id != held.id).ok_or("one")?.id).await?;
+    assert!(history.iter().any(|c| c.field == "created"), "{history:?}");
+    Ok(())
+}
+
 both_backends!(a_bad_row_applies_nothing_unless_asked, all_or_nothing_on);
 async fn all_or_nothing_on(store: Store, _b: Store) -> TestResult {
     let t = store.create_tenant("an", "An", "wk_an").await?;

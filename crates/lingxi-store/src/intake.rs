@@ -120,6 +120,11 @@ fn run(r: &sqlx::any::AnyRow) -> StoreResult<IntakeRun> {
     })
 }
 
+/// (platform, kind, external id).
+type RecordKeyParts = (String, String, String);
+/// (record id, fingerprint, ticket).
+type StoredRecord = (String, String, Option<TicketId>);
+
 impl Store {
     /// The tenant's saved sources, by name.
     pub async fn intake_sources(&self, tenant_id: TenantId) -> StoreResult<Vec<IntakeSource>> {
@@ -228,26 +233,53 @@ impl Store {
             .bind(run_id)
             .execute(&mut *tx)
             .await?;
+        // The records already stored, found by key in chunks before anything is written (one lookup per row
+        // inside the transaction would make PostgreSQL scan a table its planner believes empty: quadratic).
+        let mut known: std::collections::HashMap<RecordKeyParts, StoredRecord> = std::collections::HashMap::new();
+        let mut groups: std::collections::BTreeMap<(&str, &str), Vec<&str>> = std::collections::BTreeMap::new();
+        for r in rows {
+            groups.entry((r.platform.as_str(), r.kind.as_str())).or_default().push(r.external_id.as_str());
+        }
+        for ((platform, kind), ids) in &groups {
+            for chunk in ids.chunks(500) {
+                let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 4)).collect();
+                let sql = format!(
+                    "SELECT id, external_id, fingerprint, ticket_id FROM intake_records \
+                     WHERE tenant_id = $1 AND platform = $2 AND kind = $3 AND external_id IN ({})",
+                    marks.join(", ")
+                );
+                let mut q = sqlx::query(&sql).bind(tid(tenant_id)).bind(*platform).bind(*kind);
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                for e in q.fetch_all(&mut *tx).await? {
+                    let key = (platform.to_string(), kind.to_string(), text(&e, "external_id")?);
+                    known.insert(
+                        key,
+                        (text(&e, "id")?, text(&e, "fingerprint")?, crate::rows::opt_id(&e, "ticket_id")?),
+                    );
+                }
+            }
+        }
         let mut out = Vec::with_capacity(rows.len());
+        let mut inserts: Vec<(String, &IntakeRow)> = Vec::new();
+        let mut pending: std::collections::HashSet<String> = std::collections::HashSet::new();
         for (i, r) in rows.iter().enumerate() {
             if i % 1000 == 0 {
                 progress(i);
             }
-            let existing = sqlx::query(
-                "SELECT id, fingerprint, ticket_id FROM intake_records \
-                 WHERE tenant_id = $1 AND platform = $2 AND kind = $3 AND external_id = $4",
-            )
-            .bind(tid(tenant_id))
-            .bind(&r.platform)
-            .bind(&r.kind)
-            .bind(&r.external_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(e) = existing {
-                let rid = text(&e, "id")?;
-                let ticket_id = crate::rows::opt_id(&e, "ticket_id")?;
-                if text(&e, "fingerprint")? == r.fingerprint {
+            let key = (r.platform.clone(), r.kind.clone(), r.external_id.clone());
+            if let Some((rid, fingerprint, ticket_id)) = known.get(&key).cloned() {
+                if fingerprint == r.fingerprint {
                     out.push(IntakeApplied { id: rid, outcome: "unchanged", ticket_id });
+                    continue;
+                }
+                if pending.contains(&rid) {
+                    // The same key twice in one file and not yet written: the later row wins.
+                    inserts.retain(|(id, _)| *id != rid);
+                    inserts.push((rid.clone(), r));
+                    known.insert(key, (rid.clone(), r.fingerprint.clone(), ticket_id));
+                    out.push(IntakeApplied { id: rid, outcome: "updated", ticket_id });
                     continue;
                 }
                 sqlx::query(
@@ -271,37 +303,57 @@ impl Store {
                 .bind(&rid)
                 .execute(&mut *tx)
                 .await?;
+                known.insert(key, (rid.clone(), r.fingerprint.clone(), ticket_id));
                 out.push(IntakeApplied { id: rid, outcome: "updated", ticket_id });
                 continue;
             }
             let rid = uuid::Uuid::now_v7().to_string();
-            sqlx::query(
-                "INSERT INTO intake_records (id, tenant_id, platform, kind, external_id, shop, order_id, customer, \
-                 amount_cents, currency, status, rating, occurred_at, record, fingerprint, run_id, created_at, \
-                 updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17)",
-            )
-            .bind(&rid)
-            .bind(tid(tenant_id))
-            .bind(&r.platform)
-            .bind(&r.kind)
-            .bind(&r.external_id)
-            .bind(r.shop.clone())
-            .bind(r.order_id.clone())
-            .bind(r.customer.clone())
-            .bind(r.amount_cents)
-            .bind(&r.currency)
-            .bind(r.status.clone())
-            .bind(r.rating)
-            .bind(r.occurred_at.map(millis))
-            .bind(&r.record)
-            .bind(&r.fingerprint)
-            .bind(run_id)
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
+            known.insert(key, (rid.clone(), r.fingerprint.clone(), None));
+            pending.insert(rid.clone());
+            inserts.push((rid.clone(), r));
             out.push(IntakeApplied { id: rid, outcome: "created", ticket_id: None });
         }
+        const COLS: usize = 17;
+        for chunk in inserts.chunks(50) {
+            let groups: Vec<String> = (0..chunk.len())
+                .map(|r| {
+                    let p: Vec<String> = (1..=COLS).map(|k| format!("${}", r * COLS + k)).collect();
+                    format!("({}, {})", p.join(", "), p[COLS - 1])
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO intake_records (id, tenant_id, platform, kind, external_id, shop, order_id, customer, \
+                 amount_cents, currency, status, rating, occurred_at, record, fingerprint, run_id, created_at, \
+                 updated_at) VALUES {}",
+                groups.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for (rid, r) in chunk {
+                q = q
+                    .bind(rid.clone())
+                    .bind(tid(tenant_id))
+                    .bind(r.platform.clone())
+                    .bind(r.kind.clone())
+                    .bind(r.external_id.clone())
+                    .bind(r.shop.clone())
+                    .bind(r.order_id.clone())
+                    .bind(r.customer.clone())
+                    .bind(r.amount_cents)
+                    .bind(r.currency.clone())
+                    .bind(r.status.clone())
+                    .bind(r.rating)
+                    .bind(r.occurred_at.map(millis))
+                    .bind(r.record.clone())
+                    .bind(r.fingerprint.clone())
+                    .bind(run_id.to_owned())
+                    .bind(at);
+            }
+            q.execute(&mut *tx).await?;
+        }
         tx.commit().await?;
+        if inserts.len() >= 1000 {
+            self.refresh_statistics("intake_records").await?;
+        }
         progress(rows.len());
         Ok(out)
     }

@@ -39,8 +39,8 @@ pub use kb::{KbFilter, KbUpsertCounts, NewKbEntry};
 pub use privacy::{ERASED_NAME, ERASED_TEXT, Erased};
 pub use routing::{AssignChecks, AssignOutcome, AvailableAgent, GroupInput, HEARTBEAT_TTL_MS};
 pub use tickets::{
-    Actor, BreachEffects, NewTicket, SlaFact, Ticket, TicketChange, TicketComment, TicketFilter, TicketSettingsRow,
-    diff as ticket_diff,
+    Actor, BatchTicket, BreachEffects, NewTicket, SlaFact, Ticket, TicketChange, TicketComment, TicketFilter,
+    TicketSettingsRow, diff as ticket_diff,
 };
 pub use users::{LoginCandidate, NewSession, SessionRecord};
 pub use webhooks::{WebhookDelivery, WebhookRecord};
@@ -139,6 +139,16 @@ impl Store {
     /// The engine in use.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// After a large import on PostgreSQL: refreshes the planner's statistics of a table now (autovacuum would,
+    /// within minutes), so that the next import's lookups by key use the key's index instead of scanning a table
+    /// believed small. Nothing to do on SQLite.
+    pub async fn refresh_statistics(&self, table: &'static str) -> StoreResult<()> {
+        if self.backend == Backend::Postgres && matches!(table, "intake_records" | "tickets") {
+            sqlx::query(&format!("ANALYZE {table}")).execute(&self.pool).await?;
+        }
+        Ok(())
     }
 
     /// Answers when the database does.

@@ -368,56 +368,17 @@ impl Store {
     /// Creates a ticket with the tenant's next number. A second ticket with the same `external_key` is refused
     /// with [`StoreError::AlreadyExists`].
     pub async fn create_ticket(&self, tenant_id: TenantId, new: NewTicket, actor: &Actor) -> StoreResult<Ticket> {
-        let at = millis(now());
         let id = TicketId::generate();
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(
-            "INSERT INTO ticket_counters (tenant_id, last) VALUES ($1, 1) \
-             ON CONFLICT (tenant_id) DO UPDATE SET last = ticket_counters.last + 1 RETURNING last",
-        )
-        .bind(tid(tenant_id))
-        .fetch_one(&mut *tx)
-        .await?;
-        let number = int(&row, "last")?;
-        let inserted = sqlx::query(
-            "INSERT INTO tickets (id, tenant_id, number, title, description, requester_id, requester_name, \
-             requester_contact, source, shop, platform, ticket_type, category, priority, status, assignee_id, group_id, \
-             tags, custom_fields, conversation_id, external_key, created_by, version, created_at, updated_at, dispatch) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
-             $22, 1, $23, $23, $24)",
-        )
-        .bind(id.to_string())
-        .bind(tid(tenant_id))
-        .bind(number)
-        .bind(&new.title)
-        .bind(&new.description)
-        .bind(opt_string(&new.requester_id))
-        .bind(new.requester_name.clone())
-        .bind(new.requester_contact.clone())
-        .bind(&new.source)
-        .bind(new.shop.clone())
-        .bind(new.platform.clone())
-        .bind(new.ticket_type.clone())
-        .bind(new.category.clone())
-        .bind(new.priority.as_str())
-        .bind(TicketStatus::New.as_str())
-        .bind(opt_string(&new.assignee_id))
-        .bind(opt_string(&new.group_id))
-        .bind(serde_json::to_string(&new.tags).unwrap_or_else(|_| "[]".into()))
-        .bind(serde_json::Value::Object(new.custom_fields.clone()).to_string())
-        .bind(opt_string(&new.conversation_id))
-        .bind(new.external_key.clone())
-        .bind(opt_string(&actor.user_id))
-        .bind(at)
-        .bind(new.dispatch.as_ref().map(|d| d.to_string()))
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Err(e) if is_unique_violation(&e) => return Err(StoreError::AlreadyExists("ticket external_key")),
-            r => r?,
+        let one = BatchTicket {
+            id,
+            new,
+            sla_policy: None,
+            first_response_due: None,
+            resolution_due: None,
+            timers: Vec::new(),
+            intake_record: None,
         };
-        record_change(&mut tx, tenant_id, id, actor, "created", None, Some(&format!("#{number}")), at).await?;
-        tx.commit().await?;
+        self.create_tickets_batch(tenant_id, std::slice::from_ref(&one), actor).await?;
         self.ticket(tenant_id, id).await
     }
 
@@ -1090,5 +1051,196 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+/// A ticket created with others in one transaction (an import's): its id, content, SLA and the intake record it
+/// is about.
+#[derive(Clone, Debug)]
+pub struct BatchTicket {
+    /// The id chosen by the caller.
+    pub id: TicketId,
+    /// The ticket.
+    pub new: NewTicket,
+    /// Its SLA policy and deadlines (ms), as `set_ticket_sla` would set them.
+    pub sla_policy: Option<String>,
+    /// First-response deadline (ms).
+    pub first_response_due: Option<i64>,
+    /// Resolution deadline (ms).
+    pub resolution_due: Option<i64>,
+    /// Timers: (clock, stage, fire at ms).
+    pub timers: Vec<(&'static str, &'static str, i64)>,
+    /// The intake record to link to the ticket.
+    pub intake_record: Option<String>,
+}
+
+/// `($k, $k+1, …)` groups for `rows` rows of `cols` columns, numbered from `first`.
+fn value_groups(first: usize, rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (0..cols).map(|c| format!("${}", first + r * cols + c)).collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Store {
+    /// Creates many tickets in one transaction, with gapless numbers taken as one block, their "created" history
+    /// rows, SLA deadlines and timers, and the links of their intake records; multi-row statements keep the round
+    /// trips few. Returns the numbers in order. A ticket whose external key exists already fails the whole batch
+    /// with [`StoreError::AlreadyExists`] (nothing is stored; the caller creates them one by one).
+    pub async fn create_tickets_batch(
+        &self,
+        tenant_id: TenantId,
+        items: &[BatchTicket],
+        actor: &Actor,
+    ) -> StoreResult<Vec<i64>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let at = millis(now());
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "INSERT INTO ticket_counters (tenant_id, last) VALUES ($1, $2) \
+             ON CONFLICT (tenant_id) DO UPDATE SET last = ticket_counters.last + $2 RETURNING last",
+        )
+        .bind(tid(tenant_id))
+        .bind(items.len() as i64)
+        .fetch_one(&mut *tx)
+        .await?;
+        let last = int(&row, "last")?;
+        let first = last - items.len() as i64 + 1;
+        let numbers: Vec<i64> = (first..=last).collect();
+        // 28 values a row: 22, the literal version 1, then 6 more.
+        const COLS: usize = 28;
+        for (chunk_no, chunk) in items.chunks(30).enumerate() {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|r| {
+                    let p: Vec<String> = (1..=COLS).map(|k| format!("${}", r * COLS + k)).collect();
+                    format!("({}, 1, {})", p[..22].join(", "), p[22..].join(", "))
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO tickets (id, tenant_id, number, title, description, requester_id, requester_name, \
+                 requester_contact, source, shop, platform, ticket_type, category, priority, status, assignee_id, \
+                 group_id, tags, custom_fields, conversation_id, external_key, created_by, version, created_at, \
+                 updated_at, dispatch, sla_policy, first_response_due, resolution_due) VALUES {}",
+                rows.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for (i, item) in chunk.iter().enumerate() {
+                let n = &item.new;
+                q = q
+                    .bind(item.id.to_string())
+                    .bind(tid(tenant_id))
+                    .bind(numbers[chunk_no * 30 + i])
+                    .bind(n.title.clone())
+                    .bind(n.description.clone())
+                    .bind(opt_string(&n.requester_id))
+                    .bind(n.requester_name.clone())
+                    .bind(n.requester_contact.clone())
+                    .bind(n.source.clone())
+                    .bind(n.shop.clone())
+                    .bind(n.platform.clone())
+                    .bind(n.ticket_type.clone())
+                    .bind(n.category.clone())
+                    .bind(n.priority.as_str())
+                    .bind(TicketStatus::New.as_str())
+                    .bind(opt_string(&n.assignee_id))
+                    .bind(opt_string(&n.group_id))
+                    .bind(serde_json::to_string(&n.tags).unwrap_or_else(|_| "[]".into()))
+                    .bind(serde_json::Value::Object(n.custom_fields.clone()).to_string())
+                    .bind(opt_string(&n.conversation_id))
+                    .bind(n.external_key.clone())
+                    .bind(opt_string(&actor.user_id))
+                    .bind(at)
+                    .bind(at)
+                    .bind(n.dispatch.as_ref().map(|d| d.to_string()))
+                    .bind(item.sla_policy.clone())
+                    .bind(item.first_response_due)
+                    .bind(item.resolution_due);
+            }
+            match q.execute(&mut *tx).await {
+                Err(e) if is_unique_violation(&e) => return Err(StoreError::AlreadyExists("ticket external_key")),
+                r => r?,
+            };
+        }
+        for (chunk_no, chunk) in items.chunks(80).enumerate() {
+            let sql = format!(
+                "INSERT INTO ticket_changes (id, tenant_id, ticket_id, actor_id, actor_name, field, old_value, \
+                 new_value, created_at) VALUES {}",
+                value_groups(1, chunk.len(), 9)
+            );
+            let mut q = sqlx::query(&sql);
+            for (i, item) in chunk.iter().enumerate() {
+                q = q
+                    .bind(uuid::Uuid::now_v7().to_string())
+                    .bind(tid(tenant_id))
+                    .bind(item.id.to_string())
+                    .bind(actor.user_id.map(|u| u.to_string()))
+                    .bind(actor.name.clone())
+                    .bind("created")
+                    .bind(None::<String>)
+                    .bind(Some(format!("#{}", numbers[chunk_no * 80 + i])))
+                    .bind(at);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let timers: Vec<(TicketId, &str, &str, i64)> =
+            items.iter().flat_map(|i| i.timers.iter().map(move |(k, s, at)| (i.id, *k, *s, *at))).collect();
+        for chunk in timers.chunks(100) {
+            let sql = format!(
+                "INSERT INTO sla_timers (id, tenant_id, ticket_id, kind, stage, fire_at) VALUES {}",
+                value_groups(1, chunk.len(), 6)
+            );
+            let mut q = sqlx::query(&sql);
+            for (ticket, kind, stage, fire_at) in chunk {
+                q = q
+                    .bind(uuid::Uuid::now_v7().to_string())
+                    .bind(tid(tenant_id))
+                    .bind(ticket.to_string())
+                    .bind(kind.to_string())
+                    .bind(stage.to_string())
+                    .bind(*fire_at);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        for item in items {
+            if let Some(record) = &item.intake_record {
+                sqlx::query("UPDATE intake_records SET ticket_id = $1 WHERE tenant_id = $2 AND id = $3")
+                    .bind(item.id.to_string())
+                    .bind(tid(tenant_id))
+                    .bind(record)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(numbers)
+    }
+
+    /// The tickets holding these external keys: key → (id, number).
+    pub async fn tickets_by_keys(
+        &self,
+        tenant_id: TenantId,
+        keys: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, (TicketId, i64)>> {
+        let mut out = std::collections::HashMap::new();
+        for chunk in keys.chunks(500) {
+            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT id, number, external_key FROM tickets WHERE tenant_id = $1 AND external_key IN ({})",
+                marks.join(", ")
+            );
+            let mut q = sqlx::query(&sql).bind(tid(tenant_id));
+            for k in chunk {
+                q = q.bind(k.clone());
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                out.insert(text(&r, "external_key")?, (id(&r, "id")?, int(&r, "number")?));
+            }
+        }
+        Ok(out)
     }
 }
