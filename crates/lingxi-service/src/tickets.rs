@@ -697,7 +697,9 @@ impl Services {
                 continue;
             }
             let id = TicketId::generate();
+            // Milliseconds, as stored: the deadlines count from the created_at the ticket will have.
             let now = chrono::Utc::now();
+            let now = chrono::DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
             let probe = provisional_ticket(id, &new, now);
             let history = [lingxi_domain::sla::StatusChange { at: now, status: TicketStatus::New }];
             let plan = crate::sla::sla_plan(&settings, &business, &probe, &history, now);
@@ -709,6 +711,7 @@ impl Services {
                 resolution_due: plan.dues[1],
                 timers: plan.timers,
                 intake_record: Some(record),
+                created_at: now,
             });
             if batch.len() >= BATCH {
                 created += self.flush_ticket_batch(tenant_id, actor, std::mem::take(&mut batch)).await?;

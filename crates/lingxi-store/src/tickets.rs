@@ -377,6 +377,7 @@ impl Store {
             resolution_due: None,
             timers: Vec::new(),
             intake_record: None,
+            created_at: now(),
         };
         self.create_tickets_batch(tenant_id, std::slice::from_ref(&one), actor).await?;
         self.ticket(tenant_id, id).await
@@ -1072,6 +1073,8 @@ pub struct BatchTicket {
     pub timers: Vec<(&'static str, &'static str, i64)>,
     /// The intake record to link to the ticket.
     pub intake_record: Option<String>,
+    /// When it is created (its SLA was computed from this instant).
+    pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// `($k, $k+1, …)` groups for `rows` rows of `cols` columns, numbered from `first`.
@@ -1099,7 +1102,6 @@ impl Store {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let at = millis(now());
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
             "INSERT INTO ticket_counters (tenant_id, last) VALUES ($1, $2) \
@@ -1154,8 +1156,8 @@ impl Store {
                     .bind(opt_string(&n.conversation_id))
                     .bind(n.external_key.clone())
                     .bind(opt_string(&actor.user_id))
-                    .bind(at)
-                    .bind(at)
+                    .bind(millis(item.created_at))
+                    .bind(millis(item.created_at))
                     .bind(n.dispatch.as_ref().map(|d| d.to_string()))
                     .bind(item.sla_policy.clone())
                     .bind(item.first_response_due)
@@ -1183,7 +1185,7 @@ impl Store {
                     .bind("created")
                     .bind(None::<String>)
                     .bind(Some(format!("#{}", numbers[chunk_no * 80 + i])))
-                    .bind(at);
+                    .bind(millis(item.created_at));
             }
             q.execute(&mut *tx).await?;
         }
