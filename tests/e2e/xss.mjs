@@ -922,7 +922,8 @@ async function workspace(page, who, isAdmin) {
     await page.fill('#tk-q', uniq);
     await V('tickets list', ['lmtext', 'ftitle', 'irea', 'jcont'], '#tk-list');
     const detail = {
-      lmtext: ['lmtext', 'lmname', 'lmcont'],
+      // the requester's contact is shown whole only to holders of view_pii (the admin), masked for the agent
+      lmtext: isAdmin ? ['lmtext', 'lmname', 'lmcont'] : ['lmtext', 'lmname'],
       ftitle: ['ftitle', 'fdesc', 'fname'],
       irea: ['irea', 'iext', 'iord', 'ish', 'icust', 'icont', 'iitem', 'icat', 'istat', 'itxt'],
       jcont: ['jcont', 'jext', 'jord', 'jcust', 'jitem', 'jcat', 'jstat'],
