@@ -730,24 +730,11 @@ async function saveRole(ev) {
     description: $('#r-desc').value.trim(),
     permissions: [...$('#r-perms').querySelectorAll('input:checked')].map((i) => i.value),
   };
-  const btn = form.querySelector('button[type=submit]');
-  btn.disabled = true;
-  try {
-    const editing = state.roleEditing;
-    const r = editing
-      ? await api(`/api/v1/admin/roles/${encodeURIComponent(editing)}`, { method: 'PUT', body, quiet: true })
-      : await api('/api/v1/admin/roles', { method: 'POST', body, quiet: true });
-    toast(t(editing ? 'admin.roles.saved' : 'admin.roles.created', { name: r.name }), 'success');
+  // 400: the name; 403: permissions the admin lacks (named); 409: the name is taken
+  await saveItem(form, '/api/v1/admin/roles', state.roleEditing, body, ['admin.roles.saved', 'admin.roles.created'], async () => {
     resetRoleForm();
     await loadRoles();
-  } catch (e) {
-    if (e.status === 401) return;
-    // 400: the name; 403: permissions the admin lacks (named); 409: the name is taken
-    err.textContent = e.detail;
-    err.hidden = false;
-  } finally {
-    btn.disabled = false;
-  }
+  });
 }
 
 async function deleteRole(r) {
@@ -1356,16 +1343,26 @@ async function saveGroup(ev) {
     sticky: $('#g-sticky').checked,
     members: [...$('#g-members').querySelectorAll('input:checked')].map((i) => i.value),
   };
+  await saveItem(form, '/api/v1/admin/groups', state.groupEditing, body, ['admin.routing.group.saved', 'admin.routing.group.created'], async () => {
+    resetGroupForm();
+    await loadRouting();
+  });
+}
+
+/**
+ * Saves a named item from its form: PUT `base/editing` when editing one, else POST `base`; the toast names it
+ * (`keys`: [saved, created]); the server's refusal is shown in the form's `.form-error`; `done` runs after a save.
+ */
+async function saveItem(form, base, editing, body, keys, done) {
+  const err = form.querySelector('.form-error');
   const btn = form.querySelector('button[type=submit]');
   btn.disabled = true;
   try {
-    const editing = state.groupEditing;
-    const g = editing
-      ? await api(`/api/v1/admin/groups/${encodeURIComponent(editing)}`, { method: 'PUT', body, quiet: true })
-      : await api('/api/v1/admin/groups', { method: 'POST', body, quiet: true });
-    toast(t(editing ? 'admin.routing.group.saved' : 'admin.routing.group.created', { name: g.name }), 'success');
-    resetGroupForm();
-    await loadRouting();
+    const item = editing
+      ? await api(`${base}/${encodeURIComponent(editing)}`, { method: 'PUT', body, quiet: true })
+      : await api(base, { method: 'POST', body, quiet: true });
+    toast(t(editing ? keys[0] : keys[1], { name: item.name }), 'success');
+    await done();
   } catch (e) {
     if (e.status === 401) return;
     err.textContent = e.detail;
