@@ -380,11 +380,6 @@ impl Services {
         Ok((token, expires_at))
     }
 
-    /// Whether a password-reset link still works (the page asks before showing the form).
-    pub async fn password_reset_valid(&self, token: &str) -> ServiceResult<bool> {
-        Ok(token.starts_with("lxr_") && self.store.password_reset_user(&token_hash(token), Utc::now()).await?.is_some())
-    }
-
     /// Sets a new password with a reset link: the link is used up, every session of the user is revoked and a
     /// login lock lifted. The new password obeys the usual rules. An unknown, used or expired link is refused
     /// with one message.

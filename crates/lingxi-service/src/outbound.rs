@@ -238,15 +238,15 @@ impl Outbound {
         }
         let port = parsed.port_or_known_default();
         match parsed.host() {
-            Some(url::Host::Ipv4(v4)) => self.literal(IpAddr::V4(v4), port, url),
-            Some(url::Host::Ipv6(v6)) => self.literal(IpAddr::V6(v6), port, url),
+            Some(url::Host::Ipv4(v4)) => self.literal(IpAddr::V4(v4), port),
+            Some(url::Host::Ipv6(v6)) => self.literal(IpAddr::V6(v6), port),
             Some(url::Host::Domain(name)) => {
                 let name = name.trim_end_matches('.').to_ascii_lowercase();
                 if self.policy.host_allowed(&name, port) {
                     Ok(Route::Open)
                 } else if name == "localhost" || name.ends_with(".localhost") {
-                    self.literal(IpAddr::V4(Ipv4Addr::LOCALHOST), port, url)
-                        .and_then(|_| self.literal(IpAddr::V6(Ipv6Addr::LOCALHOST), port, url))
+                    self.literal(IpAddr::V4(Ipv4Addr::LOCALHOST), port)
+                        .and_then(|_| self.literal(IpAddr::V6(Ipv6Addr::LOCALHOST), port))
                         .map(|_| Route::Open)
                         .map_err(|_| refused(&name))
                 } else {
@@ -257,7 +257,7 @@ impl Outbound {
         }
     }
 
-    fn literal(&self, ip: IpAddr, port: Option<u16>, _url: &str) -> Result<Route, Refused> {
+    fn literal(&self, ip: IpAddr, port: Option<u16>) -> Result<Route, Refused> {
         if self.policy.ip_allowed(ip, port) { Ok(Route::Open) } else { Err(refused(&ip.to_string())) }
     }
 
