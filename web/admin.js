@@ -451,12 +451,16 @@ function renderResetLink() {
   $('#reset-expires').textContent = t('admin.users.reset.expires', { at: formatDateTime(resetShown.expires) });
 }
 
-$('#reset-dialog').addEventListener('close', () => {
+/** Empties the dialog. Runs on the 完成 submit (before the dialog closes: the `close` event comes a task
+ *  later) and again on `close`, which also covers Escape. */
+function forgetResetLink() {
   resetShown = null;
   $('#reset-link').value = '';
   $('#reset-for').textContent = '';
   $('#reset-expires').textContent = '';
-});
+}
+$('#reset-dialog form').addEventListener('submit', forgetResetLink);
+$('#reset-dialog').addEventListener('close', forgetResetLink);
 $('#reset-copy').addEventListener('click', async () => {
   const input = $('#reset-link');
   if (!input.value) return;

@@ -13,6 +13,7 @@ pub mod intake;
 pub mod kb;
 pub mod limits;
 pub mod routing;
+pub mod smtp;
 pub mod tickets;
 mod web;
 pub mod widget;
@@ -179,6 +180,9 @@ impl AppState {
         tickets::upload_attachment,
         tickets::download_attachment,
         tickets::fields,
+        tickets::receive_email,
+        tickets::email_inbox,
+        tickets::save_email_inbox,
     ),
     components(schemas(ApiError, ErrorCode))
 )]
@@ -286,6 +290,10 @@ pub fn api_router() -> Router<AppState> {
         .route("/api/v1/tickets", get(tickets::list).post(tickets::create))
         .route("/api/v1/tickets/bulk", post(tickets::bulk))
         .route("/api/v1/tickets/fields", get(tickets::fields))
+        .route(
+            "/api/v1/tickets/email",
+            post(tickets::receive_email).layer(DefaultBodyLimit::max(lingxi_service::inbound::MAX_EMAIL_BYTES)),
+        )
         .route("/api/v1/tickets/{id}", get(tickets::get_one).patch(tickets::update))
         .route("/api/v1/tickets/{id}/comments", get(tickets::comments).post(tickets::add_comment))
         .route("/api/v1/tickets/{id}/history", get(tickets::history))
@@ -296,6 +304,7 @@ pub fn api_router() -> Router<AppState> {
         .route("/api/v1/ticket-attachments/{id}", get(tickets::download_attachment))
         .route("/api/v1/conversations/{id}/ticket", post(tickets::from_conversation))
         .route("/api/v1/admin/ticket-settings", get(tickets::settings).put(tickets::save_settings))
+        .route("/api/v1/admin/email-inbox", get(tickets::email_inbox).put(tickets::save_email_inbox))
         .route("/api/v1/admin/intake/sources", get(intake::list_sources).post(intake::create_source))
         .route("/api/v1/admin/intake/sources/{id}", put(intake::update_source).delete(intake::delete_source))
         .route("/api/v1/admin/intake/shipped", get(intake::shipped))

@@ -793,3 +793,85 @@ pub async fn fields(
 ) -> AppResult<Json<ItemList<lingxi_domain::fields::FieldDef>>> {
     Ok(Json(ItemList { items: state.services.ticket_settings(agent.who.tenant.id).await?.custom_fields }))
 }
+
+/// What became of an e-mail given to `POST /api/v1/tickets/email`.
+#[derive(Serialize, ToSchema)]
+pub struct EmailReceipt {
+    /// `created` (a new ticket), `replied` (added to the ticket its subject names), `duplicate` (taken in before,
+    /// by Message-ID) or `ignored` (automatic mail: auto-replies, bounces, lists).
+    pub outcome: String,
+    /// Why it was ignored.
+    pub reason: Option<String>,
+    /// The ticket it went to.
+    pub ticket: Option<Ticket>,
+    /// Attachments not kept (type, size or count), with why.
+    pub skipped_attachments: Vec<String>,
+}
+
+/// Takes in one e-mail as raw RFC 5322 bytes (`Content-Type: message/rfc822`; at most 12 MiB): for a mail server's
+/// pipe or an e-mail provider's inbound hook. A new message makes a ticket with source `email` (201); a reply
+/// whose subject names one of the sender's tickets (`[#123]`) is added to it (200). The same Message-ID twice
+/// changes nothing.
+#[utoipa::path(post, path = "/api/v1/tickets/email", tag = "tickets",
+    request_body(content = String, content_type = "message/rfc822", description = "The raw message"),
+    responses((status = 201, body = EmailReceipt), (status = 200, body = EmailReceipt), (status = 400, body = ApiError),
+              (status = 413, body = ApiError)))]
+pub async fn receive_email(
+    State(state): State<AppState>,
+    agent: Agent,
+    req: axum::extract::Request,
+) -> AppResult<Response> {
+    let (_, body) = crate::workspace::read_body(req, lingxi_service::inbound::MAX_EMAIL_BYTES).await?;
+    let r = state.services.receive_email(agent.who.tenant.id, &body).await?;
+    let (outcome, reason) = match r.outcome {
+        lingxi_service::inbound::EmailOutcome::Created => ("created", None),
+        lingxi_service::inbound::EmailOutcome::Replied => ("replied", None),
+        lingxi_service::inbound::EmailOutcome::Duplicate => ("duplicate", None),
+        lingxi_service::inbound::EmailOutcome::Ignored(why) => ("ignored", Some(why)),
+    };
+    let status = if outcome == "created" { StatusCode::CREATED } else { StatusCode::OK };
+    let receipt = EmailReceipt {
+        outcome: outcome.into(),
+        reason,
+        ticket: r.ticket.map(|t| shown(&agent.who, t)),
+        skipped_attachments: r.skipped_attachments,
+    };
+    Ok((status, Json(receipt)).into_response())
+}
+
+/// The addresses a tenant receives support mail at (through the SMTP listener, `lingxi serve --smtp-listen`).
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct EmailInboxBody {
+    /// Up to 20 addresses, each belonging to one tenant.
+    pub addresses: Vec<String>,
+    /// Whether this server listens for mail (read-only).
+    #[serde(default)]
+    pub listening: bool,
+}
+
+/// The tenant's support addresses.
+#[utoipa::path(get, path = "/api/v1/admin/email-inbox", tag = "tickets",
+    responses((status = 200, body = EmailInboxBody), (status = 403, body = ApiError)))]
+pub async fn email_inbox(
+    State(state): State<AppState>,
+    crate::auth::Can(admin, _): crate::auth::Can<crate::auth::perm::ManageTickets>,
+) -> AppResult<Json<EmailInboxBody>> {
+    let addresses = state.services.email_inboxes(admin.who.tenant.id).await?;
+    Ok(Json(EmailInboxBody { addresses, listening: state.services.email_listening() }))
+}
+
+/// Replaces the tenant's support addresses (409 when another tenant has one of them).
+#[utoipa::path(put, path = "/api/v1/admin/email-inbox", tag = "tickets", request_body = EmailInboxBody,
+    responses((status = 200, body = EmailInboxBody), (status = 400, body = ApiError), (status = 403, body = ApiError),
+              (status = 409, body = ApiError)))]
+pub async fn save_email_inbox(
+    State(state): State<AppState>,
+    crate::auth::Client(client, _ip): crate::auth::Client,
+    crate::auth::Can(admin, _): crate::auth::Can<crate::auth::perm::ManageTickets>,
+    Json(b): Json<EmailInboxBody>,
+) -> AppResult<Json<EmailInboxBody>> {
+    let addresses = state.services.set_email_inboxes(admin.who.tenant.id, &b.addresses).await?;
+    let detail = serde_json::json!({"addresses": addresses.len()});
+    state.services.audit(&admin.who, &client, "tickets.email_inbox", None, detail).await?;
+    Ok(Json(EmailInboxBody { addresses, listening: state.services.email_listening() }))
+}

@@ -146,6 +146,16 @@ fn table() -> Vec<(&'static str, &'static str, Access, Value)> {
         ("POST", "/api/v1/tickets/{id}/attachments", Member, json!("a,b\n1,2\n")),
         ("GET", "/api/v1/ticket-attachments/{id}", Member, Value::Null),
         ("GET", "/api/v1/tickets/fields", Member, Value::Null),
+        (
+            "POST",
+            "/api/v1/tickets/email",
+            Member,
+            json!(
+                "From: Ann <ann-{n}@example.com>\r\nSubject: s-{n}\r\nMessage-ID: <m-{n}@example.com>\r\n\r\nhello\r\n"
+            ),
+        ),
+        ("GET", "/api/v1/admin/email-inbox", Needs(ManageTickets), Value::Null),
+        ("PUT", "/api/v1/admin/email-inbox", Needs(ManageTickets), json!({"addresses": ["support-{n}@shop.test"]})),
         ("POST", "/api/v1/track/identify", Public, Value::Null),
         (
             "POST",

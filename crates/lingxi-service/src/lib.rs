@@ -9,6 +9,7 @@ mod auth;
 mod bot;
 mod customers;
 mod flow;
+pub mod inbound;
 mod intake;
 mod kb;
 pub mod mail;
@@ -108,6 +109,8 @@ pub struct Services {
     outbound: Arc<std::sync::RwLock<outbound::Outbound>>,
     /// The operator's SMTP server, when e-mail is on.
     mailer: Arc<std::sync::RwLock<Option<mail::Mailer>>>,
+    /// Whether this node takes in mail (its SMTP listener runs).
+    email_listening: Arc<std::sync::atomic::AtomicBool>,
     /// The most-asked entries behind 猜你想问, per tenant, recounted at most once a minute.
     popular: Arc<bot::PopularCache>,
     /// When this node last ran the audit retention upkeep (ms since the epoch).
@@ -130,6 +133,7 @@ impl Services {
                 "Lingxi/1",
             ))),
             mailer: Arc::default(),
+            email_listening: Arc::default(),
             popular: Arc::default(),
             audit_upkeep_at: Arc::default(),
         }
@@ -145,6 +149,16 @@ impl Services {
         if let Ok(mut o) = self.outbound.write() {
             *o = outbound::Outbound::new(policy, OUTBOUND_TIMEOUT, "Lingxi/1");
         }
+    }
+
+    /// Records that this node's SMTP listener runs (shown in the admin console).
+    pub fn set_email_listening(&self, on: bool) {
+        self.email_listening.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether this node takes in mail.
+    pub fn email_listening(&self) -> bool {
+        self.email_listening.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Turns e-mail on (or off with `None`).

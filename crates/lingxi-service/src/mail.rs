@@ -56,6 +56,11 @@ impl Mailer {
         Ok(Mailer { transport, from })
     }
 
+    /// The sender's address (lower-case), to recognise our own mail coming back.
+    pub fn from_address(&self) -> String {
+        self.from.email.to_string().to_lowercase()
+    }
+
     /// Sends one plain-text e-mail.
     pub async fn send(&self, to: &str, subject: &str, text: &str) -> Result<(), String> {
         let to: Mailbox = to.parse().map_err(|e| format!("{to:?} is not an address: {e}"))?;

@@ -12,6 +12,7 @@ mod audit;
 mod bot;
 mod conversations;
 mod customers;
+mod email;
 mod events;
 mod intake;
 mod kb;

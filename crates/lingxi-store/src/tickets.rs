@@ -877,6 +877,36 @@ impl Store {
         body: &str,
         attachments: &[AttachmentId],
     ) -> StoreResult<TicketComment> {
+        self.comment(tenant_id, ticket_id, actor, public, body, attachments, None)
+            .await?
+            .ok_or(StoreError::NotFound("ticket"))
+    }
+
+    /// A customer's e-mail reply as a public comment, recorded under its Message-ID in the same transaction: a
+    /// message taken in before adds nothing and answers `None`.
+    pub async fn add_email_comment(
+        &self,
+        tenant_id: TenantId,
+        ticket_id: TicketId,
+        actor: &Actor,
+        body: &str,
+        attachments: &[AttachmentId],
+        message_id: &str,
+    ) -> StoreResult<Option<TicketComment>> {
+        self.comment(tenant_id, ticket_id, actor, true, body, attachments, Some(message_id)).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn comment(
+        &self,
+        tenant_id: TenantId,
+        ticket_id: TicketId,
+        actor: &Actor,
+        public: bool,
+        body: &str,
+        attachments: &[AttachmentId],
+        message_id: Option<&str>,
+    ) -> StoreResult<Option<TicketComment>> {
         let at = millis(now());
         let mut comment = TicketComment {
             id: uuid::Uuid::now_v7().to_string(),
@@ -888,6 +918,21 @@ impl Store {
             created_at: crate::rows::time(at)?,
         };
         let mut tx = self.pool.begin().await?;
+        if let Some(mid) = message_id {
+            let taken = sqlx::query(
+                "INSERT INTO inbound_emails (tenant_id, message_id, ticket_id, outcome, received_at) \
+                 VALUES ($1, $2, $3, 'replied', $4) ON CONFLICT DO NOTHING",
+            )
+            .bind(tid(tenant_id))
+            .bind(mid)
+            .bind(ticket_id.to_string())
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+            if taken.rows_affected() == 0 {
+                return Ok(None);
+            }
+        }
         // Claim the uploads: each must be this ticket's and not yet sent with another comment.
         for a in attachments {
             let row = sqlx::query(
@@ -941,7 +986,17 @@ impl Store {
         let field = if public { "public_reply" } else { "internal_note" };
         record_change(&mut tx, tenant_id, ticket_id, actor, field, None, None, at).await?;
         tx.commit().await?;
-        Ok(comment)
+        Ok(Some(comment))
+    }
+
+    /// The tenant's ticket with this number, if any.
+    pub async fn ticket_by_number(&self, tenant_id: TenantId, number: i64) -> StoreResult<Option<Ticket>> {
+        let row = sqlx::query(&format!("{TICKET_SELECT} WHERE t.tenant_id = $1 AND t.number = $2"))
+            .bind(tid(tenant_id))
+            .bind(number)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(ticket).transpose()
     }
 
     /// A ticket's comments, oldest first.

@@ -89,6 +89,10 @@ enum Command {
         /// The sender of outgoing e-mail.
         #[arg(long, env = "LINGXI_MAIL_FROM", default_value = "Lingxi <noreply@localhost>")]
         mail_from: String,
+        /// Receive support mail over SMTP on this address (e.g. 127.0.0.1:2525, behind the domain's MX): mail to an
+        /// address a tenant set in the admin console (工单设置 → 邮件接入) becomes a ticket. Off without it.
+        #[arg(long, env = "LINGXI_SMTP_LISTEN")]
+        smtp_listen: Option<SocketAddr>,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -190,11 +194,11 @@ fn main() -> anyhow::Result<()> {
         Command::Eval { command } => lingxi_eval::run_eval(command),
         Command::Nlp { command } => lingxi_eval::run_nlp(command),
         Command::Bench { command } => runtime()?.block_on(bench::run(command)),
-        Command::Serve { bind, no_demo, no_rate_limits, outbound_allow, smtp_url, mail_from, db } => {
+        Command::Serve { bind, no_demo, no_rate_limits, outbound_allow, smtp_url, mail_from, smtp_listen, db } => {
             let outbound = OutboundPolicy::parse_list(&outbound_allow)
                 .map_err(|e| anyhow::anyhow!("--outbound-allow / LINGXI_OUTBOUND_ALLOW: {e}"))?;
             let mail = smtp_url.filter(|u| !u.is_empty()).map(|smtp_url| MailConfig { smtp_url, from: mail_from });
-            runtime()?.block_on(serve(bind, no_demo, no_rate_limits, outbound, mail, db))
+            runtime()?.block_on(serve(bind, no_demo, no_rate_limits, outbound, mail, smtp_listen, db))
         }
         Command::Admin { command } => runtime()?.block_on(admin(command)),
         Command::Kb { command } => runtime()?.block_on(kb::run(command)),
@@ -228,6 +232,7 @@ async fn serve(
     no_rate_limits: bool,
     mut outbound: OutboundPolicy,
     mail: Option<MailConfig>,
+    smtp_listen: Option<SocketAddr>,
     db: DbArgs,
 ) -> anyhow::Result<()> {
     init_tracing();
@@ -262,11 +267,24 @@ async fn serve(
             tracing::warn!(error = %e, "the demo task flows could not be set up");
         }
     }
+    let smtp = match smtp_listen {
+        Some(at) => {
+            let l = tokio::net::TcpListener::bind(at).await.with_context(|| format!("binding {at} for SMTP"))?;
+            let at = l.local_addr()?;
+            state.services.set_email_listening(true);
+            let task = tokio::spawn(lingxi_server::smtp::serve_smtp(l, state.services.clone(), "lingxi".into()));
+            Some((at, task))
+        }
+        None => None,
+    };
     println!("Lingxi is running on http://{addr}");
     println!("  demo shop with the chat widget: http://{addr}/demo");
     println!("  agent workspace:                http://{addr}/agent");
     println!("  admin console:                  http://{addr}/admin");
     println!("  API document:                   http://{addr}/api/openapi.json");
+    if let Some((at, _)) = &smtp {
+        println!("  incoming support mail (SMTP):   {at}");
+    }
     if let Some(demo) = &demo_tenant {
         demo.print();
     }
@@ -275,6 +293,9 @@ async fn serve(
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     ticker.abort();
+    if let Some((_, task)) = smtp {
+        task.abort();
+    }
     store.close().await;
     Ok(())
 }
