@@ -1,7 +1,8 @@
 // Lingxi admin console, "Ticket settings" tab (工单设置): custom field definitions, SLA policies with escalation, the
 // business calendar, dispatch (rules, triage group, auto-classify, threshold) — all saved together with
-// PUT /api/v1/admin/ticket-settings — and the recent notifications, webhooks and e-mails (GET /api/v1/admin/webhooks:
-// an e-mail's url is `mailto:addr`).
+// PUT /api/v1/admin/ticket-settings — the support e-mail inbox (邮件接入: the addresses whose mail becomes tickets,
+// GET/PUT /api/v1/admin/email-inbox, saved on its own) and the recent notifications, webhooks and e-mails
+// (GET /api/v1/admin/webhooks: an e-mail's url is `mailto:addr`).
 // Imported by admin.js. Every server and admin text reaches the DOM as text.
 import { api, t, h, $, clear, toast, formatDateTime } from '/common.js';
 
@@ -23,6 +24,8 @@ const ts = {
   dispatch: { triage: '', auto: true, threshold: '0.5', rules: '[]' },
   hooks: null,
   hooksError: '',
+  // the e-mail inbox: the addresses as the server last answered them, whether this server listens for mail
+  inbox: { loaded: false, loading: false, addresses: [], listening: false, dirty: false, error: '' },
 };
 
 function markDirty(on = true) {
@@ -50,6 +53,8 @@ export function initTicketSettings() {
   $('#ts-save').addEventListener('click', save);
   $('#ts-reset').addEventListener('click', () => { markDirty(false); load(true); });
   $('#ts-hooks-refresh').addEventListener('click', loadHooks);
+  $('#ts-inbox-addresses').addEventListener('input', () => { ts.inbox.dirty = true; });
+  $('#ts-inbox-save').addEventListener('click', saveInbox);
   // calendar and dispatch inputs are static: read into the drafts as they change
   $('#ts-cal-on').addEventListener('change', (e) => { ts.cal.on = e.target.checked; markDirty(); renderCalendar(); });
   for (const [id, key] of [['#ts-cal-tz', 'timezone'], ['#ts-cal-holidays', 'holidays'], ['#ts-cal-makeup', 'makeup']]) {
@@ -59,7 +64,7 @@ export function initTicketSettings() {
   $('#ts-auto').addEventListener('change', (e) => { ts.dispatch.auto = e.target.checked; markDirty(); });
   $('#ts-threshold').addEventListener('input', (e) => { ts.dispatch.threshold = e.target.value; markDirty(); });
   $('#ts-rules').addEventListener('input', (e) => { ts.dispatch.rules = e.target.value; markDirty(); });
-  window.addEventListener('beforeunload', (e) => { if (ts.dirty) { e.preventDefault(); e.returnValue = ''; } });
+  window.addEventListener('beforeunload', (e) => { if (ts.dirty || ts.inbox.dirty) { e.preventDefault(); e.returnValue = ''; } });
   return { load, render, dirty: () => ts.dirty };
 }
 
@@ -203,6 +208,7 @@ function toSettings() {
 // ------------------------------------------------------------------ load / save
 
 async function load(force = false) {
+  loadInbox();
   if (ts.loading || (ts.dirty && !force)) { loadHooks(); return; }
   ts.loading = true;
   try {
@@ -257,6 +263,54 @@ async function save() {
   }
 }
 
+/** The e-mail inbox (its own GET); addresses being edited are not replaced. */
+async function loadInbox() {
+  const ib = ts.inbox;
+  if (ib.loading) return;
+  ib.loading = true;
+  try {
+    const r = await api('/api/v1/admin/email-inbox', { quiet: true });
+    ib.listening = !!r.listening;
+    if (!ib.dirty) ib.addresses = r.addresses || [];
+    ib.loaded = true;
+    ib.error = '';
+  } catch (e) {
+    if (e.status === 401) return;
+    ib.error = e.detail;
+  } finally {
+    ib.loading = false;
+  }
+  renderInbox();
+}
+
+/** Saves the addresses (one a line; commas and semicolons split too); the server checks, normalises and sorts them. */
+async function saveInbox() {
+  const ib = ts.inbox;
+  const ta = $('#ts-inbox-addresses');
+  const addresses = ta.value.split(LIST_SPLIT).map((x) => x.trim()).filter(Boolean);
+  const err = $('#ts-inbox-error');
+  err.hidden = true;
+  const btn = $('#ts-inbox-save');
+  btn.disabled = true;
+  try {
+    const r = await api('/api/v1/admin/email-inbox', { method: 'PUT', body: { addresses }, quiet: true });
+    ib.addresses = r.addresses || [];
+    ib.listening = !!r.listening;
+    ib.loaded = true;
+    ib.dirty = false;
+    ib.error = '';
+    renderInbox(true);
+    toast(t('admin.ts.inbox.saved'), 'success');
+  } catch (e) {
+    if (e.status === 401) return;
+    // 400: the address it refuses, or too many; 409: an address another tenant receives mail at
+    ib.error = e.detail;
+    renderInbox();
+  } finally {
+    btn.disabled = false;
+  }
+}
+
 async function loadHooks() {
   try {
     const r = await api('/api/v1/admin/webhooks', { quiet: true });
@@ -279,6 +333,7 @@ function render() {
   renderCalendar();
   renderDispatch();
   renderHooks();
+  renderInbox();
   markDirty(ts.dirty);
 }
 
@@ -415,6 +470,34 @@ function renderDispatch() {
   $('#ts-auto').checked = ts.dispatch.auto;
   $('#ts-threshold').value = ts.dispatch.threshold;
   $('#ts-rules').value = ts.dispatch.rules;
+}
+
+/** A text whose {name} placeholders become <code> elements (commands, variable names): all as text. */
+function withCode(text, codes) {
+  return String(text).split(/\{(\w+)\}/).map((part, i) => (i % 2 ? h('code', null, codes[part] ?? `{${part}}`) : part));
+}
+
+function renderInbox(fromServer = false) {
+  const ib = ts.inbox;
+  const card = $('#ts-inbox');
+  const ta = $('#ts-inbox-addresses');
+  // what the server answered, unless the admin is editing it
+  if (fromServer || !ib.dirty) ta.value = ib.addresses.join('\n');
+  const line = $('#ts-inbox-listening');
+  clear(line);
+  if (ib.loaded) {
+    line.hidden = false;
+    line.dataset.listening = ib.listening ? '1' : '0';
+    line.className = 'ts-inbox-state small ' + (ib.listening ? 'on' : 'muted');
+    if (ib.listening) line.append(h('span', { class: 'dot', 'aria-hidden': 'true' }), t('admin.ts.inbox.listening'));
+    else line.append(...withCode(t('admin.ts.inbox.not_listening'), { cmd: 'lingxi serve --smtp-listen ADDR', env: 'LINGXI_SMTP_LISTEN' }));
+    card.dataset.loaded = '1';
+  } else {
+    line.hidden = true;
+  }
+  const err = $('#ts-inbox-error');
+  err.textContent = ib.error;
+  err.hidden = !ib.error;
 }
 
 function renderHooks() {

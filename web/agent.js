@@ -2464,6 +2464,11 @@ function connectSocket() {
       if (f.type === 'conversation' && f.conversation) upsert(f.conversation);
       else if (f.type === 'message' && f.message) onLiveMessage(f.message);
       else if (f.type === 'queue_changed') scheduleQueueRefresh();
+      else if (f.type === 'resync') {
+        // the server may have missed events from other nodes: re-read what is shown
+        refreshList();
+        if (state.chat) syncMessages();
+      }
       else if (f.type === 'typing') onTypingFrame(f);
       else if (f.type === 'receipt') noteReceipt(f.conversation_id, f.delivered_seq, f.read_seq);
     },

@@ -620,10 +620,11 @@ function renderComments(x) {
   if (!tk.comments) thread.appendChild(h('div', { class: 'muted small' }, t('loading')));
   else if (!tk.comments.length) thread.appendChild(h('div', { class: 'muted small' }, t('tk.comments.empty')));
   for (const c of tk.comments || []) {
-    const kind = c.public ? 'public' : 'internal';
+    // a public comment by no user is the customer's own (an e-mail reply): labelled 客户, not 回复客户
+    const kind = !c.public ? 'internal' : c.author_id ? 'public' : 'customer';
     thread.appendChild(h('div', { class: `tk-comment ${kind}`, dataset: { kind } },
       h('div', { class: 'hd' },
-        h('span', { class: 'ctag ' + kind }, t('tk.comment.' + kind)),
+        h('span', { class: 'ctag ' + kind, title: kind === 'customer' ? t('tk.comment.customer.title') : null }, t('tk.comment.' + kind)),
         h('b', null, c.author_name || ''),
         h('span', { title: formatDateTime(c.created_at) }, formatTime(c.created_at))),
       h('div', { class: 'bd' }, c.body)));
@@ -676,6 +677,7 @@ function renderHistory() {
   for (const c of [...(tk.history || [])].reverse()) {
     let what;
     if (c.field === 'created') what = h('span', null, t('tk.history.created', { v: c.new_value || '' }));
+    else if (c.field === 'public_reply' && !c.actor_id) what = h('span', null, t('tk.history.customer_reply'));
     else if (c.field === 'public_reply' || c.field === 'internal_note') what = h('span', null, t('tk.history.' + c.field));
     else {
       what = h('span', null,

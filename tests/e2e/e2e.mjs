@@ -11,7 +11,11 @@
 // the workspace: the visitor's browsing track (tracker.js) on the visitor card, unread badges and read marks,
 // typing both ways, delivered/read receipts, canned replies, attachments both ways, search in Chinese and English;
 // the admin console's Ticket settings (a required custom field, an SLA policy), custom fields on new tickets and in
-// the ticket's detail, the Overdue view and the SLA report; the admin console's Intake tab (导入): a source saved from
+// the ticket's detail, the Overdue view and the SLA report; support e-mail (邮件接入): the admin's inbox addresses in
+// Ticket settings (listening shown, a refusal shown, saved normalised), a customer's mail over SMTP
+// (LINGXI_SMTP_ADDR: a 550 for an unknown mailbox, 250 with the ticket number) found by the agent as an 邮件 ticket
+// and set to 待客户回复, the customer's "Re: [#N]" reply shown as theirs (客户), its quoted history cut, the ticket
+// open again; the admin console's Intake tab (导入): a source saved from
 // a shipped mapping, the tmall-refunds sample imported with its progress and report, again (all unchanged), and a file
 // with one bad row (all-or-nothing: the row named, nothing applied); the bot (a fresh visitor on the demo tenant):
 // 猜你想问 from the page's business context, a clicked guess, 您是不是想问 buttons, 👍, the order-status task flow
@@ -34,10 +38,12 @@
 // demo-credentials.txt (in LINGXI_DATA_DIR, or found through the local `lingxi serve` process listening on
 // LINGXI_URL's port). A second agent comes from LINGXI_AGENT2_EMAIL + LINGXI_AGENT2_PASSWORD, the same file, or is
 // created by the admin. Without an admin those steps are skipped (and say so).
+// The support e-mail steps (with the admin) send mail to LINGXI_SMTP_ADDR (host:port of `lingxi serve --smtp-listen`,
+// which scripts/test sets); without it they fail and say so.
 // The last line printed is always "N passed, N failed". Exit status 0 only when nothing failed.
 
 import { chromium } from 'playwright-core';
-import { localServerDataDir, parseCredentials } from './lib.mjs';
+import { buildEmail, localServerDataDir, parseCredentials, smtpSend } from './lib.mjs';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -1955,6 +1961,135 @@ if (admin) {
     // leave the tenant as it was (no required field, no 3-second policy) for whatever runs next
     const r = await apiIn(admin, 'PUT', '/api/v1/admin/ticket-settings', ts.before);
     assert(r.status === 200, `restoring the ticket settings answered ${r.status}: ${JSON.stringify(r.body)}`);
+  });
+}
+
+// ------------------------------------------------------------------ support e-mail (邮件接入): the admin's inbox, mail over SMTP, replies
+
+const MAIL = {
+  from: `chen.${uniq}@example.com`,
+  name: `陈女士 ${uniq}`,
+  subject: `蓝牙耳机左耳没有声音 ${uniq}-mail`,
+  body: `你好，\n我上周买的蓝牙耳机左耳没有声音，已经重新配对过。\n请问可以换货吗？ ${uniq}-mailbody`,
+  messageId: `e2e-${uniq}-1@mail.example.com`,
+  reply: `好的，我今天就把耳机寄回去换货。\n快递单号稍后发您 ${uniq}-mailreply`,
+  quoted: `${uniq}-quoted`,
+  id: null,
+  number: null,
+};
+const INBOX = ['help@demo-shop.test', 'support@demo-shop.test']; // as the server answers 'Support@Demo-Shop.test' and 'help@…'
+
+if (admin) {
+  await step('admin sets the support e-mail addresses (工单设置 · 邮件接入): listening shown, the server\'s refusal shown, saved normalised, read back after a reload', async () => {
+    await admin.goto(BASE + '/admin#tickets', { waitUntil: 'domcontentloaded' });
+    await admin.locator('#sec-tickets[data-loaded]').waitFor({ state: 'visible' });
+    await admin.locator('[data-testid="email-inbox"][data-loaded]').waitFor({ state: 'visible' });
+    const before = await apiIn(admin, 'GET', '/api/v1/admin/email-inbox');
+    assert(before.status === 200 && before.body.listening === true, `GET /admin/email-inbox answered ${before.status} ${JSON.stringify(before.body)} (the server must run with --smtp-listen)`);
+    const state = admin.locator('[data-testid="email-inbox-listening"]');
+    await state.waitFor({ state: 'visible' });
+    const stateText = (await state.textContent()).trim();
+    assert((await state.getAttribute('data-listening')) === '1' && stateText.includes('本服务器正在接收邮件'), `the listening state reads ${JSON.stringify(stateText)}`);
+    const ta = admin.locator('[data-testid="email-inbox-addresses"]');
+    const err = admin.locator('[data-testid="email-inbox-error"]');
+    assert(await err.isHidden(), 'an error is shown before anything was saved');
+    await ta.fill('Support@Demo-Shop.test\nnot an address');
+    await admin.click('[data-testid="email-inbox-save"]');
+    await err.waitFor({ state: 'visible' });
+    const msg = (await err.textContent()).trim();
+    assert(msg.includes('not an address'), `the refusal reads ${JSON.stringify(msg)}`);
+    console.log(`      refused: ${msg}`);
+    const after = (await apiIn(admin, 'GET', '/api/v1/admin/email-inbox')).body;
+    assert(JSON.stringify(after.addresses) === JSON.stringify(before.body.addresses), `a refused save changed the addresses: ${JSON.stringify(after.addresses)}`);
+    assert((await ta.inputValue()) === 'Support@Demo-Shop.test\nnot an address', 'a refused save replaced what the admin typed');
+    await ta.fill('Support@Demo-Shop.test\nhelp@demo-shop.test');
+    await admin.click('[data-testid="email-inbox-save"]');
+    await err.waitFor({ state: 'hidden' });
+    await admin.waitForFunction((want) => document.querySelector('[data-testid="email-inbox-addresses"]').value === want, INBOX.join('\n'), { timeout: STEP_TIMEOUT });
+    await admin.locator('.toasts .toast', { hasText: '收件地址已保存' }).first().waitFor({ state: 'visible' });
+    const saved = (await apiIn(admin, 'GET', '/api/v1/admin/email-inbox')).body;
+    assert(JSON.stringify(saved.addresses) === JSON.stringify(INBOX), `the server holds ${JSON.stringify(saved.addresses)}`);
+    await admin.reload({ waitUntil: 'domcontentloaded' });
+    await admin.locator('[data-testid="email-inbox"][data-loaded]').waitFor({ state: 'visible' });
+    const shown = await admin.locator('[data-testid="email-inbox-addresses"]').inputValue();
+    assert(shown === INBOX.join('\n'), `after a reload the addresses read ${JSON.stringify(shown)}`);
+    await shot(admin, '15-email-inbox');
+  });
+
+  await step('a customer e-mails support over SMTP (LINGXI_SMTP_ADDR): EHLO read whole, an unknown mailbox refused (550), support@ accepted, DATA answered 250 with the ticket number', async () => {
+    const data = buildEmail({ from: MAIL.from, fromName: MAIL.name, to: 'support@demo-shop.test', subject: MAIL.subject, body: MAIL.body, messageId: MAIL.messageId });
+    assert(/^Subject: =\?UTF-8\?B\?/m.test(data), 'the subject is not an RFC 2047 encoded word');
+    const r = await smtpSend({ from: MAIL.from, to: ['nobody@demo-shop.test', 'support@demo-shop.test'], data });
+    assert(r.ehlo.code === 250 && r.ehlo.lines.length > 1 && r.ehlo.lines.slice(0, -1).every((l) => l.startsWith('250-')), `EHLO answered ${JSON.stringify(r.ehlo.lines)}`);
+    assert(r.rcpt[0].code === 550, `RCPT TO:<nobody@demo-shop.test> answered ${r.rcpt[0].code} ${r.rcpt[0].text}`);
+    assert(r.rcpt[1].code === 250, `RCPT TO:<support@demo-shop.test> answered ${r.rcpt[1].code} ${r.rcpt[1].text}`);
+    assert(r.data && r.data.code === 250, `DATA answered ${r.data ? `${r.data.code} ${r.data.text}` : 'nothing (no recipient accepted)'}`);
+    const m = /#(\d+)/.exec(r.data.text);
+    assert(m, `the 250 names no ticket: ${JSON.stringify(r.data.text)}`);
+    MAIL.number = Number(m[1]);
+    console.log(`      ${r.rcpt[0].code} ${r.rcpt[0].text}; ${r.data.code} ${r.data.text}`);
+  });
+
+  await step('the agent finds the e-mail ticket (Tickets view): source 邮件, the subject as title, the body as description; sets it to 待客户回复', async () => {
+    assert(MAIL.number, 'no ticket number from the SMTP step');
+    if (!(await agent.locator('#tickets-view').isVisible())) await agent.click('#views .vs[data-view="tickets"]');
+    await agent.locator('#tickets-view').waitFor({ state: 'visible' });
+    await agent.click('#tk-views .tab[data-tkview="all"]');
+    await agent.selectOption('#tk-status', '');
+    await agent.fill('#tk-q', `${uniq}-mail`);
+    const row = agent.locator(`#tk-list .tk-row[data-number="${MAIL.number}"]`);
+    await row.waitFor({ state: 'visible' });
+    assert((await row.locator('.tk-title').textContent()) === MAIL.subject, `the list row reads ${JSON.stringify(await row.locator('.tk-title').textContent())}`);
+    await row.locator('.tk-main').click();
+    const pane = agent.locator(`#tk-pane[data-number="${MAIL.number}"]`);
+    await pane.locator('#tk-desc').waitFor({ state: 'visible' });
+    MAIL.id = await pane.getAttribute('data-id');
+    assert((await agent.locator('#tk-title').textContent()) === MAIL.subject, `the title reads ${JSON.stringify(await agent.locator('#tk-title').textContent())}`);
+    assert((await agent.locator('#tk-desc').textContent()) === MAIL.body, `the description reads ${JSON.stringify(await agent.locator('#tk-desc').textContent())}`);
+    const meta = await pane.locator('.tk-top .meta').textContent();
+    assert(meta.startsWith('邮件') && meta.includes(MAIL.name), `the ticket's meta line reads ${JSON.stringify(meta)}`);
+    const facts = await pane.locator('.tk-facts').textContent();
+    assert(facts.includes('邮件') && facts.includes(MAIL.name), `the ticket's facts read ${JSON.stringify(facts)}`);
+    assert((await pane.getAttribute('data-status')) === 'new', `a new e-mail ticket is ${await pane.getAttribute('data-status')}`);
+    await setTicketStatus('pending');
+    assert((await agent.locator('#tk-pane .tk-top .tk-st').textContent()).trim() === '待客户回复', 'the status badge does not read 待客户回复');
+  });
+
+  await step('the customer replies by e-mail ("Re: [#N]", quoted history): the reply joins the ticket as the customer\'s (客户), quoted lines cut, the ticket back to 处理中', async () => {
+    assert(MAIL.id, 'no e-mail ticket from the previous step');
+    const body = `${MAIL.reply}\n\nOn Mon, 7 Dec 2026 at 10:00, 灵犀客服 <support@demo-shop.test> wrote:\n> 您好，请问是左耳还是右耳没有声音？\n> ${MAIL.quoted}\n`;
+    const data = buildEmail({
+      from: MAIL.from, fromName: MAIL.name, to: 'support@demo-shop.test', subject: `Re: [#${MAIL.number}] ${MAIL.subject}`, body,
+      messageId: `e2e-${uniq}-2@mail.example.com`, inReplyTo: MAIL.messageId,
+    });
+    const r = await smtpSend({ from: MAIL.from, to: 'support@demo-shop.test', data });
+    assert(r.rcpt[0].code === 250 && r.data && r.data.code === 250, `the reply was answered ${JSON.stringify({ rcpt: r.rcpt, data: r.data })}`);
+    assert(r.data.text.includes(`#${MAIL.number}`), `the reply went to another ticket: ${JSON.stringify(r.data.text)}`);
+    // the open ticket does not follow TicketChanged frames: a reload reads it again (it stays open through #t=…)
+    await agent.reload({ waitUntil: 'domcontentloaded' });
+    await agent.locator('#app-view').waitFor({ state: 'visible' });
+    const pane = agent.locator(`#tk-pane[data-id="${MAIL.id}"]`);
+    const comment = pane.locator('#tk-thread .tk-comment.customer', { hasText: `${uniq}-mailreply` });
+    await comment.waitFor({ state: 'visible' });
+    assert((await comment.locator('.bd').textContent()) === MAIL.reply, `the customer's comment reads ${JSON.stringify(await comment.locator('.bd').textContent())}`);
+    assert((await comment.locator('.ctag').textContent()).trim() === '客户', `the comment is labelled ${JSON.stringify(await comment.locator('.ctag').textContent())}`);
+    assert((await comment.locator('.hd b').textContent()) === MAIL.name, `the comment's author reads ${JSON.stringify(await comment.locator('.hd b').textContent())}`);
+    assert(!(await pane.locator('#tk-thread').textContent()).includes(MAIL.quoted), 'the quoted history was kept');
+    await agent.locator(`#tk-pane[data-id="${MAIL.id}"][data-status="open"]`).waitFor({ state: 'attached' });
+    assert((await pane.locator('.tk-top .tk-st').textContent()).trim() === '处理中', 'the status badge does not read 处理中');
+    const bg = (l) => l.evaluate((el) => getComputedStyle(el).borderLeftColor);
+    await pane.locator('#tk-history .tk-change[data-field="public_reply"]', { hasText: '客户回复了' }).first().waitFor({ state: 'visible' });
+    const reopened = await pane.locator('#tk-history .tk-change[data-field="status"]').allTextContents();
+    assert(reopened.some((x) => x.includes('待客户回复 → 处理中') && x.includes(MAIL.name)), `no history row "待客户回复 → 处理中" by the customer: ${JSON.stringify(reopened)}`);
+    // an agent's public reply still looks like one (回复客户), not like the customer's
+    await agent.fill('#tk-comment', `收到，寄回后我们马上换新 ${uniq}-mailagent`);
+    await agent.click('#tk-comment-send');
+    const mine = pane.locator('#tk-thread .tk-comment.public', { hasText: `${uniq}-mailagent` });
+    await mine.waitFor({ state: 'visible' });
+    assert((await mine.locator('.ctag').textContent()).trim() === '回复客户', 'the agent\'s reply is not labelled 回复客户');
+    assert((await bg(mine)) !== (await bg(comment)), 'the customer\'s comment looks like an agent\'s reply');
+    await shot(agent, '16-email-ticket');
+    await agent.fill('#tk-q', '');
   });
 }
 

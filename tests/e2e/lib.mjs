@@ -42,3 +42,135 @@ export function localServerDataDir(base) {
   return null;
 }
 
+
+// ------------------------------------------------------------------ support mail over SMTP (lingxi serve --smtp-listen)
+
+/** `host:port` of the server's SMTP listener: LINGXI_SMTP_ADDR (scripts/test sets it); throws when it is unset. */
+export function smtpAddress() {
+  const addr = (process.env.LINGXI_SMTP_ADDR || '').trim();
+  if (!addr) {
+    throw new Error('LINGXI_SMTP_ADDR is not set: the e-mail steps need the server\'s SMTP listener ' +
+      '(`lingxi serve --smtp-listen 127.0.0.1:PORT`; scripts/test sets LINGXI_SMTP_ADDR=127.0.0.1:PORT)');
+  }
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(addr);
+  if (!m) throw new Error(`LINGXI_SMTP_ADDR=${JSON.stringify(addr)} is not host:port`);
+  return { host: m[1], port: Number(m[2]) };
+}
+
+/**
+ * One SMTP conversation with the server's listener: greeting, EHLO, MAIL FROM, a RCPT TO per address of `to`
+ * (a string or an array), DATA with `data` (a string or Buffer, line ends made CRLF, dot-stuffed) when a recipient
+ * was accepted, QUIT. Every reply is read whole, line by line (a multi-line reply — `250-…` lines, then `250 …` —
+ * is one reply). Answers { greeting, ehlo, mail, rcpt: [{ to, code, text }], data: { code, text } | null, quit },
+ * each reply being { code, text, lines }. Throws on a connection error, a closed connection or a silent server.
+ */
+export async function smtpSend({ from, to, data, helo = 'e2e.lingxi.test', timeoutMs = 15_000 }) {
+  const { host, port } = smtpAddress();
+  const net = await import('node:net');
+  const socket = net.createConnection({ host, port });
+  socket.setNoDelay(true);
+  let buf = '';
+  let lines = [];      // lines of the reply being read
+  const replies = [];  // whole replies not yet taken
+  let waiter = null;
+  let failure = null;
+  const wake = () => { if (waiter) { const w = waiter; waiter = null; w(); } };
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk) => {
+    buf += chunk;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i).replace(/\r$/, '');
+      buf = buf.slice(i + 1);
+      const m = /^(\d{3})([ -]?)(.*)$/.exec(line);
+      if (!m) { failure = new Error(`SMTP: a reply line without a code: ${JSON.stringify(line)}`); continue; }
+      lines.push(line);
+      if (m[2] !== '-') {
+        // the last line of a reply: "250 text" (or a bare "250")
+        replies.push({ code: Number(m[1]), text: lines.map((l) => l.slice(4)).join('\n'), lines });
+        lines = [];
+      }
+    }
+    wake();
+  });
+  socket.on('error', (e) => { failure = failure || new Error(`SMTP ${host}:${port}: ${e.code || e.message}`); wake(); });
+  socket.on('close', () => { failure = failure || new Error(`SMTP ${host}:${port}: the server closed the connection`); wake(); });
+  const reply = async (what) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!replies.length) {
+      if (failure) throw failure;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`SMTP: no reply to ${what} within ${timeoutMs / 1000} s`);
+      await new Promise((res) => { waiter = res; setTimeout(res, Math.min(left, 250)); });
+    }
+    return replies.shift();
+  };
+  const command = async (line) => { socket.write(line + '\r\n'); return reply(line.split(':')[0]); };
+  try {
+    await new Promise((res, rej) => { socket.once('connect', res); socket.once('error', rej); });
+    const out = { greeting: await reply('the connection (greeting)'), rcpt: [], data: null };
+    if (out.greeting.code !== 220) throw new Error(`SMTP greeting: ${out.greeting.code} ${out.greeting.text}`);
+    out.ehlo = await command(`EHLO ${helo}`);
+    if (out.ehlo.code !== 250) throw new Error(`SMTP EHLO: ${out.ehlo.code} ${out.ehlo.text}`);
+    out.mail = await command(`MAIL FROM:<${from}>`);
+    if (out.mail.code !== 250) throw new Error(`SMTP MAIL FROM: ${out.mail.code} ${out.mail.text}`);
+    for (const rcpt of [].concat(to)) {
+      const r = await command(`RCPT TO:<${rcpt}>`);
+      out.rcpt.push({ to: rcpt, code: r.code, text: r.text });
+    }
+    if (data !== undefined && out.rcpt.some((r) => r.code === 250)) {
+      const go = await command('DATA');
+      if (go.code !== 354) throw new Error(`SMTP DATA: ${go.code} ${go.text}`);
+      const text = Buffer.isBuffer(data) ? data.toString('utf8') : String(data);
+      const body = text.replace(/\r?\n/g, '\r\n').replace(/\r\n$/, '').split('\r\n')
+        .map((l) => (l.startsWith('.') ? '.' + l : l)).join('\r\n');
+      socket.write(body + '\r\n.\r\n');
+      out.data = await reply('the message (end of DATA)');
+    }
+    out.quit = await command('QUIT').catch(() => null);
+    return out;
+  } finally {
+    socket.destroy();
+  }
+}
+
+/** RFC 2047 encoded words (UTF-8, base64) for a header value, folded; ASCII without specials stays as it is. */
+export function mimeWords(text) {
+  const s = String(text);
+  if (/^[\x20-\x7e]*$/.test(s) && !/[=?"<>()@,;:\\[\]]/.test(s)) return s;
+  const words = [];
+  let chunk = [];
+  let size = 0;
+  for (const ch of s) {
+    const n = Buffer.byteLength(ch);
+    if (size + n > 42) { words.push(Buffer.from(chunk.join('')).toString('base64')); chunk = []; size = 0; }
+    chunk.push(ch);
+    size += n;
+  }
+  if (chunk.length) words.push(Buffer.from(chunk.join('')).toString('base64'));
+  return words.map((w) => `=?UTF-8?B?${w}?=`).join('\r\n ');
+}
+
+/**
+ * An RFC 5322 message: { from, fromName, to, subject, body, messageId, inReplyTo, bodyEncoding: '8bit' | 'base64' }.
+ * The subject and the display name are RFC 2047 words; the body is text/plain UTF-8.
+ */
+export function buildEmail({ from, fromName, to, subject, body, messageId, inReplyTo, bodyEncoding = '8bit', date = new Date() }) {
+  const head = [
+    `From: ${fromName ? `${mimeWords(fromName)} <${from}>` : `<${from}>`}`,
+    `To: <${to}>`,
+    `Subject: ${mimeWords(subject)}`,
+    `Date: ${date.toUTCString().replace('GMT', '+0000')}`,
+    `Message-ID: <${messageId}>`,
+    inReplyTo ? `In-Reply-To: <${inReplyTo}>` : null,
+    inReplyTo ? `References: <${inReplyTo}>` : null,
+    'MIME-Version: 1.0',
+    'Content-Type: text/plain; charset=UTF-8',
+    `Content-Transfer-Encoding: ${bodyEncoding}`,
+  ].filter(Boolean);
+  const text = String(body).replace(/\r?\n/g, '\r\n');
+  const encoded = bodyEncoding === 'base64'
+    ? Buffer.from(text, 'utf8').toString('base64').replace(/.{1,76}/g, '$&\r\n').replace(/\r\n$/, '')
+    : text;
+  return head.join('\r\n') + '\r\n\r\n' + encoded + '\r\n';
+}

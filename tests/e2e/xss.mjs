@@ -28,6 +28,11 @@
 //   public support form (POST /api/v1/forms/ticket): fname name, contact (an e-mail with markup is refused
 //     with 400: checked; then a plain one), ftitle title,
 //     fdesc description → ticket list and detail
+//   support e-mail over SMTP (LINGXI_SMTP_ADDR, the `lingxi serve --smtp-listen` listener, crates/lingxi-server/src/
+//     smtp.rs; the demo tenant's support@demo-shop.test is added to its inbox when missing): ename the From display
+//     name and esubj the subject (RFC 2047 words), ebody the text/plain body (base64) → ticket list (title), ticket
+//     detail (title, description, requester, history's actor); erep the body of a reply ("Re: [#N]", 8bit, quoted
+//     history cut) → the detail's customer comment (客户, its author ename)
 //   tracker (POST /api/v1/track, the API tracker.js calls): turl page_view url (`javascript:`), ttitle title,
 //     tprod product_view product_name, tpid product_id (a data attribute only), turl2 an https url with markup (a link),
 //     tcart add_to_cart product_name, tevt custom event name, tpk / tpv custom properties (stored; not shown in the UI)
@@ -70,7 +75,7 @@
 // The last line printed is always "N passed, N failed". Exit status 0 only when nothing failed.
 
 import { chromium } from 'playwright-core';
-import { localServerDataDir, parseCredentials } from './lib.mjs';
+import { buildEmail, localServerDataDir, parseCredentials, smtpSend } from './lib.mjs';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -690,6 +695,38 @@ await setup('a customer submits the public support form (name, e-mail, title, de
   ids.ticket2 = r.body.number;
 });
 
+// support mail: not a set-up step, so that without an SMTP listener (LINGXI_SMTP_ADDR unset) the other fields are
+// still checked; the e-mail ticket's views are then left out, and this step's failure says why
+await step('a customer e-mails support over SMTP (display name, subject, body with payloads) and replies to the ticket', async () => {
+  const inbox = await http('GET', '/api/v1/admin/email-inbox', { token: adminToken, expect: 200 });
+  assert(inbox.body.listening, 'the server does not listen for mail (GET /admin/email-inbox says listening: false): start it with --smtp-listen');
+  const to = 'support@demo-shop.test';
+  if (!inbox.body.addresses.includes(to)) {
+    await http('PUT', '/api/v1/admin/email-inbox', { token: adminToken, body: { addresses: [...inbox.body.addresses, to] }, expect: 200 });
+  }
+  const from = `xssmail${uniq}@example.com`;
+  const fromName = value('ename', 'e-mail From display name (RFC 2047)', 100, { start: 2 });
+  const first = buildEmail({
+    from, fromName, to, messageId: `xss-${uniq}-1@mail.example.com`, bodyEncoding: 'base64',
+    subject: value('esubj', 'e-mail subject (RFC 2047)', 200, { start: 3 }),
+    body: value('ebody', 'e-mail body (text/plain, base64)', 4000, { start: 4 }),
+  });
+  const r = await smtpSend({ from, to, data: first });
+  assert(r.rcpt[0].code === 250 && r.data && r.data.code === 250, `the e-mail was answered ${JSON.stringify({ rcpt: r.rcpt, data: r.data })}`);
+  const m = /#(\d+)/.exec(r.data.text);
+  assert(m, `the 250 names no ticket: ${JSON.stringify(r.data.text)}`);
+  const number = Number(m[1]);
+  // the customer's reply: one line of payloads (at most 998 bytes a line in 8bit), then the quoted history
+  const reply = buildEmail({
+    from, fromName, to, messageId: `xss-${uniq}-2@mail.example.com`, inReplyTo: `xss-${uniq}-1@mail.example.com`,
+    subject: `Re: [#${number}] ${F.esubj.value}`,
+    body: `${value('erep', 'e-mail reply body (the customer\'s comment)', 600, { start: 5 })}\n\nOn Mon, 7 Dec 2026 at 10:00, Support <${to}> wrote:\n> ${KINDS[0]('erepq')}\n`,
+  });
+  const r2 = await smtpSend({ from, to, data: reply });
+  assert(r2.data && r2.data.code === 250 && r2.data.text.includes(`#${number}`), `the reply was answered ${JSON.stringify(r2.data)}`);
+  ids.mail = number;
+});
+
 await setup('the admin imports a Tmall refunds export and a JD reviews export with payloads in every text column', async () => {
   const refunds = [
     '退款编号,订单编号,店铺名称,买家会员名,手机号,买家实际支付金额,买家退款金额,宝贝标题,退款类型,退款状态,退款原因,退款说明,退款的申请时间,物流公司,退货运单号,货物状态',
@@ -736,6 +773,7 @@ await setup('the tickets exist (found by the run\'s marker)', async () => {
   const items = r.body.items || [];
   const find = (code) => items.find((x) => x.title.includes(marker(code)));
   ids.tickets = { lmtext: find('lmtext'), ftitle: find('ftitle'), irea: find('irea'), jcont: find('jcont') };
+  if (ids.mail) ids.tickets.esubj = find('esubj'); // when the e-mail step got through
   for (const [k, v] of Object.entries(ids.tickets)) assert(v, `no ticket whose title holds ${describe(k)}: ${items.map((x) => x.title.slice(0, 40)).join(' | ')}`);
 });
 
@@ -878,11 +916,11 @@ async function workspace(page, who, isAdmin) {
     await page.fill('#search', '');
   });
 
-  await step(`${who}: tickets list and every ticket's detail (leave-a-message, support form, refund, review)`, async () => {
+  await step(`${who}: tickets list and every ticket's detail (leave-a-message, support form, refund, review, e-mail)`, async () => {
     await page.click('#views .vs[data-view="tickets"]');
     await page.click('#tk-views .tab[data-tkview="all"]');
     await page.fill('#tk-q', uniq);
-    await V('tickets list', ['lmtext', 'ftitle', 'irea', 'jcont'], '#tk-list');
+    await V('tickets list', ['lmtext', 'ftitle', 'irea', 'jcont', ...(ids.tickets.esubj ? ['esubj'] : [])], '#tk-list');
     const detail = {
       // the requester's contact is shown whole only to holders of view_pii (the admin), masked for the agent
       lmtext: isAdmin ? ['lmtext', 'lmname', 'lmcont'] : ['lmtext', 'lmname'],
@@ -890,11 +928,17 @@ async function workspace(page, who, isAdmin) {
       irea: ['irea', 'iext', 'iord', 'ish', 'icust', 'icont', 'iitem', 'icat', 'istat', 'itxt'],
       jcont: ['jcont', 'jext', 'jord', 'jcust', 'jitem', 'jcat', 'jstat'],
     };
+    if (ids.tickets.esubj) detail.esubj = ['esubj', 'ebody', 'ename', 'erep'];
     for (const [k, codes] of Object.entries(detail)) {
       const t = ids.tickets[k];
       await page.click(`#tk-list .tk-row[data-id="${t.id}"] .tk-main`);
       await page.locator(`#tk-pane[data-id="${t.id}"] #tk-history .tk-change`).first().waitFor({ state: 'visible' });
       await V(`ticket #${t.number}`, codes, '#tk-pane');
+      if (k === 'esubj') {
+        // the reply is the customer's comment (客户), its quoted history cut off
+        await V(`ticket #${t.number}: the customer's e-mail reply`, ['erep', 'ename'], '#tk-thread .tk-comment.customer');
+        assert(!(await page.locator('#tk-thread').innerText()).includes('erepq'), 'the quoted history of the e-mail reply is shown');
+      }
     }
     await page.fill('#tk-q', '');
     await page.click('#views .vs[data-view="chats"]');

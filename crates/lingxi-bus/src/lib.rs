@@ -1,13 +1,21 @@
 //! Events between the parts of Lingxi: a message was stored, a conversation changed.
 //!
-//! The in-process bus is a broadcast channel per tenant-agnostic stream; subscribers filter by tenant and
-//! conversation. A NATS-backed bus for several nodes implements the same [`Bus`] surface later (issue 8).
+//! Every node has an in-process broadcast channel; subscribers (the widget and agent sockets) filter by tenant
+//! and conversation. With several nodes ([`Bus::connect_nats`]) every event is also published on one NATS subject
+//! and the events of the other nodes are re-broadcast locally, so a visitor on node A and an agent on node B see
+//! each other live. NATS only carries the news: the database holds every message, and when the connection to
+//! NATS was lost (or this node fell behind) the bus broadcasts [`Event::Resync`] and the sockets re-read what they
+//! may have missed from storage.
 
+use futures::StreamExt;
 use lingxi_types::{Author, Conversation, ConversationId, Message, TenantId, TicketId};
-use tokio::sync::broadcast;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::{broadcast, mpsc};
 
 /// Something that happened and that live clients (widget, workspace) must learn about.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Event {
     /// A message was durably stored.
     MessageStored(Message),
@@ -48,18 +56,24 @@ pub enum Event {
         /// Seen up to.
         read_seq: i64,
     },
+    /// The tenant's knowledge base or task flows changed on another node: retrain the bot's model here too.
+    KbChanged(TenantId),
+    /// Events may have been missed (the connection to the other nodes was lost for a while, or this node fell
+    /// behind): every subscriber re-reads its state from storage. Never sent between nodes.
+    Resync,
 }
 
 impl Event {
-    /// The tenant the event belongs to.
-    pub fn tenant_id(&self) -> TenantId {
+    /// The tenant the event belongs to (none for [`Event::Resync`], which concerns everyone).
+    pub fn tenant_id(&self) -> Option<TenantId> {
         match self {
-            Event::MessageStored(m) => m.tenant_id,
-            Event::ConversationChanged(c) => c.tenant_id,
-            Event::QueueChanged(t) => *t,
+            Event::MessageStored(m) => Some(m.tenant_id),
+            Event::ConversationChanged(c) => Some(c.tenant_id),
+            Event::QueueChanged(t) | Event::KbChanged(t) => Some(*t),
             Event::Typing { tenant_id, .. }
             | Event::Receipt { tenant_id, .. }
-            | Event::TicketChanged { tenant_id, .. } => *tenant_id,
+            | Event::TicketChanged { tenant_id, .. } => Some(*tenant_id),
+            Event::Resync => None,
         }
     }
 
@@ -68,16 +82,20 @@ impl Event {
         match self {
             Event::MessageStored(m) => Some(m.conversation_id),
             Event::ConversationChanged(c) => Some(c.id),
-            Event::QueueChanged(_) | Event::TicketChanged { .. } => None,
+            Event::QueueChanged(_) | Event::KbChanged(_) | Event::TicketChanged { .. } | Event::Resync => None,
             Event::Typing { conversation_id, .. } | Event::Receipt { conversation_id, .. } => Some(*conversation_id),
         }
     }
 }
 
-/// The in-process event bus. Cloning gives another handle to the same bus.
+/// The event bus of a node. Cloning gives another handle to the same bus.
 #[derive(Clone, Debug)]
 pub struct Bus {
     sender: broadcast::Sender<Event>,
+    /// Events for the other nodes, in order, to the task that publishes them on NATS.
+    remote: Option<mpsc::UnboundedSender<Outbound>>,
+    /// This node's name on the shared subject (its own events coming back are skipped).
+    node: Arc<str>,
 }
 
 impl Default for Bus {
@@ -86,16 +104,159 @@ impl Default for Bus {
     }
 }
 
+/// What the publishing task is given: an encoded event, or a request to confirm that everything before it has
+/// reached the NATS server.
+#[derive(Debug)]
+enum Outbound {
+    Event(Vec<u8>),
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+/// An event as sent to the other nodes.
+#[derive(Serialize)]
+struct Outgoing<'a> {
+    node: &'a str,
+    event: &'a Event,
+}
+
+/// An event as received from another node.
+#[derive(Deserialize)]
+struct Incoming {
+    node: String,
+    event: Event,
+}
+
+/// Why the bus could not reach NATS.
+#[derive(Debug)]
+pub struct BusError(pub String);
+
+impl std::fmt::Display for BusError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BusError {}
+
 impl Bus {
-    /// A bus whose slow subscribers may lag by at most `capacity` events (they then resume from storage).
+    /// An in-process bus whose slow subscribers may lag by at most `capacity` events (they then resume from
+    /// storage).
     pub fn new(capacity: usize) -> Self {
         let (sender, _) = broadcast::channel(capacity);
-        Self { sender }
+        Self { sender, remote: None, node: Arc::from("local") }
     }
 
-    /// Publishes an event to every current subscriber. Publishing with no subscriber is not an error.
+    /// A bus shared with the other nodes connected to the NATS server at `url` on `subject` (e.g.
+    /// `lingxi.events`). `node` names this node (unique among them). Reconnects by itself; after a reconnection
+    /// subscribers get [`Event::Resync`].
+    pub async fn connect_nats(url: &str, subject: &str, node: &str, capacity: usize) -> Result<Bus, BusError> {
+        let (sender, _) = broadcast::channel(capacity);
+        let lost = Arc::new(AtomicBool::new(false));
+        let on_event = {
+            let (sender, lost) = (sender.clone(), lost.clone());
+            move |event: async_nats::Event| {
+                let (sender, lost) = (sender.clone(), lost.clone());
+                async move {
+                    match event {
+                        async_nats::Event::Disconnected => {
+                            tracing::warn!("the connection to NATS was lost; reconnecting");
+                            lost.store(true, Ordering::SeqCst);
+                        }
+                        async_nats::Event::Connected => {
+                            if lost.swap(false, Ordering::SeqCst) {
+                                tracing::info!("reconnected to NATS");
+                                let _ = sender.send(Event::Resync);
+                            }
+                        }
+                        async_nats::Event::SlowConsumer(_) => {
+                            let _ = sender.send(Event::Resync);
+                        }
+                        other => tracing::debug!(error = %other, "NATS event"),
+                    }
+                }
+            }
+        };
+        let client = async_nats::ConnectOptions::new()
+            .name(format!("lingxi {node}"))
+            .event_callback(on_event)
+            .connect(url)
+            .await
+            .map_err(|e| BusError(format!("cannot connect to NATS at {url}: {e}")))?;
+        let mut subscription = client
+            .subscribe(subject.to_owned())
+            .await
+            .map_err(|e| BusError(format!("cannot subscribe to {subject}: {e}")))?;
+        let node: Arc<str> = Arc::from(node);
+        let (remote, mut outgoing) = mpsc::unbounded_channel::<Outbound>();
+        let publisher = client.clone();
+        let subject_out = subject.to_owned();
+        tokio::spawn(async move {
+            while let Some(item) = outgoing.recv().await {
+                match item {
+                    Outbound::Event(bytes) => {
+                        if let Err(e) = publisher.publish(subject_out.clone(), bytes.into()).await {
+                            tracing::warn!(error = %e, "an event could not be published to NATS");
+                        }
+                    }
+                    Outbound::Flush(done) => {
+                        if let Err(e) = publisher.flush().await {
+                            tracing::warn!(error = %e, "NATS did not confirm the events");
+                        }
+                        let _ = done.send(());
+                    }
+                }
+            }
+        });
+        let (local, own) = (sender.clone(), node.clone());
+        tokio::spawn(async move {
+            while let Some(m) = subscription.next().await {
+                match serde_json::from_slice::<Incoming>(&m.payload) {
+                    Ok(i) if *i.node == *own || matches!(i.event, Event::Resync) => {}
+                    Ok(i) => {
+                        let _ = local.send(i.event);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "an unreadable event on NATS"),
+                }
+            }
+        });
+        Ok(Bus { sender, remote: Some(remote), node })
+    }
+
+    /// Whether events go to other nodes too.
+    pub fn is_shared(&self) -> bool {
+        self.remote.is_some()
+    }
+
+    /// Publishes an event to every current subscriber of this node and, when shared, of the other nodes.
+    /// Publishing with no subscriber is not an error.
     pub fn publish(&self, event: Event) {
+        if !matches!(event, Event::Resync) {
+            self.publish_others(event.clone());
+        }
         let _ = self.sender.send(event);
+    }
+
+    /// Publishes an event to the other nodes only (news this node has already acted on).
+    pub fn publish_others(&self, event: Event) {
+        if let Some(remote) = &self.remote {
+            match serde_json::to_vec(&Outgoing { node: &self.node, event: &event }) {
+                Ok(bytes) => {
+                    let _ = remote.send(Outbound::Event(bytes));
+                }
+                Err(e) => tracing::warn!(error = %e, "an event could not be encoded"),
+            }
+        }
+    }
+
+    /// Waits until every event published so far has reached the NATS server (at most `limit`), so that what a
+    /// client is told was stored is also announced to the other nodes even if this node dies next. Immediate on an
+    /// in-process bus.
+    pub async fn flushed(&self, limit: std::time::Duration) {
+        let Some(remote) = &self.remote else { return };
+        let (done, wait) = tokio::sync::oneshot::channel();
+        if remote.send(Outbound::Flush(done)).is_ok() {
+            let _ = tokio::time::timeout(limit, wait).await;
+        }
     }
 
     /// A new subscription receiving every event published from now on.

@@ -237,6 +237,8 @@ pub async fn reply(
     };
     let appended =
         state.services.agent_message_with(&agent.who, parse_id(&id)?, &body.text, body.client_id, attachment).await?;
+    // Answered once stored and announced to the other nodes.
+    state.services.bus.flushed(crate::widget::ANNOUNCE_LIMIT).await;
     Ok((StatusCode::CREATED, Json(MessageView::from(&appended.message))).into_response())
 }
 
@@ -286,6 +288,9 @@ enum AgentFrame {
     },
     /// The queue changed: refresh queue views.
     QueueChanged,
+    /// Events may have been missed (this node lost the other nodes for a while or fell behind): re-read the lists
+    /// and the open conversation.
+    Resync,
     /// The visitor is (not) typing.
     Typing {
         conversation_id: ConversationId,
@@ -436,7 +441,11 @@ async fn agent_socket(services: Services, who: Authenticated, socket: WebSocket)
                     }
                     AgentFrame::Receipt { conversation_id, delivered_seq, read_seq }
                 }
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Ok(Event::Resync) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    scope.reload_groups(&services, &who).await;
+                    AgentFrame::Resync
+                }
+                Ok(_) => continue,
                 Err(_) => break,
             },
         };

@@ -315,6 +315,9 @@ enum ServerFrame {
     Pong,
 }
 
+/// How long an acknowledgement waits for the other nodes' bus to confirm the message's announcement.
+pub(crate) const ANNOUNCE_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn widget_socket(
     services: Services,
     grant: WidgetGrant,
@@ -387,6 +390,8 @@ async fn widget_socket(
                         match services.visitor_message_with(grant, Some(client_id.clone()), &text, attachment_id).await {
                             Ok(appended) => {
                                 let m = &appended.message;
+                                // Acknowledged once stored and announced to the other nodes.
+                                services.bus.flushed(ANNOUNCE_LIMIT).await;
                                 let _ = tx.send(ServerFrame::Ack { client_id, message_id: m.id, seq: m.seq }).await;
                                 // The bot answers in the order the visitor asked: one message at a time per socket.
                                 let choice = choice.map(|c| lingxi_service::BotChoice {
@@ -418,7 +423,17 @@ async fn widget_socket(
                     Ok(Event::QueueChanged(t)) if t == grant.tenant_id && queued => {
                         last_queue = send_queue(&services, grant, &tx, last_queue).await?;
                     }
-                    Ok(ev) if ev.tenant_id() == grant.tenant_id && ev.conversation_id() == Some(grant.conversation_id) => match ev {
+                    Ok(Event::Resync) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        // Events may have been missed: catch up from storage (messages, then status and queue).
+                        delivered = deliver_after(&services, grant, delivered, &tx).await?.max(delivered);
+                        let c = services.store.conversation(grant.tenant_id, grant.conversation_id).await?;
+                        let _ = tx.send(ServerFrame::Status { status: c.status, agent_name: c.assigned_agent_name.clone() }).await;
+                        queued = c.status == lingxi_types::ConversationStatus::Queued;
+                        if queued {
+                            last_queue = send_queue(&services, grant, &tx, None).await?;
+                        }
+                    }
+                    Ok(ev) if ev.tenant_id() == Some(grant.tenant_id) && ev.conversation_id() == Some(grant.conversation_id) => match ev {
                         Event::MessageStored(m) if m.seq > delivered && m.author != lingxi_types::Author::Note => {
                             delivered = deliver_after(&services, grant, delivered, &tx).await?.max(delivered);
                         }
@@ -436,9 +451,6 @@ async fn widget_socket(
                         _ => {}
                     },
                     Ok(_) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        delivered = deliver_after(&services, grant, delivered, &tx).await?.max(delivered);
-                    }
                     Err(_) => break,
                 }
             }

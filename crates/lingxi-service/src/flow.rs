@@ -114,9 +114,9 @@ impl Services {
         new: NewMessage,
     ) -> ServiceResult<Appended> {
         let appended = self.store.append_message(tenant_id, id, new).await?;
-        if !appended.duplicate {
-            self.bus.publish(Event::MessageStored(appended.message.clone()));
-        }
+        // A repeated send is announced again too: the node that stored it first may have died before it could.
+        // Clients take a message once by its seq / id.
+        self.bus.publish(Event::MessageStored(appended.message.clone()));
         Ok(appended)
     }
 

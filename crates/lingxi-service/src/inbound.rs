@@ -63,11 +63,20 @@ pub fn ticket_number_in(subject: &str) -> Option<i64> {
 /// "Original Message" divider, Outlook's `From:` block) cut off.
 pub fn reply_text(body: &str) -> String {
     let mut kept: Vec<&str> = Vec::new();
-    for line in body.lines() {
+    let lines: Vec<&str> = body.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
         let t = line.trim();
         let lower = t.to_lowercase();
-        let divider = (lower.starts_with("on ") && lower.ends_with("wrote:"))
-            || (t.starts_with('在') && (t.ends_with("写道：") || t.ends_with("写道:")))
+        // "On Mon, 7 Dec 2026 at 10:00, Shop <s@x.com> wrote:" as one line or wrapped over up to three.
+        let wrapped = |start: &str, end: &[&str]| {
+            lower.starts_with(start)
+                && lines[i..lines.len().min(i + 3)].iter().any(|l| {
+                    let l = l.trim().to_lowercase();
+                    end.iter().any(|e| l.ends_with(e))
+                })
+        };
+        let divider = wrapped("on ", &["wrote:"])
+            || (t.starts_with('在') && wrapped("在", &["写道：", "写道:"]))
             || lower.contains("-----original message-----")
             || (t.starts_with("---") && t.contains("原始邮件"));
         if divider {
@@ -142,14 +151,12 @@ impl Services {
         match self.store.set_email_inboxes(tenant_id, &clean).await {
             Ok(()) => Ok(clean),
             Err(lingxi_store::StoreError::AlreadyExists(_)) => {
-                let mut taken = String::new();
                 for a in &clean {
                     if self.store.email_inbox_tenant(a).await?.is_some_and(|t| t != tenant_id) {
-                        taken = a.clone();
-                        break;
+                        return Err(ServiceError::Conflict(format!("{a} already receives mail for another tenant")));
                     }
                 }
-                Err(ServiceError::Conflict(format!("{taken} already receives mail for another tenant")))
+                Err(ServiceError::Conflict("an address was taken by another tenant meanwhile; save again".into()))
             }
             Err(e) => Err(e.into()),
         }
@@ -396,6 +403,10 @@ mod tests {
         assert_eq!(reply_text(en), "Thanks, it works now.");
         let zh = "还是没收到退款\n\n在 2026年12月7日 10:00，客服 写道：\n> 已处理\n";
         assert_eq!(reply_text(zh), "还是没收到退款");
+        let wrapped =
+            "Got it.\n\nOn Mon, 7 Dec 2026 at 10:00, Very Long Shop Name\n<support@shop.example> wrote:\n> old\n";
+        assert_eq!(reply_text(wrapped), "Got it.");
+        assert_eq!(reply_text("On time delivery please.\nThanks"), "On time delivery please.\nThanks");
         let outlook = "OK\n\n-----Original Message-----\nFrom: a\n";
         assert_eq!(reply_text(outlook), "OK");
         assert_eq!(reply_text("> only quoted\n> text"), "> only quoted\n> text");

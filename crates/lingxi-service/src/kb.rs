@@ -106,7 +106,7 @@ impl Services {
         let cached = self.kb.models.read().ok().and_then(|m| m.get(&tenant_id).cloned());
         if let Some(kb) = cached {
             if kb.refresh_at().is_some_and(|at| at <= Utc::now()) {
-                self.request_retrain(tenant_id);
+                self.schedule_retrain(tenant_id);
             }
             return Ok(kb);
         }
@@ -129,8 +129,44 @@ impl Services {
         Ok(kb)
     }
 
-    /// Asks for a background retrain of the tenant's knowledge base; bursts of requests are trained once.
+    /// Asks for a background retrain of the tenant's knowledge base after a change, here and on the other nodes;
+    /// bursts of requests are trained once.
     pub fn request_retrain(&self, tenant_id: TenantId) {
+        self.bus.publish_others(lingxi_bus::Event::KbChanged(tenant_id));
+        self.schedule_retrain(tenant_id);
+    }
+
+    /// Follows the other nodes' news: a knowledge base changed there is retrained here (when this node has a model
+    /// of it: otherwise it trains at first use); after events may have been missed, every model held is. Runs
+    /// until the bus closes.
+    pub fn spawn_bus_listener(&self) -> tokio::task::JoinHandle<()> {
+        let services = self.clone();
+        let mut events = self.bus.subscribe();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(lingxi_bus::Event::KbChanged(t)) => {
+                        let held = services.kb.models.read().is_ok_and(|m| m.contains_key(&t));
+                        if held {
+                            services.schedule_retrain(t);
+                        }
+                    }
+                    Ok(lingxi_bus::Event::Resync) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        let held: Vec<TenantId> =
+                            services.kb.models.read().map(|m| m.keys().copied().collect()).unwrap_or_default();
+                        for t in held {
+                            services.schedule_retrain(t);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        })
+    }
+
+    /// Starts (or extends) this node's background retrain of the tenant's knowledge base.
+    fn schedule_retrain(&self, tenant_id: TenantId) {
         {
             let mut pending = self.kb.pending();
             if let Some(again) = pending.get_mut(&tenant_id) {

@@ -25,6 +25,45 @@ struct Cli {
     command: Command,
 }
 
+/// Options of `lingxi serve`.
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LINGXI_BIND", default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// Do not create the demo tenant.
+    #[arg(long, env = "LINGXI_NO_DEMO")]
+    no_demo: bool,
+    /// Turn the per-address rate limits off (for load tests from one address).
+    #[arg(long, env = "LINGXI_NO_RATE_LIMITS")]
+    no_rate_limits: bool,
+    /// Private hosts, addresses or networks webhooks may reach anyway (comma-separated: intranet.example.com,
+    /// 10.0.0.0/8, 10.1.2.3:8080, *.corp.example). Without it webhooks go to public addresses only.
+    #[arg(long, env = "LINGXI_OUTBOUND_ALLOW", default_value = "")]
+    outbound_allow: String,
+    /// The SMTP server for outgoing e-mail (SLA escalations, ticket replies): smtps://user:pass@host (TLS),
+    /// smtp://user:pass@host:587?tls=required (STARTTLS) or smtp://host:port (plain, a local relay). Without it
+    /// no e-mail is sent.
+    #[arg(long, env = "LINGXI_SMTP_URL")]
+    smtp_url: Option<String>,
+    /// The sender of outgoing e-mail.
+    #[arg(long, env = "LINGXI_MAIL_FROM", default_value = "Lingxi <noreply@localhost>")]
+    mail_from: String,
+    /// Receive support mail over SMTP on this address (e.g. 127.0.0.1:2525, behind the domain's MX): mail to an
+    /// address a tenant set in the admin console (工单设置 → 邮件接入) becomes a ticket. Off without it.
+    #[arg(long, env = "LINGXI_SMTP_LISTEN")]
+    smtp_listen: Option<SocketAddr>,
+    /// NATS for several nodes (nats://host:4222): events cross nodes so a visitor on one node and an agent on
+    /// another converse live. Without it the bus is in-process (one node).
+    #[arg(long, env = "LINGXI_NATS_URL")]
+    nats_url: Option<String>,
+    /// The NATS subject the nodes share.
+    #[arg(long, env = "LINGXI_NATS_SUBJECT", default_value = "lingxi.events")]
+    nats_subject: String,
+    #[command(flatten)]
+    db: DbArgs,
+}
+
 /// Where the data lives; every subcommand that touches the database takes these.
 #[derive(Args, Clone)]
 struct DbArgs {
@@ -67,35 +106,7 @@ fn redact(url: &str) -> String {
 #[derive(Subcommand)]
 enum Command {
     /// Runs the server (API, WebSockets and web UI).
-    Serve {
-        /// Address to listen on.
-        #[arg(long, env = "LINGXI_BIND", default_value = "127.0.0.1:8080")]
-        bind: SocketAddr,
-        /// Do not create the demo tenant.
-        #[arg(long, env = "LINGXI_NO_DEMO")]
-        no_demo: bool,
-        /// Turn the per-address rate limits off (for load tests from one address).
-        #[arg(long, env = "LINGXI_NO_RATE_LIMITS")]
-        no_rate_limits: bool,
-        /// Private hosts, addresses or networks webhooks may reach anyway (comma-separated: intranet.example.com,
-        /// 10.0.0.0/8, 10.1.2.3:8080, *.corp.example). Without it webhooks go to public addresses only.
-        #[arg(long, env = "LINGXI_OUTBOUND_ALLOW", default_value = "")]
-        outbound_allow: String,
-        /// The SMTP server for outgoing e-mail (SLA escalations, ticket replies): smtps://user:pass@host (TLS),
-        /// smtp://user:pass@host:587?tls=required (STARTTLS) or smtp://host:port (plain, a local relay). Without it
-        /// no e-mail is sent.
-        #[arg(long, env = "LINGXI_SMTP_URL")]
-        smtp_url: Option<String>,
-        /// The sender of outgoing e-mail.
-        #[arg(long, env = "LINGXI_MAIL_FROM", default_value = "Lingxi <noreply@localhost>")]
-        mail_from: String,
-        /// Receive support mail over SMTP on this address (e.g. 127.0.0.1:2525, behind the domain's MX): mail to an
-        /// address a tenant set in the admin console (工单设置 → 邮件接入) becomes a ticket. Off without it.
-        #[arg(long, env = "LINGXI_SMTP_LISTEN")]
-        smtp_listen: Option<SocketAddr>,
-        #[command(flatten)]
-        db: DbArgs,
-    },
+    Serve(ServeArgs),
     /// Administration for scripting.
     Admin {
         #[command(subcommand)]
@@ -194,12 +205,7 @@ fn main() -> anyhow::Result<()> {
         Command::Eval { command } => lingxi_eval::run_eval(command),
         Command::Nlp { command } => lingxi_eval::run_nlp(command),
         Command::Bench { command } => runtime()?.block_on(bench::run(command)),
-        Command::Serve { bind, no_demo, no_rate_limits, outbound_allow, smtp_url, mail_from, smtp_listen, db } => {
-            let outbound = OutboundPolicy::parse_list(&outbound_allow)
-                .map_err(|e| anyhow::anyhow!("--outbound-allow / LINGXI_OUTBOUND_ALLOW: {e}"))?;
-            let mail = smtp_url.filter(|u| !u.is_empty()).map(|smtp_url| MailConfig { smtp_url, from: mail_from });
-            runtime()?.block_on(serve(bind, no_demo, no_rate_limits, outbound, mail, smtp_listen, db))
-        }
+        Command::Serve(args) => runtime()?.block_on(serve(args)),
         Command::Admin { command } => runtime()?.block_on(admin(command)),
         Command::Kb { command } => runtime()?.block_on(kb::run(command)),
         Command::Orders { command } => runtime()?.block_on(orders::run(command)),
@@ -226,15 +232,22 @@ fn loopback_of(ip: std::net::IpAddr) -> std::net::IpAddr {
     }
 }
 
-async fn serve(
-    bind: SocketAddr,
-    no_demo: bool,
-    no_rate_limits: bool,
-    mut outbound: OutboundPolicy,
-    mail: Option<MailConfig>,
-    smtp_listen: Option<SocketAddr>,
-    db: DbArgs,
-) -> anyhow::Result<()> {
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let ServeArgs {
+        bind,
+        no_demo,
+        no_rate_limits,
+        outbound_allow,
+        smtp_url,
+        mail_from,
+        smtp_listen,
+        nats_url,
+        nats_subject,
+        db,
+    } = args;
+    let mut outbound = OutboundPolicy::parse_list(&outbound_allow)
+        .map_err(|e| anyhow::anyhow!("--outbound-allow / LINGXI_OUTBOUND_ALLOW: {e}"))?;
+    let mail = smtp_url.filter(|u| !u.is_empty()).map(|smtp_url| MailConfig { smtp_url, from: mail_from });
     init_tracing();
     let store = db.open().await?;
     let demo_tenant = if no_demo {
@@ -243,7 +256,18 @@ async fn serve(
         let demo = demo::ensure(&store, &db.data_dir).await?;
         Some(demo)
     };
-    let services = Services::new(store.clone(), lingxi_bus::Bus::default());
+    let bus = match nats_url.filter(|u| !u.is_empty()) {
+        Some(url) => {
+            let node = format!("node-{}", &new_token()[..12]);
+            lingxi_bus::Bus::connect_nats(&url, &nats_subject, &node, 16_384)
+                .await
+                .map_err(|e| anyhow::anyhow!("--nats-url / LINGXI_NATS_URL: {e}"))?
+        }
+        None => lingxi_bus::Bus::default(),
+    };
+    let shared = bus.is_shared();
+    let services = Services::new(store.clone(), bus);
+    let bus_listener = services.spawn_bus_listener();
     // The routing / SLA / webhook tick: every 15 s (LINGXI_TICK_MS changes it, e.g. for tests).
     let tick_ms = std::env::var("LINGXI_TICK_MS").ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(15_000);
     let ticker = services.spawn_routing_ticker_every(std::time::Duration::from_millis(tick_ms.clamp(50, 600_000)));
@@ -285,6 +309,9 @@ async fn serve(
     if let Some((at, _)) = &smtp {
         println!("  incoming support mail (SMTP):   {at}");
     }
+    if shared {
+        println!("  events shared with other nodes over NATS ({nats_subject})");
+    }
     if let Some(demo) = &demo_tenant {
         demo.print();
     }
@@ -293,6 +320,7 @@ async fn serve(
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     ticker.abort();
+    bus_listener.abort();
     if let Some((_, task)) = smtp {
         task.abort();
     }
