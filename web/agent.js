@@ -2457,6 +2457,7 @@ function connectSocket() {
         // we may have missed frames while disconnected
         refreshList();
         if (state.chat) syncMessages();
+        tickets.resync();
       }
       state.everConnected = true;
     },
@@ -2468,8 +2469,11 @@ function connectSocket() {
         // the server may have missed events from other nodes: re-read what is shown
         refreshList();
         if (state.chat) syncMessages();
+        tickets.resync();
       }
       else if (f.type === 'typing') onTypingFrame(f);
+      // a ticket was created or changed (fields, comments, SLA): the Tickets view reads it again
+      else if (f.type === 'ticket') tickets.live(f);
       else if (f.type === 'receipt') noteReceipt(f.conversation_id, f.delivered_seq, f.read_seq);
     },
   });

@@ -320,13 +320,52 @@ export async function downloadFile(path, fallback) {
     throw err;
   }
   const blob = await res.blob();
-  const m = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') || '');
-  const name = m ? m[1] : fallback;
+  const name = dispositionName(res.headers.get('content-disposition')) || fallback;
   const a = h('a', { href: URL.createObjectURL(blob), download: name, hidden: true });
   document.body.appendChild(a);
   a.click();
   setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
   return name;
+}
+
+/**
+ * The file name a Content-Disposition header gives: the UTF-8 one (RFC 5987 `filename*=UTF-8''…`) when there is one,
+ * else the plain `filename="…"` (which the server writes as an ASCII fallback); '' when none.
+ */
+export function dispositionName(header) {
+  const v = String(header || '');
+  const star = /filename\*\s*=\s*UTF-8''([^;]+)/i.exec(v);
+  if (star) {
+    try { const n = decodeURIComponent(star[1].trim()); if (n) return n; } catch (_) { /* malformed: the plain name */ }
+  }
+  const m = /filename\s*=\s*"([^"]+)"/i.exec(v);
+  return m ? m[1] : '';
+}
+
+/**
+ * POSTs a file as the raw body (the attachment routes take it so, its type as Content-Type), with the page's
+ * session and CSRF header. Answers the JSON reply; a refusal throws an ApiError whose `serverMessage` is the
+ * server's own (e.g. why the type was refused), a 401 also signs the page out.
+ */
+export async function postFile(path, file, type) {
+  const headers = { 'Accept': 'application/json', 'X-Lingxi-Csrf': '1', 'Content-Type': type || 'application/octet-stream' };
+  const tok = getToken();
+  if (tok) headers['Authorization'] = 'Bearer ' + tok;
+  let res;
+  try {
+    res = await fetch(path, { method: 'POST', headers, body: file, credentials: 'same-origin' });
+  } catch (_) {
+    throw new ApiError(0, 'network_error', t('error.network'));
+  }
+  const text = await res.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch (_) { data = null; }
+  if (!res.ok) {
+    const err = errorOf(res.status, data);
+    if (res.status === 401 && unauthorizedHandler) unauthorizedHandler(err);
+    throw err;
+  }
+  return data;
 }
 
 export function wsUrl(path) {

@@ -2,8 +2,11 @@
 // filters, paging, bulk actions, the ticket's detail (life cycle, fields, tags, replies and internal notes, history)
 // and the "new ticket" form; the tenant's custom fields (edited by type where the definitions can be read, else shown
 // as they are); SLA due times (highlighted when past) and the SLA compliance report for supervisors and above.
+// Comments show their files (pictures as previews, other files as download chips); the composer attaches files
+// (uploaded at once, sent with the comment). The open ticket follows the workspace socket's `ticket` frames: it is
+// read again when someone else changes it, unless the agent has an unsaved edit (then a banner offers to reload).
 // Every ticket, customer and agent text is rendered as text, never as HTML.
-import { api, t, h, $, clear, toast, formatTime, formatDateTime, lang } from '/common.js';
+import { api, t, h, $, clear, toast, formatTime, formatDateTime, lang, downloadFile, postFile } from '/common.js';
 
 export const STATUSES = ['new', 'open', 'pending', 'on_hold', 'solved', 'closed'];
 export const PRIORITIES = ['low', 'normal', 'high', 'urgent'];
@@ -21,6 +24,12 @@ const VIEW_KEY = 'lingxi:agent:tkview';
 const PAGE = 25;
 /** A contact that reads as an e-mail address (a masked one too: z***@example.com). */
 const EMAIL_LIKE = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/;
+/** Attachments (crates/lingxi-domain/src/workspace.rs ATTACHMENT_TYPES; the server checks each file's bytes too). */
+const ATTACH_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'application/pdf', 'text/plain', 'text/csv', 'application/zip'];
+const RASTER_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
+const ATTACH_ACCEPT = ATTACH_TYPES.join(',') + ',.png,.jpg,.jpeg,.gif,.webp,.pdf,.txt,.csv,.zip';
+const ATTACH_MAX = 10 * 1024 * 1024;
+const MAX_FILES = 10; // per comment
 
 const tk = {
   me: null,
@@ -49,7 +58,15 @@ const tk = {
   cmode: 'public',      // composer: public reply | internal note
   draft: '',            // composer text, kept across re-renders
   tagDraft: null,       // { id, tags, dirty }
-  busy: false,
+  tagTyped: '',         // the tag input's text, kept across re-renders
+  files: [],            // composer attachments: { key, ticketId, name, size, status: uploading|ready, id, promise }
+  fileErrors: [],       // why files could not be attached (the server's message)
+  busy: false,          // a change (PATCH) in flight
+  sending: false,       // a comment in flight
+  stale: false,         // someone else changed the open ticket while the agent has an unsaved edit
+  checking: false,      // a live check of the open ticket in flight
+  liveAgain: false,     // a frame came while busy: check again afterwards
+  detailSeq: 0,         // reads of the open ticket, the latest wins
   // custom field definitions from GET /api/v1/tickets/fields; null when they cannot be read (values are then
   // read-only; what a refusal of the server names is learned for the New ticket form)
   fieldDefs: null,
@@ -152,8 +169,120 @@ export function initTickets(options) {
   $('#tk-sla-form').addEventListener('submit', (e) => { e.preventDefault(); loadSlaReport(); });
   $('#tk-sla-by').addEventListener('change', loadSlaReport);
   $('#tk-sla-close').addEventListener('click', () => $('#tk-sla-dialog').close());
-  setInterval(() => { if (tk.active && tk.me && !document.hidden && !tk.loading) refreshList(true); }, 20000);
-  return { start, stop, show, hide, open, render };
+  // the composer's file input lives outside the pane (which is rebuilt on every render)
+  const fileInput = h('input', { type: 'file', id: 'tk-attach-input', hidden: true, multiple: true, accept: ATTACH_ACCEPT });
+  fileInput.addEventListener('change', () => {
+    const files = [...(fileInput.files || [])];
+    fileInput.value = '';
+    addFiles(files);
+  });
+  $('#tickets-view').appendChild(fileInput);
+  // frames may be missed (a reconnect): the list is read again every 20 s, and the open ticket checked
+  setInterval(() => {
+    if (!tk.active || !tk.me || document.hidden) return;
+    if (!tk.loading) refreshList(true);
+    scheduleOpenCheck();
+  }, 20000);
+  return { start, stop, show, hide, open, render, live, resync };
+}
+
+// ------------------------------------------------------------------ live updates (the workspace socket)
+
+let listTimer = null;
+let openTimer = null;
+
+/** A `ticket` frame ({ ticket_id, number }): a ticket was created or changed (fields, comments, SLA). */
+function live(f) {
+  if (!tk.me || !f) return;
+  if (f.number && f.ticket_id) tk.numbers.set(f.ticket_id, f.number);
+  scheduleListRefresh();
+  if (tk.openId && f.ticket_id === tk.openId) scheduleOpenCheck();
+}
+
+/** Frames may have been missed (reconnect, resync): read what is shown again. */
+function resync() {
+  if (!tk.me) return;
+  scheduleListRefresh();
+  scheduleOpenCheck();
+}
+
+/** The list is read again shortly after the first frame of a burst (one read for many frames). */
+function scheduleListRefresh() {
+  if (listTimer) return;
+  listTimer = setTimeout(() => {
+    listTimer = null;
+    if (tk.active && tk.me) refreshList(true);
+  }, 400);
+}
+
+function scheduleOpenCheck() {
+  if (openTimer) return;
+  openTimer = setTimeout(() => { openTimer = null; checkOpen(); }, 250);
+}
+
+/** What tells one state of a ticket from the next (SLA deadlines change without a new version). */
+function ticketSig(x) {
+  return x ? JSON.stringify([x.version, x.updated_at, x.status, x.sla_policy, x.first_response_due, x.resolution_due]) : '';
+}
+
+/**
+ * Whether the agent has an edit in the detail pane that a re-read would throw away or silently rebase: tags
+ * changed but not saved (or one typed), a custom field typed but not saved. The composer's draft and files are
+ * kept by a re-read, so they are no such edit.
+ */
+function midEdit() {
+  if (tk.tagDraft && tk.tagDraft.id === tk.openId && tk.tagDraft.dirty) return true;
+  if (tk.tagTyped.trim()) return true;
+  return Object.keys(tk.cfDraft).length > 0;
+}
+
+/**
+ * The open ticket may have changed: when it did, read it again (ticket, thread, history) and re-render, keeping
+ * the composer and the scroll position; when the agent is mid-edit, say so instead (the banner) and keep the
+ * version they are editing, so that their save is checked against it and a concurrent change is never overwritten.
+ */
+async function checkOpen() {
+  const id = tk.openId;
+  if (!id || !tk.me) return;
+  if (!tk.active) { tk.liveAgain = true; return; } // show() looks again
+  if (tk.busy || tk.sending || tk.checking) { tk.liveAgain = true; return; }
+  tk.checking = true;
+  tk.liveAgain = false;
+  try {
+    if (!tk.ticket || tk.ticket.id !== id) { await loadDetail(id); return; }
+    let x;
+    try { x = await api(`/api/v1/tickets/${encodeURIComponent(id)}`, { quiet: true }); } catch (_) { return; }
+    if (tk.openId !== id || !tk.ticket || tk.busy || tk.sending) { tk.liveAgain = true; return; }
+    if (ticketSig(x) === ticketSig(tk.ticket)) return;
+    if (midEdit()) {
+      if (!tk.stale) { tk.stale = true; renderDetail(); }
+      return;
+    }
+    await loadDetail(id);
+  } finally {
+    tk.checking = false;
+    afterAction();
+  }
+}
+
+/** After a change of the agent's own (or a check) ends: frames that came meanwhile are looked at now. */
+function afterAction() {
+  if (tk.liveAgain && !tk.busy && !tk.sending && !tk.checking) {
+    tk.liveAgain = false;
+    scheduleOpenCheck();
+  }
+}
+
+/** The banner's 刷新: read the latest version, dropping the unsaved tag and field edits (the composer stays). */
+function reloadStale() {
+  if (!tk.openId) return;
+  tk.stale = false;
+  tk.tagDraft = null;
+  tk.tagTyped = '';
+  tk.cfDraft = {};
+  tk.error = '';
+  renderDetail();
+  loadDetail(tk.openId);
 }
 
 function start(me) {
@@ -196,6 +325,10 @@ function stop() {
   tk.fieldDefs = null;
   tk.learned = [];
   tk.sla.data = null;
+  tk.files = [];
+  tk.fileErrors = [];
+  tk.stale = false;
+  tk.tagTyped = '';
   $('#tk-sla-open').hidden = true;
   if ($('#tk-new-dialog').open) $('#tk-new-dialog').close();
   if ($('#tk-sla-dialog').open) $('#tk-sla-dialog').close();
@@ -208,7 +341,11 @@ function show() {
   loadPeople();
   renderList();
   refreshList();
-  if (tk.openId) loadDetail(tk.openId);
+  if (tk.openId) {
+    tk.liveAgain = false;
+    // mid-edit, the version being edited stays (the banner says when there is a newer one)
+    if (midEdit() && tk.ticket && tk.ticket.id === tk.openId) checkOpen(); else loadDetail(tk.openId);
+  }
 }
 
 function hide() { tk.active = false; }
@@ -424,7 +561,11 @@ async function open(id, notice = '') {
     tk.error = '';
     tk.draft = '';
     tk.tagDraft = null;
+    tk.tagTyped = '';
     tk.cfDraft = {};
+    tk.files = [];        // uploads belong to the ticket they were made for
+    tk.fileErrors = [];
+    tk.stale = false;
     tk.ticket = null;
     tk.comments = null;
     tk.history = null;
@@ -440,23 +581,32 @@ async function open(id, notice = '') {
 
 async function loadDetail(id) {
   const enc = encodeURIComponent(id);
+  const seq = ++tk.detailSeq; // a later read wins over an earlier one that answers late
   try {
     const [tkt, comments, hist] = await Promise.all([
       api(`/api/v1/tickets/${enc}`, { quiet: true }),
       api(`/api/v1/tickets/${enc}/comments`, { quiet: true }),
       api(`/api/v1/tickets/${enc}/history`, { quiet: true }),
     ]);
-    if (tk.openId !== id) return;
+    if (tk.openId !== id || seq !== tk.detailSeq) return;
     tk.ticket = tkt;
+    tk.stale = false; // what is shown is the latest now
     tk.numbers.set(tkt.id, tkt.number);
     tk.comments = comments.items || [];
     tk.history = hist.items || [];
+    if (tkt.status === 'closed') {
+      // nothing can change on a closed ticket: unsaved edits and files have nowhere to go
+      tk.tagDraft = null;
+      tk.tagTyped = '';
+      tk.cfDraft = {};
+      tk.files = [];
+    }
     if (!tk.tagDraft || tk.tagDraft.id !== id || !tk.tagDraft.dirty) tk.tagDraft = { id, tags: [...(tkt.tags || [])], dirty: false };
     // keep the list row in step with what we just read
     const i = tk.items.findIndex((x) => x.id === id);
     if (i >= 0) { tk.items[i] = tkt; renderList(); }
   } catch (e) {
-    if (tk.openId !== id || e.status === 401) return;
+    if (tk.openId !== id || seq !== tk.detailSeq || e.status === 401) return;
     tk.error = e.detail;
   }
   renderDetail();
@@ -471,7 +621,12 @@ function renderDetail() {
   // keep what the agent is typing and where they scrolled
   const scroller = $('#tk-detail');
   const top = scroller.scrollTop;
-  const focusId = document.activeElement && pane.contains(document.activeElement) ? document.activeElement.id : null;
+  const active = document.activeElement && pane.contains(document.activeElement) ? document.activeElement : null;
+  const focusId = active ? active.id : null;
+  let caret = null;
+  if (active && (active.tagName === 'TEXTAREA' || active.tagName === 'INPUT')) {
+    try { caret = [active.selectionStart, active.selectionEnd, active.selectionDirection, active.scrollTop]; } catch (_) { caret = null; }
+  }
   clear(pane);
   const x = tk.ticket;
   pane.dataset.id = tk.openId;
@@ -496,7 +651,15 @@ function renderDetail() {
   pane.appendChild(main);
   pane.appendChild(side);
   scroller.scrollTop = top;
-  if (focusId) { const el = document.getElementById(focusId); if (el) el.focus(); }
+  if (focusId) {
+    const el = document.getElementById(focusId);
+    if (el && !el.disabled) {
+      el.focus({ preventScroll: true });
+      if (caret && caret[0] != null && typeof el.setSelectionRange === 'function') {
+        try { el.setSelectionRange(caret[0], caret[1], caret[2] || 'none'); el.scrollTop = caret[3]; } catch (_) { /* not a text field */ }
+      }
+    }
+  }
 }
 
 function renderTop(x) {
@@ -509,7 +672,11 @@ function renderTop(x) {
       priorityChip(x.priority)),
     h('div', { class: 'meta' },
       [sourceLabel(x.source), x.requester_name, formatDateTime(x.created_at)].filter(Boolean).join(' · ')),
-    tk.error ? h('div', { class: 'form-error', id: 'tk-error', role: 'alert' }, tk.error) : null);
+    tk.error ? h('div', { class: 'form-error', id: 'tk-error', role: 'alert' }, tk.error) : null,
+    tk.stale ? h('div', { class: 'notice-line tk-stale', id: 'tk-stale', role: 'status' },
+      h('b', null, t('tk.live.changed')),
+      h('span', { class: 'small' }, t('tk.live.changed.hint')),
+      h('button', { type: 'button', class: 'btn btn-sm', id: 'tk-stale-reload', onclick: reloadStale }, t('tk.live.reload'))) : null);
 }
 
 function fieldRow(key, control) {
@@ -569,11 +736,14 @@ function renderTags(x, closed) {
   box.appendChild(tags);
   if (closed) return box;
   const input = h('input', { class: 'input', id: 'tk-tag-input', maxlength: '40', placeholder: t('tk.f.tag.ph') });
+  input.value = tk.tagTyped;
+  input.addEventListener('input', () => { tk.tagTyped = input.value; });
   const add = () => {
     const v = input.value.trim();
     if (!v) return;
     if (!d.tags.some((y) => y.toLowerCase() === v.toLowerCase())) d.tags.push(v);
     d.dirty = true;
+    tk.tagTyped = '';
     renderDetail();
     const again = $('#tk-tag-input');
     if (again) again.focus();
@@ -587,6 +757,7 @@ function renderTags(x, closed) {
     onclick: () => {
       const pending = input.value.trim(); // a tag typed but not added counts too
       if (pending && !d.tags.some((y) => y.toLowerCase() === pending.toLowerCase())) d.tags.push(pending);
+      tk.tagTyped = '';
       // the whole list is replaced: send the version we read, so nobody else's tag is dropped unseen
       patch({ tags: d.tags, version: x.version }, true);
     },
@@ -622,12 +793,14 @@ function renderComments(x) {
   for (const c of tk.comments || []) {
     // a public comment by no user is the customer's own (an e-mail reply): labelled 客户, not 回复客户
     const kind = !c.public ? 'internal' : c.author_id ? 'public' : 'customer';
-    thread.appendChild(h('div', { class: `tk-comment ${kind}`, dataset: { kind } },
+    const files = Array.isArray(c.attachments) ? c.attachments : [];
+    thread.appendChild(h('div', { class: `tk-comment ${kind}`, dataset: { kind, id: c.id } },
       h('div', { class: 'hd' },
         h('span', { class: 'ctag ' + kind, title: kind === 'customer' ? t('tk.comment.customer.title') : null }, t('tk.comment.' + kind)),
         h('b', null, c.author_name || ''),
         h('span', { title: formatDateTime(c.created_at) }, formatTime(c.created_at))),
-      h('div', { class: 'bd' }, c.body)));
+      c.body || !files.length ? h('div', { class: 'bd' }, c.body) : null,
+      files.length ? h('div', { class: 'tk-atts' }, files.map(attachmentEl)) : null));
   }
   card.appendChild(thread);
   if (x.status === 'closed') {
@@ -645,17 +818,135 @@ function renderComments(x) {
   ta.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey) && !e.isComposing) { e.preventDefault(); sendComment(); }
   });
-  const send = h('button', { type: 'button', class: 'btn btn-primary btn-sm', id: 'tk-comment-send', onclick: sendComment }, t(`tk.comment.send.${tk.cmode}`));
+  const uploading = tk.files.some((f) => f.status === 'uploading');
+  const send = h('button', {
+    type: 'button', class: 'btn btn-primary btn-sm', id: 'tk-comment-send', onclick: sendComment, disabled: tk.sending,
+  }, t(tk.sending && uploading ? 'agent.attach.uploading' : `tk.comment.send.${tk.cmode}`));
+  const attach = h('button', {
+    type: 'button', class: 'tool tk-attach', id: 'tk-attach', title: t('tk.att.title', { n: MAX_FILES }), 'aria-label': t('tk.att.title', { n: MAX_FILES }),
+    disabled: tk.sending || tk.files.length >= MAX_FILES, onclick: () => { const i = $('#tk-attach-input'); if (i) i.click(); },
+  }, clipIcon(), h('span', null, t('agent.attach')));
+  const files = h('div', { class: 'tk-files', id: 'tk-files', hidden: !tk.files.length },
+    tk.files.map((f) => h('span', { class: 'chip tk-file ' + f.status, dataset: { name: f.name, status: f.status }, title: f.name },
+      h('span', { class: 'nm' }, f.name),
+      h('span', { class: 'sz' }, f.status === 'uploading' ? t('agent.attach.uploading') : formatSize(f.size)),
+      h('button', {
+        type: 'button', class: 'x', disabled: tk.sending, title: t('tk.att.remove', { name: f.name }), 'aria-label': t('tk.att.remove', { name: f.name }),
+        onclick: () => removeFile(f.key),
+      }, '×'))));
+  const fileErrors = tk.fileErrors.length
+    ? h('div', { class: 'form-error tk-att-error', id: 'tk-att-error', role: 'alert' }, tk.fileErrors.map((m) => h('div', null, m)))
+    : null;
   // a public reply is e-mailed to a requester who left an e-mail address (when the server sends e-mail); the
   // address as the server gives it (the facts above show the same)
   const contact = String(x.requester_contact || '').trim();
   const mailHint = tk.cmode === 'public' && EMAIL_LIKE.test(contact)
-    ? h('div', { class: 'muted small tk-email-hint', id: 'tk-email-hint' }, '✉ ', t('tk.comment.email', { to: contact }))
+    ? h('div', { class: 'muted small tk-email-hint', id: 'tk-email-hint' }, '✉ ', t('tk.comment.email', { to: contact }),
+      // the server e-mails the reply's text only (crates/lingxi-service/src/tickets.rs email_reply)
+      tk.files.length ? h('span', { class: 'tk-email-files', id: 'tk-email-files' }, ' ', t('tk.comment.email.files')) : null)
     : null;
-  card.appendChild(h('div', { class: `tk-composer ${tk.cmode}` }, modes, ta,
-    h('div', { class: 'tk-composer-actions' }, h('span', { class: 'muted small' }, t('tk.comment.hint')), send),
+  card.appendChild(h('div', { class: `tk-composer ${tk.cmode}` }, modes, ta, files, fileErrors,
+    h('div', { class: 'tk-composer-actions' }, attach, h('span', { class: 'muted small grow' }, t('tk.comment.hint')), send),
     mailHint));
   return card;
+}
+
+// ------------------------------------------------------------------ attachments
+
+function attachmentUrl(a) { return `/api/v1/ticket-attachments/${encodeURIComponent(a.id)}`; }
+
+function formatSize(n) {
+  const x = Number(n) || 0;
+  if (x < 1024) return t('agent.size.b', { n: x });
+  if (x < 1024 * 1024) return t('agent.size.kb', { n: (x / 1024).toFixed(x < 10 * 1024 ? 1 : 0) });
+  return t('agent.size.mb', { n: (x / 1024 / 1024).toFixed(1) });
+}
+
+function svgIcon(paths, width = '1.6') {
+  const NS = 'http://www.w3.org/2000/svg';
+  const s = document.createElementNS(NS, 'svg');
+  for (const [k, v] of [['viewBox', '0 0 24 24'], ['fill', 'none'], ['stroke', 'currentColor'], ['stroke-width', width], ['stroke-linecap', 'round'], ['stroke-linejoin', 'round'], ['aria-hidden', 'true']]) s.setAttribute(k, v);
+  for (const d of paths) {
+    const p = document.createElementNS(NS, 'path');
+    p.setAttribute('d', d);
+    s.appendChild(p);
+  }
+  return s;
+}
+const fileIcon = () => svgIcon(['M14 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V8z', 'M14 2v6h6', 'M12 18v-6', 'M9 15l3 3 3-3']);
+/** 📎, as the chat composer draws it. */
+const clipIcon = () => svgIcon(['M21.4 11.1l-9.2 9.2a6 6 0 0 1-8.5-8.5l9.2-9.2a4 4 0 0 1 5.7 5.7l-9.2 9.2a2 2 0 0 1-2.8-2.8l8.5-8.5'], '2');
+
+/** Saves the file, fetched with the page's session, under its own name. */
+async function download(a) {
+  try {
+    await downloadFile(attachmentUrl(a), String(a.name || 'attachment'));
+  } catch (e) {
+    if (e.status !== 401) toast(t('tk.att.download_failed', { name: a.name, msg: e.detail }), 'error');
+  }
+}
+
+/** A comment's file: a picture as a preview (a click opens it) with a download line; any other file as a chip. */
+function attachmentEl(a) {
+  const url = attachmentUrl(a);
+  const name = String(a.name || t('agent.attachment'));
+  const size = formatSize(a.size);
+  const save = (e) => { e.preventDefault(); download(a); };
+  if (RASTER_TYPES.includes(a.content_type)) {
+    return h('figure', { class: 'tk-att tk-att-img', dataset: { attachment: a.id, type: a.content_type } },
+      h('a', { class: 'att-img', href: url, target: '_blank', rel: 'noopener', title: t('tk.att.open', { name }) },
+        h('img', { src: url, alt: name })),
+      h('figcaption', null,
+        h('a', { class: 'tk-att-dl', href: url, download: name, title: t('tk.att.download', { name }), onclick: save },
+          h('span', { class: 'att-name' }, name), h('span', { class: 'att-size' }, size))));
+  }
+  return h('a', {
+    class: 'att att-file tk-att tk-att-dl', href: url, download: name, title: t('tk.att.download', { name }), onclick: save,
+    dataset: { attachment: a.id, type: a.content_type },
+  }, fileIcon(), h('span', { class: 'att-name' }, name), h('span', { class: 'att-size' }, size));
+}
+
+function fileType(file) {
+  const ty = String(file.type || '').toLowerCase();
+  if (ty === 'image/jpg') return 'image/jpeg';
+  if (ty === 'application/x-zip-compressed') return 'application/zip';
+  if (ATTACH_TYPES.includes(ty)) return ty;
+  const ext = String(file.name || '').toLowerCase().split('.').pop();
+  const guessed = ({ png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', gif: 'image/gif', webp: 'image/webp', pdf: 'application/pdf',
+    txt: 'text/plain', csv: 'text/csv', zip: 'application/zip' })[ext];
+  return guessed || ty || 'application/octet-stream';
+}
+
+let fileSeq = 0;
+
+/** Files picked in the composer: each is uploaded at once (the server checks it), then waits as a chip. */
+function addFiles(list) {
+  const id = tk.openId;
+  if (!id || !tk.ticket || tk.ticket.status === 'closed' || !list.length) return;
+  tk.fileErrors = [];
+  for (const file of list) {
+    if (tk.files.length >= MAX_FILES) { tk.fileErrors.push(t('tk.att.max', { n: MAX_FILES, name: file.name })); continue; }
+    if (file.size === 0) { tk.fileErrors.push(t('agent.attach.empty', { name: file.name })); continue; }
+    if (file.size > ATTACH_MAX) { tk.fileErrors.push(t('agent.attach.too_big', { name: file.name })); continue; }
+    const f = { key: ++fileSeq, ticketId: id, name: file.name, size: file.size, status: 'uploading', id: null };
+    f.promise = postFile(`/api/v1/tickets/${encodeURIComponent(id)}/attachments?name=${encodeURIComponent(file.name)}`, file, fileType(file))
+      .then((a) => { f.id = a.id; f.status = 'ready'; if (a.name) f.name = a.name; })
+      .catch((e) => {
+        f.status = 'failed';
+        const mine = tk.files.includes(f);
+        tk.files = tk.files.filter((x) => x !== f);
+        if (mine && e.status !== 401) tk.fileErrors.push(t('tk.att.refused', { name: file.name, msg: e.detail }));
+      })
+      .finally(() => { if (tk.openId === id && !tk.sending) renderDetail(); });
+    tk.files.push(f);
+  }
+  renderDetail();
+}
+
+function removeFile(key) {
+  tk.files = tk.files.filter((f) => f.key !== key);
+  tk.fileErrors = [];
+  renderDetail();
 }
 
 function historyValue(field, v, label) {
@@ -721,31 +1012,57 @@ async function patch(body, tags = false) {
   // read it again (the refusal may come from someone else's change), with its history
   await loadDetail(id);
   refreshList(true);
+  afterAction();
 }
 
 async function sendComment() {
   const id = tk.openId;
   const ta = $('#tk-comment');
-  if (!id || !ta) return;
+  if (!id || !ta || tk.sending) return;
   const body = ta.value.trim();
-  if (!body) { ta.focus(); return; }
+  const mine = () => tk.files.filter((f) => f.ticketId === id);
+  if (!body && !mine().length) { ta.focus(); return; }
   const isPublic = tk.cmode === 'public';
-  const btn = $('#tk-comment-send');
-  btn.disabled = true;
+  tk.sending = true;
   tk.error = '';
+  renderDetail();
+  let sent = false;
+  let signedOut = false;
   try {
-    await api(`/api/v1/tickets/${encodeURIComponent(id)}/comments`, { method: 'POST', body: { body, public: isPublic }, quiet: true });
-    if (tk.openId === id) tk.draft = '';
-    toast(t(isPublic ? 'tk.comment.added.public' : 'tk.comment.added.internal'), 'success', 1600);
+    // files still uploading are waited for; when one is refused meanwhile, nothing is sent (the agent decides)
+    const waiting = mine().filter((f) => f.status === 'uploading');
+    if (waiting.length) await Promise.all(waiting.map((f) => f.promise));
+    const files = mine().filter((f) => f.status === 'ready');
+    if (tk.openId === id && !waiting.some((f) => f.status !== 'ready') && (body || files.length)) {
+      await api(`/api/v1/tickets/${encodeURIComponent(id)}/comments`, {
+        method: 'POST', quiet: true,
+        body: { body, public: isPublic, attachment_ids: files.map((f) => f.id) },
+      });
+      sent = true;
+      if (tk.openId === id) {
+        tk.draft = '';
+        tk.files = tk.files.filter((f) => !files.includes(f));
+        tk.fileErrors = [];
+      }
+      toast(t(isPublic ? 'tk.comment.added.public' : 'tk.comment.added.internal'), 'success', 1600);
+    }
   } catch (e) {
-    if (e.status === 401) return;
-    if (tk.openId === id) tk.error = e.status === 409 ? t('tk.refused', { msg: localizeRefusal(e.detail) }) : e.detail;
+    if (e.status === 401) signedOut = true;
+    else if (tk.openId === id) tk.error = e.status === 409 ? t('tk.refused', { msg: localizeRefusal(e.detail) }) : e.detail;
   } finally {
-    btn.disabled = false;
+    tk.sending = false;
+  }
+  if (signedOut) return;
+  if (!sent && !tk.error) {
+    // nothing went (a file was refused while waiting): the composer shows why, with the draft
+    if (tk.openId === id) renderDetail();
+    afterAction();
+    return;
   }
   // a public reply to a new ticket opens it: read the ticket, its thread and history again
   await loadDetail(id);
   refreshList(true);
+  afterAction();
 }
 
 // ------------------------------------------------------------------ new ticket

@@ -14,8 +14,11 @@
 // the ticket's detail, the Overdue view and the SLA report; support e-mail (邮件接入): the admin's inbox addresses in
 // Ticket settings (listening shown, a refusal shown, saved normalised), a customer's mail over SMTP
 // (LINGXI_SMTP_ADDR: a 550 for an unknown mailbox, 250 with the ticket number) found by the agent as an 邮件 ticket
-// and set to 待客户回复, the customer's "Re: [#N]" reply shown as theirs (客户), its quoted history cut, the ticket
-// open again; the admin console's Intake tab (导入): a source saved from
+// and set to 待客户回复, the customer's "Re: [#N]" reply shown as theirs (客户) without a reload, its quoted history
+// cut, the ticket open again; a customer e-mail with a PNG attachment shown as a picture in the open ticket and
+// downloaded byte for byte; files attached to a ticket reply (chips, one removed, the server's refusals shown, sent,
+// downloaded), a picture-only note; live updates of the open ticket (the admin's note over the API shown at once, the
+// draft kept; mid-edit the 工单已更新 banner and 刷新); the admin console's Intake tab (导入): a source saved from
 // a shipped mapping, the tmall-refunds sample imported with its progress and report, again (all unchanged), and a file
 // with one bad row (all-or-nothing: the row named, nothing applied); the bot (a fresh visitor on the demo tenant):
 // 猜你想问 from the page's business context, a clicked guess, 您是不是想问 buttons, 👍, the order-status task flow
@@ -1660,9 +1663,21 @@ await step('agent moves the ticket along its life cycle; only allowed statuses a
   await setTicketStatus('solved');
   opts = await statusOptions();
   assert(JSON.stringify(opts) === JSON.stringify(['solved', 'open', 'closed']), `offered from solved: ${opts}`);
-  // meanwhile someone else closes it; the page still offers 处理中 (reopen), which the server now refuses
+  // the agent starts an edit (a tag added, not saved); meanwhile someone else closes the ticket. The page follows
+  // TicketChanged frames, but not over an unsaved edit: it keeps the version being edited and says the ticket
+  // changed; it still offers 处理中 (reopen), which the server now refuses — explained, nothing overwritten
+  const draftTag = `草稿-${uniq}`;
+  await agent.fill('#tk-tag-input', draftTag);
+  await agent.press('#tk-tag-input', 'Enter');
+  await agent.locator(`#tk-tags .chip.tag[data-tag="${draftTag}"]`).waitFor({ state: 'visible' });
   const r = await apiIn(agent, 'PATCH', `/api/v1/tickets/${tk.id}`, { status: 'closed' });
   assert(r.status === 200, `closing over the API answered ${r.status}: ${JSON.stringify(r.body)}`);
+  const banner = agent.locator('#tk-stale');
+  await banner.waitFor({ state: 'visible' });
+  const bannerText = (await banner.textContent()).trim();
+  assert(bannerText.includes('工单已更新') && (await agent.locator('#tk-stale-reload').textContent()).trim() === '刷新', `the banner reads ${JSON.stringify(bannerText)}`);
+  assert((await agent.locator('#tk-pane').getAttribute('data-status')) === 'solved', 'the page re-read the ticket over an unsaved edit');
+  assert(await agent.locator(`#tk-tags .chip.tag[data-tag="${draftTag}"]`).isVisible(), 'the unsaved tag was dropped');
   await agent.selectOption('#tk-f-status', 'open');
   const err = agent.locator('#tk-error');
   await err.waitFor({ state: 'visible' });
@@ -1671,6 +1686,10 @@ await step('agent moves the ticket along its life cycle; only allowed statuses a
   console.log(`      ${msg}`);
   await agent.locator('#tk-pane[data-status="closed"] #tk-f-status[disabled]').waitFor({ state: 'attached' });
   assert((await agent.locator('#tk-comment').count()) === 0, 'a closed ticket still offers the composer');
+  assert((await agent.locator('#tk-stale').count()) === 0, 'the banner stayed after the ticket was read again');
+  const saved = await apiIn(agent, 'GET', `/api/v1/tickets/${tk.id}`);
+  assert(saved.status === 200 && saved.body.status === 'closed' && !(saved.body.tags || []).includes(draftTag), `the ticket now reads ${JSON.stringify(saved.body).slice(0, 300)}`);
+  assert((await agent.locator(`#tk-tags .chip.tag[data-tag="${draftTag}"]`).count()) === 0, 'a closed ticket still shows the unsaved tag');
 });
 
 await step('the history lists every change (field, old → new, who, when)', async () => {
@@ -1973,6 +1992,8 @@ const MAIL = {
   body: `你好，\n我上周买的蓝牙耳机左耳没有声音，已经重新配对过。\n请问可以换货吗？ ${uniq}-mailbody`,
   messageId: `e2e-${uniq}-1@mail.example.com`,
   reply: `好的，我今天就把耳机寄回去换货。\n快递单号稍后发您 ${uniq}-mailreply`,
+  picName: `耳机照片-${uniq}.png`,
+  pic: makePng(48, 30),
   quoted: `${uniq}-quoted`,
   id: null,
   number: null,
@@ -2062,15 +2083,15 @@ if (admin) {
       from: MAIL.from, fromName: MAIL.name, to: 'support@demo-shop.test', subject: `Re: [#${MAIL.number}] ${MAIL.subject}`, body,
       messageId: `e2e-${uniq}-2@mail.example.com`, inReplyTo: MAIL.messageId,
     });
+    await agent.evaluate(() => { window.__e2eNoReload = 'mailreply'; });
     const r = await smtpSend({ from: MAIL.from, to: 'support@demo-shop.test', data });
     assert(r.rcpt[0].code === 250 && r.data && r.data.code === 250, `the reply was answered ${JSON.stringify({ rcpt: r.rcpt, data: r.data })}`);
     assert(r.data.text.includes(`#${MAIL.number}`), `the reply went to another ticket: ${JSON.stringify(r.data.text)}`);
-    // the open ticket does not follow TicketChanged frames: a reload reads it again (it stays open through #t=…)
-    await agent.reload({ waitUntil: 'domcontentloaded' });
-    await agent.locator('#app-view').waitFor({ state: 'visible' });
+    // the open ticket follows TicketChanged frames: the reply shows without a reload
     const pane = agent.locator(`#tk-pane[data-id="${MAIL.id}"]`);
     const comment = pane.locator('#tk-thread .tk-comment.customer', { hasText: `${uniq}-mailreply` });
     await comment.waitFor({ state: 'visible' });
+    assert((await agent.evaluate(() => window.__e2eNoReload)) === 'mailreply', 'the page was reloaded');
     assert((await comment.locator('.bd').textContent()) === MAIL.reply, `the customer's comment reads ${JSON.stringify(await comment.locator('.bd').textContent())}`);
     assert((await comment.locator('.ctag').textContent()).trim() === '客户', `the comment is labelled ${JSON.stringify(await comment.locator('.ctag').textContent())}`);
     assert((await comment.locator('.hd b').textContent()) === MAIL.name, `the comment's author reads ${JSON.stringify(await comment.locator('.hd b').textContent())}`);
@@ -2090,6 +2111,141 @@ if (admin) {
     assert((await bg(mine)) !== (await bg(comment)), 'the customer\'s comment looks like an agent\'s reply');
     await shot(agent, '16-email-ticket');
     await agent.fill('#tk-q', '');
+  });
+
+  await step('the customer e-mails a photo (multipart/mixed, a PNG attachment): the open ticket shows it as a picture without a reload; it downloads byte for byte', async () => {
+    assert(MAIL.id, 'no e-mail ticket from the previous steps');
+    const data = buildEmail({
+      from: MAIL.from, fromName: MAIL.name, to: 'support@demo-shop.test', subject: `Re: [#${MAIL.number}] ${MAIL.subject}`,
+      body: `耳机照片见附件 ${uniq}-mailpic`, messageId: `e2e-${uniq}-3@mail.example.com`, inReplyTo: `e2e-${uniq}-2@mail.example.com`,
+      attachments: [{ name: MAIL.picName, type: 'image/png', data: MAIL.pic }],
+    });
+    assert(/^Content-Type: multipart\/mixed; boundary=/m.test(data) && /^Content-Disposition: attachment;/m.test(data), 'the e-mail is not multipart/mixed with an attachment');
+    await agent.evaluate(() => { window.__e2eNoReload = 'mailpic'; });
+    const r = await smtpSend({ from: MAIL.from, to: 'support@demo-shop.test', data });
+    assert(r.data && r.data.code === 250 && r.data.text.includes(`#${MAIL.number}`), `the e-mail was answered ${JSON.stringify(r.data)}`);
+    const comment = agent.locator(`#tk-pane[data-id="${MAIL.id}"] #tk-thread .tk-comment.customer`, { hasText: `${uniq}-mailpic` });
+    await comment.waitFor({ state: 'visible' });
+    const fig = comment.locator('.tk-att-img');
+    await fig.waitFor({ state: 'visible' });
+    await agent.waitForFunction((name) => {
+      const im = [...document.querySelectorAll('#tk-thread .tk-comment.customer .tk-att-img img')].find((i) => i.alt === name);
+      return im && im.complete && im.naturalWidth === 48 && im.naturalHeight === 30;
+    }, MAIL.picName, { timeout: STEP_TIMEOUT });
+    assert((await agent.evaluate(() => window.__e2eNoReload)) === 'mailpic', 'the page was reloaded');
+    const caption = (await fig.locator('figcaption').textContent()).trim();
+    assert(caption.includes(MAIL.picName) && /\d+(\.\d)? (B|KB)/.test(caption), `the picture's caption reads ${JSON.stringify(caption)}`);
+    const [dl] = await Promise.all([agent.waitForEvent('download'), fig.locator('.tk-att-dl').click()]);
+    assert(dl.suggestedFilename() === MAIL.picName, `the download is named ${JSON.stringify(dl.suggestedFilename())}`);
+    const got = fs.readFileSync(await dl.path());
+    assert(got.equals(MAIL.pic), `the downloaded picture differs from the one sent (${got.length} vs ${MAIL.pic.length} bytes)`);
+    console.log(`      ${MAIL.picName}: ${caption}`);
+  });
+
+  await step('the agent attaches files to a public reply (📎): chips (one removed), refused files show the server\'s message; sent, the file is in the thread and downloads; a picture alone makes a note', async () => {
+    assert(MAIL.id, 'no e-mail ticket from the previous steps');
+    const txtName = `回执-${uniq}.txt`;
+    const txt = `退货回执 ${uniq}\n单号 SF1234567890\n`;
+    const extra = `多余-${uniq}.png`;
+    await agent.setInputFiles('#tk-attach-input', [
+      { name: txtName, mimeType: 'text/plain', buffer: Buffer.from(txt) },
+      { name: extra, mimeType: 'image/png', buffer: PNG },
+    ]);
+    const chips = agent.locator('#tk-files .tk-file');
+    await agent.locator('#tk-files .tk-file[data-status="ready"]').nth(1).waitFor({ state: 'visible' });
+    assert((await chips.count()) === 2, `${await chips.count()} chips, expected 2`);
+    await agent.locator('#tk-email-files').waitFor({ state: 'visible' }); // files are not e-mailed: the hint says so
+    await agent.locator(`#tk-files .tk-file[data-name="${extra}"] .x`).click();
+    await agent.locator(`#tk-files .tk-file[data-name="${extra}"]`).waitFor({ state: 'detached' });
+    // refused by the server (its signature check: an .exe renamed .png; a type it does not take): its message shown
+    const fake = `安装包-${uniq}.png`;
+    await agent.setInputFiles('#tk-attach-input', [
+      { name: fake, mimeType: 'image/png', buffer: Buffer.concat([Buffer.from('MZ'), crypto.randomBytes(64)]) },
+      { name: `setup-${uniq}.exe`, mimeType: 'application/x-msdownload', buffer: Buffer.from('MZ\x90\x00') },
+    ]);
+    const err = agent.locator('#tk-att-error');
+    await agent.waitForFunction(() => (document.querySelector('#tk-att-error')?.children.length || 0) >= 2, null, { timeout: STEP_TIMEOUT });
+    const errText = (await err.textContent()).trim();
+    assert(errText.includes(fake) && errText.includes("the file's content is not image/png"), `the refusal of the renamed .exe reads ${JSON.stringify(errText)}`);
+    assert(errText.includes(`setup-${uniq}.exe`) && errText.includes('cannot be attached; allowed: image/png'), `the refusal of the .exe reads ${JSON.stringify(errText)}`);
+    console.log(`      ${errText.replace(/\s*\n\s*/g, ' | ')}`);
+    assert((await chips.count()) === 1 && (await chips.first().getAttribute('data-name')) === txtName, 'the refused files became chips');
+    const text = `回执已附上，请查收 ${uniq}-mailfile`;
+    await agent.fill('#tk-comment', text);
+    await agent.click('#tk-comment-send');
+    const mine = agent.locator(`#tk-pane[data-id="${MAIL.id}"] #tk-thread .tk-comment.public`, { hasText: `${uniq}-mailfile` });
+    await mine.waitFor({ state: 'visible' });
+    const file = mine.locator('.tk-att.att-file');
+    await file.waitFor({ state: 'visible' });
+    assert((await file.locator('.att-name').textContent()) === txtName, `the file chip reads ${JSON.stringify(await file.textContent())}`);
+    assert((await mine.locator('.tk-att').count()) === 1, 'the removed file was sent too');
+    await agent.locator('#tk-files').waitFor({ state: 'hidden' });
+    assert((await agent.locator('#tk-att-error').count()) === 0, 'the refusals are still shown after sending');
+    assert((await agent.locator('#tk-comment').inputValue()) === '', 'the composer kept the sent text');
+    const [dl] = await Promise.all([agent.waitForEvent('download'), file.click()]);
+    assert(dl.suggestedFilename() === txtName, `the download is named ${JSON.stringify(dl.suggestedFilename())}`);
+    assert(fs.readFileSync(await dl.path(), 'utf8') === txt, 'the downloaded file differs from the one attached');
+    // the server holds it with the comment
+    const cs = await apiIn(agent, 'GET', `/api/v1/tickets/${MAIL.id}/comments`);
+    const stored = (cs.body.items || []).find((c) => c.body === text);
+    assert(stored && stored.public && stored.attachments.length === 1 && stored.attachments[0].name === txtName && stored.attachments[0].content_type === 'text/plain',
+      `the server holds ${JSON.stringify(stored)}`);
+    // a picture with no text: an internal note that is only the picture
+    await agent.click('#tk-cmodes .mode[data-cmode="internal"]');
+    const shotName = `截图-${uniq}.png`;
+    await agent.setInputFiles('#tk-attach-input', { name: shotName, mimeType: 'image/png', buffer: PNG });
+    await agent.locator(`#tk-files .tk-file[data-name="${shotName}"][data-status="ready"]`).waitFor({ state: 'visible' });
+    await agent.click('#tk-comment-send');
+    await agent.waitForFunction((name) => {
+      const im = [...document.querySelectorAll('#tk-thread .tk-comment.internal .tk-att-img img')].find((i) => i.alt === name);
+      return im && im.complete && im.naturalWidth === 64;
+    }, shotName, { timeout: STEP_TIMEOUT });
+    await agent.click('#tk-cmodes .mode[data-cmode="public"]');
+  });
+
+  await step('live: the admin adds an internal note over the API while the agent reads the ticket: it shows at once (no reload, the draft kept); mid-edit, a banner says the ticket changed and 刷新 reads it', async () => {
+    assert(MAIL.id, 'no e-mail ticket from the previous steps');
+    const draft = `草稿：先别发送 ${uniq}-draft`;
+    await agent.fill('#tk-comment', draft);
+    await agent.evaluate(() => { window.__e2eNoReload = 'live'; });
+    // scrolled a little down the detail: the update keeps the place
+    const top = await agent.evaluate(() => {
+      const d = document.querySelector('#tk-detail');
+      d.scrollTop = Math.max(0, Math.min(160, d.scrollHeight - d.clientHeight));
+      return d.scrollTop;
+    });
+    const noteText = `内部备注（管理员）：已安排换货 ${uniq}-livenote`;
+    const made = await apiIn(admin, 'POST', `/api/v1/tickets/${MAIL.id}/comments`, { body: noteText, public: false });
+    assert(made.status === 201, `the admin's note answered ${made.status} ${JSON.stringify(made.body)}`);
+    const note = agent.locator(`#tk-pane[data-id="${MAIL.id}"] #tk-thread .tk-comment.internal`, { hasText: `${uniq}-livenote` });
+    await note.waitFor({ state: 'visible' });
+    assert((await note.locator('.bd').textContent()) === noteText, 'the note is not shown as written');
+    assert((await agent.evaluate(() => window.__e2eNoReload)) === 'live', 'the page was reloaded');
+    assert((await agent.locator('#tk-comment').inputValue()) === draft, 'the live update lost the composer\'s draft');
+    const after = await agent.evaluate(() => document.querySelector('#tk-detail').scrollTop);
+    assert(Math.abs(after - top) <= 2, `the live update moved the detail from ${top} px to ${after} px`);
+    console.log(`      the admin's note shown live; scroll kept at ${after} px`);
+    await agent.locator('#tk-history .tk-change[data-field="internal_note"]').first().waitFor({ state: 'visible' });
+    assert((await agent.locator('#tk-stale').count()) === 0, 'a banner, though nothing was being edited');
+    // mid-edit: a tag added, not saved; the admin raises the priority: the page keeps the agent's edit and says so
+    const tag = `换货-${uniq}`;
+    await agent.fill('#tk-tag-input', tag);
+    await agent.press('#tk-tag-input', 'Enter');
+    await agent.locator(`#tk-tags .chip.tag[data-tag="${tag}"]`).waitFor({ state: 'visible' });
+    const before = (await agent.locator('#tk-pane .tk-top .chip[data-priority]').getAttribute('data-priority'));
+    const up = await apiIn(admin, 'PATCH', `/api/v1/tickets/${MAIL.id}`, { priority: 'urgent' });
+    assert(up.status === 200 && up.body.priority === 'urgent', `the admin's change answered ${up.status} ${JSON.stringify(up.body).slice(0, 200)}`);
+    await agent.locator('#tk-stale').waitFor({ state: 'visible' });
+    assert(before !== 'urgent' && (await agent.locator('#tk-pane .tk-top .chip[data-priority]').getAttribute('data-priority')) === before, 'the page re-read the ticket over an unsaved edit');
+    assert(await agent.locator(`#tk-tags .chip.tag[data-tag="${tag}"]`).isVisible(), 'the unsaved tag was dropped');
+    await agent.click('#tk-stale-reload');
+    await agent.locator('#tk-pane .tk-top .chip[data-priority="urgent"]').waitFor({ state: 'visible' });
+    await agent.locator('#tk-stale').waitFor({ state: 'detached' });
+    assert((await agent.locator(`#tk-tags .chip.tag[data-tag="${tag}"]`).count()) === 0, '刷新 kept the unsaved tag');
+    assert((await agent.locator('#tk-comment').inputValue()) === draft, '刷新 lost the composer\'s draft');
+    assert((await agent.evaluate(() => window.__e2eNoReload)) === 'live', 'the page was reloaded');
+    await agent.fill('#tk-comment', '');
+    await shot(agent, '17-email-ticket-files');
   });
 }
 

@@ -152,10 +152,33 @@ export function mimeWords(text) {
 }
 
 /**
- * An RFC 5322 message: { from, fromName, to, subject, body, messageId, inReplyTo, bodyEncoding: '8bit' | 'base64' }.
- * The subject and the display name are RFC 2047 words; the body is text/plain UTF-8.
+ * A MIME parameter (`filename`, `name`): `key="value"` for plain ASCII, else RFC 2231 (UTF-8, percent-encoded), split
+ * into numbered continuations (`key*0*=UTF-8''…; key*1*=…`) so that no header line grows long.
  */
-export function buildEmail({ from, fromName, to, subject, body, messageId, inReplyTo, bodyEncoding = '8bit', date = new Date() }) {
+export function mimeParam(key, value) {
+  const s = String(value);
+  if (/^[\x20-\x7e]*$/.test(s) && !/["\\]/.test(s) && s.length <= 60) return `${key}="${s}"`;
+  // each character whole (a segment never ends inside a character's UTF-8 bytes: decoders differ on that)
+  const chars = [...s].map((ch) => (/^[A-Za-z0-9!#$&+.^_`|~-]$/.test(ch) ? ch
+    : [...Buffer.from(ch, 'utf8')].map((b) => '%' + b.toString(16).toUpperCase().padStart(2, '0')).join('')));
+  const parts = [''];
+  for (const c of chars) {
+    if (parts[parts.length - 1].length + c.length > 60) parts.push('');
+    parts[parts.length - 1] += c;
+  }
+  if (parts.length === 1) return `${key}*=UTF-8''${parts[0]}`;
+  return parts.map((p, i) => `${key}*${i}*=${i === 0 ? "UTF-8''" : ''}${p}`).join(';\r\n ');
+}
+
+/**
+ * An RFC 5322 message: { from, fromName, to, subject, body, messageId, inReplyTo, bodyEncoding: '8bit' | 'base64',
+ * attachments: [{ name, type, data: Buffer }] }. The subject and the display name are RFC 2047 words; the body is
+ * text/plain UTF-8. With attachments the message is multipart/mixed: the text part, then each file as a base64 part
+ * (`Content-Disposition: attachment`, its name as an RFC 2231 parameter when it is not plain ASCII).
+ */
+export function buildEmail({ from, fromName, to, subject, body, messageId, inReplyTo, bodyEncoding = '8bit', date = new Date(), attachments = [] }) {
+  const boundary = `=_lingxi_e2e_${Math.random().toString(36).slice(2)}_${Date.now().toString(36)}`;
+  const multipart = attachments.length > 0;
   const head = [
     `From: ${fromName ? `${mimeWords(fromName)} <${from}>` : `<${from}>`}`,
     `To: <${to}>`,
@@ -165,12 +188,24 @@ export function buildEmail({ from, fromName, to, subject, body, messageId, inRep
     inReplyTo ? `In-Reply-To: <${inReplyTo}>` : null,
     inReplyTo ? `References: <${inReplyTo}>` : null,
     'MIME-Version: 1.0',
-    'Content-Type: text/plain; charset=UTF-8',
-    `Content-Transfer-Encoding: ${bodyEncoding}`,
+    ...(multipart
+      ? [`Content-Type: multipart/mixed; boundary="${boundary}"`]
+      : ['Content-Type: text/plain; charset=UTF-8', `Content-Transfer-Encoding: ${bodyEncoding}`]),
   ].filter(Boolean);
+  const base64Lines = (buf) => buf.toString('base64').replace(/.{1,76}/g, '$&\r\n').replace(/\r\n$/, '');
   const text = String(body).replace(/\r?\n/g, '\r\n');
-  const encoded = bodyEncoding === 'base64'
-    ? Buffer.from(text, 'utf8').toString('base64').replace(/.{1,76}/g, '$&\r\n').replace(/\r\n$/, '')
-    : text;
-  return head.join('\r\n') + '\r\n\r\n' + encoded + '\r\n';
+  const encoded = bodyEncoding === 'base64' ? base64Lines(Buffer.from(text, 'utf8')) : text;
+  if (!multipart) return head.join('\r\n') + '\r\n\r\n' + encoded + '\r\n';
+  const parts = [
+    ['Content-Type: text/plain; charset=UTF-8', `Content-Transfer-Encoding: ${bodyEncoding}`, '', encoded].join('\r\n'),
+    ...attachments.map((a) => [
+      `Content-Type: ${a.type || 'application/octet-stream'};\r\n ${mimeParam('name', a.name)}`,
+      `Content-Disposition: attachment;\r\n ${mimeParam('filename', a.name)}`,
+      'Content-Transfer-Encoding: base64',
+      '',
+      base64Lines(Buffer.isBuffer(a.data) ? a.data : Buffer.from(a.data)),
+    ].join('\r\n')),
+  ];
+  return head.join('\r\n') + '\r\n\r\nThis is a multi-part message in MIME format.\r\n' +
+    parts.map((p) => `--${boundary}\r\n${p}\r\n`).join('') + `--${boundary}--\r\n`;
 }

@@ -32,7 +32,10 @@
 //     smtp.rs; the demo tenant's support@demo-shop.test is added to its inbox when missing): ename the From display
 //     name and esubj the subject (RFC 2047 words), ebody the text/plain body (base64) → ticket list (title), ticket
 //     detail (title, description, requester, history's actor); erep the body of a reply ("Re: [#N]", 8bit, quoted
-//     history cut) → the detail's customer comment (客户, its author ename)
+//     history cut) → the detail's customer comment (客户, its author ename); eatt a PNG's and eattf a text file's
+//     name (attachments of the first e-mail, multipart/mixed, RFC 2231 names; no '/' or '\' in names) → the
+//     detail's customer comment (the picture's alt text and caption, the file's download chip and its download
+//     attribute)
 //   tracker (POST /api/v1/track, the API tracker.js calls): turl page_view url (`javascript:`), ttitle title,
 //     tprod product_view product_name, tpid product_id (a data attribute only), turl2 an https url with markup (a link),
 //     tcart add_to_cart product_name, tevt custom event name, tpk / tpv custom properties (stored; not shown in the UI)
@@ -710,6 +713,10 @@ await step('a customer e-mails support over SMTP (display name, subject, body wi
     from, fromName, to, messageId: `xss-${uniq}-1@mail.example.com`, bodyEncoding: 'base64',
     subject: value('esubj', 'e-mail subject (RFC 2047)', 200, { start: 3 }),
     body: value('ebody', 'e-mail body (text/plain, base64)', 4000, { start: 4 }),
+    attachments: [
+      { name: value('eatt', 'e-mail attachment name (a PNG, RFC 2231)', 190, { noSlash: true, suffix: '.png' }), type: 'image/png', data: makePng(24, 16) },
+      { name: value('eattf', 'e-mail attachment name (a text file, RFC 2231)', 190, { start: 1, noSlash: true, suffix: '.txt' }), type: 'text/plain', data: Buffer.from(`附件 ${uniq}\n`) },
+    ],
   });
   const r = await smtpSend({ from, to, data: first });
   assert(r.rcpt[0].code === 250 && r.data && r.data.code === 250, `the e-mail was answered ${JSON.stringify({ rcpt: r.rcpt, data: r.data })}`);
@@ -928,7 +935,7 @@ async function workspace(page, who, isAdmin) {
       irea: ['irea', 'iext', 'iord', 'ish', 'icust', 'icont', 'iitem', 'icat', 'istat', 'itxt'],
       jcont: ['jcont', 'jext', 'jord', 'jcust', 'jitem', 'jcat', 'jstat'],
     };
-    if (ids.tickets.esubj) detail.esubj = ['esubj', 'ebody', 'ename', 'erep'];
+    if (ids.tickets.esubj) detail.esubj = ['esubj', 'ebody', 'ename', 'erep', 'eatt', 'eattf'];
     for (const [k, codes] of Object.entries(detail)) {
       const t = ids.tickets[k];
       await page.click(`#tk-list .tk-row[data-id="${t.id}"] .tk-main`);
@@ -936,8 +943,18 @@ async function workspace(page, who, isAdmin) {
       await V(`ticket #${t.number}`, codes, '#tk-pane');
       if (k === 'esubj') {
         // the reply is the customer's comment (客户), its quoted history cut off
-        await V(`ticket #${t.number}: the customer's e-mail reply`, ['erep', 'ename'], '#tk-thread .tk-comment.customer');
+        await V(`ticket #${t.number}: the customer's e-mail reply`, ['erep', 'ename'], '#tk-thread .tk-comment.customer:has(> .bd)');
         assert(!(await page.locator('#tk-thread').innerText()).includes('erepq'), 'the quoted history of the e-mail reply is shown');
+        // the e-mail's files: their names as text (caption, chip), the picture's as its alt text, the file's as the
+        // download attribute; the picture loads
+        await V(`ticket #${t.number}: the e-mail's attachments`, ['eatt', 'eattf'], '#tk-thread .tk-comment.customer .tk-atts');
+        await page.waitForFunction((name) => {
+          const im = [...document.querySelectorAll('#tk-thread .tk-att-img img')].find((i) => i.alt === name);
+          return im && im.complete && im.naturalWidth === 24;
+        }, F.eatt.value, { timeout: STEP_TIMEOUT });
+        assert(await page.evaluate((name) => [...document.querySelectorAll('#tk-thread a.tk-att-dl[download]')].some((a) => a.getAttribute('download') === name), F.eattf.value),
+          `the file's download link does not carry its name (${describe('eattf')})`);
+        await assertClean(page, who, `ticket #${t.number}: the e-mail's attachments`);
       }
     }
     await page.fill('#tk-q', '');

@@ -88,10 +88,62 @@ impl Event {
     }
 }
 
+/// What a subscriber follows, so that an event wakes only those it concerns (not every socket of the node).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// Every event of the tenant (the agent workspace).
+    Tenant(TenantId),
+    /// The events of one conversation (the visitor's widget).
+    Conversation(ConversationId),
+    /// `QueueChanged` of the tenant only (a queued visitor's place).
+    Queue(TenantId),
+}
+
+/// Channels per topic, made on first subscription and dropped once nobody listens.
+#[derive(Debug, Default)]
+struct Topics {
+    channels: std::sync::Mutex<std::collections::HashMap<Topic, broadcast::Sender<Event>>>,
+    subscriptions: std::sync::atomic::AtomicUsize,
+}
+
+/// Events a topic subscriber may lag behind before it resumes from storage.
+const TOPIC_CAPACITY: usize = 256;
+
+impl Topics {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<Topic, broadcast::Sender<Event>>> {
+        self.channels.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn subscribe(&self, topic: Topic) -> broadcast::Receiver<Event> {
+        let mut channels = self.lock();
+        // Now and then, forget the topics nobody follows any more (closed conversations).
+        if self.subscriptions.fetch_add(1, Ordering::Relaxed) % 1024 == 1023 {
+            channels.retain(|_, s| s.receiver_count() > 0);
+        }
+        channels.entry(topic).or_insert_with(|| broadcast::channel(TOPIC_CAPACITY).0).subscribe()
+    }
+
+    fn send(&self, topic: Topic, event: &Event) {
+        let mut channels = self.lock();
+        if let Some(s) = channels.get(&topic)
+            && s.send(event.clone()).is_err()
+        {
+            channels.remove(&topic);
+        }
+    }
+
+    fn send_all(&self, event: &Event) {
+        for s in self.lock().values() {
+            let _ = s.send(event.clone());
+        }
+    }
+}
+
 /// The event bus of a node. Cloning gives another handle to the same bus.
 #[derive(Clone, Debug)]
 pub struct Bus {
     sender: broadcast::Sender<Event>,
+    topics: Arc<Topics>,
     /// Events for the other nodes, in order, to the task that publishes them on NATS.
     remote: Option<mpsc::UnboundedSender<Outbound>>,
     /// This node's name on the shared subject (its own events coming back are skipped).
@@ -143,7 +195,7 @@ impl Bus {
     /// storage).
     pub fn new(capacity: usize) -> Self {
         let (sender, _) = broadcast::channel(capacity);
-        Self { sender, remote: None, node: Arc::from("local") }
+        Self { sender, topics: Arc::default(), remote: None, node: Arc::from("local") }
     }
 
     /// A bus shared with the other nodes connected to the NATS server at `url` on `subject` (e.g.
@@ -151,9 +203,11 @@ impl Bus {
     /// subscribers get [`Event::Resync`].
     pub async fn connect_nats(url: &str, subject: &str, node: &str, capacity: usize) -> Result<Bus, BusError> {
         let (sender, _) = broadcast::channel(capacity);
+        let topics: Arc<Topics> = Arc::default();
+        let local_bus = Bus { sender: sender.clone(), topics: topics.clone(), remote: None, node: Arc::from(node) };
         let lost = Arc::new(AtomicBool::new(false));
         let on_event = {
-            let (sender, lost) = (sender.clone(), lost.clone());
+            let (sender, lost) = (local_bus.clone(), lost.clone());
             move |event: async_nats::Event| {
                 let (sender, lost) = (sender.clone(), lost.clone());
                 async move {
@@ -165,12 +219,10 @@ impl Bus {
                         async_nats::Event::Connected => {
                             if lost.swap(false, Ordering::SeqCst) {
                                 tracing::info!("reconnected to NATS");
-                                let _ = sender.send(Event::Resync);
+                                sender.deliver(Event::Resync);
                             }
                         }
-                        async_nats::Event::SlowConsumer(_) => {
-                            let _ = sender.send(Event::Resync);
-                        }
+                        async_nats::Event::SlowConsumer(_) => sender.deliver(Event::Resync),
                         other => tracing::debug!(error = %other, "NATS event"),
                     }
                 }
@@ -207,19 +259,17 @@ impl Bus {
                 }
             }
         });
-        let (local, own) = (sender.clone(), node.clone());
+        let (local, own) = (local_bus.clone(), node.clone());
         tokio::spawn(async move {
             while let Some(m) = subscription.next().await {
                 match serde_json::from_slice::<Incoming>(&m.payload) {
                     Ok(i) if *i.node == *own || matches!(i.event, Event::Resync) => {}
-                    Ok(i) => {
-                        let _ = local.send(i.event);
-                    }
+                    Ok(i) => local.deliver(i.event),
                     Err(e) => tracing::warn!(error = %e, "an unreadable event on NATS"),
                 }
             }
         });
-        Ok(Bus { sender, remote: Some(remote), node })
+        Ok(Bus { sender, topics, remote: Some(remote), node })
     }
 
     /// Whether events go to other nodes too.
@@ -233,7 +283,32 @@ impl Bus {
         if !matches!(event, Event::Resync) {
             self.publish_others(event.clone());
         }
+        self.deliver(event);
+    }
+
+    /// Hands an event to this node's subscribers: those of everything, of its tenant, of its conversation (and of
+    /// the queue for `QueueChanged`); `Resync` to all.
+    fn deliver(&self, event: Event) {
+        match &event {
+            Event::Resync => self.topics.send_all(&event),
+            _ => {
+                if let Some(t) = event.tenant_id() {
+                    self.topics.send(Topic::Tenant(t), &event);
+                    if matches!(event, Event::QueueChanged(_)) {
+                        self.topics.send(Topic::Queue(t), &event);
+                    }
+                }
+                if let Some(c) = event.conversation_id() {
+                    self.topics.send(Topic::Conversation(c), &event);
+                }
+            }
+        }
         let _ = self.sender.send(event);
+    }
+
+    /// A new subscription to one topic's events from now on (and `Resync`).
+    pub fn subscribe_to(&self, topic: Topic) -> broadcast::Receiver<Event> {
+        self.topics.subscribe(topic)
     }
 
     /// Publishes an event to the other nodes only (news this node has already acted on).
@@ -259,8 +334,65 @@ impl Bus {
         }
     }
 
-    /// A new subscription receiving every event published from now on.
+    /// A new subscription receiving every event of every tenant published from now on (for the node's own
+    /// listeners; sockets follow a [`Topic`]).
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.sender.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn receipt(t: TenantId, c: ConversationId) -> Event {
+        Event::Receipt { tenant_id: t, conversation_id: c, delivered_seq: 1, read_seq: 1 }
+    }
+
+    #[test]
+    fn an_event_reaches_only_the_topics_it_concerns() {
+        let bus = Bus::default();
+        let (t, other_t) = (TenantId::generate(), TenantId::generate());
+        let (c, other_c) = (ConversationId::generate(), ConversationId::generate());
+        let mut conv = bus.subscribe_to(Topic::Conversation(c));
+        let mut tenant = bus.subscribe_to(Topic::Tenant(t));
+        let mut queue = bus.subscribe_to(Topic::Queue(t));
+        let mut all = bus.subscribe();
+        bus.publish(receipt(t, other_c));
+        bus.publish(receipt(other_t, ConversationId::generate()));
+        bus.publish(receipt(t, c));
+        bus.publish(Event::QueueChanged(t));
+        bus.publish(Event::QueueChanged(other_t));
+        bus.publish(Event::Resync);
+        assert!(matches!(conv.try_recv(), Ok(Event::Receipt { conversation_id, .. }) if conversation_id == c));
+        assert!(matches!(conv.try_recv(), Ok(Event::Resync)));
+        assert!(conv.try_recv().is_err());
+        let mut n = 0;
+        while let Ok(e) = tenant.try_recv() {
+            assert!(e.tenant_id() == Some(t) || matches!(e, Event::Resync), "{e:?}");
+            n += 1;
+        }
+        assert_eq!(n, 4, "its two receipts, its queue change and the resync");
+        assert!(matches!(queue.try_recv(), Ok(Event::QueueChanged(q)) if q == t));
+        assert!(matches!(queue.try_recv(), Ok(Event::Resync)));
+        assert!(queue.try_recv().is_err());
+        let mut everything = 0;
+        while all.try_recv().is_ok() {
+            everything += 1;
+        }
+        assert_eq!(everything, 6);
+    }
+
+    #[test]
+    fn topics_nobody_follows_are_forgotten() {
+        let bus = Bus::default();
+        let t = TenantId::generate();
+        for _ in 0..2048 {
+            drop(bus.subscribe_to(Topic::Conversation(ConversationId::generate())));
+        }
+        let _kept = bus.subscribe_to(Topic::Tenant(t));
+        assert!(bus.topics.lock().len() < 1100, "closed conversations' channels are dropped");
+        bus.publish(Event::QueueChanged(t));
+        assert!(bus.topics.lock().contains_key(&Topic::Tenant(t)));
     }
 }

@@ -274,6 +274,8 @@ pub async fn close(
 pub async fn ws(State(state): State<AppState>, agent: Agent, upgrade: WebSocketUpgrade) -> Response {
     upgrade
         .max_message_size(crate::MAX_WS_FRAME)
+        .read_buffer_size(crate::WS_BUFFER)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| agent_socket(state.services, agent.who, socket))
 }
 
@@ -381,7 +383,7 @@ impl Scope {
 
 async fn agent_socket(services: Services, who: Authenticated, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
-    let mut events = services.bus.subscribe();
+    let mut events = services.bus.subscribe_to(lingxi_bus::Topic::Tenant(who.tenant.id));
     let _online = match services.agent_online(&who).await {
         Ok(guard) => guard,
         Err(e) => {

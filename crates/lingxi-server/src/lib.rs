@@ -33,6 +33,8 @@ use utoipa::OpenApi;
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The initial read buffer of a WebSocket (it grows for a larger frame): small, so an idle connection costs little.
+pub const WS_BUFFER: usize = 4 * 1024;
 /// The largest WebSocket frame accepted.
 pub const MAX_WS_FRAME: usize = 16 * 1024;
 

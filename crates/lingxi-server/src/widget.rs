@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
-use lingxi_bus::Event;
+use lingxi_bus::{Event, Topic};
 use lingxi_service::{ServiceError, Services, WidgetGrant};
 use lingxi_types::frames::{ChoiceKind, FrameError, WidgetFrame};
 use lingxi_types::wire::MessageView;
@@ -235,12 +235,16 @@ pub async fn ws(
 ) -> AppResult<Response> {
     let grant = state.services.widget_grant(&q.token).await?;
     check_origin(&state, grant.tenant_id, &headers).await?;
-    Ok(upgrade.max_message_size(crate::MAX_WS_FRAME).on_upgrade(move |socket| async move {
-        let limiters = (state.limits.message_limiter(), state.limits.message_limiter());
-        if let Err(e) = widget_socket(state.services, grant, limiters, socket).await {
-            tracing::debug!(error = %e, "widget socket ended");
-        }
-    }))
+    Ok(upgrade
+        .max_message_size(crate::MAX_WS_FRAME)
+        .read_buffer_size(crate::WS_BUFFER)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| async move {
+            let limiters = (state.limits.message_limiter(), state.limits.message_limiter());
+            if let Err(e) = widget_socket(state.services, grant, limiters, socket).await {
+                tracing::debug!(error = %e, "widget socket ended");
+            }
+        }))
 }
 
 /// What the visitor may know about their conversation: no routing internals (group, priority, which reveals VIP
@@ -325,7 +329,7 @@ async fn widget_socket(
     socket: WebSocket,
 ) -> Result<(), ServiceError> {
     let (mut sink, mut stream) = socket.split();
-    let mut events = services.bus.subscribe();
+    let mut events = services.bus.subscribe_to(Topic::Conversation(grant.conversation_id));
     let (tx, mut rx) = mpsc::channel::<ServerFrame>(256);
     let writer = tokio::spawn(async move {
         while let Some(frame) = rx.recv().await {
@@ -345,6 +349,9 @@ async fn widget_socket(
     let _ = tx.send(ServerFrame::Hello { conversation: VisitorConversation::new(&conversation), guesses }).await;
     let mut queued = conversation.status == lingxi_types::ConversationStatus::Queued;
     let mut last_queue = None;
+    // The tenant's queue news, followed only while queued.
+    let follow_queue = |queued: bool| queued.then(|| services.bus.subscribe_to(Topic::Queue(grant.tenant_id)));
+    let mut queue_events = follow_queue(queued);
     if queued {
         last_queue = send_queue(&services, grant, &tx, last_queue).await?;
     }
@@ -418,22 +425,35 @@ async fn widget_socket(
                     }
                 }
             }
-            event = events.recv() => {
-                match event {
-                    Ok(Event::QueueChanged(t)) if t == grant.tenant_id && queued => {
+            news = next_queue_event(&mut queue_events) => {
+                match news {
+                    Ok(Event::QueueChanged(_)) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) if queued => {
                         last_queue = send_queue(&services, grant, &tx, last_queue).await?;
                     }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => queue_events = None,
+                    _ => {}
+                }
+            }
+            event = events.recv() => {
+                match event {
                     Ok(Event::Resync) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                         // Events may have been missed: catch up from storage (messages, then status and queue).
                         delivered = deliver_after(&services, grant, delivered, &tx).await?.max(delivered);
                         let c = services.store.conversation(grant.tenant_id, grant.conversation_id).await?;
                         let _ = tx.send(ServerFrame::Status { status: c.status, agent_name: c.assigned_agent_name.clone() }).await;
                         queued = c.status == lingxi_types::ConversationStatus::Queued;
+                        queue_events = follow_queue(queued);
                         if queued {
                             last_queue = send_queue(&services, grant, &tx, None).await?;
                         }
                     }
                     Ok(ev) if ev.tenant_id() == Some(grant.tenant_id) && ev.conversation_id() == Some(grant.conversation_id) => match ev {
+                        // The next one in order: sent as announced (it is the stored message). After a gap
+                        // (a note, a missed event), what follows is read from storage.
+                        Event::MessageStored(m) if m.seq == delivered + 1 && m.author != lingxi_types::Author::Note => {
+                            delivered = m.seq;
+                            let _ = tx.send(ServerFrame::Message(MessageView::from(&m))).await;
+                        }
                         Event::MessageStored(m) if m.seq > delivered && m.author != lingxi_types::Author::Note => {
                             delivered = deliver_after(&services, grant, delivered, &tx).await?.max(delivered);
                         }
@@ -443,6 +463,7 @@ async fn widget_socket(
                         Event::ConversationChanged(c) => {
                             let _ = tx.send(ServerFrame::Status { status: c.status, agent_name: c.assigned_agent_name.clone() }).await;
                             queued = c.status == lingxi_types::ConversationStatus::Queued;
+                            queue_events = follow_queue(queued);
                             last_queue = None;
                             if queued {
                                 last_queue = send_queue(&services, grant, &tx, last_queue).await?;
@@ -459,6 +480,16 @@ async fn widget_socket(
     drop(tx);
     let _ = writer.await;
     Ok(())
+}
+
+/// The next queue event, or never without a queue subscription.
+async fn next_queue_event(
+    rx: &mut Option<tokio::sync::broadcast::Receiver<Event>>,
+) -> Result<Event, tokio::sync::broadcast::error::RecvError> {
+    match rx {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Sends the visitor's queue position when it differs from the last one sent; returns what was sent last.
@@ -489,13 +520,14 @@ async fn deliver_after(
 ) -> Result<i64, ServiceError> {
     let mut last = after_seq;
     loop {
-        let batch = services.store.visitor_messages_after(grant.tenant_id, grant.conversation_id, last, 200).await?;
-        if batch.is_empty() {
-            return Ok(last);
-        }
+        const PAGE: i64 = 200;
+        let batch = services.store.visitor_messages_after(grant.tenant_id, grant.conversation_id, last, PAGE).await?;
         for m in &batch {
             last = m.seq;
             let _ = tx.send(ServerFrame::Message(MessageView::from(m))).await;
+        }
+        if (batch.len() as i64) < PAGE {
+            return Ok(last);
         }
     }
 }

@@ -268,7 +268,7 @@ impl Services {
         }
         let (text, kind, detail, bot) = match &turn.reply {
             BotReply::Answer { entry_id, text, confidence } => {
-                self.remember_category(tenant_id, conversation.id, *entry_id).await?;
+                self.remember_category(tenant_id, &conversation, &kb, *entry_id).await?;
                 decision.entry_id = Some(*entry_id);
                 decision.confidence = Some(*confidence);
                 let guessed = self.guesses_for(&kb, &conversation, &visitor, Some(lang), &[*entry_id]).await?;
@@ -280,7 +280,7 @@ impl Services {
             }
             BotReply::Suggest { text, suggestions } => {
                 if let Some(best) = suggestions.first() {
-                    self.remember_category(tenant_id, conversation.id, best.entry_id).await?;
+                    self.remember_category(tenant_id, &conversation, &kb, best.entry_id).await?;
                     decision.entry_id = Some(best.entry_id);
                     decision.confidence = Some(best.confidence);
                 }

@@ -205,13 +205,16 @@ impl Services {
     pub(crate) async fn remember_category(
         &self,
         tenant_id: TenantId,
-        id: ConversationId,
+        conversation: &Conversation,
+        kb: &lingxi_bot::KnowledgeBase,
         entry: EntryId,
     ) -> ServiceResult<()> {
-        if let Ok(e) = self.store.kb_entry(tenant_id, entry).await
-            && !e.category.trim().is_empty()
+        // The trained model holds the entry: no read, and no write when the category is already the one stored.
+        let category = kb.entry(entry, chrono::Utc::now()).map(|e| e.category.trim()).filter(|c| !c.is_empty());
+        if let Some(category) = category
+            && conversation.category.as_deref() != Some(category)
         {
-            self.store.set_conversation_context(tenant_id, id, None, Some(e.category.trim())).await?;
+            self.store.set_conversation_context(tenant_id, conversation.id, None, Some(category)).await?;
         }
         Ok(())
     }

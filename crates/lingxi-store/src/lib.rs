@@ -105,8 +105,13 @@ impl Store {
         };
         let pool = match backend {
             Backend::Sqlite => {
+                let connections = std::env::var("LINGXI_SQLITE_CONNECTIONS")
+                    .ok()
+                    .and_then(|v| v.parse::<u32>().ok())
+                    .filter(|n| (1..=64).contains(n))
+                    .unwrap_or(8);
                 AnyPoolOptions::new()
-                    .max_connections(8)
+                    .max_connections(connections)
                     .after_connect(|conn, _meta| {
                         Box::pin(async move {
                             conn.execute("PRAGMA journal_mode = WAL").await?;

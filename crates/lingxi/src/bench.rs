@@ -15,6 +15,12 @@ pub enum BenchCommand {
     /// Assignments per second: N agents online, M conversations queued, then the queue is drained by D concurrent
     /// dispatchers. Checks afterwards that no agent exceeds capacity and nothing was assigned twice.
     Assign(AssignArgs),
+    /// Load against running servers (loopback): N visitors ask and wait for answers for a duration, M agents answer
+    /// handed-off conversations; prints messages per second, ack and answer latency percentiles, errors, lost
+    /// messages and the server's memory per idle connection.
+    Load(crate::load::LoadArgs),
+    /// The ceiling for `bench load`: a WebSocket server on the same stack that acknowledges and answers at once.
+    EchoServer(crate::load::EchoArgs),
 }
 
 /// Options of `lingxi bench assign`.
@@ -41,6 +47,8 @@ pub struct AssignArgs {
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Assign(args) => assign(args).await,
+        BenchCommand::Load(args) => crate::load::load(args).await,
+        BenchCommand::EchoServer(args) => crate::load::echo_server(args).await,
     }
 }
 

@@ -6,6 +6,7 @@ mod bench;
 mod demo;
 mod intake;
 mod kb;
+mod load;
 mod orders;
 
 use anyhow::{Context, bail};
@@ -249,6 +250,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("--outbound-allow / LINGXI_OUTBOUND_ALLOW: {e}"))?;
     let mail = smtp_url.filter(|u| !u.is_empty()).map(|smtp_url| MailConfig { smtp_url, from: mail_from });
     init_tracing();
+    // Every connection is a file descriptor: take what the system allows (10,000 visitors need more than the usual
+    // soft limit of 1,024).
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::warn!(error = %e, "the open-files limit could not be raised");
+    }
     let store = db.open().await?;
     let demo_tenant = if no_demo {
         None
