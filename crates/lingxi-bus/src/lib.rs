@@ -106,8 +106,14 @@ struct Topics {
     subscriptions: std::sync::atomic::AtomicUsize,
 }
 
-/// Events a topic subscriber may lag behind before it resumes from storage.
-const TOPIC_CAPACITY: usize = 256;
+/// Events a topic subscriber may lag behind before it resumes from storage. A channel's ring is allocated whole
+/// when the topic is first followed, so a conversation's (one per connected visitor) stays small.
+fn topic_capacity(topic: Topic) -> usize {
+    match topic {
+        Topic::Conversation(_) | Topic::Queue(_) => 16,
+        Topic::Tenant(_) => 1024,
+    }
+}
 
 impl Topics {
     fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<Topic, broadcast::Sender<Event>>> {
@@ -120,7 +126,7 @@ impl Topics {
         if self.subscriptions.fetch_add(1, Ordering::Relaxed) % 1024 == 1023 {
             channels.retain(|_, s| s.receiver_count() > 0);
         }
-        channels.entry(topic).or_insert_with(|| broadcast::channel(TOPIC_CAPACITY).0).subscribe()
+        channels.entry(topic).or_insert_with(|| broadcast::channel(topic_capacity(topic)).0).subscribe()
     }
 
     fn send(&self, topic: Topic, event: &Event) {

@@ -3,6 +3,7 @@
 //!
 //! Architecture invariant: nothing here reads the clock, the network or the database. Inputs in, decisions out.
 
+pub mod email;
 pub mod fields;
 pub mod handoff;
 pub mod routing;

@@ -8,6 +8,7 @@
 //! Hand-written on tokio: the `mailin` crates' handlers are synchronous, and the acknowledgement has to wait for
 //! the asynchronous store.
 
+use lingxi_domain::email::{smtp_path, smtp_size};
 use lingxi_service::inbound::{EmailOutcome, MAX_EMAIL_BYTES};
 use lingxi_service::{ServiceError, Services};
 use lingxi_types::TenantId;
@@ -102,9 +103,9 @@ async fn session(stream: TcpStream, services: &Services, host: &str) -> std::io:
                 env = Envelope::default();
                 format!("250 {host}\r\n")
             }
-            "MAIL" => match path_arg(arg, "FROM:") {
+            "MAIL" => match smtp_path(arg, "FROM:") {
                 Some((from, params)) => {
-                    if declared_size(params).is_some_and(|s| s > MAX_EMAIL_BYTES) {
+                    if smtp_size(params).is_some_and(|s| s > MAX_EMAIL_BYTES) {
                         "552 5.3.4 message too big\r\n".into()
                     } else {
                         env = Envelope { from: Some(from), to: vec![] };
@@ -113,7 +114,7 @@ async fn session(stream: TcpStream, services: &Services, host: &str) -> std::io:
                 }
                 None => "501 5.5.4 syntax: MAIL FROM:<address>\r\n".into(),
             },
-            "RCPT" => match (env.from.is_some(), path_arg(arg, "TO:")) {
+            "RCPT" => match (env.from.is_some(), smtp_path(arg, "TO:")) {
                 (false, _) => "503 5.5.1 MAIL first\r\n".into(),
                 (true, None) => "501 5.5.4 syntax: RCPT TO:<address>\r\n".into(),
                 (true, Some(_)) if env.to.len() >= MAX_RECIPIENTS => "452 4.5.3 too many recipients\r\n".into(),
@@ -231,30 +232,6 @@ async fn skip_line<R: tokio::io::AsyncBufRead + Unpin>(read: &mut R) -> std::io:
     }
 }
 
-/// `FROM:<a@b> SIZE=10` → (`a@b`, `SIZE=10`). The null sender `<>` is allowed for MAIL.
-fn path_arg<'a>(arg: &'a str, keyword: &str) -> Option<(String, &'a str)> {
-    let head = arg.get(..keyword.len())?;
-    if !head.eq_ignore_ascii_case(keyword) {
-        return None;
-    }
-    let rest = arg[keyword.len()..].trim_start();
-    let rest = rest.strip_prefix('<')?;
-    let end = rest.find('>')?;
-    let address = rest[..end].trim();
-    if address.len() > 254 || address.chars().any(|c| c.is_control() || c == ' ') {
-        return None;
-    }
-    Some((address.to_owned(), rest[end + 1..].trim()))
-}
-
-/// The `SIZE=` parameter of MAIL, if given.
-fn declared_size(params: &str) -> Option<usize> {
-    params.split_whitespace().find_map(|p| {
-        let (k, v) = p.split_once('=')?;
-        if k.eq_ignore_ascii_case("SIZE") { v.parse().ok() } else { None }
-    })
-}
-
 /// Text safe to echo in a reply line.
 fn printable(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).take(200).collect()
@@ -263,17 +240,6 @@ fn printable(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_paths_and_sizes() {
-        assert_eq!(path_arg("FROM:<a@b.cn> SIZE=10", "FROM:"), Some(("a@b.cn".into(), "SIZE=10")));
-        assert_eq!(path_arg("from: <A@B.cn>", "FROM:"), Some(("A@B.cn".into(), "")));
-        assert_eq!(path_arg("FROM:<>", "FROM:"), Some((String::new(), "")));
-        assert_eq!(path_arg("TO:a@b.cn", "TO:"), None);
-        assert_eq!(path_arg("TO:<a b@c.cn>", "TO:"), None);
-        assert_eq!(declared_size("SIZE=2048 BODY=8BITMIME"), Some(2048));
-        assert_eq!(declared_size("BODY=8BITMIME"), None);
-    }
 
     #[tokio::test]
     async fn data_is_unstuffed_and_bounded() {

@@ -353,7 +353,7 @@ async fn widget_socket(
     let follow_queue = |queued: bool| queued.then(|| services.bus.subscribe_to(Topic::Queue(grant.tenant_id)));
     let mut queue_events = follow_queue(queued);
     if queued {
-        last_queue = send_queue(&services, grant, &tx, last_queue).await?;
+        last_queue = Box::pin(send_queue(&services, grant, &tx, last_queue)).await?;
     }
     loop {
         tokio::select! {
@@ -367,20 +367,20 @@ async fn widget_socket(
                 match WidgetFrame::parse(&text) {
                     Ok(WidgetFrame::Ping) => { let _ = tx.send(ServerFrame::Pong).await; }
                     Ok(WidgetFrame::Resume { after_seq }) => {
-                        delivered = deliver_after(&services, grant, after_seq.max(0), &tx).await?.max(after_seq.max(0));
+                        delivered = Box::pin(deliver_after(&services, grant, after_seq.max(0), &tx)).await?.max(after_seq.max(0));
                     }
                     // Typing and receipts have their own budget (a flood of them is dropped, never answered).
                     Ok(WidgetFrame::Typing { .. } | WidgetFrame::Delivered { .. } | WidgetFrame::Read { .. })
                         if control.as_ref().is_some_and(|l| l.check().is_err()) => {}
                     Ok(WidgetFrame::Typing { typing }) => services.visitor_typing(&grant, typing),
-                    Ok(WidgetFrame::Delivered { seq }) => services.visitor_receipt(&grant, seq, 0).await?,
-                    Ok(WidgetFrame::Read { seq }) => services.visitor_receipt(&grant, seq, seq).await?,
+                    Ok(WidgetFrame::Delivered { seq }) => Box::pin(services.visitor_receipt(&grant, seq, 0)).await?,
+                    Ok(WidgetFrame::Read { seq }) => Box::pin(services.visitor_receipt(&grant, seq, seq)).await?,
                     Ok(WidgetFrame::Feedback { message_id, useful }) => {
                         if control.as_ref().is_some_and(|l| l.check().is_err()) {
                             let _ = tx.send(ServerFrame::Error { code: ErrorCode::RateLimited, message: "too many ratings; slow down".into(), client_id: None }).await;
                             continue;
                         }
-                        match services.rate_bot_reply(&grant, message_id, useful).await {
+                        match Box::pin(services.rate_bot_reply(&grant, message_id, useful)).await {
                             Ok(()) => { let _ = tx.send(ServerFrame::Feedback { message_id, useful }).await; }
                             Err(e) => {
                                 let ApiError { code, message } = AppError::from(e).0;
@@ -394,7 +394,7 @@ async fn widget_socket(
                             let _ = tx.send(ServerFrame::Error { code: ErrorCode::RateLimited, message: "too many messages; slow down".into(), client_id: Some(client_id) }).await;
                             continue;
                         }
-                        match services.visitor_message_with(grant, Some(client_id.clone()), &text, attachment_id).await {
+                        match Box::pin(services.visitor_message_with(grant, Some(client_id.clone()), &text, attachment_id)).await {
                             Ok(appended) => {
                                 let m = &appended.message;
                                 // Acknowledged once stored and announced to the other nodes.
@@ -409,7 +409,7 @@ async fn widget_socket(
                                     },
                                 });
                                 if !appended.duplicate
-                                    && let Err(e) = services.run_bot_with(m.tenant_id, m, choice).await
+                                    && let Err(e) = Box::pin(services.run_bot_with(m.tenant_id, m, choice)).await
                                 {
                                     tracing::warn!(error = %e, "bot failed");
                                 }
@@ -428,7 +428,7 @@ async fn widget_socket(
             news = next_queue_event(&mut queue_events) => {
                 match news {
                     Ok(Event::QueueChanged(_)) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) if queued => {
-                        last_queue = send_queue(&services, grant, &tx, last_queue).await?;
+                        last_queue = Box::pin(send_queue(&services, grant, &tx, last_queue)).await?;
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => queue_events = None,
                     _ => {}
@@ -438,13 +438,13 @@ async fn widget_socket(
                 match event {
                     Ok(Event::Resync) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                         // Events may have been missed: catch up from storage (messages, then status and queue).
-                        delivered = deliver_after(&services, grant, delivered, &tx).await?.max(delivered);
+                        delivered = Box::pin(deliver_after(&services, grant, delivered, &tx)).await?.max(delivered);
                         let c = services.store.conversation(grant.tenant_id, grant.conversation_id).await?;
                         let _ = tx.send(ServerFrame::Status { status: c.status, agent_name: c.assigned_agent_name.clone() }).await;
                         queued = c.status == lingxi_types::ConversationStatus::Queued;
                         queue_events = follow_queue(queued);
                         if queued {
-                            last_queue = send_queue(&services, grant, &tx, None).await?;
+                            last_queue = Box::pin(send_queue(&services, grant, &tx, None)).await?;
                         }
                     }
                     Ok(ev) if ev.tenant_id() == Some(grant.tenant_id) && ev.conversation_id() == Some(grant.conversation_id) => match ev {
@@ -455,7 +455,7 @@ async fn widget_socket(
                             let _ = tx.send(ServerFrame::Message(MessageView::from(&m))).await;
                         }
                         Event::MessageStored(m) if m.seq > delivered && m.author != lingxi_types::Author::Note => {
-                            delivered = deliver_after(&services, grant, delivered, &tx).await?.max(delivered);
+                            delivered = Box::pin(deliver_after(&services, grant, delivered, &tx)).await?.max(delivered);
                         }
                         Event::Typing { author: lingxi_types::Author::Agent, name, typing, .. } => {
                             let _ = tx.send(ServerFrame::Typing { author: lingxi_types::Author::Agent, name, typing }).await;
@@ -466,7 +466,7 @@ async fn widget_socket(
                             queue_events = follow_queue(queued);
                             last_queue = None;
                             if queued {
-                                last_queue = send_queue(&services, grant, &tx, last_queue).await?;
+                                last_queue = Box::pin(send_queue(&services, grant, &tx, last_queue)).await?;
                             }
                         }
                         _ => {}

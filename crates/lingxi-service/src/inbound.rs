@@ -8,10 +8,11 @@
 use crate::customers::normalise_email;
 use crate::tickets::TicketInput;
 use crate::{ServiceError, ServiceResult, Services};
+use lingxi_domain::email::{ReadEmail, read_email};
+pub use lingxi_domain::email::{reply_text, ticket_number_in};
 use lingxi_domain::ticket::TicketStatus;
 use lingxi_store::{Actor, Ticket};
 use lingxi_types::{AttachmentId, TenantId};
-use mail_parser::{MessageParser, MimeHeaders};
 use sha2::{Digest, Sha256};
 
 /// The largest message taken in (the SMTP listener announces it as `SIZE`).
@@ -43,89 +44,6 @@ pub struct InboundEmail {
     pub ticket: Option<Ticket>,
     /// Attachments that could not be kept (type, size, count), by name.
     pub skipped_attachments: Vec<String>,
-}
-
-/// The ticket number a subject names: the first `[#123]`.
-pub fn ticket_number_in(subject: &str) -> Option<i64> {
-    let mut rest = subject;
-    while let Some(i) = rest.find("[#") {
-        let after = &rest[i + 2..];
-        let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
-        if !digits.is_empty() && digits.len() <= 12 && after[digits.len()..].starts_with(']') {
-            return digits.parse().ok();
-        }
-        rest = after;
-    }
-    None
-}
-
-/// The new text of a reply: the quoted history below it (`> …` lines, "On … wrote:", "在 … 写道：", an
-/// "Original Message" divider, Outlook's `From:` block) cut off.
-pub fn reply_text(body: &str) -> String {
-    let mut kept: Vec<&str> = Vec::new();
-    let lines: Vec<&str> = body.lines().collect();
-    for (i, line) in lines.iter().enumerate() {
-        let t = line.trim();
-        let lower = t.to_lowercase();
-        // "On Mon, 7 Dec 2026 at 10:00, Shop <s@x.com> wrote:" as one line or wrapped over up to three.
-        let wrapped = |start: &str, end: &[&str]| {
-            lower.starts_with(start)
-                && lines[i..lines.len().min(i + 3)].iter().any(|l| {
-                    let l = l.trim().to_lowercase();
-                    end.iter().any(|e| l.ends_with(e))
-                })
-        };
-        let divider = wrapped("on ", &["wrote:"])
-            || (t.starts_with('在') && wrapped("在", &["写道：", "写道:"]))
-            || lower.contains("-----original message-----")
-            || (t.starts_with("---") && t.contains("原始邮件"));
-        if divider {
-            break;
-        }
-        if t.starts_with('>') {
-            continue;
-        }
-        kept.push(line);
-    }
-    let text = kept.join("\n");
-    let text = text.trim();
-    if text.is_empty() { body.trim().to_owned() } else { text.to_owned() }
-}
-
-/// Why a message is automatic mail that must not make a ticket, if it is.
-fn automatic(m: &mail_parser::Message<'_>, sender: &str, own: Option<&str>) -> Option<String> {
-    let header = |name: &str| m.header_raw(name).map(|v| v.trim().to_ascii_lowercase());
-    if let Some(v) = header("Auto-Submitted")
-        && v != "no"
-    {
-        return Some(format!("Auto-Submitted: {v}"));
-    }
-    if let Some(v) = header("Precedence")
-        && matches!(v.as_str(), "bulk" | "junk" | "list" | "auto_reply")
-    {
-        return Some(format!("Precedence: {v}"));
-    }
-    for h in ["X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress", "List-Id"] {
-        if header(h).is_some_and(|v| h != "X-Auto-Response-Suppress" || v.contains("all") || v.contains("autoreply")) {
-            return Some(format!("{h} header"));
-        }
-    }
-    let local = sender.split('@').next().unwrap_or_default();
-    if matches!(local, "mailer-daemon" | "postmaster" | "noreply" | "no-reply" | "do-not-reply" | "donotreply") {
-        return Some(format!("sent by {local}"));
-    }
-    if own.is_some_and(|o| o == sender) {
-        return Some("sent by this server's own address".into());
-    }
-    None
-}
-
-/// The Message-ID, or a digest of the bytes when a message has none (a re-delivery is still recognised).
-fn message_key(m: &mail_parser::Message<'_>, raw: &[u8]) -> String {
-    match m.message_id().map(str::trim).filter(|s| !s.is_empty()) {
-        Some(id) if id.len() <= 300 => id.to_owned(),
-        _ => format!("sha256:{}", hex::encode(Sha256::digest(raw))),
-    }
 }
 
 impl Services {
@@ -174,33 +92,13 @@ impl Services {
         if raw.len() > MAX_EMAIL_BYTES {
             return Err(ServiceError::TooLarge(format!("an e-mail has at most {} MiB", MAX_EMAIL_BYTES >> 20)));
         }
-        let m = MessageParser::default()
-            .parse(raw)
-            .ok_or_else(|| ServiceError::Invalid("the message is not an e-mail (RFC 5322)".into()))?;
-        let from = m
-            .from()
-            .and_then(|a| a.first())
-            .or_else(|| m.sender().and_then(|a| a.first()))
-            .ok_or_else(|| ServiceError::Invalid("the e-mail has no From address".into()))?;
-        let sender = from
-            .address()
-            .and_then(|a| normalise_email(a).ok())
-            .ok_or_else(|| ServiceError::Invalid("the From address is not an e-mail address".into()))?;
-        let name: String = from
-            .name()
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| sender.split('@').next().unwrap_or(&sender))
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(100)
-            .collect();
         let own = self.mailer().map(|m| m.from_address());
-        if let Some(why) = automatic(&m, &sender, own.as_deref()) {
+        let mail = read_email(raw, own.as_deref()).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        if let Some(why) = mail.automatic {
             tracing::info!(tenant = %tenant_id, error = %why, "incoming e-mail ignored");
             return Ok(InboundEmail { outcome: EmailOutcome::Ignored(why), ticket: None, skipped_attachments: vec![] });
         }
-        let key = message_key(&m, raw);
+        let ReadEmail { sender, name, subject, body, key, attachments, .. } = mail;
         let ticket_key = format!("email:{}", &hex::encode(Sha256::digest(key.as_bytes()))[..40]);
         if let Some(t) = self.store.ticket_by_key(tenant_id, &ticket_key).await? {
             return Ok(InboundEmail { outcome: EmailOutcome::Duplicate, ticket: Some(t), skipped_attachments: vec![] });
@@ -209,10 +107,6 @@ impl Services {
             let t = self.store.ticket(tenant_id, id).await?;
             return Ok(InboundEmail { outcome: EmailOutcome::Duplicate, ticket: Some(t), skipped_attachments: vec![] });
         }
-        let subject: String =
-            m.subject().map(str::trim).unwrap_or_default().chars().filter(|c| !c.is_control()).collect();
-        // The text part, or the HTML part as text (mail-parser converts it).
-        let body = m.body_text(0).map(|b| b.into_owned()).unwrap_or_default().replace("\r\n", "\n");
         let actor = Actor { user_id: None, name: name.clone() };
 
         // A reply from the requester to one of their tickets.
@@ -225,7 +119,7 @@ impl Services {
                 follow_up_of = Some(t.number);
             } else {
                 let text: String = reply_text(&body).chars().take(20_000).collect();
-                let (ids, skipped) = self.store_email_attachments(tenant_id, &t, &actor, &m).await?;
+                let (ids, skipped) = self.store_email_attachments(tenant_id, &t, &actor, &attachments).await?;
                 let text = with_skipped(text, &skipped);
                 let text = if text.is_empty() { "（邮件无正文 / no text）".to_owned() } else { text };
                 let Some(_) = self.store.add_email_comment(tenant_id, t.id, &actor, &text, &ids, &key).await? else {
@@ -286,7 +180,7 @@ impl Services {
         if !created {
             return Ok(InboundEmail { outcome: EmailOutcome::Duplicate, ticket: Some(t), skipped_attachments: vec![] });
         }
-        let (ids, skipped) = self.store_email_attachments(tenant_id, &t, &actor, &m).await?;
+        let (ids, skipped) = self.store_email_attachments(tenant_id, &t, &actor, &attachments).await?;
         if !ids.is_empty() || !skipped.is_empty() {
             let text = with_skipped(String::new(), &skipped);
             self.store.add_ticket_comment(tenant_id, t.id, &actor, true, &text, &ids).await?;
@@ -317,33 +211,18 @@ impl Services {
         tenant_id: TenantId,
         t: &Ticket,
         actor: &Actor,
-        m: &mail_parser::Message<'_>,
+        attachments: &[(String, String, Vec<u8>)],
     ) -> ServiceResult<(Vec<AttachmentId>, Vec<String>)> {
         let by = format!("customer:{}", actor.name);
         let (mut ids, mut skipped) = (Vec::new(), Vec::new());
-        for (i, part) in m.attachments().enumerate() {
-            let name: String = part
-                .attachment_name()
-                .map(|n| n.replace(['/', '\\'], "_"))
-                .unwrap_or_else(|| format!("attachment-{}", i + 1));
+        for (name, declared, data) in attachments {
             if ids.len() >= MAX_ATTACHMENTS {
                 skipped.push(format!("{name} (more than {MAX_ATTACHMENTS} files)"));
                 continue;
             }
-            let declared = part
-                .content_type()
-                .map(|c| match c.subtype() {
-                    Some(s) => format!("{}/{s}", c.ctype()),
-                    None => c.ctype().to_owned(),
-                })
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            match crate::workspace::check_upload(&name, &declared, part.contents()) {
+            match crate::workspace::check_upload(name, declared, data) {
                 Ok((name, kind)) => {
-                    let r = self
-                        .store
-                        .store_ticket_attachment(tenant_id, t.id, &by, name, kind, part.contents().to_vec())
-                        .await?;
+                    let r = self.store.store_ticket_attachment(tenant_id, t.id, &by, name, kind, data.clone()).await?;
                     ids.push(r.id);
                 }
                 Err(e) => skipped.push(format!("{name} ({e})")),
@@ -382,34 +261,4 @@ fn with_skipped(text: String, skipped: &[String]) -> String {
     let list = skipped.join("; ");
     let line = format!("（未保存的附件 / attachments not kept: {list}）");
     if text.is_empty() { line } else { format!("{text}\n\n{line}") }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finds_the_ticket_number_in_a_subject() {
-        assert_eq!(ticket_number_in("Re: [#42] 退款"), Some(42));
-        assert_eq!(ticket_number_in("回复：[#7]"), Some(7));
-        assert_eq!(ticket_number_in("[#] x [#12a] [#9]"), Some(9));
-        assert_eq!(ticket_number_in("#42 no brackets"), None);
-        assert_eq!(ticket_number_in("[#1234567890123] too long"), None);
-    }
-
-    #[test]
-    fn cuts_the_quoted_history_off_a_reply() {
-        let en = "Thanks, it works now.\n\nOn Mon, 7 Dec 2026 at 10:00, Shop <s@x.com> wrote:\n> old text\n";
-        assert_eq!(reply_text(en), "Thanks, it works now.");
-        let zh = "还是没收到退款\n\n在 2026年12月7日 10:00，客服 写道：\n> 已处理\n";
-        assert_eq!(reply_text(zh), "还是没收到退款");
-        let wrapped =
-            "Got it.\n\nOn Mon, 7 Dec 2026 at 10:00, Very Long Shop Name\n<support@shop.example> wrote:\n> old\n";
-        assert_eq!(reply_text(wrapped), "Got it.");
-        assert_eq!(reply_text("On time delivery please.\nThanks"), "On time delivery please.\nThanks");
-        let outlook = "OK\n\n-----Original Message-----\nFrom: a\n";
-        assert_eq!(reply_text(outlook), "OK");
-        assert_eq!(reply_text("> only quoted\n> text"), "> only quoted\n> text");
-        assert_eq!(reply_text("line one\n> quoted inline\nline two"), "line one\nline two");
-    }
 }

@@ -2,6 +2,11 @@
 //!
 //! Configuration is layered: built-in defaults < environment variables (`LINGXI_*`) < command-line flags.
 
+/// mimalloc instead of glibc's allocator: glibc keeps a growing arena per thread (the SQLite workers, the runtime's),
+/// which made an idle connection cost several times what it holds (measured with `lingxi bench load`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bench;
 mod demo;
 mod intake;
