@@ -276,7 +276,7 @@ pub async fn ws(State(state): State<AppState>, agent: Agent, upgrade: WebSocketU
         .max_message_size(crate::MAX_WS_FRAME)
         .read_buffer_size(crate::WS_BUFFER)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| agent_socket(state.services, agent.who, socket))
+        .on_upgrade(move |socket| async move { agent_socket(state.services, agent.who, socket, &state.drain).await })
 }
 
 #[derive(Serialize)]
@@ -381,7 +381,8 @@ impl Scope {
     }
 }
 
-async fn agent_socket(services: Services, who: Authenticated, socket: WebSocket) {
+async fn agent_socket(services: Services, who: Authenticated, socket: WebSocket, drain: &std::sync::Arc<crate::Drain>) {
+    let (_open, mut stop) = drain.socket();
     let (mut sink, mut stream) = socket.split();
     let mut events = services.bus.subscribe_to(lingxi_bus::Topic::Tenant(who.tenant.id));
     let _online = match services.agent_online(&who).await {
@@ -395,6 +396,10 @@ async fn agent_socket(services: Services, who: Authenticated, socket: WebSocket)
     let mut scope = Scope::new(&services, &who).await;
     loop {
         let frame = tokio::select! {
+            () = crate::shutting_down(&mut stop) => {
+                let _ = sink.send(crate::going_away()).await;
+                break;
+            }
             incoming = stream.next() => match incoming {
                 Some(Ok(WsMessage::Text(t))) => match ClientFrame::parse(&t) {
                     Ok(ClientFrame::Ping) => AgentFrame::Pong,

@@ -47,6 +47,73 @@ pub struct AppState {
     pub demo_tenant: Option<String>,
     /// Rate limits per client address.
     pub limits: std::sync::Arc<limits::RateLimits>,
+    /// The open WebSockets, and the signal that closes them when the node shuts down.
+    pub drain: std::sync::Arc<Drain>,
+}
+
+/// The node's open WebSockets and the signal that tells them to close ("going away", code 1001) when the node
+/// shuts down, so clients reconnect to another node at once and resume there.
+#[derive(Debug)]
+pub struct Drain {
+    stop: tokio::sync::watch::Sender<bool>,
+    open: std::sync::atomic::AtomicUsize,
+}
+
+impl Default for Drain {
+    fn default() -> Self {
+        Drain { stop: tokio::sync::watch::channel(false).0, open: Default::default() }
+    }
+}
+
+/// Counts a socket as open while it lives.
+pub(crate) struct OpenSocket(std::sync::Arc<Drain>);
+
+impl Drop for OpenSocket {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drain {
+    /// Tells every open socket to close.
+    pub fn begin(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// How many sockets are open.
+    pub fn open(&self) -> usize {
+        self.open.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits until every socket has closed, at most `limit`; returns how many are still open.
+    pub async fn settled(&self, limit: std::time::Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.open() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        self.open()
+    }
+
+    /// Registers a socket: its guard and the shutdown signal it watches.
+    pub(crate) fn socket(self: &std::sync::Arc<Self>) -> (OpenSocket, tokio::sync::watch::Receiver<bool>) {
+        self.open.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        (OpenSocket(self.clone()), self.stop.subscribe())
+    }
+}
+
+/// Waits until the node shuts down (immediately if it already does).
+pub(crate) async fn shutting_down(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    if stop.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// The close frame of a node going away.
+pub(crate) fn going_away() -> axum::extract::ws::Message {
+    axum::extract::ws::Message::Close(Some(axum::extract::ws::CloseFrame {
+        code: 1001,
+        reason: "server restarting, reconnect".into(),
+    }))
 }
 
 impl AppState {
@@ -57,7 +124,12 @@ impl AppState {
 
     /// The state of a node with the given rate limits.
     pub fn with_limits(services: Services, demo_tenant: Option<String>, config: limits::RateLimitConfig) -> AppState {
-        AppState { services, demo_tenant, limits: std::sync::Arc::new(limits::RateLimits::new(config)) }
+        AppState {
+            services,
+            demo_tenant,
+            limits: std::sync::Arc::new(limits::RateLimits::new(config)),
+            drain: std::sync::Arc::default(),
+        }
     }
 }
 

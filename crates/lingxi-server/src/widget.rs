@@ -241,7 +241,7 @@ pub async fn ws(
         .write_buffer_size(0)
         .on_upgrade(move |socket| async move {
             let limiters = (state.limits.message_limiter(), state.limits.message_limiter());
-            if let Err(e) = widget_socket(state.services, grant, limiters, socket).await {
+            if let Err(e) = widget_socket(state.services, grant, limiters, socket, &state.drain).await {
                 tracing::debug!(error = %e, "widget socket ended");
             }
         }))
@@ -327,7 +327,9 @@ async fn widget_socket(
     grant: WidgetGrant,
     (limiter, control): (Option<governor::DefaultDirectRateLimiter>, Option<governor::DefaultDirectRateLimiter>),
     socket: WebSocket,
+    drain: &std::sync::Arc<crate::Drain>,
 ) -> Result<(), ServiceError> {
+    let (_open, mut stop) = drain.socket();
     let (mut sink, mut stream) = socket.split();
     let mut events = services.bus.subscribe_to(Topic::Conversation(grant.conversation_id));
     let (tx, mut rx) = mpsc::channel::<ServerFrame>(256);
@@ -338,7 +340,9 @@ async fn widget_socket(
                 break;
             }
         }
+        sink
     });
+    let mut going_away = false;
     let conversation = services.store.conversation(grant.tenant_id, grant.conversation_id).await?;
     // The highest seq this socket has delivered; the client resumes from its own before anything older is sent.
     let mut delivered = conversation.last_seq;
@@ -357,6 +361,10 @@ async fn widget_socket(
     }
     loop {
         tokio::select! {
+            () = crate::shutting_down(&mut stop) => {
+                going_away = true;
+                break;
+            }
             incoming = stream.next() => {
                 let Some(Ok(msg)) = incoming else { break };
                 let text = match msg {
@@ -478,7 +486,11 @@ async fn widget_socket(
         }
     }
     drop(tx);
-    let _ = writer.await;
+    if let Ok(mut sink) = writer.await
+        && going_away
+    {
+        let _ = sink.send(crate::going_away()).await;
+    }
     Ok(())
 }
 

@@ -326,10 +326,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(demo) = &demo_tenant {
         demo.print();
     }
+    let drain = state.drain.clone();
     let app = lingxi_server::app(state);
+    let closing = drain.clone();
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // WebSockets are told to go away (code 1001): their clients reconnect to another node and resume.
+            closing.begin();
+        })
         .await?;
+    let left = drain.settled(std::time::Duration::from_secs(5)).await;
+    if left > 0 {
+        tracing::warn!(count = left, "sockets still open at shutdown");
+    }
     ticker.abort();
     bus_listener.abort();
     if let Some((_, task)) = smtp {
