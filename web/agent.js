@@ -6,7 +6,7 @@
 // knowledge-base text is rendered as text.
 import {
   api, t, h, $, clear, initLang, onLangChange, initAuth, LiveSocket, wsUrl, getToken, toast, ApiError,
-  formatTime, formatDateTime, roleLabel, initials, hueOf, uuid, lang, initPasswordChange, downloadFile, PASSWORD_MIN,
+  formatTime, formatDateTime, roleLabel, initials, hueOf, uuid, lang, initPasswordChange, downloadFile, postFile, PASSWORD_MIN,
 } from '/common.js';
 import { initTickets } from '/tickets.js';
 
@@ -1359,30 +1359,16 @@ function fileType(file) {
   return ATTACH_TYPES.includes(ty) ? ty : (guessType(file.name) || ty);
 }
 
-/** POST raw bytes (the attachment routes take the file as the body, its type as Content-Type). */
+/** POST raw bytes (the attachment routes take the file as the body, its type as Content-Type); a refused size or
+ *  type is said with the file's name. */
 async function uploadFile(url, file) {
-  const headers = { 'Accept': 'application/json', 'X-Lingxi-Csrf': '1', 'Content-Type': fileType(file) || 'application/octet-stream' };
-  const tok = getToken();
-  if (tok) headers['Authorization'] = 'Bearer ' + tok;
-  let res;
   try {
-    res = await fetch(url, { method: 'POST', headers, body: file, credentials: 'same-origin' });
-  } catch (_) {
-    throw new ApiError(0, 'network_error', t('error.network'));
+    return await postFile(url, file, fileType(file));
+  } catch (e) {
+    if (e.status === 413) throw new ApiError(413, e.code, t('agent.attach.too_big', { name: file.name }), '');
+    if (e.status === 415) throw new ApiError(415, e.code, t('agent.attach.bad_type', { name: file.name }), '');
+    throw e;
   }
-  const text = await res.text();
-  let data = null;
-  try { data = text ? JSON.parse(text) : null; } catch (_) { data = null; }
-  if (!res.ok) {
-    const code = data && typeof data.code === 'string' ? data.code : undefined;
-    const serverMsg = data && typeof data.message === 'string' ? data.message : '';
-    const known = code && t('err.' + code) !== 'err.' + code;
-    let msg = known ? t('err.' + code) : (serverMsg || `${t('error.generic')} (HTTP ${res.status})`);
-    if (res.status === 413) msg = t('agent.attach.too_big', { name: file.name });
-    if (res.status === 415) msg = t('agent.attach.bad_type', { name: file.name });
-    throw new ApiError(res.status, code, msg, res.status === 413 || res.status === 415 ? '' : serverMsg);
-  }
-  return data;
 }
 
 /** The attach button: check size and type here (the server checks again, by signature), then upload and send. */

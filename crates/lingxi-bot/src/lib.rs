@@ -60,14 +60,16 @@ impl KnowledgeBase {
     /// Trains on the entries live at `now` (enabled and inside their validity period): each entry is one intent,
     /// its standard and similar questions the examples.
     pub fn train(entries: &[KbEntry], now: DateTimeUtc) -> Result<KnowledgeBase, TrainError> {
-        KnowledgeBase::train_with_flows(entries, &[], now)
+        KnowledgeBase::train_with_flows(entries, &[], now, &IntentConfig::default())
     }
 
-    /// [`KnowledgeBase::train`] with task flows: each enabled flow is one more intent, its triggers the examples.
+    /// [`KnowledgeBase::train`] with task flows (each enabled flow is one more intent, its triggers the examples)
+    /// and an engine configuration (e.g. with a sentence encoder).
     pub fn train_with_flows(
         entries: &[KbEntry],
         flows: &[Flow],
         now: DateTimeUtc,
+        config: &IntentConfig,
     ) -> Result<KnowledgeBase, TrainError> {
         let refresh_at = entries
             .iter()
@@ -93,8 +95,7 @@ impl KnowledgeBase {
             let label = format!("{FLOW_LABEL}{}", flow.name());
             examples.extend(flow.spec().triggers.iter().map(|t| Utterance { text: t.clone(), label: label.clone() }));
         }
-        let model =
-            IntentModel::train(&examples, &[], &IntentConfig::default()).map_err(|e| TrainError(e.to_string()))?;
+        let model = IntentModel::train(&examples, &[], config).map_err(|e| TrainError(e.to_string()))?;
         Ok(KnowledgeBase {
             entries: enabled.into_iter().map(|e| (e.id.to_string(), e.clone())).collect(),
             flows: flows.into_iter().map(|f| (f.name().to_owned(), f.clone())).collect(),

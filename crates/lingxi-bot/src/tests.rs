@@ -214,7 +214,8 @@ fn order_flow() -> Flow {
 }
 
 fn shop() -> KnowledgeBase {
-    KnowledgeBase::train_with_flows(&shop_entries(), &[order_flow()], now()).unwrap_or_else(|e| panic!("{e}"))
+    KnowledgeBase::train_with_flows(&shop_entries(), &[order_flow()], now(), &IntentConfig::default())
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn answer_of(turn: &BotTurn) -> &str {

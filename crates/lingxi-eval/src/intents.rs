@@ -1,9 +1,9 @@
 //! `eval intents`: the intent pipeline as the bot runs it.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
 use lingxi_nlp::{IntentConfig, IntentModel, Outcome, Policy, Utterance};
 use serde_json::{Value, json};
 
@@ -35,12 +35,12 @@ pub struct IntentsArgs {
 }
 
 pub(crate) fn run(args: &IntentsArgs) -> anyhow::Result<Value> {
+    let mut config = IntentConfig::default();
     if let Some(dir) = &args.embeddings {
-        bail!(
-            "no sentence-embedding backend is built into this binary (asked for {}); the engine takes one through \
-             IntentConfig::encoder (see crates/lingxi-nlp/README.md)",
-            dir.display()
-        );
+        let started = Instant::now();
+        let encoder = lingxi_embed::BertEncoder::load(dir)?;
+        eprintln!("loaded {encoder:?} in {:.2} s", started.elapsed().as_secs_f64());
+        config.encoder = Some(Arc::new(encoder));
     }
     let oos = args.oos_label.as_deref();
     let train = read_rows(&args.train)?;
@@ -56,7 +56,7 @@ pub(crate) fn run(args: &IntentsArgs) -> anyhow::Result<Value> {
     }
     eprintln!("training on {} examples and {} out-of-scope texts", examples.len(), out_of_scope.len());
     let started = Instant::now();
-    let model = IntentModel::train(&examples, &out_of_scope, &IntentConfig::default())?;
+    let model = IntentModel::train(&examples, &out_of_scope, &config)?;
     let train_seconds = started.elapsed().as_secs_f64();
     eprintln!("trained in {train_seconds:.2} s; deciding {} test rows", test.len());
     let policy = Policy::default();

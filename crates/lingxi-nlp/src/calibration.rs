@@ -5,7 +5,7 @@
 //! prior's behaviour rather than a degenerate fit.
 
 /// The number of candidate features (see `CandidateFeatures::to_array`).
-pub(crate) const N_FEATURES: usize = 14;
+pub(crate) const N_FEATURES: usize = 16;
 
 /// What the confidence model knows about one candidate label for one query.
 #[derive(Debug, Clone, Copy, Default)]
@@ -28,10 +28,15 @@ pub(crate) struct CandidateFeatures {
     pub oos_prob: f32,
     /// Best BM25 score of an out-of-scope example.
     pub oos_bm25: f32,
-    /// Best embedding cosine of the label's questions (0 without an encoder).
+    /// Best embedding cosine of the label's questions, as a z-score over the labels for this query, ÷ 4 (0 without an
+    /// encoder).
     pub emb: f32,
-    /// That cosine minus the best cosine of any other label.
+    /// That score minus the best score of any other label.
     pub emb_margin: f32,
+    /// Probability of the label under the softmax head over embeddings (0 without an encoder).
+    pub emb_prob: f32,
+    /// That probability minus the best of any other label.
+    pub emb_prob_margin: f32,
 }
 
 impl CandidateFeatures {
@@ -53,12 +58,15 @@ impl CandidateFeatures {
             self.emb,
             self.emb_margin,
             self.bm25 * self.prob,
+            self.emb_prob,
+            self.emb_prob_margin,
         ]
     }
 }
 
 /// Weights used when there is nothing to learn from, and the centre the fit is pulled towards.
-pub(crate) const PRIOR: [f32; N_FEATURES] = [-5.0, 2.0, 0.5, 2.0, 3.0, 3.0, 0.5, 0.5, 1.5, -2.0, -1.0, 0.0, 0.0, 1.0];
+pub(crate) const PRIOR: [f32; N_FEATURES] =
+    [-5.0, 2.0, 0.5, 2.0, 3.0, 3.0, 0.5, 0.5, 1.5, -2.0, -1.0, 0.0, 0.0, 1.0, 1.5, 1.5];
 
 /// One training sample of the confidence model.
 #[derive(Debug, Clone, Copy)]

@@ -9,7 +9,7 @@ use crate::calibration::{Calibrator, Sample};
 use crate::error::NlpError;
 use crate::hash::{Rng, hash_str};
 use crate::linear::LinearParams;
-use crate::matcher::{Core, Prepared, prepare};
+use crate::matcher::{Core, Prepared, prepare, prepare_all};
 
 /// One training example: a similar question of a knowledge-base entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,12 +29,17 @@ impl Utterance {
 
 /// The optional sentence-embedding layer: turns a text into a vector whose cosine reflects meaning.
 ///
-/// Implement it over a local model (for example candle + BERT safetensors, or an OpenAI-compatible endpoint in the
-/// server) and put it in [`IntentConfig::encoder`]; the engine then adds the best embedding cosine of each label to
+/// `lingxi-embed` implements it over local BERT-family models; put one in [`IntentConfig::encoder`] and the engine
+/// adds each label's best embedding cosine (as a z-score over the labels) and a softmax head over the embeddings to
 /// the features its confidence model learns from. Without one the engine is purely lexical.
 pub trait SentenceEncoder: Send + Sync {
     /// The embedding of `text` (any fixed dimension; need not be normalised).
     fn encode(&self, text: &str) -> Vec<f32>;
+
+    /// The embeddings of many texts, in order (training calls this; a model that batches should override it).
+    fn encode_batch(&self, texts: &[&str]) -> Vec<Vec<f32>> {
+        texts.iter().map(|t| self.encode(t)).collect()
+    }
 }
 
 /// How to build an intent model for one tenant.
@@ -116,8 +121,10 @@ pub struct IntentDecision {
 }
 
 const FOLDS: usize = 3;
-/// Total weight of simulated out-of-scope queries relative to in-scope ones in calibration.
-const HOLDOUT_WEIGHT: f32 = 0.2;
+/// Total weight of simulated out-of-scope queries relative to in-scope ones in calibration: the share of unknown
+/// questions the confidence assumes. Chosen by calibration error on the public intent sets (0.2 / 0.1 / 0.05 gave
+/// 0.089 / 0.049 / 0.023 on clinc150, 0.098 / 0.060 / 0.036 on hwu64, 0.055 / 0.040 / 0.022 on smp2017).
+const HOLDOUT_WEIGHT: f32 = 0.05;
 
 /// A trained intent model for one knowledge base. Cheap to clone; `Send + Sync`.
 #[derive(Clone)]
@@ -162,16 +169,14 @@ impl IntentModel {
         let oos_class = n_labels as u32;
 
         // Every training text, analysed once: in-scope first, then out-of-scope.
-        let mut prepared: Vec<Prepared> = Vec::with_capacity(examples.len() + oos_texts.len());
-        let mut ys: Vec<u32> = Vec::with_capacity(prepared.capacity());
-        for u in &examples {
-            prepared.push(prepare(&analyzer, encoder, &u.text));
-            ys.push(label_id.get(u.label.as_str()).copied().unwrap_or(0));
-        }
-        for t in &oos_texts {
-            prepared.push(prepare(&analyzer, encoder, t));
-            ys.push(oos_class);
-        }
+        let texts: Vec<&str> =
+            examples.iter().map(|u| u.text.as_str()).chain(oos_texts.iter().map(|t| t.as_str())).collect();
+        let prepared: Vec<Prepared> = prepare_all(&analyzer, encoder, &texts);
+        let ys: Vec<u32> = examples
+            .iter()
+            .map(|u| label_id.get(u.label.as_str()).copied().unwrap_or(0))
+            .chain(oos_texts.iter().map(|_| oos_class))
+            .collect();
         let seed = if config.seed == 0 { 0x5eed_1ee7 } else { config.seed };
         // About 110k SGD steps per fit: large knowledge bases converge in fewer passes.
         let epochs = (110_000 / prepared.len().max(1)).clamp(5, 12);
@@ -239,19 +244,25 @@ impl IntentModel {
             let mut picks: Vec<usize> = (0..examples.len()).collect();
             rng.shuffle(&mut picks);
             picks.truncate(1000);
+            let mut asked: Vec<(usize, String)> = Vec::with_capacity(picks.len());
             for &i in &picks {
-                let Some((core, present)) = fold_cores.get((fold[i] + 1) % FOLDS).and_then(Option::as_ref) else {
+                let Some((_, present)) = fold_cores.get((fold[i] + 1) % FOLDS).and_then(Option::as_ref) else {
                     continue;
                 };
                 if !present[ys[i] as usize] {
                     continue;
                 }
                 let text = perturb(&analyzer, &examples[i].text, &mut rng);
-                if text.is_empty() {
-                    continue;
+                if !text.is_empty() {
+                    asked.push((i, text));
                 }
-                let query = prepare(&analyzer, encoder, &text);
-                push_samples(core, &query, Some(ys[i]), 1.0, &mut samples);
+            }
+            let asked_texts: Vec<&str> = asked.iter().map(|(_, t)| t.as_str()).collect();
+            let queries = prepare_all(&analyzer, encoder, &asked_texts);
+            for ((i, _), query) in asked.iter().zip(&queries) {
+                if let Some((core, _)) = fold_cores.get((fold[*i] + 1) % FOLDS).and_then(Option::as_ref) {
+                    push_samples(core, query, Some(ys[*i]), 1.0, &mut samples);
+                }
             }
         }
         drop(fold_cores);

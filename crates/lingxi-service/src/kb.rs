@@ -118,7 +118,8 @@ impl Services {
         let entries = self.store.list_kb_entries(tenant_id).await?;
         let flows = self.runnable_flows(tenant_id).await?;
         let now = Utc::now();
-        let kb = tokio::task::spawn_blocking(move || KnowledgeBase::train_with_flows(&entries, &flows, now))
+        let config = self.intent_config();
+        let kb = tokio::task::spawn_blocking(move || KnowledgeBase::train_with_flows(&entries, &flows, now, &config))
             .await
             .map_err(|e| ServiceError::Conflict(format!("training stopped: {e}")))?
             .map_err(|e| ServiceError::Invalid(e.to_string()))?;
@@ -362,6 +363,37 @@ mod tests {
         let test = s.test_bot(t, "什么时候发货").await?;
         assert_eq!((test.outcome, test.reply.as_str()), ("answer", "SHIP"));
         assert_eq!(test.candidates.first().map(|c| c.question.as_str()), Some("多久发货"));
+        Ok(())
+    }
+
+    /// Records the texts it embeds; every vector is the same, so answers stay lexical.
+    #[derive(Default)]
+    struct Recording(std::sync::Mutex<Vec<String>>);
+
+    impl lingxi_nlp::SentenceEncoder for Recording {
+        fn encode(&self, text: &str) -> Vec<f32> {
+            if let Ok(mut seen) = self.0.lock() {
+                seen.push(text.to_string());
+            }
+            vec![1.0, 0.0]
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_node_s_sentence_encoder_embeds_the_questions_and_the_visitor_s_text() -> TestResult {
+        let (s, t, u, _dir) = services().await?;
+        let encoder = Arc::new(Recording::default());
+        s.set_sentence_encoder(Some(encoder.clone()));
+        s.create_kb_entry(t, u, input("怎么退货", &["如何退货", "how do I return an item"], "RETURN")).await?;
+        s.create_kb_entry(t, u, input("多久发货", &["什么时候发货"], "SHIP")).await?;
+        s.kb_settled(t).await;
+        let seen = encoder.0.lock().map(|v| v.clone()).unwrap_or_default();
+        for q in ["怎么退货", "如何退货", "how do I return an item", "多久发货", "什么时候发货"] {
+            assert!(seen.iter().any(|t| t == q), "{q} was not embedded: {seen:?}");
+        }
+        let test = s.test_bot(t, "退货流程是什么").await?;
+        assert_eq!(test.reply, "RETURN");
+        assert!(encoder.0.lock().map(|v| v.iter().any(|t| t == "退货流程是什么")).unwrap_or(false));
         Ok(())
     }
 

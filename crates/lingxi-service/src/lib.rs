@@ -109,6 +109,8 @@ pub struct Services {
     outbound: Arc<std::sync::RwLock<outbound::Outbound>>,
     /// The operator's SMTP server, when e-mail is on.
     mailer: Arc<std::sync::RwLock<Option<mail::Mailer>>>,
+    /// The optional sentence-embedding layer every model of this node trains with.
+    encoder: Arc<std::sync::RwLock<Option<Arc<dyn lingxi_nlp::SentenceEncoder>>>>,
     /// Whether this node takes in mail (its SMTP listener runs).
     email_listening: Arc<std::sync::atomic::AtomicBool>,
     /// The most-asked entries behind 猜你想问, per tenant, recounted at most once a minute.
@@ -133,6 +135,7 @@ impl Services {
                 "Lingxi/1",
             ))),
             mailer: Arc::default(),
+            encoder: Arc::default(),
             email_listening: Arc::default(),
             popular: Arc::default(),
             audit_upkeep_at: Arc::default(),
@@ -166,6 +169,20 @@ impl Services {
         if let Ok(mut m) = self.mailer.write() {
             *m = mailer;
         }
+    }
+
+    /// Sets the sentence-embedding layer the knowledge-base and ticket models train with from now on (`None`: the
+    /// lexical engine alone). Models trained before keep theirs until their next retrain.
+    pub fn set_sentence_encoder(&self, encoder: Option<Arc<dyn lingxi_nlp::SentenceEncoder>>) {
+        if let Ok(mut e) = self.encoder.write() {
+            *e = encoder;
+        }
+    }
+
+    /// How this node's models are trained: the default engine, with the sentence encoder when one is set.
+    pub(crate) fn intent_config(&self) -> lingxi_nlp::IntentConfig {
+        let encoder = self.encoder.read().ok().and_then(|e| e.clone());
+        lingxi_nlp::IntentConfig { encoder, ..lingxi_nlp::IntentConfig::default() }
     }
 
     /// The mailer, when e-mail is on.

