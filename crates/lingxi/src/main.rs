@@ -260,10 +260,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("--outbound-allow / LINGXI_OUTBOUND_ALLOW: {e}"))?;
     let mail = smtp_url.filter(|u| !u.is_empty()).map(|smtp_url| MailConfig { smtp_url, from: mail_from });
     init_tracing();
+    let mut embedding = None;
     let encoder = match embeddings.filter(|d| !d.as_os_str().is_empty()) {
         Some(dir) => {
             let encoder = lingxi_embed::BertEncoder::load(&dir)
                 .map_err(|e| anyhow::anyhow!("--embeddings / LINGXI_EMBEDDINGS: {e}"))?;
+            embedding = Some(encoder.dimension());
             // Retrains after an edit embed only the questions that changed (100,000 texts ≈ 150 MB at most).
             let cached = lingxi_embed::CachedEncoder::new(encoder, 100_000);
             Some(std::sync::Arc::new(cached) as std::sync::Arc<dyn lingxi_nlp::SentenceEncoder>)
@@ -293,7 +295,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let shared = bus.is_shared();
     let services = Services::new(store.clone(), bus);
-    let embedding = encoder.as_ref().map(|e| e.encode("").len());
     services.set_sentence_encoder(encoder);
     let bus_listener = services.spawn_bus_listener();
     // The routing / SLA / webhook tick: every 15 s (LINGXI_TICK_MS changes it, e.g. for tests).
