@@ -58,6 +58,8 @@ pub enum Event {
     },
     /// The tenant's knowledge base or task flows changed on another node: retrain the bot's model here too.
     KbChanged(TenantId),
+    /// The tenant's bot settings were saved on another node: read them again here.
+    BotSettingsChanged(TenantId),
     /// Events may have been missed (the connection to the other nodes was lost for a while, or this node fell
     /// behind): every subscriber re-reads its state from storage. Never sent between nodes.
     Resync,
@@ -69,7 +71,7 @@ impl Event {
         match self {
             Event::MessageStored(m) => Some(m.tenant_id),
             Event::ConversationChanged(c) => Some(c.tenant_id),
-            Event::QueueChanged(t) | Event::KbChanged(t) => Some(*t),
+            Event::QueueChanged(t) | Event::KbChanged(t) | Event::BotSettingsChanged(t) => Some(*t),
             Event::Typing { tenant_id, .. }
             | Event::Receipt { tenant_id, .. }
             | Event::TicketChanged { tenant_id, .. } => Some(*tenant_id),
@@ -82,7 +84,11 @@ impl Event {
         match self {
             Event::MessageStored(m) => Some(m.conversation_id),
             Event::ConversationChanged(c) => Some(c.id),
-            Event::QueueChanged(_) | Event::KbChanged(_) | Event::TicketChanged { .. } | Event::Resync => None,
+            Event::QueueChanged(_)
+            | Event::KbChanged(_)
+            | Event::BotSettingsChanged(_)
+            | Event::TicketChanged { .. }
+            | Event::Resync => None,
             Event::Typing { conversation_id, .. } | Event::Receipt { conversation_id, .. } => Some(*conversation_id),
         }
     }

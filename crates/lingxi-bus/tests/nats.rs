@@ -66,6 +66,8 @@ async fn events_cross_nodes_in_order() -> TestResult {
     // News for the others reaches b only.
     a.publish_others(Event::KbChanged(tenant));
     assert!(matches!(next(&mut on_b).await?, Event::KbChanged(t) if t == tenant));
+    a.publish_others(Event::BotSettingsChanged(tenant));
+    assert!(matches!(next(&mut on_b).await?, Event::BotSettingsChanged(t) if t == tenant));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(on_a.try_recv().is_err(), "publish_others stays off the local bus");
 

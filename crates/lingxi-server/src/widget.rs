@@ -4,7 +4,7 @@ use crate::AppState;
 use crate::auth::Client;
 use crate::error::{AppError, AppResult, Json, Query};
 use axum::extract::State;
-use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -319,6 +319,18 @@ enum ServerFrame {
     Pong,
 }
 
+/// A socket's outgoing frames, serialised when queued: a queued frame costs its text, and an idle socket's queue
+/// holds slots of a pointer's size instead of the largest frame's.
+struct Frames(mpsc::Sender<Utf8Bytes>);
+
+impl Frames {
+    /// Queues a frame for the socket's writer; an error when the writer has stopped (the socket closed).
+    async fn send(&self, frame: ServerFrame) -> Result<(), ()> {
+        let Ok(text) = serde_json::to_string(&frame) else { return Ok(()) };
+        self.0.send(text.into()).await.map_err(|_| ())
+    }
+}
+
 /// How long an acknowledgement waits for the other nodes' bus to confirm the message's announcement.
 pub(crate) const ANNOUNCE_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -332,11 +344,11 @@ async fn widget_socket(
     let (_open, mut stop) = drain.socket();
     let (mut sink, mut stream) = socket.split();
     let mut events = services.bus.subscribe_to(Topic::Conversation(grant.conversation_id));
-    let (tx, mut rx) = mpsc::channel::<ServerFrame>(256);
+    let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(256);
+    let tx = Frames(tx);
     let writer = tokio::spawn(async move {
-        while let Some(frame) = rx.recv().await {
-            let Ok(text) = serde_json::to_string(&frame) else { continue };
-            if sink.send(WsMessage::Text(text.into())).await.is_err() {
+        while let Some(text) = rx.recv().await {
+            if sink.send(WsMessage::Text(text)).await.is_err() {
                 break;
             }
         }
@@ -508,7 +520,7 @@ async fn next_queue_event(
 async fn send_queue(
     services: &Services,
     grant: WidgetGrant,
-    tx: &mpsc::Sender<ServerFrame>,
+    tx: &Frames,
     last: Option<(i64, Option<i64>)>,
 ) -> Result<Option<(i64, Option<i64>)>, ServiceError> {
     let Some(info) = services.queue_info(grant.tenant_id, grant.conversation_id).await? else {
@@ -528,7 +540,7 @@ async fn deliver_after(
     services: &Services,
     grant: WidgetGrant,
     after_seq: i64,
-    tx: &mpsc::Sender<ServerFrame>,
+    tx: &Frames,
 ) -> Result<i64, ServiceError> {
     let mut last = after_seq;
     loop {

@@ -594,12 +594,18 @@ async fn settings_are_validated_used_by_the_bot_and_kept_per_tenant() -> TestRes
         let (code, _) = server.send("PUT", "/api/v1/admin/bot", &shop.agent, Some(json!({}))).await?;
         assert_eq!(code, 403, "agents do not change the bot");
 
+        // A conversation the bot already answered with the defaults (read once, then kept in memory): it answers
+        // with the saved settings from the next message on.
+        let mut early = server.visitor(&shop, json!({})).await?;
+        assert_ne!(early.ask("哈喽").await?["text"], "哈喽！本店客服在此");
+
         let mut mine = defaults.clone();
         mine["handoff_keywords"] = json!(["经理"]);
         mine["chitchat"] = json!([{"name": "hi", "patterns": ["哈喽"], "reply_zh": "哈喽！本店客服在此", "reply_en": "Hello from the shop"}]);
         let (code, saved) = server.send("PUT", "/api/v1/admin/bot", &shop.admin, Some(mine)).await?;
         assert_eq!(code, 200, "{saved}");
 
+        assert_eq!(early.ask("哈喽").await?["text"], "哈喽！本店客服在此");
         let mut v = server.visitor(&shop, json!({})).await?;
         assert_eq!(v.ask("哈喽").await?["text"], "哈喽！本店客服在此");
         let status = v.ask("叫你们经理来").await?;

@@ -31,6 +31,29 @@ pub const GUESSES: usize = 4;
 const POPULAR_TTL: Duration = Duration::from_secs(60);
 
 /// The most-asked entries per tenant, with when they were counted.
+/// The tenants' bot settings as last read. `generation` moves on every invalidation, so a read that raced with a
+/// save is not cached.
+#[derive(Default)]
+pub(crate) struct SettingsCache {
+    map: std::sync::RwLock<std::collections::HashMap<TenantId, Arc<BotSettings>>>,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl SettingsCache {
+    /// Forgets a tenant's settings (all tenants' with `None`).
+    pub(crate) fn forget(&self, tenant_id: Option<TenantId>) {
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut map) = self.map.write() {
+            match tenant_id {
+                Some(t) => {
+                    map.remove(&t);
+                }
+                None => map.clear(),
+            }
+        }
+    }
+}
+
 pub(crate) type PopularCache =
     std::sync::Mutex<std::collections::HashMap<TenantId, (Instant, Arc<Vec<(EntryId, u64)>>)>>;
 
@@ -140,6 +163,25 @@ impl Services {
         let settings = settings.validated().map_err(|e| ServiceError::Invalid(e.to_string()))?;
         let encoded = serde_json::to_string(&settings).map_err(|e| ServiceError::Invalid(e.to_string()))?;
         self.store.save_bot_settings(tenant_id, &encoded).await?;
+        self.bot_settings.forget(Some(tenant_id));
+        self.bus.publish_others(Event::BotSettingsChanged(tenant_id));
+        Ok(settings)
+    }
+
+    /// [`Services::bot_settings`] as the bot reads them for every message: from memory after the first read.
+    pub(crate) async fn cached_bot_settings(&self, tenant_id: TenantId) -> ServiceResult<Arc<BotSettings>> {
+        use std::sync::atomic::Ordering;
+        let cache = &self.bot_settings;
+        if let Some(s) = cache.map.read().ok().and_then(|m| m.get(&tenant_id).cloned()) {
+            return Ok(s);
+        }
+        let generation = cache.generation.load(Ordering::SeqCst);
+        let settings = Arc::new(self.bot_settings(tenant_id).await?);
+        if let Ok(mut map) = cache.map.write()
+            && cache.generation.load(Ordering::SeqCst) == generation
+        {
+            map.insert(tenant_id, settings.clone());
+        }
         Ok(settings)
     }
 
@@ -209,14 +251,13 @@ impl Services {
         message: &Message,
         choice: Option<BotChoice>,
     ) -> ServiceResult<()> {
-        let conversation = self.store.conversation(tenant_id, message.conversation_id).await?;
+        let (conversation, memory, visitor) = self.store.bot_context(tenant_id, message.conversation_id).await?;
         if conversation.status != ConversationStatus::Bot {
             return Ok(());
         }
         let kb = self.knowledge_base(tenant_id).await?;
-        let settings = self.bot_settings(tenant_id).await?;
-        let state = self.bot_memory(&conversation).await?;
-        let visitor = self.store.visitor(tenant_id, conversation.visitor_id).await?;
+        let settings = self.cached_bot_settings(tenant_id).await?;
+        let state = read_memory(memory.as_deref(), &conversation);
         let now = Utc::now();
         let started = Instant::now();
         let turn = respond(
@@ -254,21 +295,17 @@ impl Services {
             latency_us,
             ..NewDecision::default()
         };
+        // What the turn writes, in one transaction at its end.
+        let mut events = Vec::new();
+        let mut category = None;
         if let Some(c) = choice
             && c.source == ChoiceSource::Guess
         {
-            self.store
-                .record_event(
-                    tenant_id,
-                    Some(conversation.id),
-                    EventKind::GuessClicked,
-                    json!({"entry_id": c.entry_id}),
-                )
-                .await?;
+            events.push((EventKind::GuessClicked, json!({"entry_id": c.entry_id})));
         }
         let (text, kind, detail, bot) = match &turn.reply {
             BotReply::Answer { entry_id, text, confidence } => {
-                self.remember_category(tenant_id, &conversation, &kb, *entry_id).await?;
+                category = new_category(&conversation, &kb, *entry_id);
                 decision.entry_id = Some(*entry_id);
                 decision.confidence = Some(*confidence);
                 let guessed = self.guesses_for(&kb, &conversation, &visitor, Some(lang), &[*entry_id]).await?;
@@ -280,7 +317,7 @@ impl Services {
             }
             BotReply::Suggest { text, suggestions } => {
                 if let Some(best) = suggestions.first() {
-                    self.remember_category(tenant_id, &conversation, &kb, best.entry_id).await?;
+                    category = new_category(&conversation, &kb, best.entry_id);
                     decision.entry_id = Some(best.entry_id);
                     decision.confidence = Some(best.confidence);
                 }
@@ -340,6 +377,9 @@ impl Services {
             BotReply::Handoff { reason, detail } => {
                 decision.reason = Some(reason.as_str().to_owned());
                 self.store.record_bot_decision(tenant_id, conversation.id, &decision).await?;
+                for (kind, detail) in events {
+                    self.store.record_event(tenant_id, Some(conversation.id), kind, detail).await?;
+                }
                 if *reason == HandoffReason::LowConfidence {
                     self.store
                         .record_event(
@@ -354,9 +394,12 @@ impl Services {
                 return Ok(());
             }
         };
-        if !text.trim().is_empty() {
+        let reply = (!text.trim().is_empty()).then(|| {
             let shown = bot.guesses.iter().map(|g| g.entry_id).collect::<Vec<_>>();
-            let new = NewMessage {
+            if !shown.is_empty() {
+                events.push((EventKind::GuessShown, json!({"entries": shown})));
+            }
+            NewMessage {
                 author: Author::Bot,
                 author_user: None,
                 author_name: None,
@@ -364,29 +407,28 @@ impl Services {
                 client_id: None,
                 attachment: None,
                 bot: Some(bot),
-            };
-            let reply = self.post(tenant_id, conversation.id, new).await?;
-            decision.reply_message_id = Some(reply.message.id);
-            if !shown.is_empty() {
-                self.store
-                    .record_event(tenant_id, Some(conversation.id), EventKind::GuessShown, json!({"entries": shown}))
-                    .await?;
             }
+        });
+        events.push((kind, detail));
+        let write = lingxi_store::BotTurnWrite {
+            reply,
+            decision,
+            events,
+            state: serde_json::to_string(&turn.state).unwrap_or_else(|_| "{}".into()),
+            failures: turn.state.consecutive_failures,
+            category,
+        };
+        if let Some(reply) = self.store.record_bot_turn(tenant_id, conversation.id, write).await? {
+            self.bus.publish(Event::MessageStored(reply));
         }
-        self.store.record_bot_decision(tenant_id, conversation.id, &decision).await?;
-        self.store.record_event(tenant_id, Some(conversation.id), kind, detail).await?;
-        self.remember(tenant_id, conversation.id, &turn.state).await
+        Ok(())
     }
 
     /// What the bot remembers of a conversation; a state written by another version that does not read starts
     /// afresh (keeping the failure count).
     async fn bot_memory(&self, conversation: &Conversation) -> ServiceResult<BotState> {
-        Ok(self
-            .store
-            .bot_state(conversation.tenant_id, conversation.id)
-            .await?
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or(BotState { consecutive_failures: conversation.bot_failures, ..BotState::default() }))
+        let stored = self.store.bot_state(conversation.tenant_id, conversation.id).await?;
+        Ok(read_memory(stored.as_deref(), conversation))
     }
 
     /// Stores what the bot remembers of a conversation.
@@ -752,4 +794,19 @@ fn taken(e: StoreError) -> ServiceError {
         StoreError::AlreadyExists(_) => ServiceError::Conflict("a flow with this name already exists".into()),
         other => other.into(),
     }
+}
+
+/// What the bot remembers of a conversation from its stored JSON; a state written by another version that does not
+/// read starts afresh (keeping the failure count).
+fn read_memory(stored: Option<&str>, conversation: &Conversation) -> BotState {
+    stored
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or(BotState { consecutive_failures: conversation.bot_failures, ..BotState::default() })
+}
+
+/// The category of the entry the bot matched, for routing, when it differs from the conversation's (the trained
+/// model holds the entry: no read).
+fn new_category(conversation: &Conversation, kb: &lingxi_bot::KnowledgeBase, entry: EntryId) -> Option<String> {
+    let category = kb.entry(entry, Utc::now()).map(|e| e.category.trim()).filter(|c| !c.is_empty())?;
+    (conversation.category.as_deref() != Some(category)).then(|| category.to_owned())
 }

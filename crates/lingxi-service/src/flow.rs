@@ -201,24 +201,6 @@ impl Services {
         self.post(grant.tenant_id, grant.conversation_id, new).await
     }
 
-    /// Remembers the category of the entry the bot matched, for routing.
-    pub(crate) async fn remember_category(
-        &self,
-        tenant_id: TenantId,
-        conversation: &Conversation,
-        kb: &lingxi_bot::KnowledgeBase,
-        entry: EntryId,
-    ) -> ServiceResult<()> {
-        // The trained model holds the entry: no read, and no write when the category is already the one stored.
-        let category = kb.entry(entry, chrono::Utc::now()).map(|e| e.category.trim()).filter(|c| !c.is_empty());
-        if let Some(category) = category
-            && conversation.category.as_deref() != Some(category)
-        {
-            self.store.set_conversation_context(tenant_id, conversation.id, None, Some(category)).await?;
-        }
-        Ok(())
-    }
-
     /// Hands a bot conversation to the humans: route it to a group's queue, then dispatch.
     pub async fn handoff(
         &self,

@@ -138,7 +138,8 @@ impl Services {
     }
 
     /// Follows the other nodes' news: a knowledge base changed there is retrained here (when this node has a model
-    /// of it: otherwise it trains at first use); after events may have been missed, every model held is. Runs
+    /// of it: otherwise it trains at first use), bot settings saved there are read again; after events may have
+    /// been missed, every model held is retrained and every tenant's settings read again. Runs
     /// until the bus closes.
     pub fn spawn_bus_listener(&self) -> tokio::task::JoinHandle<()> {
         let services = self.clone();
@@ -152,7 +153,9 @@ impl Services {
                             services.schedule_retrain(t);
                         }
                     }
+                    Ok(lingxi_bus::Event::BotSettingsChanged(t)) => services.bot_settings.forget(Some(t)),
                     Ok(lingxi_bus::Event::Resync) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        services.bot_settings.forget(None);
                         let held: Vec<TenantId> =
                             services.kb.models.read().map(|m| m.keys().copied().collect()).unwrap_or_default();
                         for t in held {

@@ -115,6 +115,8 @@ pub struct Services {
     email_listening: Arc<std::sync::atomic::AtomicBool>,
     /// The most-asked entries behind 猜你想问, per tenant, recounted at most once a minute.
     popular: Arc<bot::PopularCache>,
+    /// The bot settings per tenant, read once and forgotten when saved (here or, told over the bus, elsewhere).
+    bot_settings: Arc<bot::SettingsCache>,
     /// When this node last ran the audit retention upkeep (ms since the epoch).
     audit_upkeep_at: Arc<std::sync::atomic::AtomicI64>,
 }
@@ -138,6 +140,7 @@ impl Services {
             encoder: Arc::default(),
             email_listening: Arc::default(),
             popular: Arc::default(),
+            bot_settings: Arc::default(),
             audit_upkeep_at: Arc::default(),
         }
     }

@@ -8,6 +8,41 @@ use lingxi_types::{ConversationId, EntryId, MessageId, TenantId, Uuid};
 use sqlx::any::AnyRow;
 use std::collections::BTreeMap;
 
+/// Inserts one decision of the bot through `e` (the pool, or a transaction's connection).
+pub(crate) async fn insert_decision<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    tenant_id: TenantId,
+    conversation_id: ConversationId,
+    d: &NewDecision,
+) -> StoreResult<Uuid> {
+    let id = Uuid::now_v7();
+    sqlx::query(&format!(
+        "INSERT INTO bot_decisions (tenant_id, {DECISION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+         $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+    ))
+    .bind(tid(tenant_id))
+    .bind(id.to_string())
+    .bind(conversation_id.to_string())
+    .bind(d.message_id.map(|m| m.to_string()))
+    .bind(d.reply_message_id.map(|m| m.to_string()))
+    .bind(&d.text)
+    .bind(d.resolved_text.clone())
+    .bind(&d.outcome)
+    .bind(d.entry_id.map(|e| e.to_string()))
+    .bind(d.confidence.map(|c| (f64::from(c) * 1e6).round() as i64))
+    .bind(&d.candidates)
+    .bind(d.reason.clone())
+    .bind(d.flow.clone())
+    .bind(i64::from(d.follow_up))
+    .bind(d.source.clone())
+    .bind(None::<i64>)
+    .bind(d.latency_us)
+    .bind(millis(now()))
+    .execute(e)
+    .await?;
+    Ok(id)
+}
+
 /// A task flow as stored: the spec is the flow's JSON document (`lingxi_bot::FlowSpec`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FlowRecord {
@@ -219,32 +254,7 @@ impl Store {
         conversation_id: ConversationId,
         d: &NewDecision,
     ) -> StoreResult<Uuid> {
-        let id = Uuid::now_v7();
-        sqlx::query(&format!(
-            "INSERT INTO bot_decisions (tenant_id, {DECISION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-             $10, $11, $12, $13, $14, $15, $16, $17, $18)"
-        ))
-        .bind(tid(tenant_id))
-        .bind(id.to_string())
-        .bind(conversation_id.to_string())
-        .bind(d.message_id.map(|m| m.to_string()))
-        .bind(d.reply_message_id.map(|m| m.to_string()))
-        .bind(&d.text)
-        .bind(d.resolved_text.clone())
-        .bind(&d.outcome)
-        .bind(d.entry_id.map(|e| e.to_string()))
-        .bind(d.confidence.map(|c| (f64::from(c) * 1e6).round() as i64))
-        .bind(&d.candidates)
-        .bind(d.reason.clone())
-        .bind(d.flow.clone())
-        .bind(i64::from(d.follow_up))
-        .bind(d.source.clone())
-        .bind(None::<i64>)
-        .bind(d.latency_us)
-        .bind(millis(now()))
-        .execute(&self.pool)
-        .await?;
-        Ok(id)
+        insert_decision(&self.pool, tenant_id, conversation_id, d).await
     }
 
     /// Every decision of the bot in a conversation, oldest first.

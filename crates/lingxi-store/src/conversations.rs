@@ -121,22 +121,39 @@ fn message(row: &AnyRow) -> StoreResult<Message> {
 }
 
 pub(crate) fn visitor(row: &AnyRow) -> StoreResult<Visitor> {
+    visitor_named(row, "")
+}
+
+/// A visitor from columns named `{prefix}{column}` (a visitor read beside a conversation).
+fn visitor_named(row: &AnyRow, prefix: &str) -> StoreResult<Visitor> {
+    let c = |name: &str| format!("{prefix}{name}");
     Ok(Visitor {
-        id: id(row, "id")?,
-        tenant_id: id(row, "tenant_id")?,
-        external_id: opt_text(row, "external_id")?,
-        name: text(row, "name")?,
-        tags: serde_json::from_str(&text(row, "tags")?).map_err(|e| StoreError::Corrupt(format!("bad tags: {e}")))?,
-        vip: int(row, "vip")? != 0,
-        email: opt_text(row, "email")?,
-        phone: opt_text(row, "phone")?,
-        attributes: serde_json::from_str(&text(row, "attributes")?)
+        id: id(row, &c("id"))?,
+        tenant_id: id(row, &c("tenant_id"))?,
+        external_id: opt_text(row, &c("external_id"))?,
+        name: text(row, &c("name"))?,
+        tags: serde_json::from_str(&text(row, &c("tags"))?)
+            .map_err(|e| StoreError::Corrupt(format!("bad tags: {e}")))?,
+        vip: int(row, &c("vip"))? != 0,
+        email: opt_text(row, &c("email"))?,
+        phone: opt_text(row, &c("phone"))?,
+        attributes: serde_json::from_str(&text(row, &c("attributes"))?)
             .map_err(|e| StoreError::Corrupt(format!("bad attributes: {e}")))?,
-        merged_into: opt_id(row, "merged_into")?,
-        last_seen_at: opt_ts(row, "last_seen_at")?,
-        created_at: ts(row, "created_at")?,
+        merged_into: opt_id(row, &c("merged_into"))?,
+        last_seen_at: opt_ts(row, &c("last_seen_at"))?,
+        created_at: ts(row, &c("created_at"))?,
     })
 }
+
+/// The conversation, what the bot remembers of it and its visitor, in one statement.
+static BOT_CONTEXT_SELECT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let visitor: Vec<String> = VISITOR_COLUMNS.split(", ").map(|c| format!("v.{c} AS v_{c}")).collect();
+    let columns = format!(", c.bot_state, {} FROM conversations c", visitor.join(", "));
+    format!(
+        "{} WHERE c.tenant_id = $1 AND c.id = $2",
+        CONVERSATION_SELECT.replacen(" FROM conversations c", &columns, 1)
+    )
+});
 
 pub(crate) const VISITOR_COLUMNS: &str =
     "id, tenant_id, external_id, name, tags, vip, email, phone, attributes, merged_into, last_seen_at, created_at";
@@ -261,74 +278,85 @@ impl Store {
         conversation_id: ConversationId,
         new: NewMessage,
     ) -> StoreResult<Appended> {
-        if let Some(client_id) = &new.client_id
-            && let Some(m) = self.message_by_client_id(tenant_id, conversation_id, client_id).await?
-        {
-            return Ok(Appended { message: m, duplicate: true });
-        }
-        let at = now();
         let mut tx = self.pool.begin().await?;
-        // The first statement writes, so that SQLite takes the write lock at once (no lock upgrade).
-        let row = sqlx::query(
-            "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $1 \
-             WHERE tenant_id = $2 AND id = $3 RETURNING last_seq",
-        )
-        .bind(millis(at))
-        .bind(tid(tenant_id))
-        .bind(conversation_id.to_string())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            return Err(StoreError::NotFound("conversation"));
-        };
-        let seq = int(&row, "last_seq")?;
-        let m = Message {
-            id: MessageId::generate(),
-            tenant_id,
-            conversation_id,
-            seq,
-            author: new.author,
-            author_user: new.author_user,
-            author_name: new.author_name,
-            text: new.text,
-            client_id: new.client_id,
-            attachment: new.attachment,
-            bot: new.bot,
-            created_at: at,
-        };
-        let inserted = sqlx::query(&format!(
-            "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        ))
-        .bind(m.id.to_string())
-        .bind(tid(tenant_id))
-        .bind(conversation_id.to_string())
-        .bind(seq)
-        .bind(m.author.as_str())
-        .bind(m.author_user.map(|u| u.to_string()))
-        .bind(m.author_name.clone())
-        .bind(&m.text)
-        .bind(m.client_id.clone())
-        .bind(millis(at))
-        .bind(m.attachment.as_ref().and_then(|a| serde_json::to_string(a).ok()))
-        .bind(m.bot.as_ref().and_then(|b| serde_json::to_string(b).ok()))
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Ok(_) => {
+        // A repeated client_id is caught by the unique index (no read before every write): the transaction is
+        // rolled back, the seq it took with it, and the earlier message returned.
+        match insert_message(&mut tx, tenant_id, conversation_id, new, None).await {
+            Ok(m) => {
                 tx.commit().await?;
                 Ok(Appended { message: m, duplicate: false })
             }
-            Err(e) if is_unique_violation(&e) && m.client_id.is_some() => {
+            Err(InsertError::Duplicate(client_id)) => {
                 tx.rollback().await?;
-                let client_id = m.client_id.unwrap_or_default();
                 let earlier = self
                     .message_by_client_id(tenant_id, conversation_id, &client_id)
                     .await?
                     .ok_or(StoreError::NotFound("message"))?;
                 Ok(Appended { message: earlier, duplicate: true })
             }
-            Err(e) => Err(e.into()),
+            Err(InsertError::Store(e)) => Err(e),
         }
+    }
+
+    /// Writes what one turn of the bot leaves, in one transaction: its reply (the conversation's next message),
+    /// its memory, the matched entry's category, the decision and the analytics events. Returns the reply as
+    /// stored.
+    pub async fn record_bot_turn(
+        &self,
+        tenant_id: TenantId,
+        conversation_id: ConversationId,
+        turn: BotTurnWrite,
+    ) -> StoreResult<Option<Message>> {
+        let BotTurnWrite { reply, mut decision, events, state, failures, category } = turn;
+        let mut tx = self.pool.begin().await?;
+        let memory = BotMemory { state: &state, failures, category: category.as_deref() };
+        let reply = match reply {
+            Some(new) => match insert_message(&mut tx, tenant_id, conversation_id, new, Some(memory)).await {
+                Ok(m) => Some(m),
+                Err(InsertError::Duplicate(_)) => return Err(StoreError::AlreadyExists("message")),
+                Err(InsertError::Store(e)) => return Err(e),
+            },
+            None => {
+                let done = sqlx::query(
+                    "UPDATE conversations SET bot_state = $1, bot_failures = $2, category = COALESCE($3, category) \
+                     WHERE tenant_id = $4 AND id = $5",
+                )
+                .bind(&state)
+                .bind(failures)
+                .bind(category.as_deref())
+                .bind(tid(tenant_id))
+                .bind(conversation_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("conversation"));
+                }
+                None
+            }
+        };
+        decision.reply_message_id = reply.as_ref().map(|m| m.id);
+        crate::bot::insert_decision(&mut *tx, tenant_id, conversation_id, &decision).await?;
+        for (kind, detail) in &events {
+            crate::events::insert_event(&mut *tx, tenant_id, Some(conversation_id), *kind, detail).await?;
+        }
+        tx.commit().await?;
+        Ok(reply)
+    }
+
+    /// The conversation, what the bot remembers of it (JSON written by [`Store::record_bot_turn`]) and its
+    /// visitor, in one read.
+    pub async fn bot_context(
+        &self,
+        tenant_id: TenantId,
+        id: ConversationId,
+    ) -> StoreResult<(Conversation, Option<String>, Visitor)> {
+        let row = sqlx::query(&BOT_CONTEXT_SELECT)
+            .bind(tid(tenant_id))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Err(StoreError::NotFound("conversation")) };
+        Ok((conversation(&row)?, opt_text(&row, "bot_state")?, visitor_named(&row, "v_")?))
     }
 
     async fn message_by_client_id(
@@ -538,5 +566,122 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| Ok((id(r, "assigned_agent")?, int(r, "n")?))).collect()
+    }
+}
+
+/// What one bot turn writes (see [`Store::record_bot_turn`]).
+#[derive(Clone, Debug, Default)]
+pub struct BotTurnWrite {
+    /// The bot's reply, when it says something.
+    pub reply: Option<NewMessage>,
+    /// Its decision (the reply's id is filled in).
+    pub decision: crate::NewDecision,
+    /// Analytics events about the conversation.
+    pub events: Vec<(EventKind, serde_json::Value)>,
+    /// What the bot remembers now (JSON).
+    pub state: String,
+    /// Its count of consecutive failures.
+    pub failures: i64,
+    /// The matched entry's category, to set when it changed.
+    pub category: Option<String>,
+}
+
+/// The bot's memory, written with its reply.
+struct BotMemory<'a> {
+    state: &'a str,
+    failures: i64,
+    category: Option<&'a str>,
+}
+
+enum InsertError {
+    /// The message's `client_id` was stored before in this conversation.
+    Duplicate(String),
+    Store(StoreError),
+}
+
+impl From<sqlx::Error> for InsertError {
+    fn from(e: sqlx::Error) -> Self {
+        InsertError::Store(e.into())
+    }
+}
+
+/// Appends a message with the conversation's next seq inside `tx`; with `memory`, the bot's state is written by
+/// the same statement.
+async fn insert_message(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant_id: TenantId,
+    conversation_id: ConversationId,
+    new: NewMessage,
+    memory: Option<BotMemory<'_>>,
+) -> Result<Message, InsertError> {
+    let at = now();
+    // The first statement writes, so that SQLite takes the write lock at once (no lock upgrade).
+    let row =
+        match memory {
+            None => {
+                sqlx::query(
+                    "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $1 \
+                 WHERE tenant_id = $2 AND id = $3 RETURNING last_seq",
+                )
+                .bind(millis(at))
+                .bind(tid(tenant_id))
+                .bind(conversation_id.to_string())
+                .fetch_optional(&mut **tx)
+                .await?
+            }
+            Some(BotMemory { state, failures, category }) => sqlx::query(
+                "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $1, bot_state = $2, bot_failures = $3, \
+                 category = COALESCE($4, category) WHERE tenant_id = $5 AND id = $6 RETURNING last_seq",
+            )
+            .bind(millis(at))
+            .bind(state)
+            .bind(failures)
+            .bind(category)
+            .bind(tid(tenant_id))
+            .bind(conversation_id.to_string())
+            .fetch_optional(&mut **tx)
+            .await?,
+        };
+    let Some(row) = row else {
+        return Err(InsertError::Store(StoreError::NotFound("conversation")));
+    };
+    let seq = int(&row, "last_seq").map_err(InsertError::Store)?;
+    let m = Message {
+        id: MessageId::generate(),
+        tenant_id,
+        conversation_id,
+        seq,
+        author: new.author,
+        author_user: new.author_user,
+        author_name: new.author_name,
+        text: new.text,
+        client_id: new.client_id,
+        attachment: new.attachment,
+        bot: new.bot,
+        created_at: at,
+    };
+    let inserted = sqlx::query(&format!(
+        "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    ))
+    .bind(m.id.to_string())
+    .bind(tid(tenant_id))
+    .bind(conversation_id.to_string())
+    .bind(seq)
+    .bind(m.author.as_str())
+    .bind(m.author_user.map(|u| u.to_string()))
+    .bind(m.author_name.clone())
+    .bind(&m.text)
+    .bind(m.client_id.clone())
+    .bind(millis(at))
+    .bind(m.attachment.as_ref().and_then(|a| serde_json::to_string(a).ok()))
+    .bind(m.bot.as_ref().and_then(|b| serde_json::to_string(b).ok()))
+    .execute(&mut **tx)
+    .await;
+    match inserted {
+        Ok(_) => Ok(m),
+        Err(e) if is_unique_violation(&e) && m.client_id.is_some() => {
+            Err(InsertError::Duplicate(m.client_id.unwrap_or_default()))
+        }
+        Err(e) => Err(e.into()),
     }
 }

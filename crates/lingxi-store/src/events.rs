@@ -5,6 +5,28 @@ use crate::{Store, StoreResult, tid};
 use chrono::{DateTime, Utc};
 use lingxi_types::{ConversationId, EventId, EventKind, TenantId};
 
+/// Inserts an analytics event through `e` (the pool, or a transaction's connection).
+pub(crate) async fn insert_event<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    tenant_id: TenantId,
+    conversation_id: Option<ConversationId>,
+    kind: EventKind,
+    detail: &serde_json::Value,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO events (id, tenant_id, conversation_id, kind, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(EventId::generate().to_string())
+    .bind(tid(tenant_id))
+    .bind(conversation_id.map(|c| c.to_string()))
+    .bind(kind.as_str())
+    .bind(detail.to_string())
+    .bind(millis(now()))
+    .execute(e)
+    .await?;
+    Ok(())
+}
+
 /// A recorded event.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredEvent {
@@ -29,18 +51,7 @@ impl Store {
         kind: EventKind,
         detail: serde_json::Value,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO events (id, tenant_id, conversation_id, kind, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(EventId::generate().to_string())
-        .bind(tid(tenant_id))
-        .bind(conversation_id.map(|c| c.to_string()))
-        .bind(kind.as_str())
-        .bind(detail.to_string())
-        .bind(millis(now()))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        insert_event(&self.pool, tenant_id, conversation_id, kind, &detail).await
     }
 
     /// Whether an event of this kind was recorded for the conversation.

@@ -29,7 +29,7 @@ mod workspace;
 pub use access::{ApiTokenRecord, NewApiToken, SecuritySettings};
 pub use audit::{AuditRecord, NewAudit};
 pub use bot::{DecisionRecord, FlowRecord, NewDecision};
-pub use conversations::{Appended, ConversationFilter, NewMessage};
+pub use conversations::{Appended, BotTurnWrite, ConversationFilter, NewMessage};
 pub use customers::{
     Identity, IdentityKind, NOT_COUNTED_STATUSES, NewOrder, NewVisitorEvent, Order, OrderItem, OrderTotals,
     OrderUpsert, TicketBrief, VisitorEvent, VisitorPatch,

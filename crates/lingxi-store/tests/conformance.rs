@@ -1,7 +1,9 @@
 //! One storage test suite, run against SQLite always and PostgreSQL when `LINGXI_TEST_POSTGRES_URL` is set.
 
 use lingxi_store::testing::{postgres_store, sqlite_store};
-use lingxi_store::{ConversationFilter, NewAudit, NewKbEntry, NewMessage, NewSession, Store, StoreError};
+use lingxi_store::{
+    BotTurnWrite, ConversationFilter, NewAudit, NewDecision, NewKbEntry, NewMessage, NewSession, Store, StoreError,
+};
 use lingxi_types::*;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -76,6 +78,63 @@ conformance!(concurrent_appends_never_skip_or_repeat_a_sequence_number, |store: 
     }
     let all = store.messages_after(t.id, c.id, 0, 1000).await?;
     assert_eq!(all.iter().map(|m| m.seq).collect::<Vec<_>>(), (1..=20).collect::<Vec<_>>());
+    Ok::<_, Box<dyn std::error::Error>>(())
+});
+
+conformance!(a_bot_turn_is_written_whole_and_read_back_with_its_conversation, |store: Store| async move {
+    let t = tenant(&store, "turn").await?;
+    let other = tenant(&store, "turn-b").await?;
+    let v = store.upsert_visitor(t.id, None, "V").await?;
+    let c = store.create_conversation(t.id, v.id, Channel::Web, None).await?;
+    let asked = store.append_message(t.id, c.id, visitor_text("怎么退货", Some("q1"))).await?.message;
+    let (read, memory, visitor) = store.bot_context(t.id, c.id).await?;
+    assert_eq!((read.id, read.last_seq, memory), (c.id, 1, None));
+    assert_eq!(visitor, store.visitor(t.id, v.id).await?, "the conversation's visitor, as read alone");
+
+    let turn = BotTurnWrite {
+        reply: Some(NewMessage { author: Author::Bot, ..visitor_text("七天无理由退货", None) }),
+        decision: NewDecision {
+            message_id: Some(asked.id),
+            text: asked.text.clone(),
+            outcome: "answer".into(),
+            candidates: "[]".into(),
+            ..NewDecision::default()
+        },
+        events: vec![
+            (EventKind::GuessShown, serde_json::json!({"entries": []})),
+            (EventKind::BotAnswered, serde_json::json!({"confidence": 0.9})),
+        ],
+        state: r#"{"turns":1}"#.into(),
+        failures: 2,
+        category: Some("售后".into()),
+    };
+    let reply = store.record_bot_turn(t.id, c.id, turn.clone()).await?.ok_or("the reply")?;
+    assert_eq!((reply.seq, reply.author, reply.text.as_str()), (2, Author::Bot, "七天无理由退货"));
+    let (read, memory, _) = store.bot_context(t.id, c.id).await?;
+    assert_eq!(
+        (read.last_seq, read.bot_failures, read.category.as_deref(), memory.as_deref()),
+        (2, 2, Some("售后"), Some(r#"{"turns":1}"#))
+    );
+    let decisions = store.bot_decisions(t.id, c.id).await?;
+    assert_eq!(decisions.len(), 1);
+    assert_eq!(decisions[0].decision.reply_message_id, Some(reply.id));
+    assert!(store.has_event(t.id, c.id, EventKind::GuessShown).await?);
+    assert!(store.has_event(t.id, c.id, EventKind::BotAnswered).await?);
+
+    // Without a reply: the memory only; no category keeps the one set.
+    let quiet = BotTurnWrite { reply: None, category: None, state: "{}".into(), failures: 0, ..turn.clone() };
+    assert!(store.record_bot_turn(t.id, c.id, quiet).await?.is_none());
+    let (read, memory, _) = store.bot_context(t.id, c.id).await?;
+    assert_eq!((read.last_seq, read.category.as_deref(), memory.as_deref()), (2, Some("售后"), Some("{}")));
+    assert_eq!(store.bot_decisions(t.id, c.id).await?[1].decision.reply_message_id, None);
+
+    // Another tenant's id reads and writes nothing, not even the decision.
+    assert!(matches!(store.bot_context(other.id, c.id).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.record_bot_turn(other.id, c.id, turn.clone()).await, Err(StoreError::NotFound(_))));
+    let quiet = BotTurnWrite { reply: None, ..turn };
+    assert!(matches!(store.record_bot_turn(other.id, c.id, quiet).await, Err(StoreError::NotFound(_))));
+    assert_eq!(store.bot_decisions(t.id, c.id).await?.len(), 2);
+    assert_eq!(store.messages_after(t.id, c.id, 0, 100).await?.len(), 2);
     Ok::<_, Box<dyn std::error::Error>>(())
 });
 

@@ -118,6 +118,11 @@ fn ws_url(base: &str, path: &str) -> String {
     format!("ws{}{path}", base.strip_prefix("http").unwrap_or(base))
 }
 
+/// `kib` spread over `n`, to a tenth.
+fn kib_each(kib: u64, n: usize) -> f64 {
+    (kib as f64 / n as f64 * 10.0).round() / 10.0
+}
+
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse().ok())
@@ -375,27 +380,37 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<()> {
     let http = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
     let rss_before = args.server_pid.and_then(rss_kib);
 
-    // Connect everyone first.
+    // Connect everyone first, in two halves: the memory the second half adds is what a connection costs once the
+    // server is warm (the first half pays for caches, pools and allocator growth that any load brings).
     let connect_started = Instant::now();
     let sem = Arc::new(tokio::sync::Semaphore::new(args.connect_concurrency.max(1)));
-    let mut connecting = Vec::with_capacity(args.visitors);
-    for i in 0..args.visitors {
-        let (http, base, key, sem) = (http.clone(), urls[i % urls.len()].clone(), args.widget_key.clone(), sem.clone());
-        connecting.push(tokio::spawn(async move {
-            let _permit = sem.acquire_owned().await;
-            connect_visitor(&http, &base, &key, i).await
-        }));
-    }
     let mut visitors = Vec::with_capacity(args.visitors);
     let mut connect_errors = 0usize;
     let mut first_error = None;
-    for c in connecting {
-        match c.await? {
-            Ok(v) => visitors.push(v),
-            Err(e) => {
-                connect_errors += 1;
-                first_error.get_or_insert_with(|| format!("{e:#}"));
+    let half = args.visitors / 2;
+    let mut rss_half = None;
+    for range in [0..half, half..args.visitors] {
+        let mut connecting = Vec::with_capacity(range.len());
+        for i in range {
+            let (http, base, key, sem) =
+                (http.clone(), urls[i % urls.len()].clone(), args.widget_key.clone(), sem.clone());
+            connecting.push(tokio::spawn(async move {
+                let _permit = sem.acquire_owned().await;
+                connect_visitor(&http, &base, &key, i).await
+            }));
+        }
+        for c in connecting {
+            match c.await? {
+                Ok(v) => visitors.push(v),
+                Err(e) => {
+                    connect_errors += 1;
+                    first_error.get_or_insert_with(|| format!("{e:#}"));
+                }
             }
+        }
+        if rss_half.is_none() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            rss_half = Some((args.server_pid.and_then(rss_kib), visitors.len()));
         }
     }
     let connect_seconds = connect_started.elapsed().as_secs_f64();
@@ -501,8 +516,14 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<()> {
         "server_rss_kib_before": rss_before,
         "server_rss_kib_idle": rss_idle,
         "server_rss_kib_peak": args.server_pid.map(|_| peak.load(Ordering::Relaxed)),
-        "idle_kib_per_connection": match (rss_before, rss_idle) {
-            (Some(b), Some(i)) if connected > 0 => Some(((i.saturating_sub(b)) as f64 / connected as f64 * 10.0).round() / 10.0),
+        // What the second half of the connections added, per connection (see above); the average over all
+        // connections also carries the warm-up.
+        "idle_kib_per_connection": match rss_half {
+            Some((Some(h), n)) if connected > n => rss_idle.map(|i| kib_each(i.saturating_sub(h), connected - n)),
+            _ => None,
+        },
+        "idle_kib_per_connection_average": match (rss_before, rss_idle) {
+            (Some(b), Some(i)) if connected > 0 => Some(kib_each(i.saturating_sub(b), connected)),
             _ => None,
         },
     });

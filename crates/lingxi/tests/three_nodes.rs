@@ -3,7 +3,8 @@
 //! Visitors talk to nodes A and C, the agent's workspace socket is on node B, the agent's replies go to A or C.
 //! Mid-run node C is killed with SIGKILL: its visitors reconnect to A, resume by `seq` and resend what was not
 //! acknowledged. Afterwards every acknowledged message is stored exactly once, every visitor saw every agent reply
-//! once and in order, and the agent's socket on B saw every visitor message.
+//! once and in order, and the agent's socket on B saw every visitor message. A second test saves bot settings on
+//! one node and checks that the bot on another answers with them.
 
 use futures::{SinkExt, StreamExt};
 use lingxi_service::hash_password;
@@ -321,5 +322,95 @@ async fn three_nodes_lose_nothing_when_one_is_killed() -> TestResult {
         }
     }
     drop((a, b));
+    Ok(())
+}
+
+/// Sends `text` on a widget socket and returns the text of the bot's reply.
+async fn ask_bot(ws: &mut Ws, client_id: &str, text: &str) -> Result<String, Error> {
+    ws.send(WsMessage::Text(json!({"type": "message", "client_id": client_id, "text": text}).to_string().into()))
+        .await?;
+    let mut acked = None;
+    loop {
+        let frame = next_frame(ws, Duration::from_secs(10)).await?;
+        if frame["type"] == "ack" && frame["client_id"] == client_id {
+            acked = frame["seq"].as_i64();
+        }
+        if frame["type"] == "message"
+            && frame["author"] == "bot"
+            && acked.is_some_and(|a| frame["seq"].as_i64().is_some_and(|s| s > a))
+        {
+            return Ok(frame["text"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+}
+
+/// The bot keeps each tenant's settings in memory: settings saved through node B reach the bot on node A over
+/// NATS, so that A's bot answers with them (within the bus's delay, not after a restart).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bot_settings_saved_on_one_node_reach_the_bot_on_another() -> TestResult {
+    let (Some(pg), Some(nats)) = (
+        std::env::var(POSTGRES_URL_VAR).ok().filter(|u| !u.is_empty()),
+        std::env::var("LINGXI_TEST_NATS_URL").ok().filter(|u| !u.is_empty()),
+    ) else {
+        eprintln!("skipped: needs {POSTGRES_URL_VAR} and LINGXI_TEST_NATS_URL");
+        return Ok(());
+    };
+    const GREETING: &str = "哈喽！这里是本店客服";
+    let db = scratch_postgres_url(&pg).await?;
+    let store = Store::connect(&db).await?;
+    let tenant = store.create_tenant("settings", "Settings", "wk_settings").await?;
+    store.create_user(tenant.id, "admin@settings.test", "管理员", Role::Admin, &hash_password(PASSWORD)).await?;
+    let entry =
+        lingxi_store::NewKbEntry {
+            question: "多久发货".into(), answer: "48小时内发货".into(), ..Default::default()
+        };
+    store.create_kb_entry(tenant.id, entry).await?;
+    let subject = format!("lingxi.test.{}", ConversationId::generate());
+    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
+    let (_a, pa) = start(&db, &nats, &subject, dirs[0].path())?;
+    let (_b, pb) = start(&db, &nats, &subject, dirs[1].path())?;
+    for p in [pa, pb] {
+        wait_listening(p).await?;
+    }
+
+    // A visitor on A: A's bot reads the tenant's settings (the defaults) and keeps them.
+    let http = reqwest::Client::new();
+    let session: Value = http
+        .post(format!("http://127.0.0.1:{pa}/api/v1/widget/sessions"))
+        .json(&json!({"widget_key": tenant.widget_key, "visitor": {"name": "访客"}}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = session["token"].as_str().ok_or("token")?;
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{pa}/api/v1/widget/ws?token={token}")).await?;
+    assert_ne!(ask_bot(&mut ws, "before", "哈喽").await?, GREETING);
+
+    // The administrator saves a greeting through B.
+    let login: Value = http
+        .post(format!("http://127.0.0.1:{pb}/api/v1/auth/login"))
+        .json(&json!({"email": "admin@settings.test", "password": PASSWORD}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let admin = login["token"].as_str().ok_or("admin token")?;
+    let url = format!("http://127.0.0.1:{pb}/api/v1/admin/bot");
+    let mut settings: Value = http.get(&url).bearer_auth(admin).send().await?.json().await?;
+    settings["chitchat"] =
+        json!([{"name": "hi", "patterns": ["哈喽"], "reply_zh": GREETING, "reply_en": "Hello from the shop"}]);
+    let saved = http.put(&url).bearer_auth(admin).json(&settings).send().await?;
+    assert_eq!(saved.status().as_u16(), 200);
+
+    // A's bot answers with it once the news crossed the bus.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for n in 0.. {
+        if ask_bot(&mut ws, &format!("after-{n}"), "哈喽").await? == GREETING {
+            return Ok(());
+        }
+        assert!(Instant::now() < deadline, "node A still answers with the old settings after 5 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     Ok(())
 }
