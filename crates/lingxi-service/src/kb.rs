@@ -26,11 +26,22 @@ pub(crate) struct KbModels {
     /// Tenants with a retrain task; `true` when another change arrived while it was training.
     pending: Mutex<HashMap<TenantId, bool>>,
     settled: Notify,
+    /// One first training per tenant: the requests that find no model wait for it instead of training their own
+    /// (a node restarted under traffic would otherwise train once per visitor).
+    first: Mutex<HashMap<TenantId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl KbModels {
     fn pending(&self) -> MutexGuard<'_, HashMap<TenantId, bool>> {
         self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn first(&self) -> MutexGuard<'_, HashMap<TenantId, Arc<tokio::sync::Mutex<()>>>> {
+        self.first.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn get(&self, tenant_id: TenantId) -> Option<Arc<KnowledgeBase>> {
+        self.models.read().ok().and_then(|m| m.get(&tenant_id).cloned())
     }
 }
 
@@ -103,14 +114,22 @@ impl Services {
     /// The tenant's trained knowledge base, training it on first use. When an entry's validity period has begun or
     /// ended since it was trained, a retrain is started (entries that ended are never offered meanwhile).
     pub async fn knowledge_base(&self, tenant_id: TenantId) -> ServiceResult<Arc<KnowledgeBase>> {
-        let cached = self.kb.models.read().ok().and_then(|m| m.get(&tenant_id).cloned());
-        if let Some(kb) = cached {
+        if let Some(kb) = self.kb.get(tenant_id) {
             if kb.refresh_at().is_some_and(|at| at <= Utc::now()) {
                 self.schedule_retrain(tenant_id);
             }
             return Ok(kb);
         }
-        self.retrain(tenant_id).await
+        let gate = self.kb.first().entry(tenant_id).or_default().clone();
+        let _turn = gate.lock().await;
+        if let Some(kb) = self.kb.get(tenant_id) {
+            return Ok(kb);
+        }
+        let trained = self.retrain(tenant_id).await;
+        if trained.is_ok() {
+            self.kb.first().remove(&tenant_id);
+        }
+        trained
     }
 
     /// Retrains the tenant's knowledge base from storage now and swaps it in; the previous one answers until then.
@@ -341,6 +360,28 @@ mod tests {
             enabled: true,
             ..Default::default()
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_that_find_no_model_wait_for_one_training() -> TestResult {
+        let (s, t, u, _dir) = services().await?;
+        s.create_kb_entry(t, u, input("怎么退货", &["如何退货", "退货流程", "how do I return an item"], "RETURN"))
+            .await?;
+        s.kb_settled(t).await;
+        s.kb.models.write().map_err(|_| "lock")?.clear();
+        let asking: Vec<_> = (0..20)
+            .map(|_| {
+                let s = s.clone();
+                tokio::spawn(async move { s.knowledge_base(t).await })
+            })
+            .collect();
+        let mut models = Vec::new();
+        for a in asking {
+            models.push(a.await??);
+        }
+        assert!(models.iter().all(|m| Arc::ptr_eq(m, &models[0])), "every request got the one model trained");
+        assert_eq!(models[0].len(), 1);
+        Ok(())
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
