@@ -30,7 +30,6 @@ pub const GUESSES: usize = 4;
 /// How long the most-asked counts behind the guesses are reused.
 const POPULAR_TTL: Duration = Duration::from_secs(60);
 
-/// The most-asked entries per tenant, with when they were counted.
 /// The tenants' bot settings as last read. `generation` moves on every invalidation, so a read that raced with a
 /// save is not cached.
 #[derive(Default)]
@@ -54,6 +53,7 @@ impl SettingsCache {
     }
 }
 
+/// The most-asked entries per tenant, with when they were counted.
 pub(crate) type PopularCache =
     std::sync::Mutex<std::collections::HashMap<TenantId, (Instant, Arc<Vec<(EntryId, u64)>>)>>;
 
