@@ -58,6 +58,28 @@ fn start(db: &str, nats: &str, subject: &str, dir: &std::path::Path) -> Result<(
     Ok((Node(child), port))
 }
 
+/// The PostgreSQL and NATS URLs the test runs on; `None` (and a note) when either is not configured.
+fn shared_services() -> Option<(String, String)> {
+    let pg = std::env::var(POSTGRES_URL_VAR).ok().filter(|u| !u.is_empty());
+    let nats = std::env::var("LINGXI_TEST_NATS_URL").ok().filter(|u| !u.is_empty());
+    if pg.is_none() || nats.is_none() {
+        eprintln!("skipped: needs {POSTGRES_URL_VAR} and LINGXI_TEST_NATS_URL");
+    }
+    pg.zip(nats)
+}
+
+/// Signs a user in on the node at `port`; returns the session token.
+async fn login(http: &reqwest::Client, port: u16, email: &str) -> Result<String, Error> {
+    let login: Value = http
+        .post(format!("http://127.0.0.1:{port}/api/v1/auth/login"))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(login["token"].as_str().ok_or("token")?.to_owned())
+}
+
 async fn wait_listening(port: u16) -> TestResult {
     let deadline = Instant::now() + Duration::from_secs(30);
     while reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.is_err() {
@@ -187,13 +209,7 @@ async fn visitor(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_nodes_lose_nothing_when_one_is_killed() -> TestResult {
-    let (Some(pg), Some(nats)) = (
-        std::env::var(POSTGRES_URL_VAR).ok().filter(|u| !u.is_empty()),
-        std::env::var("LINGXI_TEST_NATS_URL").ok().filter(|u| !u.is_empty()),
-    ) else {
-        eprintln!("skipped: needs {POSTGRES_URL_VAR} and LINGXI_TEST_NATS_URL");
-        return Ok(());
-    };
+    let Some((pg, nats)) = shared_services() else { return Ok(()) };
     let db = scratch_postgres_url(&pg).await?;
     let store = Store::connect(&db).await?;
     let tenant = store.create_tenant("three", "Three", "wk_three").await?;
@@ -211,14 +227,7 @@ async fn three_nodes_lose_nothing_when_one_is_killed() -> TestResult {
 
     // The agent signs in on B and keeps the workspace socket there.
     let http = reqwest::Client::new();
-    let login: Value = http
-        .post(format!("http://127.0.0.1:{pb}/api/v1/auth/login"))
-        .json(&json!({"email": "li@three.test", "password": PASSWORD}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = login["token"].as_str().ok_or("agent token")?.to_owned();
+    let token = login(&http, pb, "li@three.test").await?;
     let (mut agent_ws, _) =
         tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{pb}/api/v1/agent/ws?token={token}")).await?;
     agent_ws.send(WsMessage::Text(json!({"type": "ping"}).to_string().into())).await?;
@@ -348,13 +357,7 @@ async fn ask_bot(ws: &mut Ws, client_id: &str, text: &str) -> Result<String, Err
 /// NATS, so that A's bot answers with them (within the bus's delay, not after a restart).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bot_settings_saved_on_one_node_reach_the_bot_on_another() -> TestResult {
-    let (Some(pg), Some(nats)) = (
-        std::env::var(POSTGRES_URL_VAR).ok().filter(|u| !u.is_empty()),
-        std::env::var("LINGXI_TEST_NATS_URL").ok().filter(|u| !u.is_empty()),
-    ) else {
-        eprintln!("skipped: needs {POSTGRES_URL_VAR} and LINGXI_TEST_NATS_URL");
-        return Ok(());
-    };
+    let Some((pg, nats)) = shared_services() else { return Ok(()) };
     const GREETING: &str = "哈喽！这里是本店客服";
     let db = scratch_postgres_url(&pg).await?;
     let store = Store::connect(&db).await?;
@@ -388,19 +391,12 @@ async fn bot_settings_saved_on_one_node_reach_the_bot_on_another() -> TestResult
     assert_ne!(ask_bot(&mut ws, "before", "哈喽").await?, GREETING);
 
     // The administrator saves a greeting through B.
-    let login: Value = http
-        .post(format!("http://127.0.0.1:{pb}/api/v1/auth/login"))
-        .json(&json!({"email": "admin@settings.test", "password": PASSWORD}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let admin = login["token"].as_str().ok_or("admin token")?;
+    let admin = login(&http, pb, "admin@settings.test").await?;
     let url = format!("http://127.0.0.1:{pb}/api/v1/admin/bot");
-    let mut settings: Value = http.get(&url).bearer_auth(admin).send().await?.json().await?;
+    let mut settings: Value = http.get(&url).bearer_auth(&admin).send().await?.json().await?;
     settings["chitchat"] =
         json!([{"name": "hi", "patterns": ["哈喽"], "reply_zh": GREETING, "reply_en": "Hello from the shop"}]);
-    let saved = http.put(&url).bearer_auth(admin).json(&settings).send().await?;
+    let saved = http.put(&url).bearer_auth(&admin).json(&settings).send().await?;
     assert_eq!(saved.status().as_u16(), 200);
 
     // A's bot answers with it once the news crossed the bus.
